@@ -1,0 +1,103 @@
+//! Errors of the solvers and gradient methods.
+
+use symplode_codegen::tableau::TableauError;
+
+/// What went wrong in a solve or a gradient computation, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum SolveError {
+    /// The tableau is invalid or has no symplectic partner.
+    #[error("tableau: {0}")]
+    Tableau(#[from] TableauError),
+    /// A slice has the wrong length.
+    #[error("{what}: expected {expected} values, got {got}")]
+    Length {
+        /// Which input.
+        what: String,
+        /// Expected length.
+        expected: usize,
+        /// Actual length.
+        got: usize,
+    },
+    /// Two components of a chain disagree on the state dimension.
+    #[error("component {component}: state dimension {got} does not match the previous component's {expected}")]
+    DimensionMismatch {
+        /// Component index (0-based).
+        component: usize,
+        /// Expected dimension.
+        expected: usize,
+        /// Actual dimension.
+        got: usize,
+    },
+    /// Output times are not strictly increasing or not finite.
+    #[error("component {component}: times must be finite and strictly increasing, but t[{index}] = {value} follows {previous}")]
+    BadTimes {
+        /// Component index.
+        component: usize,
+        /// Index of the offending time.
+        index: usize,
+        /// The offending time.
+        value: f64,
+        /// The time before it.
+        previous: f64,
+    },
+    /// Fewer than two times given.
+    #[error("component {component}: need a start time and at least one output time, got {got} time(s)")]
+    TooFewTimes {
+        /// Component index.
+        component: usize,
+        /// Number of times given.
+        got: usize,
+    },
+    /// A non-finite value appeared in the state.
+    #[error("non-finite state ({what}) in component {component} at step {step}, t = {t}")]
+    NonFinite {
+        /// Which quantity (state, adjoint, initial state, cotangent).
+        what: &'static str,
+        /// Component index.
+        component: usize,
+        /// Step number within the component (accepted steps so far).
+        step: usize,
+        /// Time.
+        t: f64,
+    },
+    /// The adaptive controller shrank the step below the minimum (or below what t can resolve).
+    #[error("step size underflow in component {component} at t = {t}: h = {h:e} (min step {min_step:e})")]
+    StepSizeUnderflow {
+        /// Component index.
+        component: usize,
+        /// Time at which the step failed.
+        t: f64,
+        /// The rejected step size.
+        h: f64,
+        /// The configured minimum.
+        min_step: f64,
+    },
+    /// The step budget of one solve was exceeded.
+    #[error("step budget exceeded in component {component}: {max_steps} steps taken by t = {t} (end {t_end})")]
+    TooManySteps {
+        /// Component index.
+        component: usize,
+        /// The budget.
+        max_steps: usize,
+        /// Time reached.
+        t: f64,
+        /// Target time.
+        t_end: f64,
+    },
+    /// Adaptive stepping needs a tableau with an embedded error estimate.
+    #[error("tableau '{0}' has no embedded error estimate: use fixed steps or an adaptive tableau (bosh3, dopri5, …)")]
+    NotAdaptive(String),
+    /// An option is out of range.
+    #[error("invalid option {name} = {value}: {reason}")]
+    BadOption {
+        /// Option name.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// What is required.
+        reason: &'static str,
+    },
+    /// The re-run of a component for checkpointing took a different step grid.
+    #[error("internal: recomputation of component {0} took a different step grid")]
+    GridMismatch(usize),
+}

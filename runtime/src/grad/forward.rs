@@ -1,0 +1,100 @@
+//! The forward sweep over a chain of components, shared by every gradient method.
+
+use super::memory::Tracker;
+use super::problem::{Outputs, Problem, state_norm};
+use crate::error::SolveError;
+use crate::real::Real;
+use crate::solver::sink::StageSink;
+use crate::solver::{Counters, Forward, Grid, StepWorkspace};
+
+/// Workspace and counters of a gradient computation.
+pub(crate) struct Run<T: Real> {
+    pub ws: StepWorkspace<T>,
+    pub counters: Counters,
+    pub tracker: Tracker,
+}
+
+impl<T: Real> Run<T> {
+    /// Allocates the step workspace (and counts its scratch, one evaluation's activations, as
+    /// graph memory).
+    pub fn new(problem: &Problem<'_, T>) -> Self {
+        let batch = problem.batch();
+        let scratch = problem
+            .chain
+            .iter()
+            .map(|c| c.dynamics.scratch_len(batch))
+            .max()
+            .unwrap_or(0);
+        let run = Run {
+            ws: StepWorkspace::new(problem.scheme.stages(), problem.x0.len(), scratch),
+            counters: Counters::default(),
+            tracker: Tracker::default(),
+        };
+        run.tracker.gr_add(run.ws.scratch_bytes());
+        run
+    }
+}
+
+/// Integrates every component in order; `sink_for(m, x_start)` makes the sink of component m and
+/// `finish(m, sink)` takes it back. Returns the outputs and the accepted grids.
+pub(crate) fn forward_chain<T: Real, S: StageSink<T>>(
+    problem: &Problem<'_, T>,
+    ws: &mut StepWorkspace<T>,
+    counters: &mut Counters,
+    mut sink_for: impl FnMut(usize, &[T]) -> S,
+    mut finish: impl FnMut(usize, S),
+) -> Result<(Outputs<T>, Vec<Grid>), SolveError> {
+    let mut outputs = problem.zero_outputs();
+    let norm = state_norm::<T>(&problem.stepping);
+    let mut grids = Vec::with_capacity(problem.chain.len());
+    let mut x_start = problem.x0.to_vec();
+    for (m, comp) in problem.chain.iter().enumerate() {
+        let fwd = Forward {
+            scheme: problem.scheme,
+            stepping: &problem.stepping,
+            component: m,
+            norm: &norm,
+            what: "state",
+        };
+        let mut sink = sink_for(m, &x_start);
+        let grid = fwd.run(&comp.times, &x_start, &mut outputs[m], &mut sink, ws, counters)?;
+        finish(m, sink);
+        if let Some(last) = outputs[m].last() {
+            x_start.copy_from_slice(last);
+        }
+        grids.push(grid);
+    }
+    Ok((outputs, grids))
+}
+
+/// Evaluates the loss and checks the cotangents it wrote.
+pub(crate) fn cotangents<T: Real>(
+    problem: &Problem<'_, T>,
+    outputs: &Outputs<T>,
+    loss: &mut dyn FnMut(&Outputs<T>, &mut Outputs<T>) -> f64,
+) -> Result<(f64, Outputs<T>), SolveError> {
+    let mut cot = problem.zero_outputs();
+    let value = loss(outputs, &mut cot);
+    super::problem::check_cotangents(&cot)?;
+    Ok((value, cot))
+}
+
+/// Zeroed parameter gradients, one vector per component.
+pub(crate) fn zero_dtheta<T: Real>(problem: &Problem<'_, T>) -> Vec<Vec<T>> {
+    problem
+        .chain
+        .iter()
+        .map(|c| vec![T::zero(); c.dynamics.n_params()])
+        .collect()
+}
+
+impl<T: Real> Run<T> {
+    /// Copies the forward counters and the tracked peaks into `stats`.
+    pub fn finish_stats(&self, stats: &mut super::Stats) {
+        stats.nfe_forward = self.counters.nfe;
+        stats.accepted = self.counters.accepted;
+        stats.rejected = self.counters.rejected;
+        stats.peak_checkpoint_bytes = self.tracker.checkpoint_peak();
+        stats.peak_graph_bytes = self.tracker.graph_peak();
+    }
+}

@@ -1,0 +1,93 @@
+//! The five gradient methods behind one trait.
+//!
+//! | method | stores in forward | backward | checkpoints | graph memory | evals |
+//! |---|---|---|---|---|---|
+//! | [`Backprop`] | every stage's tape | reverse through all | – | M·N·s·L | 2N |
+//! | [`Adjoint`] | output states | backward ODE for [x, λ, g_θ] | M | L | N + 2Ñ |
+//! | [`CheckpointComponent`] | x at each component start | re-run component with tapes | M | N·s·L | 3N |
+//! | [`CheckpointStep`] (ACA) | xₙ each accepted step | re-run one step with tapes | M·N | s·L | 3N |
+//! | [`SymplecticAdjoint`] | xₙ each accepted step | recompute stages, one VJP per stage | M·N + s | L | 4N |
+//!
+//! All but [`Adjoint`] return the gradient of the *discrete* solution on the accepted step grid
+//! (step sizes are constants), equal to each other up to rounding.
+
+mod adjoint;
+mod backprop;
+mod checkpoint;
+pub mod losses;
+mod memory;
+mod problem;
+mod sinks;
+mod symplectic;
+mod sweep;
+mod tape_step;
+mod forward;
+
+pub use adjoint::Adjoint;
+pub use backprop::Backprop;
+pub use checkpoint::{CheckpointComponent, CheckpointStep};
+pub use memory::{ComponentSizes, MemoryPrediction, ProblemSizes};
+pub use problem::{Component, Outputs, Problem};
+pub(crate) use problem::state_norm;
+pub use symplectic::SymplecticAdjoint;
+
+use crate::error::SolveError;
+use crate::real::Real;
+use crate::solver::Grid;
+
+/// Counters and memory of one gradient computation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Evaluations of f in the forward sweep (including rejected trials).
+    pub nfe_forward: usize,
+    /// Plain evaluations of f in the backward sweep (recomputation).
+    pub nfe_backward: usize,
+    /// Vector–Jacobian products (VJPs or taped backwards) in the backward sweep.
+    pub vjp_backward: usize,
+    /// Accepted forward steps (all components).
+    pub accepted: usize,
+    /// Rejected forward steps.
+    pub rejected: usize,
+    /// Accepted steps of the adjoint method's backward solve.
+    pub backward_accepted: usize,
+    /// Rejected steps of the adjoint method's backward solve.
+    pub backward_rejected: usize,
+    /// Peak checkpoint bytes, as counted by the runtime.
+    pub peak_checkpoint_bytes: usize,
+    /// Peak graph (tape and activation) bytes, as counted by the runtime.
+    pub peak_graph_bytes: usize,
+}
+
+/// The result of a gradient computation.
+#[derive(Clone, Debug)]
+pub struct GradResult<T: Real> {
+    /// The loss value.
+    pub loss: f64,
+    /// States at the output times, `[component][output][batch·dim]`.
+    pub outputs: Outputs<T>,
+    /// dL/dx0, `[batch·dim]`.
+    pub dx0: Vec<T>,
+    /// dL/dθ per component, in each component's flat parameter layout.
+    pub dtheta: Vec<Vec<T>>,
+    /// The accepted forward grid of each component.
+    pub grids: Vec<Grid>,
+    /// Counters and memory.
+    pub stats: Stats,
+}
+
+/// A way to compute dL/dx0 and dL/dθ of a chained neural ODE.
+///
+/// `loss` receives the states at all output times and writes the cotangents ∂L/∂x(t_k) (its
+/// buffers start zeroed); it returns the loss value.
+pub trait GradientMethod<T: Real> {
+    /// A short name (`"symplectic"`, `"backprop"`, …).
+    fn name(&self) -> &'static str;
+    /// Runs the forward and backward sweeps.
+    fn gradient(
+        &self,
+        problem: &Problem<'_, T>,
+        loss: &mut dyn FnMut(&Outputs<T>, &mut Outputs<T>) -> f64,
+    ) -> Result<GradResult<T>, SolveError>;
+    /// The peak bytes this method will hold for these sizes (see [`MemoryPrediction`]).
+    fn predict(&self, sizes: &ProblemSizes) -> MemoryPrediction;
+}

@@ -1,0 +1,149 @@
+//! Stage sinks of the gradient methods' forward passes: plain, step checkpoints, tapes.
+
+use super::memory::Tracker;
+use crate::dynamics::Dynamics;
+use crate::real::Real;
+use crate::solver::sink::StageSink;
+
+/// Evaluates stages and stores nothing.
+pub(crate) struct PlainSink<'a, T: Real> {
+    pub dynamics: &'a dyn Dynamics<T>,
+}
+
+impl<T: Real> StageSink<T> for PlainSink<'_, T> {
+    fn eval(&mut self, _i: usize, t: f64, x: &[T], k: &mut [T], scratch: &mut [T]) {
+        self.dynamics.eval(T::of(t), x, k, scratch);
+    }
+    fn probe(&mut self, t: f64, x: &[T], k: &mut [T], scratch: &mut [T]) {
+        self.dynamics.eval(T::of(t), x, k, scratch);
+    }
+    fn accept(&mut self, _t0: f64, _t1: f64, _x_n: &[T], _fsal: bool) {}
+}
+
+/// Evaluates stages and keeps the state at the start of every accepted step (ACA, symplectic).
+pub(crate) struct CheckpointSink<'a, T: Real> {
+    pub dynamics: &'a dyn Dynamics<T>,
+    pub states: Vec<Vec<T>>,
+    pub tracker: &'a Tracker,
+}
+
+impl<T: Real> StageSink<T> for CheckpointSink<'_, T> {
+    fn eval(&mut self, _i: usize, t: f64, x: &[T], k: &mut [T], scratch: &mut [T]) {
+        self.dynamics.eval(T::of(t), x, k, scratch);
+    }
+    fn probe(&mut self, t: f64, x: &[T], k: &mut [T], scratch: &mut [T]) {
+        self.dynamics.eval(T::of(t), x, k, scratch);
+    }
+    fn accept(&mut self, _t0: f64, _t1: f64, x_n: &[T], _fsal: bool) {
+        self.tracker.ck_add(std::mem::size_of_val(x_n));
+        self.states.push(x_n.to_vec());
+    }
+}
+
+/// One stored stage evaluation: its input state and its tape.
+#[derive(Default)]
+pub(crate) struct StageTape<T> {
+    pub input: Vec<T>,
+    pub tape: Vec<T>,
+}
+
+/// The stored effective stages of one accepted step from `t0` to `t1`.
+pub(crate) struct StepTapes<T> {
+    pub t0: f64,
+    pub t1: f64,
+    pub stages: Vec<StageTape<T>>,
+}
+
+/// Evaluates stages with tapes and keeps the effective stages of every accepted step
+/// (backprop, checkpoint per component). With FSAL the last stage's tape is carried over as
+/// the next step's first.
+pub(crate) struct TapeSink<'a, T: Real> {
+    dynamics: &'a dyn Dynamics<T>,
+    pool: Vec<StageTape<T>>,
+    effective: usize,
+    state_len: usize,
+    tape_len: usize,
+    pub steps: Vec<StepTapes<T>>,
+    tracker: &'a Tracker,
+}
+
+impl<'a, T: Real> TapeSink<'a, T> {
+    pub fn new(
+        dynamics: &'a dyn Dynamics<T>,
+        state_len: usize,
+        stages_evaluated: usize,
+        effective: usize,
+        tracker: &'a Tracker,
+    ) -> Self {
+        let batch = state_len / dynamics.dim().max(1);
+        let mut sink = TapeSink {
+            dynamics,
+            pool: Vec::with_capacity(stages_evaluated),
+            effective,
+            state_len,
+            tape_len: dynamics.tape_len(batch),
+            steps: Vec::new(),
+            tracker,
+        };
+        for _ in 0..stages_evaluated {
+            let pair = sink.fresh();
+            sink.pool.push(pair);
+        }
+        sink
+    }
+
+    fn pair_bytes(&self) -> usize {
+        (self.state_len + self.tape_len) * std::mem::size_of::<T>()
+    }
+
+    fn fresh(&self) -> StageTape<T> {
+        self.tracker.gr_add(self.pair_bytes());
+        StageTape {
+            input: vec![T::zero(); self.state_len],
+            tape: vec![T::zero(); self.tape_len],
+        }
+    }
+
+    /// Releases the trial pool, keeping the stored steps.
+    pub fn into_steps(self) -> Vec<StepTapes<T>> {
+        self.tracker.gr_sub(self.pool.len() * self.pair_bytes());
+        self.steps
+    }
+}
+
+impl<T: Real> StageSink<T> for TapeSink<'_, T> {
+    fn eval(&mut self, i: usize, t: f64, x: &[T], k: &mut [T], _scratch: &mut [T]) {
+        let slot = &mut self.pool[i];
+        slot.input.copy_from_slice(x);
+        self.dynamics.eval_taped(T::of(t), x, k, &mut slot.tape);
+    }
+    fn probe(&mut self, t: f64, x: &[T], k: &mut [T], scratch: &mut [T]) {
+        self.dynamics.eval(T::of(t), x, k, scratch);
+    }
+    fn accept(&mut self, t0: f64, t1: f64, _x_n: &[T], fsal: bool) {
+        let last = self.pool.len() - 1;
+        let carried = fsal.then(|| std::mem::take(&mut self.pool[last]));
+        let stages = (0..self.effective)
+            .map(|i| std::mem::take(&mut self.pool[i]))
+            .collect();
+        self.steps.push(StepTapes { t0, t1, stages });
+        if let Some(c) = carried {
+            self.pool[0] = c;
+        }
+        for i in 0..self.pool.len() {
+            if self.pool[i].input.is_empty() && self.state_len > 0 {
+                self.pool[i] = self.fresh();
+            }
+        }
+    }
+}
+
+/// Releases the bytes of stored step tapes from the tracker.
+pub(crate) fn release_tapes<T: Real>(steps: Vec<StepTapes<T>>, tracker: &Tracker) {
+    let bytes: usize = steps
+        .iter()
+        .flat_map(|s| &s.stages)
+        .map(|p| std::mem::size_of_val(&p.input[..]) + std::mem::size_of_val(&p.tape[..]))
+        .sum();
+    tracker.gr_sub(bytes);
+}

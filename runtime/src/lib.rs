@@ -1,0 +1,22 @@
+//! symplode-runtime: dynamics, integrators, the five gradient methods and memory accounting.
+#![deny(missing_docs)]
+
+pub mod dynamics;
+pub mod models;
+pub mod real;
+pub mod rng;
+
+pub use dynamics::{Dynamics, ParamTensor};
+pub use real::Real;
+pub mod error;
+pub mod grad;
+pub mod scheme;
+pub mod solver;
+
+pub use error::SolveError;
+pub use grad::{
+    Adjoint, Backprop, CheckpointComponent, CheckpointStep, Component, GradResult, GradientMethod,
+    Problem, Stats, SymplecticAdjoint,
+};
+pub use scheme::Scheme;
+pub use solver::{Adaptive, Controller, Stepping};

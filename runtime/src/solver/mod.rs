@@ -1,0 +1,11 @@
+//! Forward integration: fixed and adaptive explicit Runge–Kutta steps over output intervals.
+
+mod drive;
+mod options;
+mod solve;
+pub(crate) mod sink;
+
+pub use drive::{Counters, Grid};
+pub(crate) use drive::{Forward, StepWorkspace, combine, rms_norm, stage_time, stages_evaluated};
+pub use options::{Adaptive, Controller, Stepping};
+pub use solve::{Solution, solve};

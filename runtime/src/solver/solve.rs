@@ -1,0 +1,62 @@
+//! Plain integration of one ODE (no gradient).
+
+use super::drive::{Counters, Forward, Grid, StepWorkspace};
+use super::options::Stepping;
+use super::sink::StageSink;
+use crate::dynamics::Dynamics;
+use crate::error::SolveError;
+use crate::real::Real;
+use crate::scheme::Scheme;
+
+/// States at the output times of a solve, with its grid and counters.
+#[derive(Clone, Debug)]
+pub struct Solution<T> {
+    /// States at `times[1..]`, each `[batch·dim]`.
+    pub states: Vec<Vec<T>>,
+    /// The accepted step grid.
+    pub grid: Grid,
+    /// Evaluations and steps.
+    pub counters: Counters,
+}
+
+struct Eval<'a, T: Real>(&'a dyn Dynamics<T>);
+
+impl<T: Real> StageSink<T> for Eval<'_, T> {
+    fn eval(&mut self, _i: usize, t: f64, x: &[T], k: &mut [T], scratch: &mut [T]) {
+        self.0.eval(T::of(t), x, k, scratch);
+    }
+    fn probe(&mut self, t: f64, x: &[T], k: &mut [T], scratch: &mut [T]) {
+        self.0.eval(T::of(t), x, k, scratch);
+    }
+    fn accept(&mut self, _t0: f64, _t1: f64, _x_n: &[T], _fsal: bool) {}
+}
+
+/// Integrates `dynamics` from `x0` at `times[0]` through the output times `times[1..]`.
+pub fn solve<T: Real>(
+    dynamics: &dyn Dynamics<T>,
+    scheme: &Scheme<T>,
+    stepping: &Stepping,
+    times: &[f64],
+    x0: &[T],
+) -> Result<Solution<T>, SolveError> {
+    let problem = crate::grad::Problem::single(dynamics, times, scheme, stepping.clone(), x0);
+    problem.validate()?;
+    let norm = crate::grad::state_norm::<T>(stepping);
+    let fwd = Forward {
+        scheme,
+        stepping,
+        component: 0,
+        norm: &norm,
+        what: "state",
+    };
+    let batch = x0.len() / dynamics.dim();
+    let mut ws = StepWorkspace::new(scheme.stages(), x0.len(), dynamics.scratch_len(batch));
+    let mut states = vec![vec![T::zero(); x0.len()]; times.len() - 1];
+    let mut counters = Counters::default();
+    let grid = fwd.run(times, x0, &mut states, &mut Eval(dynamics), &mut ws, &mut counters)?;
+    Ok(Solution {
+        states,
+        grid,
+        counters,
+    })
+}
