@@ -19,7 +19,9 @@ pub enum SolveError {
         got: usize,
     },
     /// Two components of a chain disagree on the state dimension.
-    #[error("component {component}: state dimension {got} does not match the previous component's {expected}")]
+    #[error(
+        "component {component}: state dimension {got} does not match the previous component's {expected}"
+    )]
     DimensionMismatch {
         /// Component index (0-based).
         component: usize,
@@ -29,7 +31,9 @@ pub enum SolveError {
         got: usize,
     },
     /// Output times are not strictly increasing or not finite.
-    #[error("component {component}: times must be finite and strictly increasing, but t[{index}] = {value} follows {previous}")]
+    #[error(
+        "component {component}: times must be finite and strictly increasing, but t[{index}] = {value} follows {previous}"
+    )]
     BadTimes {
         /// Component index.
         component: usize,
@@ -41,7 +45,9 @@ pub enum SolveError {
         previous: f64,
     },
     /// Fewer than two times given.
-    #[error("component {component}: need a start time and at least one output time, got {got} time(s)")]
+    #[error(
+        "component {component}: need a start time and at least one output time, got {got} time(s)"
+    )]
     TooFewTimes {
         /// Component index.
         component: usize,
@@ -61,7 +67,9 @@ pub enum SolveError {
         t: f64,
     },
     /// The adaptive controller shrank the step below the minimum (or below what t can resolve).
-    #[error("step size underflow in component {component} at t = {t}: h = {h:e} (min step {min_step:e})")]
+    #[error(
+        "step size underflow in component {component} at t = {t}: h = {h:e} (min step {min_step:e})"
+    )]
     StepSizeUnderflow {
         /// Component index.
         component: usize,
@@ -73,7 +81,9 @@ pub enum SolveError {
         min_step: f64,
     },
     /// The step budget of one solve was exceeded.
-    #[error("step budget exceeded in component {component}: {max_steps} steps taken by t = {t} (end {t_end})")]
+    #[error(
+        "step budget exceeded in component {component}: {max_steps} steps taken by t = {t} (end {t_end})"
+    )]
     TooManySteps {
         /// Component index.
         component: usize,
@@ -85,7 +95,9 @@ pub enum SolveError {
         t_end: f64,
     },
     /// Adaptive stepping needs a tableau with an embedded error estimate.
-    #[error("tableau '{0}' has no embedded error estimate: use fixed steps or an adaptive tableau (bosh3, dopri5, …)")]
+    #[error(
+        "tableau '{0}' has no embedded error estimate: use fixed steps or an adaptive tableau (bosh3, dopri5, …)"
+    )]
     NotAdaptive(String),
     /// An option is out of range.
     #[error("invalid option {name} = {value}: {reason}")]

@@ -8,7 +8,7 @@ use crate::dynamics::Dynamics;
 use crate::error::SolveError;
 use crate::real::Real;
 use crate::solver::sink::StageSink;
-use crate::solver::{Counters, Forward, Stepping, StepWorkspace, rms_norm};
+use crate::solver::{Counters, Forward, StepWorkspace, Stepping, rms_norm};
 
 /// The continuous adjoint method ("backsolve"): the forward pass keeps only the output states;
 /// the backward pass integrates x, λ = ∂L/∂x and g = ∂L/∂θ backward in time,
@@ -51,7 +51,11 @@ impl<T: Real> StageSink<T> for AugmentedSink<'_, T> {
 
 impl<T: Real> GradientMethod<T> for Adjoint {
     fn name(&self) -> &'static str {
-        if self.seminorm { "adjoint-seminorm" } else { "adjoint" }
+        if self.seminorm {
+            "adjoint-seminorm"
+        } else {
+            "adjoint"
+        }
     }
 
     fn gradient(
@@ -73,7 +77,11 @@ impl<T: Real> GradientMethod<T> for Adjoint {
             },
             |_, _| {},
         )?;
-        let held: usize = outputs.iter().flatten().map(|v| std::mem::size_of_val(&v[..])).sum();
+        let held: usize = outputs
+            .iter()
+            .flatten()
+            .map(|v| std::mem::size_of_val(&v[..]))
+            .sum();
         run.tracker.ck_add(held);
         let (value, cot) = cotangents(problem, &outputs, loss)?;
         let mut stats = Stats::default();
@@ -90,7 +98,11 @@ impl<T: Real> GradientMethod<T> for Adjoint {
                     rms_norm(&v[r.clone()], &y0[r.clone()], &y1[r], rtol, atol)
                 };
                 let xl = part(0..n).max(part(n..2 * n));
-                if seminorm { xl } else { xl.max(part(2 * n..2 * n + p)) }
+                if seminorm {
+                    xl
+                } else {
+                    xl.max(part(2 * n..2 * n + p))
+                }
             };
             let fwd = Forward {
                 scheme: problem.scheme,
@@ -108,7 +120,10 @@ impl<T: Real> GradientMethod<T> for Adjoint {
             let k_out = comp.times.len() - 1;
             let mut z = vec![T::zero(); 2 * n + p];
             z[..n].copy_from_slice(&outputs[m][k_out - 1]);
-            for (l, (&a, &c)) in z[n..2 * n].iter_mut().zip(lam.iter().zip(&cot[m][k_out - 1])) {
+            for (l, (&a, &c)) in z[n..2 * n]
+                .iter_mut()
+                .zip(lam.iter().zip(&cot[m][k_out - 1]))
+            {
                 *l = a + c;
             }
             let mut out = vec![z.clone()];

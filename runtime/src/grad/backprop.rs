@@ -50,8 +50,15 @@ impl<T: Real> GradientMethod<T> for Backprop {
             let gp = &mut dtheta[m];
             let scratch = &mut run.ws.scratch;
             sweep(m, &grids[m], &cot[m], &mut lam, |i, lam| {
-                stats.vjp_backward +=
-                    backward_step(dynamics, problem.scheme, &steps[i], lam, gp, &mut bws, scratch);
+                stats.vjp_backward += backward_step(
+                    dynamics,
+                    problem.scheme,
+                    &steps[i],
+                    lam,
+                    gp,
+                    &mut bws,
+                    scratch,
+                );
                 Ok(())
             })?;
             release_tapes(steps, &run.tracker);

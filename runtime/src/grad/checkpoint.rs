@@ -86,8 +86,15 @@ impl<T: Real> GradientMethod<T> for CheckpointComponent {
             let gp = &mut dtheta[m];
             let scratch = &mut run.ws.scratch;
             sweep(m, &grids[m], &cot[m], &mut lam, |i, lam| {
-                stats.vjp_backward +=
-                    backward_step(comp.dynamics, problem.scheme, &steps[i], lam, gp, &mut bws, scratch);
+                stats.vjp_backward += backward_step(
+                    comp.dynamics,
+                    problem.scheme,
+                    &steps[i],
+                    lam,
+                    gp,
+                    &mut bws,
+                    scratch,
+                );
                 Ok(())
             })?;
             release_tapes(steps, &run.tracker);
@@ -181,8 +188,15 @@ impl<T: Real> GradientMethod<T> for CheckpointStep {
                     &mut step.stages,
                     &mut ws.k,
                 );
-                stats.vjp_backward +=
-                    backward_step(comp.dynamics, problem.scheme, &step, lam, gp, &mut bws, &mut ws.scratch);
+                stats.vjp_backward += backward_step(
+                    comp.dynamics,
+                    problem.scheme,
+                    &step,
+                    lam,
+                    gp,
+                    &mut bws,
+                    &mut ws.scratch,
+                );
                 Ok(())
             })?;
             run.tracker.gr_sub(step_bytes);

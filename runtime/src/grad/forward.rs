@@ -57,7 +57,14 @@ pub(crate) fn forward_chain<T: Real, S: StageSink<T>>(
             what: "state",
         };
         let mut sink = sink_for(m, &x_start);
-        let grid = fwd.run(&comp.times, &x_start, &mut outputs[m], &mut sink, ws, counters)?;
+        let grid = fwd.run(
+            &comp.times,
+            &x_start,
+            &mut outputs[m],
+            &mut sink,
+            ws,
+            counters,
+        )?;
         finish(m, sink);
         if let Some(last) = outputs[m].last() {
             x_start.copy_from_slice(last);

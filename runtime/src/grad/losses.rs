@@ -26,7 +26,12 @@ pub fn mean_sq_final<T: Real>(dim: usize) -> impl FnMut(&Outputs<T>, &mut Output
 pub fn linear<T: Real>(c: Outputs<T>) -> impl FnMut(&Outputs<T>, &mut Outputs<T>) -> f64 {
     move |out: &Outputs<T>, cot: &mut Outputs<T>| {
         let mut value = 0.0;
-        for ((o, ct), cc) in out.iter().flatten().zip(cot.iter_mut().flatten()).zip(c.iter().flatten()) {
+        for ((o, ct), cc) in out
+            .iter()
+            .flatten()
+            .zip(cot.iter_mut().flatten())
+            .zip(c.iter().flatten())
+        {
             for ((&x, g), &w) in o.iter().zip(ct.iter_mut()).zip(cc) {
                 value += x.f64() * w.f64();
                 *g = w;

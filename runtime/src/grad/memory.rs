@@ -21,9 +21,6 @@ impl Tracker {
         self.ck.set(self.ck.get() + bytes);
         self.ck_peak.set(self.ck_peak.get().max(self.ck.get()));
     }
-    pub fn ck_sub(&self, bytes: usize) {
-        self.ck.set(self.ck.get() - bytes);
-    }
     pub fn gr_add(&self, bytes: usize) {
         self.gr.set(self.gr.get() + bytes);
         self.gr_peak.set(self.gr_peak.get().max(self.gr.get()));
@@ -122,7 +119,12 @@ impl ProblemSizes {
 
     /// Largest scratch over the components, in bytes.
     pub fn max_scratch_bytes(&self) -> usize {
-        self.components.iter().map(|c| c.scratch_len).max().unwrap_or(0) * self.elem
+        self.components
+            .iter()
+            .map(|c| c.scratch_len)
+            .max()
+            .unwrap_or(0)
+            * self.elem
     }
 
     /// Total accepted steps over the components.

@@ -14,21 +14,21 @@
 mod adjoint;
 mod backprop;
 mod checkpoint;
+mod forward;
 pub mod losses;
 mod memory;
 mod problem;
 mod sinks;
-mod symplectic;
 mod sweep;
+mod symplectic;
 mod tape_step;
-mod forward;
 
 pub use adjoint::Adjoint;
 pub use backprop::Backprop;
 pub use checkpoint::{CheckpointComponent, CheckpointStep};
 pub use memory::{ComponentSizes, MemoryPrediction, ProblemSizes};
-pub use problem::{Component, Outputs, Problem};
 pub(crate) use problem::state_norm;
+pub use problem::{Component, Outputs, Problem};
 pub use symplectic::SymplecticAdjoint;
 
 use crate::error::SolveError;

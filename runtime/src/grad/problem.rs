@@ -78,7 +78,7 @@ impl<'a, T: Real> Problem<'a, T> {
                 reason: "the state dimension must be ≥ 1",
             });
         }
-        if self.x0.is_empty() || self.x0.len() % d != 0 {
+        if self.x0.is_empty() || !self.x0.len().is_multiple_of(d) {
             return Err(SolveError::Length {
                 what: format!("x0 (a multiple of the state dimension {d})"),
                 expected: d * (self.x0.len() / d).max(1),

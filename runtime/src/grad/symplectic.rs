@@ -48,7 +48,10 @@ impl<T: Real> SymplecticWorkspace<T> {
     }
     /// Bytes of the stage states.
     pub fn stage_bytes(&self) -> usize {
-        self.stage_x.iter().map(|v| std::mem::size_of_val(&v[..])).sum()
+        self.stage_x
+            .iter()
+            .map(|v| std::mem::size_of_val(&v[..]))
+            .sum()
     }
 }
 
@@ -67,7 +70,13 @@ pub(crate) fn symplectic_step<T: Real>(
     let s = sch.effective_stages();
     let h = t1 - t0;
     let ht = T::of(h);
-    let time = |i: usize| if i == 0 { t0 } else { stage_time(t0, h, sch.c(i), t1) };
+    let time = |i: usize| {
+        if i == 0 {
+            t0
+        } else {
+            stage_time(t0, h, sch.c(i), t1)
+        }
+    };
     // 1. Recompute the stage states X_1..X_S without a graph (S − 1 evaluations).
     let mut evals = 0;
     for i in 0..s {
@@ -96,11 +105,22 @@ pub(crate) fn symplectic_step<T: Real>(
                 }
             }
         }
-        let scale = if sch.zero_weight(i) { ht } else { ht * sch.b(i) };
+        let scale = if sch.zero_weight(i) {
+            ht
+        } else {
+            ht * sch.b(i)
+        };
         for m in ws.mu.iter_mut() {
             *m *= scale;
         }
-        dynamics.vjp(T::of(time(i)), &ws.stage_x[i], &ws.mu, &mut ws.ku[i], gp, scratch);
+        dynamics.vjp(
+            T::of(time(i)),
+            &ws.stage_x[i],
+            &ws.mu,
+            &mut ws.ku[i],
+            gp,
+            scratch,
+        );
     }
     // 3. λ_n = λ_{n+1} + Σ u_i.
     for u in &ws.ku[..s] {

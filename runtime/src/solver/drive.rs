@@ -229,7 +229,8 @@ impl<T: Real> Forward<'_, T> {
                             ratio = f64::INFINITY;
                         }
                         let accepted = ratio <= 1.0;
-                        let factor = step_factor(a, ratio, prev_ratio, sch.control_order(), accepted);
+                        let factor =
+                            step_factor(a, ratio, prev_ratio, sch.control_order(), accepted);
                         if accepted {
                             k1_valid = self.accept(t, t_next, &mut grid, sink, ws, counters);
                             t = t_next;
@@ -284,7 +285,13 @@ impl<T: Real> Forward<'_, T> {
             // x_{n+1} is the last stage input, bit for bit.
             ws.x1.copy_from_slice(&ws.xs);
         } else {
-            combine(&mut ws.x1, &ws.x, ht, &sch.weights()[..s_eval], &ws.k[..s_eval]);
+            combine(
+                &mut ws.x1,
+                &ws.x,
+                ht,
+                &sch.weights()[..s_eval],
+                &ws.k[..s_eval],
+            );
         }
     }
 
@@ -320,7 +327,11 @@ impl<T: Real> Forward<'_, T> {
         let q = self.scheme.control_order() as f64;
         let d0 = (self.norm)(&ws.x, &ws.x, &ws.x);
         let d1 = (self.norm)(&ws.k[0], &ws.x, &ws.x);
-        let h0 = if d0 < 1e-5 || d1 < 1e-5 { 1e-6 } else { 0.01 * d0 / d1 };
+        let h0 = if d0 < 1e-5 || d1 < 1e-5 {
+            1e-6
+        } else {
+            0.01 * d0 / d1
+        };
         let h0t = T::of(h0);
         for ((xs, &x), &f) in ws.xs.iter_mut().zip(&ws.x).zip(&ws.k[0]) {
             *xs = x + h0t * f;
@@ -372,5 +383,9 @@ fn step_factor(a: &Adaptive, ratio: f64, prev: f64, q: u32, accepted: bool) -> f
         Controller::Pi { .. } => a.safety * ratio.powf(-1.0 / q),
     };
     let lo = if accepted { 1.0 } else { a.min_shrink };
-    if raw.is_nan() { lo } else { raw.clamp(lo, a.max_growth) }
+    if raw.is_nan() {
+        lo
+    } else {
+        raw.clamp(lo, a.max_growth)
+    }
 }

@@ -2,8 +2,8 @@
 
 mod drive;
 mod options;
-mod solve;
 pub(crate) mod sink;
+mod solve;
 
 pub use drive::{Counters, Grid};
 pub(crate) use drive::{Forward, StepWorkspace, combine, rms_norm, stage_time, stages_evaluated};

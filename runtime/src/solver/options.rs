@@ -134,10 +134,10 @@ impl Stepping {
                 {
                     return bad("first_step", h, "must be finite and > 0");
                 }
-                if !(a.min_step >= 0.0) {
+                if a.min_step.is_nan() || a.min_step < 0.0 {
                     return bad("min_step", a.min_step, "must be ≥ 0");
                 }
-                if !(a.max_step > 0.0) {
+                if a.max_step.is_nan() || a.max_step <= 0.0 {
                     return bad("max_step", a.max_step, "must be > 0");
                 }
                 if a.max_steps == 0 {
@@ -146,7 +146,7 @@ impl Stepping {
                 if !(a.safety > 0.0 && a.safety <= 1.0) {
                     return bad("safety", a.safety, "must be in (0, 1]");
                 }
-                if !(a.max_growth >= 1.0) {
+                if a.max_growth.is_nan() || a.max_growth < 1.0 {
                     return bad("max_growth", a.max_growth, "must be ≥ 1");
                 }
                 if !(a.min_shrink > 0.0 && a.min_shrink <= 1.0) {

@@ -53,7 +53,14 @@ pub fn solve<T: Real>(
     let mut ws = StepWorkspace::new(scheme.stages(), x0.len(), dynamics.scratch_len(batch));
     let mut states = vec![vec![T::zero(); x0.len()]; times.len() - 1];
     let mut counters = Counters::default();
-    let grid = fwd.run(times, x0, &mut states, &mut Eval(dynamics), &mut ws, &mut counters)?;
+    let grid = fwd.run(
+        times,
+        x0,
+        &mut states,
+        &mut Eval(dynamics),
+        &mut ws,
+        &mut counters,
+    )?;
     Ok(Solution {
         states,
         grid,

@@ -1,0 +1,553 @@
+//! A batched multilayer perceptron `f(x, t; θ)` configured at run time.
+
+use crate::dynamics::{Dynamics, ParamTensor};
+use crate::models::activation::{Activation, Saved};
+use crate::models::error::ModelError;
+use crate::models::matmul::{MatMut, MatRef, matmul};
+use crate::real::Real;
+use crate::rng::Rng;
+
+/// Shape of an [`Mlp`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MlpConfig {
+    /// State dimension d: the output width, and the input width without the time column.
+    pub dim: usize,
+    /// Hidden layer widths, input side first; empty for a single affine layer.
+    pub hidden: Vec<usize>,
+    /// Activation after every hidden layer (none after the output layer).
+    pub activation: Activation,
+    /// When true the network reads `[x, t]` (d + 1 features, time last); otherwise `x`.
+    pub time_input: bool,
+}
+
+impl MlpConfig {
+    /// A configuration (not yet validated; [`Mlp::new`] and [`Mlp::from_params`] validate).
+    pub fn new(dim: usize, hidden: Vec<usize>, activation: Activation, time_input: bool) -> Self {
+        MlpConfig {
+            dim,
+            hidden,
+            activation,
+            time_input,
+        }
+    }
+
+    /// Width of the network's input: `dim + 1` with time input, else `dim`.
+    pub fn input_width(&self) -> usize {
+        self.dim + usize::from(self.time_input)
+    }
+
+    /// All layer widths, input first: `[input_width, hidden…, dim]`.
+    pub fn widths(&self) -> Vec<usize> {
+        let mut w = Vec::with_capacity(self.hidden.len() + 2);
+        w.push(self.input_width());
+        w.extend_from_slice(&self.hidden);
+        w.push(self.dim);
+        w
+    }
+
+    /// Checks the configuration and returns the number of parameters.
+    pub fn n_params(&self) -> Result<usize, ModelError> {
+        let bad = |field: String, reason: &str| ModelError::InvalidConfig {
+            model: "Mlp",
+            field,
+            reason: reason.to_owned(),
+        };
+        if self.dim == 0 {
+            return Err(bad("dim".into(), "the state dimension must be at least 1"));
+        }
+        if let Some(k) = self.hidden.iter().position(|&h| h == 0) {
+            return Err(bad(
+                format!("hidden[{k}]"),
+                "a hidden layer must have width ≥ 1",
+            ));
+        }
+        let w = self.widths();
+        let mut n = 0usize;
+        for pair in w.windows(2) {
+            let layer = pair[1]
+                .checked_mul(pair[0])
+                .and_then(|x| x.checked_add(pair[1]))
+                .and_then(|x| n.checked_add(x));
+            n = layer.ok_or_else(|| bad("hidden".into(), "parameter count overflows usize"))?;
+        }
+        Ok(n)
+    }
+}
+
+/// One dense layer's place in the flat parameter vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Layer {
+    /// Input width (including the time column for layer 0 with time input).
+    inp: usize,
+    /// Output width.
+    out: usize,
+    /// Offset of the `[out, inp]` weight.
+    w: usize,
+    /// Offset of the `[out]` bias.
+    b: usize,
+}
+
+/// A batched MLP `dx/dt = f(x, t; θ)`: dense layers `Y = X Wᵀ + b` with an activation between
+/// layers and none after the last.
+///
+/// Parameters are one flat vector in PyTorch `nn.Linear` layout, layer by layer: weight
+/// `[out, in]` row-major, then bias `[out]`, named `layers.{k}.weight` / `layers.{k}.bias`.
+/// With [`MlpConfig::time_input`] the first layer's input is `[x, t]` (time last), so
+/// `layers.0.weight` is `[h₀, d + 1]`.
+///
+/// Memory (elements, batch B, hidden widths hₖ, H = max hₖ, L = number of hidden layers):
+/// - tape: `B·Σhₖ` (each hidden layer's output, or its pre-activation for `silu`, which also keeps
+///   one `B·H` work buffer on the tape because `eval_taped` has no scratch argument);
+/// - scratch: the tape plus the backward's buffers (`min(L, 2)·B·H`, another `B·H` for `silu`,
+///   and `max(H, d)` for column sums). `eval` alone needs only `min(L, 2)·B·H` of it.
+///
+/// `eval`, `vjp`, `eval_taped` and `backward_taped` never allocate: products use the
+/// stack-packed kernels of [`crate::models::matmul`], and the `[x, t]` input is never
+/// materialised (the time column is folded into the first layer's bias, `b + t·W[:, d]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mlp<T: Real> {
+    config: MlpConfig,
+    layers: Vec<Layer>,
+    params: Vec<T>,
+    max_hidden: usize,
+    sum_hidden: usize,
+    max_out: usize,
+}
+
+impl<T: Real> Mlp<T> {
+    /// A network with PyTorch's default `nn.Linear` initialisation: every weight and bias of a
+    /// layer with `fan_in` inputs uniform in `(−1/√fan_in, 1/√fan_in)`, drawn from
+    /// [`Rng::new(seed)`](Rng::new) layer by layer (weight row-major, then bias).
+    pub fn new(config: MlpConfig, seed: u64) -> Result<Self, ModelError> {
+        let n = config.n_params()?;
+        let mut rng = Rng::new(seed);
+        let mut params = Vec::with_capacity(n);
+        for pair in config.widths().windows(2) {
+            let (fan_in, out) = (pair[0], pair[1]);
+            let bound = 1.0 / (fan_in as f64).sqrt();
+            for _ in 0..out * fan_in + out {
+                params.push(T::of(rng.uniform_range(-bound, bound)));
+            }
+        }
+        Self::from_params(config, params)
+    }
+
+    /// A network with the given flat parameter vector (layout as in the type's documentation).
+    /// Fails when the configuration is invalid, the count is wrong (the error gives the expected
+    /// count and its make-up), or a value is NaN/infinite (the error names tensor and index).
+    pub fn from_params(config: MlpConfig, params: Vec<T>) -> Result<Self, ModelError> {
+        let expected = config.n_params()?;
+        let widths = config.widths();
+        let mut layers = Vec::with_capacity(widths.len() - 1);
+        let mut off = 0;
+        for pair in widths.windows(2) {
+            let (inp, out) = (pair[0], pair[1]);
+            layers.push(Layer {
+                inp,
+                out,
+                w: off,
+                b: off + out * inp,
+            });
+            off += out * inp + out;
+        }
+        let mut mlp = Mlp {
+            max_hidden: config.hidden.iter().copied().max().unwrap_or(0),
+            sum_hidden: config.hidden.iter().sum(),
+            max_out: config
+                .hidden
+                .iter()
+                .copied()
+                .chain([config.dim])
+                .max()
+                .unwrap_or(0),
+            config,
+            layers,
+            params: Vec::new(),
+        };
+        if params.len() != expected {
+            let layout = mlp
+                .param_tensors()
+                .iter()
+                .map(|t| format!("{} {:?}", t.name, t.shape))
+                .collect::<Vec<_>>()
+                .join(" + ");
+            return Err(ModelError::ParamCount {
+                model: "Mlp",
+                expected,
+                got: params.len(),
+                layout,
+            });
+        }
+        for t in mlp.param_tensors() {
+            if let Some(i) = params[t.range()].iter().position(|v| !v.is_finite()) {
+                return Err(ModelError::NonFinite {
+                    model: "Mlp",
+                    tensor: t.name,
+                    index: i,
+                    value: params[t.offset + i].to_string(),
+                });
+            }
+        }
+        mlp.params = params;
+        Ok(mlp)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MlpConfig {
+        &self.config
+    }
+
+    /// The same network in another precision (parameters converted through f64).
+    pub fn cast<U: Real>(&self) -> Mlp<U> {
+        Mlp {
+            config: self.config.clone(),
+            layers: self.layers.clone(),
+            params: self.params.iter().map(|v| U::of(v.f64())).collect(),
+            max_hidden: self.max_hidden,
+            sum_hidden: self.sum_hidden,
+            max_out: self.max_out,
+        }
+    }
+
+    /// Number of hidden layers.
+    fn n_hidden(&self) -> usize {
+        self.layers.len() - 1
+    }
+
+    /// True when the activation's derivative needs the pre-activation (`silu`).
+    fn saves_input(&self) -> bool {
+        self.config.activation.saves() == Saved::Input && self.n_hidden() > 0
+    }
+
+    /// Elements of the `silu` work buffer (0 for other activations).
+    fn work_len(&self, batch: usize) -> usize {
+        if self.saves_input() {
+            batch.saturating_mul(self.max_hidden)
+        } else {
+            0
+        }
+    }
+
+    /// Elements of one ping-pong buffer set: `min(L, 2)·B·H`.
+    fn pingpong_len(&self, batch: usize) -> usize {
+        self.n_hidden()
+            .min(2)
+            .saturating_mul(batch.saturating_mul(self.max_hidden))
+    }
+
+    /// Scratch elements used by the backward sweep.
+    fn backward_len(&self, batch: usize) -> usize {
+        if batch == 0 {
+            return 0;
+        }
+        self.pingpong_len(batch)
+            .saturating_add(self.work_len(batch))
+            .saturating_add(self.max_out)
+    }
+
+    /// Width of the part of layer `l`'s input that multiplies a matrix (the time column of
+    /// layer 0 is folded into its bias).
+    fn k_eff(&self, l: usize) -> usize {
+        if l == 0 && self.config.time_input {
+            self.config.dim
+        } else {
+            self.layers[l].inp
+        }
+    }
+
+    /// `out = input · W[:, :k]ᵀ + b (+ t·W[:, k] for the time column)`, `batch ≥ 1` rows.
+    fn dense(&self, l: usize, t: T, input: &[T], out: &mut [T], batch: usize) {
+        let ly = self.layers[l];
+        let k = self.k_eff(l);
+        let w = &self.params[ly.w..ly.w + ly.out * ly.inp];
+        let out = &mut out[..batch * ly.out];
+        let (row0, rest) = out.split_at_mut(ly.out);
+        row0.copy_from_slice(&self.params[ly.b..ly.b + ly.out]);
+        if k < ly.inp {
+            for (j, r) in row0.iter_mut().enumerate() {
+                *r += t * w[j * ly.inp + k];
+            }
+        }
+        for r in rest.chunks_exact_mut(ly.out) {
+            r.copy_from_slice(row0);
+        }
+        matmul(
+            MatMut::row_major(out, batch, ly.out),
+            MatRef::row_major(&input[..batch * k], batch, k),
+            MatRef::new(w, ly.out, k, ly.inp, 1).t(),
+            true,
+        );
+    }
+
+    /// `gW += δᵀ·input`, `gb += Σ_rows δ` (and the time column `gW[:, k] += t·Σ_rows δ`).
+    fn dense_grad_params(
+        &self,
+        l: usize,
+        t: T,
+        delta: &[T],
+        input: &[T],
+        gp: &mut [T],
+        colsum: &mut [T],
+        batch: usize,
+    ) {
+        let ly = self.layers[l];
+        let k = self.k_eff(l);
+        let delta = &delta[..batch * ly.out];
+        matmul(
+            MatMut::new(&mut gp[ly.w..ly.w + ly.out * ly.inp], ly.out, k, ly.inp),
+            MatRef::row_major(delta, batch, ly.out).t(),
+            MatRef::row_major(&input[..batch * k], batch, k),
+            true,
+        );
+        let s = &mut colsum[..ly.out];
+        s.fill(T::zero());
+        for row in delta.chunks_exact(ly.out) {
+            for (sj, &dj) in s.iter_mut().zip(row) {
+                *sj += dj;
+            }
+        }
+        for (g, &sj) in gp[ly.b..ly.b + ly.out].iter_mut().zip(s.iter()) {
+            *g += sj;
+        }
+        if k < ly.inp {
+            for (j, &sj) in s.iter().enumerate() {
+                gp[ly.w + j * ly.inp + k] += t * sj;
+            }
+        }
+    }
+
+    /// `gin = δ · W[:, :k]` (the time column's gradient is not needed).
+    fn dense_grad_input(&self, l: usize, delta: &[T], gin: &mut [T], batch: usize) {
+        let ly = self.layers[l];
+        let k = self.k_eff(l);
+        matmul(
+            MatMut::row_major(&mut gin[..batch * k], batch, k),
+            MatRef::row_major(&delta[..batch * ly.out], batch, ly.out),
+            MatRef::new(
+                &self.params[ly.w..ly.w + ly.out * ly.inp],
+                ly.out,
+                k,
+                ly.inp,
+                1,
+            ),
+            false,
+        );
+    }
+
+    /// Runs the hidden layers, keeping each layer's saved tensor on `tape` (and, for `silu`,
+    /// the last hidden output in the tape's work buffer). `batch ≥ 1`.
+    fn forward_hidden_taped(&self, t: T, x: &[T], tape: &mut [T], batch: usize) {
+        let act = self.config.activation;
+        let saves_input = self.saves_input();
+        let (saved, work) = tape.split_at_mut(batch * self.sum_hidden);
+        let mut off = 0;
+        let mut prev = 0;
+        for l in 0..self.n_hidden() {
+            let len = batch * self.layers[l].out;
+            let (done, cur) = saved.split_at_mut(off);
+            let cur = &mut cur[..len];
+            let input: &[T] = if l == 0 {
+                x
+            } else if saves_input {
+                &work[..prev]
+            } else {
+                &done[off - prev..]
+            };
+            self.dense(l, t, input, cur, batch);
+            if saves_input {
+                act.apply_to(cur, &mut work[..len]);
+            } else {
+                act.apply(cur);
+            }
+            prev = len;
+            off += len;
+        }
+    }
+
+    /// The output layer's input after [`Mlp::forward_hidden_taped`].
+    fn taped_last_hidden<'a>(&self, x: &'a [T], tape: &'a [T], batch: usize) -> &'a [T] {
+        let nh = self.n_hidden();
+        if nh == 0 {
+            return x;
+        }
+        let len = batch * self.layers[nh - 1].out;
+        if self.saves_input() {
+            &tape[batch * self.sum_hidden..][..len]
+        } else {
+            &tape[batch * self.sum_hidden - len..batch * self.sum_hidden]
+        }
+    }
+
+    /// The backward sweep over a tape written by [`Mlp::forward_hidden_taped`]. `batch ≥ 1`.
+    fn backward(
+        &self,
+        t: T,
+        x: &[T],
+        tape: &[T],
+        lam: &[T],
+        gx: &mut [T],
+        gp: &mut [T],
+        scratch: &mut [T],
+        batch: usize,
+    ) {
+        let act = self.config.activation;
+        let nh = self.n_hidden();
+        let hb = batch * self.max_hidden;
+        let (gbuf, rest) = scratch.split_at_mut(self.pingpong_len(batch));
+        let (h0, h1) = gbuf.split_at_mut(hb.min(gbuf.len()));
+        let (ybuf, rest) = rest.split_at_mut(self.work_len(batch));
+        let colsum = &mut rest[..self.max_out];
+        // Offsets of the hidden layers' saved tensors on the tape.
+        let saved = |l: usize| -> &[T] {
+            let off: usize = self.layers[..l].iter().map(|ly| ly.out).sum::<usize>() * batch;
+            &tape[off..off + batch * self.layers[l].out]
+        };
+        for l in (0..=nh).rev() {
+            let ly = self.layers[l];
+            let (src, dst) = if l % 2 == 0 {
+                (&*h0, &mut *h1)
+            } else {
+                (&*h1, &mut *h0)
+            };
+            let delta: &[T] = if l == nh {
+                &lam[..batch * ly.out]
+            } else {
+                &src[..batch * ly.out]
+            };
+            let input: &[T] = if l == 0 {
+                x
+            } else if self.saves_input() {
+                let y = &mut ybuf[..batch * ly.inp];
+                act.apply_to(saved(l - 1), y);
+                y
+            } else {
+                saved(l - 1)
+            };
+            self.dense_grad_params(l, t, delta, input, gp, colsum, batch);
+            if l > 0 {
+                let g = &mut dst[..batch * ly.inp];
+                self.dense_grad_input(l, delta, g, batch);
+                act.mul_derivative(saved(l - 1), g);
+            } else {
+                self.dense_grad_input(0, delta, gx, batch);
+            }
+        }
+    }
+}
+
+impl<T: Real> Dynamics<T> for Mlp<T> {
+    fn dim(&self) -> usize {
+        self.config.dim
+    }
+
+    fn params(&self) -> &[T] {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut [T] {
+        &mut self.params
+    }
+
+    fn param_tensors(&self) -> Vec<ParamTensor> {
+        let mut v = Vec::with_capacity(2 * self.layers.len());
+        for (k, ly) in self.layers.iter().enumerate() {
+            v.push(ParamTensor {
+                name: format!("layers.{k}.weight"),
+                shape: vec![ly.out, ly.inp],
+                offset: ly.w,
+            });
+            v.push(ParamTensor {
+                name: format!("layers.{k}.bias"),
+                shape: vec![ly.out],
+                offset: ly.b,
+            });
+        }
+        v
+    }
+
+    fn scratch_len(&self, batch: usize) -> usize {
+        let eval = self.pingpong_len(batch);
+        eval.max(
+            self.tape_len(batch)
+                .saturating_add(self.backward_len(batch)),
+        )
+    }
+
+    fn tape_len(&self, batch: usize) -> usize {
+        batch
+            .saturating_mul(self.sum_hidden)
+            .saturating_add(self.work_len(batch))
+    }
+
+    fn eval(&self, t: T, x: &[T], dx: &mut [T], scratch: &mut [T]) {
+        let batch = x.len() / self.config.dim;
+        debug_assert!(dx.len() >= batch * self.config.dim);
+        debug_assert!(scratch.len() >= self.pingpong_len(batch));
+        if batch == 0 {
+            return;
+        }
+        let act = self.config.activation;
+        let nh = self.n_hidden();
+        let hb = batch * self.max_hidden;
+        let buf = &mut scratch[..self.pingpong_len(batch)];
+        let (b0, b1) = buf.split_at_mut(hb.min(buf.len()));
+        // Hidden layer l writes buffer l % 2 and reads the other one.
+        for l in 0..nh {
+            let (src, dst) = if l % 2 == 0 {
+                (&*b1, &mut *b0)
+            } else {
+                (&*b0, &mut *b1)
+            };
+            let input = if l == 0 { x } else { src };
+            let out = &mut dst[..batch * self.layers[l].out];
+            self.dense(l, t, input, out, batch);
+            act.apply(out);
+        }
+        let input: &[T] = match nh {
+            0 => x,
+            _ if (nh - 1).is_multiple_of(2) => b0,
+            _ => b1,
+        };
+        self.dense(nh, t, input, dx, batch);
+    }
+
+    fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
+        let batch = x.len() / self.config.dim;
+        debug_assert!(scratch.len() >= self.scratch_len(batch));
+        if batch == 0 {
+            return;
+        }
+        let (tape, rest) = scratch.split_at_mut(self.tape_len(batch));
+        self.forward_hidden_taped(t, x, tape, batch);
+        self.backward(t, x, tape, lam, gx, gp, rest, batch);
+    }
+
+    fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
+        let batch = x.len() / self.config.dim;
+        debug_assert!(tape.len() >= self.tape_len(batch));
+        if batch == 0 {
+            return;
+        }
+        self.forward_hidden_taped(t, x, tape, batch);
+        let input = self.taped_last_hidden(x, tape, batch);
+        self.dense(self.n_hidden(), t, input, dx, batch);
+    }
+
+    fn backward_taped(
+        &self,
+        t: T,
+        x: &[T],
+        tape: &[T],
+        lam: &[T],
+        gx: &mut [T],
+        gp: &mut [T],
+        scratch: &mut [T],
+    ) {
+        let batch = x.len() / self.config.dim;
+        debug_assert!(scratch.len() >= self.backward_len(batch));
+        if batch == 0 {
+            return;
+        }
+        self.backward(t, x, tape, lam, gx, gp, scratch, batch);
+    }
+}

@@ -1,0 +1,23 @@
+//! Concrete dynamics: a run-time-configured MLP and analytic test models.
+//!
+//! - [`Mlp`]: batched multilayer perceptron with PyTorch `nn.Linear` parameter layout;
+//! - [`ExpDecay`], [`HarmonicOscillator`], [`LinearOde`]: models with closed-form states and
+//!   exact gradients (`exact_state`, `exact_gradient`) for validating the gradient methods.
+//!
+//! All implement [`Dynamics`](crate::Dynamics) for f32 and f64 and never allocate in their
+//! evaluation and VJP methods.
+
+pub mod activation;
+pub mod decay;
+pub mod error;
+pub mod linear;
+pub mod matmul;
+pub mod mlp;
+pub mod oscillator;
+
+pub use activation::{Activation, Saved};
+pub use decay::ExpDecay;
+pub use error::ModelError;
+pub use linear::{LinearOde, expm};
+pub use mlp::{Mlp, MlpConfig};
+pub use oscillator::HarmonicOscillator;

@@ -1,0 +1,179 @@
+//! The no-allocation matrix product against a naive triple loop, over shapes that exercise every
+//! edge (partial register tiles, several K blocks) and all stride patterns the MLP uses.
+
+use symplode_runtime::Real;
+use symplode_runtime::models::matmul::{MatMut, MatRef, matmul};
+use symplode_runtime::rng::Rng;
+
+fn naive(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &dyn Fn(usize, usize) -> f64,
+    b: &dyn Fn(usize, usize) -> f64,
+) -> Vec<f64> {
+    let mut c = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            c[i * n + j] = (0..k).map(|p| a(i, p) * b(p, j)).sum();
+        }
+    }
+    c
+}
+
+fn check<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    trans_a: bool,
+    trans_b: bool,
+    accumulate: bool,
+    tol: f64,
+    rng: &mut Rng,
+) {
+    let av: Vec<T> = (0..m * k)
+        .map(|_| T::of(rng.uniform_range(-1.0, 1.0)))
+        .collect();
+    let bv: Vec<T> = (0..k * n)
+        .map(|_| T::of(rng.uniform_range(-1.0, 1.0)))
+        .collect();
+    // Stored row-major as A [m,k] or Aᵀ [k,m]; B [k,n] or Bᵀ [n,k].
+    let a = if trans_a {
+        MatRef::row_major(&av, k, m).t()
+    } else {
+        MatRef::row_major(&av, m, k)
+    };
+    let b = if trans_b {
+        MatRef::row_major(&bv, n, k).t()
+    } else {
+        MatRef::row_major(&bv, k, n)
+    };
+    let af = |i: usize, p: usize| {
+        if trans_a {
+            av[p * m + i].f64()
+        } else {
+            av[i * k + p].f64()
+        }
+    };
+    let bf = |p: usize, j: usize| {
+        if trans_b {
+            bv[j * k + p].f64()
+        } else {
+            bv[p * n + j].f64()
+        }
+    };
+    let expect = naive(m, n, k, &af, &bf);
+    // C with a leading dimension larger than n, and a sentinel in the padding.
+    let ld = n + 3;
+    let init: Vec<T> = (0..m * ld).map(|i| T::of(0.25 * (i % 7) as f64)).collect();
+    let mut c = init.clone();
+    matmul(MatMut::new(&mut c, m, n, ld), a, b, accumulate);
+    for i in 0..m {
+        for j in 0..ld {
+            let got = c[i * ld + j].f64();
+            if j >= n {
+                assert_eq!(got, init[i * ld + j].f64(), "padding touched at ({i},{j})");
+                continue;
+            }
+            let base = if accumulate {
+                init[i * ld + j].f64()
+            } else {
+                0.0
+            };
+            let want = base + expect[i * n + j];
+            assert!(
+                (got - want).abs() <= tol * (1.0 + k as f64),
+                "{} m={m} n={n} k={k} ta={trans_a} tb={trans_b} acc={accumulate} ({i},{j}): {got} vs {want}",
+                T::NAME
+            );
+        }
+    }
+}
+
+#[test]
+fn matches_naive_product() {
+    let mut rng = Rng::new(1);
+    let sizes = [1usize, 2, 3, 5, 6, 7, 8, 9, 13, 16, 17, 33];
+    for &m in &sizes {
+        for &n in &sizes {
+            for &k in &[1usize, 2, 7, 19] {
+                for ta in [false, true] {
+                    for tb in [false, true] {
+                        let acc = (m + n + k) % 2 == 0;
+                        check::<f64>(m, n, k, ta, tb, acc, 1e-15, &mut rng);
+                        check::<f32>(m, n, k, ta, tb, !acc, 1e-6, &mut rng);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn several_k_blocks() {
+    // K larger than every packing block (256 for f64 with AVX2, 128 for f32, 512 baseline).
+    let mut rng = Rng::new(2);
+    for (m, n, k) in [(7, 9, 600), (13, 17, 1100), (1, 1, 513)] {
+        for ta in [false, true] {
+            check::<f64>(m, n, k, ta, false, false, 1e-15, &mut rng);
+            check::<f64>(m, n, k, ta, true, true, 1e-15, &mut rng);
+            check::<f32>(m, n, k, ta, false, true, 1e-6, &mut rng);
+        }
+    }
+}
+
+#[test]
+fn degenerate_shapes() {
+    let a = [1.0f64; 6];
+    let b = [1.0f64; 6];
+    // k = 0: C ← 0, or unchanged when accumulating.
+    let mut c = [5.0f64; 4];
+    matmul(
+        MatMut::row_major(&mut c, 2, 2),
+        MatRef::row_major(&a[..0], 2, 0),
+        MatRef::row_major(&b[..0], 0, 2),
+        true,
+    );
+    assert_eq!(c, [5.0; 4]);
+    matmul(
+        MatMut::row_major(&mut c, 2, 2),
+        MatRef::row_major(&a[..0], 2, 0),
+        MatRef::row_major(&b[..0], 0, 2),
+        false,
+    );
+    assert_eq!(c, [0.0; 4]);
+    // m = 0 or n = 0: nothing to do.
+    let mut e: [f64; 0] = [];
+    matmul(
+        MatMut::row_major(&mut e, 0, 2),
+        MatRef::row_major(&a[..0], 0, 3),
+        MatRef::row_major(&b, 3, 2),
+        false,
+    );
+    matmul(
+        MatMut::row_major(&mut e, 2, 0),
+        MatRef::row_major(&a, 2, 3),
+        MatRef::row_major(&b[..0], 3, 0),
+        false,
+    );
+}
+
+#[test]
+#[should_panic(expected = "shape mismatch")]
+fn shape_mismatch_panics() {
+    let a = [1.0f64; 6];
+    let mut c = [0.0f64; 4];
+    matmul(
+        MatMut::row_major(&mut c, 2, 2),
+        MatRef::row_major(&a, 2, 3),
+        MatRef::row_major(&a, 2, 3),
+        false,
+    );
+}
+
+#[test]
+#[should_panic(expected = "does not fit")]
+fn out_of_bounds_view_panics() {
+    let a = [1.0f64; 5];
+    let _ = MatRef::row_major(&a, 2, 3);
+}

@@ -1,0 +1,69 @@
+//! The symplectic backward sweep allocates nothing per step: the number of heap allocations
+//! after the forward pass does not depend on the number of steps.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+use symplode_runtime::grad::{GradientMethod, Outputs, Problem, losses};
+use symplode_runtime::{Stepping, SymplecticAdjoint};
+
+struct Counting;
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        unsafe { System.alloc_zeroed(l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made after the loss was evaluated (i.e. by the backward sweep).
+fn backward_allocations(name: &str, steps: usize) -> usize {
+    let sch = scheme::<f64>(name);
+    let net = mlp::<f64>(2, 16, 4);
+    let x0 = random_state::<f64>(2 * 32, 4);
+    let problem = Problem::single(&net, &[0.0, 0.5, 1.0], &sch, Stepping::fixed(steps), &x0);
+    let mut at_loss = 0;
+    let mut inner = losses::mean_sq_final::<f64>(2);
+    let mut loss = |o: &Outputs<f64>, c: &mut Outputs<f64>| {
+        let v = inner(o, c);
+        at_loss = ALLOCS.load(Ordering::SeqCst);
+        v
+    };
+    let r = SymplecticAdjoint
+        .gradient(&problem, &mut loss)
+        .expect("gradient");
+    let end = ALLOCS.load(Ordering::SeqCst);
+    drop(r);
+    end - at_loss
+}
+
+#[test]
+fn symplectic_backward_sweep_allocates_nothing_per_step() {
+    for name in ["rk4", "dopri5", "dopri8"] {
+        let _warm = backward_allocations(name, 2);
+        let few = backward_allocations(name, 5);
+        let many = backward_allocations(name, 200);
+        assert_eq!(
+            few, many,
+            "{name}: backward allocations grow with steps ({few} vs {many})"
+        );
+    }
+}
