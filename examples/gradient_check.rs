@@ -77,7 +77,7 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
     println!(
         "| tableau | steps | method | rel. diff to backprop | NFE fwd | NFE bwd | VJP bwd | accepted/rejected | checkpoint KiB | graph KiB |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut ok = true;
     for name in BUILTIN_NAMES {
         let scheme = Scheme::<f64>::builtin(name)?;
@@ -103,7 +103,7 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
                 };
                 let s = &r.stats;
                 println!(
-                    "| {name} | {label} | {} | {diff:.2e}{flag} | {} | {} | {} | {}/{} | {} | {} |",
+                    "| {name} | {label} | {} | {diff:.2e}{flag} | {} | {} | {} | {}/{} | {} | {} | {} |",
                     m.name(),
                     s.nfe_forward,
                     s.nfe_backward,
@@ -112,6 +112,7 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
                     s.rejected,
                     kib(s.peak_checkpoint_bytes),
                     kib(s.peak_graph_bytes),
+                    kib(s.peak_total_bytes),
                 );
             }
         }

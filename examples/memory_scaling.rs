@@ -103,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let secs = start.elapsed().as_secs_f64();
                 let peak = PEAK.load(Ordering::Relaxed) - base;
                 drop(r);
-                let pred = predicted.checkpoint_bytes + predicted.graph_bytes;
+                let pred = predicted.total();
                 println!(
                     "| {name} | {} | {n} | {} | {} | {:.2} | {secs:.3} |",
                     m.name(),

@@ -60,12 +60,23 @@ fn predictions_equal_what_the_runtime_counts() {
                     .expect("gradient");
                 let steps: Vec<usize> = r.grids.iter().map(|g| g.steps()).collect();
                 let predicted = method.predict(&ProblemSizes::of(&problem, &steps));
+                let s = &r.stats;
                 assert_eq!(
-                    (predicted.checkpoint_bytes, predicted.graph_bytes),
-                    (r.stats.peak_checkpoint_bytes, r.stats.peak_graph_bytes),
+                    (
+                        predicted.checkpoint_bytes,
+                        predicted.graph_bytes,
+                        predicted.workspace_bytes
+                    ),
+                    (
+                        s.peak_checkpoint_bytes,
+                        s.peak_graph_bytes,
+                        s.peak_workspace_bytes
+                    ),
                     "{name} adaptive={adaptive} {}",
                     method.name()
                 );
+                assert!(s.peak_total_bytes <= predicted.total());
+                assert!(s.peak_total_bytes >= predicted.total() * 3 / 4);
             }
         }
     }

@@ -1,6 +1,6 @@
 //! The adjoint method (Chen et al. 2018): a backward ODE solve for [x, λ, g_θ].
 
-use super::forward::{Run, cotangents, forward_chain, zero_dtheta};
+use super::forward::{Run, cotangents, forward_chain, zero_gradients};
 use super::memory::{MemoryPrediction, ProblemSizes};
 use super::sinks::PlainSink;
 use super::{GradResult, GradientMethod, Outputs, Problem, Stats};
@@ -72,6 +72,7 @@ impl<T: Real> GradientMethod<T> for Adjoint {
             problem,
             &mut run.ws,
             &mut run.counters,
+            &run.tracker,
             |m, _| PlainSink {
                 dynamics: problem.chain[m].dynamics,
             },
@@ -83,10 +84,9 @@ impl<T: Real> GradientMethod<T> for Adjoint {
             .map(|v| std::mem::size_of_val(&v[..]))
             .sum();
         run.tracker.ck_add(held);
-        let (value, cot) = cotangents(problem, &outputs, loss)?;
+        let (value, cot) = cotangents(&run, problem, &outputs, loss)?;
         let mut stats = Stats::default();
-        let mut lam = vec![T::zero(); n];
-        let mut dtheta = zero_dtheta(problem);
+        let (mut lam, mut dtheta) = zero_gradients(&run, problem);
         let (rtol, atol) = back_stepping.tolerances();
         let seminorm = self.seminorm;
         let mut scratch = std::mem::take(&mut run.ws.scratch);
@@ -127,6 +127,8 @@ impl<T: Real> GradientMethod<T> for Adjoint {
                 *l = a + c;
             }
             let mut out = vec![z.clone()];
+            let aug_bytes = (problem.scheme.stages() + 6) * std::mem::size_of_val(&z[..]);
+            run.tracker.ws_add(aug_bytes);
             let mut counters = Counters::default();
             for k in (1..=k_out).rev() {
                 let taus = [-comp.times[k], -comp.times[k - 1]];
@@ -140,6 +142,7 @@ impl<T: Real> GradientMethod<T> for Adjoint {
                 }
             }
             std::mem::swap(&mut ws.scratch, &mut scratch);
+            run.tracker.ws_sub(aug_bytes);
             stats.nfe_backward += counters.nfe;
             stats.vjp_backward += counters.nfe;
             stats.backward_accepted += counters.accepted;
@@ -161,9 +164,14 @@ impl<T: Real> GradientMethod<T> for Adjoint {
 
     fn predict(&self, z: &ProblemSizes) -> MemoryPrediction {
         let outputs: usize = z.components.iter().map(|c| c.outputs).sum();
+        let augmented = (0..z.components.len())
+            .map(|m| (z.stages + 6) * (2 * z.state_len + z.params(m)) * z.elem)
+            .max()
+            .unwrap_or(0);
         MemoryPrediction {
             checkpoint_bytes: outputs * z.state_bytes(),
             graph_bytes: z.max_scratch_bytes(),
+            workspace_bytes: z.common_workspace_bytes() + augmented,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Backpropagation through every accepted step (torchdiffeq's `odeint` under autograd).
 
-use super::forward::{Run, cotangents, forward_chain, zero_dtheta};
+use super::forward::{Run, cotangents, forward_chain, zero_gradients};
 use super::memory::{MemoryPrediction, ProblemSizes};
 use super::sinks::{TapeSink, release_tapes};
 use super::sweep::sweep;
@@ -36,14 +36,15 @@ impl<T: Real> GradientMethod<T> for Backprop {
             problem,
             &mut run.ws,
             &mut run.counters,
+            &run.tracker,
             |m, _| TapeSink::new(problem.chain[m].dynamics, n, s_eval, eff, tracker),
             |_, sink| tapes.push(sink.into_steps()),
         )?;
-        let (value, cot) = cotangents(problem, &outputs, loss)?;
+        let (value, cot) = cotangents(&run, problem, &outputs, loss)?;
         let mut stats = Stats::default();
-        let mut lam = vec![T::zero(); n];
-        let mut dtheta = zero_dtheta(problem);
+        let (mut lam, mut dtheta) = zero_gradients(&run, problem);
         let mut bws = TapeBackWorkspace::new(eff, n);
+        run.tracker.ws_add(bws.bytes());
         for m in (0..problem.chain.len()).rev() {
             let dynamics = problem.chain[m].dynamics;
             let steps = tapes.pop().unwrap_or_default();
@@ -84,6 +85,7 @@ impl<T: Real> GradientMethod<T> for Backprop {
         MemoryPrediction {
             checkpoint_bytes: 0,
             graph_bytes: z.max_scratch_bytes() + peak,
+            workspace_bytes: z.common_workspace_bytes() + (z.effective + 1) * z.state_bytes(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Checkpointing schemes: per component (the paper's "baseline") and per step (ACA).
 
-use super::forward::{Run, cotangents, forward_chain, zero_dtheta};
+use super::forward::{Run, cotangents, forward_chain, zero_gradients};
 use super::memory::{MemoryPrediction, ProblemSizes};
 use super::problem::state_norm;
 use super::sinks::{CheckpointSink, PlainSink, StageTape, StepTapes, TapeSink, release_tapes};
@@ -41,6 +41,7 @@ impl<T: Real> GradientMethod<T> for CheckpointComponent {
             problem,
             &mut run.ws,
             &mut run.counters,
+            &run.tracker,
             |m, x| {
                 tracker.ck_add(std::mem::size_of_val(x));
                 starts.push(x.to_vec());
@@ -50,15 +51,16 @@ impl<T: Real> GradientMethod<T> for CheckpointComponent {
             },
             |_, _| {},
         )?;
-        let (value, cot) = cotangents(problem, &outputs, loss)?;
+        let (value, cot) = cotangents(&run, problem, &outputs, loss)?;
         let mut stats = Stats::default();
-        let mut lam = vec![T::zero(); n];
-        let mut dtheta = zero_dtheta(problem);
+        let (mut lam, mut dtheta) = zero_gradients(&run, problem);
         let s_eval = stages_evaluated(problem.scheme, &problem.stepping);
         let eff = problem.scheme.effective_stages();
         let norm = state_norm::<T>(&problem.stepping);
         let mut bws = TapeBackWorkspace::new(eff, n);
         let mut rerun_outputs = problem.zero_outputs();
+        run.tracker
+            .ws_add(bws.bytes() + super::forward::outputs_bytes(&rerun_outputs));
         for m in (0..problem.chain.len()).rev() {
             let comp = &problem.chain[m];
             let fwd = Forward {
@@ -111,6 +113,7 @@ impl<T: Real> GradientMethod<T> for CheckpointComponent {
     }
 
     fn predict(&self, z: &ProblemSizes) -> MemoryPrediction {
+        let outputs: usize = z.components.iter().map(|c| c.outputs).sum();
         let graph = (0..z.components.len())
             .map(|m| {
                 (z.components[m].steps * z.effective + z.stages_evaluated) * z.stage_tape_bytes(m)
@@ -120,6 +123,8 @@ impl<T: Real> GradientMethod<T> for CheckpointComponent {
         MemoryPrediction {
             checkpoint_bytes: z.components.len() * z.state_bytes(),
             graph_bytes: z.max_scratch_bytes() + graph,
+            workspace_bytes: z.common_workspace_bytes()
+                + (z.effective + 1 + outputs) * z.state_bytes(),
         }
     }
 }
@@ -144,6 +149,7 @@ impl<T: Real> GradientMethod<T> for CheckpointStep {
             problem,
             &mut run.ws,
             &mut run.counters,
+            &run.tracker,
             |m, _| CheckpointSink {
                 dynamics: problem.chain[m].dynamics,
                 states: Vec::new(),
@@ -151,12 +157,12 @@ impl<T: Real> GradientMethod<T> for CheckpointStep {
             },
             |_, sink| checkpoints.push(sink.states),
         )?;
-        let (value, cot) = cotangents(problem, &outputs, loss)?;
+        let (value, cot) = cotangents(&run, problem, &outputs, loss)?;
         let mut stats = Stats::default();
-        let mut lam = vec![T::zero(); n];
-        let mut dtheta = zero_dtheta(problem);
+        let (mut lam, mut dtheta) = zero_gradients(&run, problem);
         let eff = problem.scheme.effective_stages();
         let mut bws = TapeBackWorkspace::new(eff, n);
+        run.tracker.ws_add(bws.bytes());
         for m in (0..problem.chain.len()).rev() {
             let comp = &problem.chain[m];
             let tape_len = comp.dynamics.tape_len(batch);
@@ -220,6 +226,7 @@ impl<T: Real> GradientMethod<T> for CheckpointStep {
         MemoryPrediction {
             checkpoint_bytes: z.total_steps() * z.state_bytes(),
             graph_bytes: z.max_scratch_bytes() + graph,
+            workspace_bytes: z.common_workspace_bytes() + (z.effective + 1) * z.state_bytes(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The forward sweep over a chain of components, shared by every gradient method.
 
-use super::memory::Tracker;
+use super::memory::{Kind, Tracker};
 use super::problem::{Outputs, Problem, state_norm};
 use crate::error::SolveError;
 use crate::real::Real;
@@ -31,6 +31,7 @@ impl<T: Real> Run<T> {
             tracker: Tracker::default(),
         };
         run.tracker.gr_add(run.ws.scratch_bytes());
+        run.tracker.ws_add(run.ws.buffer_bytes());
         run
     }
 }
@@ -41,10 +42,12 @@ pub(crate) fn forward_chain<T: Real, S: StageSink<T>>(
     problem: &Problem<'_, T>,
     ws: &mut StepWorkspace<T>,
     counters: &mut Counters,
+    tracker: &Tracker,
     mut sink_for: impl FnMut(usize, &[T]) -> S,
     mut finish: impl FnMut(usize, S),
 ) -> Result<(Outputs<T>, Vec<Grid>), SolveError> {
     let mut outputs = problem.zero_outputs();
+    tracker.ws_add(outputs_bytes(&outputs));
     let norm = state_norm::<T>(&problem.stepping);
     let mut grids = Vec::with_capacity(problem.chain.len());
     let mut x_start = problem.x0.to_vec();
@@ -74,25 +77,46 @@ pub(crate) fn forward_chain<T: Real, S: StageSink<T>>(
     Ok((outputs, grids))
 }
 
+/// Bytes of an output (or cotangent) buffer.
+pub(crate) fn outputs_bytes<T>(o: &Outputs<T>) -> usize {
+    o.iter()
+        .flatten()
+        .map(|v| std::mem::size_of_val(&v[..]))
+        .sum()
+}
+
 /// Evaluates the loss and checks the cotangents it wrote.
 pub(crate) fn cotangents<T: Real>(
+    run: &Run<T>,
     problem: &Problem<'_, T>,
     outputs: &Outputs<T>,
     loss: &mut dyn FnMut(&Outputs<T>, &mut Outputs<T>) -> f64,
 ) -> Result<(f64, Outputs<T>), SolveError> {
     let mut cot = problem.zero_outputs();
+    run.tracker.ws_add(outputs_bytes(&cot));
     let value = loss(outputs, &mut cot);
     super::problem::check_cotangents(&cot)?;
     Ok((value, cot))
 }
 
-/// Zeroed parameter gradients, one vector per component.
-pub(crate) fn zero_dtheta<T: Real>(problem: &Problem<'_, T>) -> Vec<Vec<T>> {
-    problem
+/// Zeroed dL/dx0 and dL/dθ (one vector per component).
+pub(crate) fn zero_gradients<T: Real>(
+    run: &Run<T>,
+    problem: &Problem<'_, T>,
+) -> (Vec<T>, Vec<Vec<T>>) {
+    let lam = vec![T::zero(); problem.x0.len()];
+    let dtheta: Vec<Vec<T>> = problem
         .chain
         .iter()
         .map(|c| vec![T::zero(); c.dynamics.n_params()])
-        .collect()
+        .collect();
+    let bytes = std::mem::size_of_val(&lam[..])
+        + dtheta
+            .iter()
+            .map(|v| std::mem::size_of_val(&v[..]))
+            .sum::<usize>();
+    run.tracker.ws_add(bytes);
+    (lam, dtheta)
 }
 
 impl<T: Real> Run<T> {
@@ -101,7 +125,9 @@ impl<T: Real> Run<T> {
         stats.nfe_forward = self.counters.nfe;
         stats.accepted = self.counters.accepted;
         stats.rejected = self.counters.rejected;
-        stats.peak_checkpoint_bytes = self.tracker.checkpoint_peak();
-        stats.peak_graph_bytes = self.tracker.graph_peak();
+        stats.peak_checkpoint_bytes = self.tracker.peak(Kind::Checkpoint);
+        stats.peak_graph_bytes = self.tracker.peak(Kind::Graph);
+        stats.peak_workspace_bytes = self.tracker.peak(Kind::Workspace);
+        stats.peak_total_bytes = self.tracker.total_peak();
     }
 }

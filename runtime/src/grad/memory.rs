@@ -6,33 +6,61 @@ use super::Problem;
 use crate::real::Real;
 use crate::solver::stages_evaluated;
 
-/// Current and peak bytes in the two categories of the paper's memory table. Interior
-/// mutability lets every sink of a pass share one tracker by `&`.
+/// What a tracked buffer holds, in the paper's two categories plus the solver's own buffers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Kind {
+    /// States kept between the sweeps (and the symplectic stage states).
+    Checkpoint,
+    /// Tapes, stored stage inputs and one evaluation's activations.
+    Graph,
+    /// Step buffers, outputs, cotangents and gradients.
+    Workspace,
+}
+
+/// Current and peak bytes per [`Kind`] and in total. Interior mutability lets every sink of a
+/// pass share one tracker by `&`.
 #[derive(Debug, Default)]
 pub(crate) struct Tracker {
-    ck: Cell<usize>,
-    ck_peak: Cell<usize>,
-    gr: Cell<usize>,
-    gr_peak: Cell<usize>,
+    cur: [Cell<usize>; 3],
+    peak: [Cell<usize>; 3],
+    total: Cell<usize>,
+    total_peak: Cell<usize>,
 }
 
 impl Tracker {
+    pub fn add(&self, kind: Kind, bytes: usize) {
+        let k = kind as usize;
+        self.cur[k].set(self.cur[k].get() + bytes);
+        self.peak[k].set(self.peak[k].get().max(self.cur[k].get()));
+        self.total.set(self.total.get() + bytes);
+        self.total_peak
+            .set(self.total_peak.get().max(self.total.get()));
+    }
+    pub fn sub(&self, kind: Kind, bytes: usize) {
+        let k = kind as usize;
+        self.cur[k].set(self.cur[k].get() - bytes);
+        self.total.set(self.total.get() - bytes);
+    }
     pub fn ck_add(&self, bytes: usize) {
-        self.ck.set(self.ck.get() + bytes);
-        self.ck_peak.set(self.ck_peak.get().max(self.ck.get()));
+        self.add(Kind::Checkpoint, bytes);
     }
     pub fn gr_add(&self, bytes: usize) {
-        self.gr.set(self.gr.get() + bytes);
-        self.gr_peak.set(self.gr_peak.get().max(self.gr.get()));
+        self.add(Kind::Graph, bytes);
     }
     pub fn gr_sub(&self, bytes: usize) {
-        self.gr.set(self.gr.get() - bytes);
+        self.sub(Kind::Graph, bytes);
     }
-    pub fn checkpoint_peak(&self) -> usize {
-        self.ck_peak.get()
+    pub fn ws_add(&self, bytes: usize) {
+        self.add(Kind::Workspace, bytes);
     }
-    pub fn graph_peak(&self) -> usize {
-        self.gr_peak.get()
+    pub fn ws_sub(&self, bytes: usize) {
+        self.sub(Kind::Workspace, bytes);
+    }
+    pub fn peak(&self, kind: Kind) -> usize {
+        self.peak[kind as usize].get()
+    }
+    pub fn total_peak(&self) -> usize {
+        self.total_peak.get()
     }
 }
 
@@ -43,12 +71,24 @@ impl Tracker {
 /// symplectic adjoint recomputes per step. *Graph* bytes are what differentiation through f
 /// holds: stored stage inputs and tapes, plus the one evaluation's activations (scratch) every
 /// method uses.
+///
+/// *Workspace* bytes are the solver's own buffers (stage slopes, trial states, the backward
+/// sweep's buffers) and the outputs, cotangents and gradients a gradient call returns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MemoryPrediction {
     /// Peak checkpoint bytes.
     pub checkpoint_bytes: usize,
     /// Peak graph (tape / activation) bytes.
     pub graph_bytes: usize,
+    /// Peak workspace bytes.
+    pub workspace_bytes: usize,
+}
+
+impl MemoryPrediction {
+    /// Checkpoint + graph + workspace: a bound on the peak of everything the call holds.
+    pub fn total(&self) -> usize {
+        self.checkpoint_bytes + self.graph_bytes + self.workspace_bytes
+    }
 }
 
 /// The sizes of one component, for predictions.
@@ -62,6 +102,8 @@ pub struct ComponentSizes {
     pub scratch_len: usize,
     /// `Dynamics::tape_len(batch)`.
     pub tape_len: usize,
+    /// Parameters P.
+    pub params: usize,
 }
 
 /// Everything a memory prediction depends on.
@@ -102,6 +144,7 @@ impl ProblemSizes {
                     outputs: c.times.len().saturating_sub(1),
                     scratch_len: c.dynamics.scratch_len(batch),
                     tape_len: c.dynamics.tape_len(batch),
+                    params: c.dynamics.n_params(),
                 })
                 .collect(),
         }
@@ -125,6 +168,19 @@ impl ProblemSizes {
             .max()
             .unwrap_or(0)
             * self.elem
+    }
+
+    /// Parameters of component m.
+    pub fn params(&self, m: usize) -> usize {
+        self.components[m].params
+    }
+
+    /// Bytes every method holds besides its own: the forward step buffers ((s + 4) states),
+    /// the outputs and cotangents, dL/dx0 and dL/dθ.
+    pub fn common_workspace_bytes(&self) -> usize {
+        let outputs: usize = self.components.iter().map(|c| c.outputs).sum();
+        let params: usize = self.components.iter().map(|c| c.params).sum();
+        ((self.stages + 4 + 2 * outputs + 1) * self.state_len + params) * self.elem
     }
 
     /// Total accepted steps over the components.

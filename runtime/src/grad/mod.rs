@@ -56,6 +56,10 @@ pub struct Stats {
     pub peak_checkpoint_bytes: usize,
     /// Peak graph (tape and activation) bytes, as counted by the runtime.
     pub peak_graph_bytes: usize,
+    /// Peak workspace bytes (step buffers, outputs, cotangents, gradients).
+    pub peak_workspace_bytes: usize,
+    /// Peak of everything the runtime counted, at once.
+    pub peak_total_bytes: usize,
 }
 
 /// The result of a gradient computation.

@@ -1,6 +1,6 @@
 //! The symplectic adjoint method (Matsubara, Miyatake & Yaguchi, NeurIPS 2021).
 
-use super::forward::{Run, cotangents, forward_chain, zero_dtheta};
+use super::forward::{Run, cotangents, forward_chain, zero_gradients};
 use super::memory::{MemoryPrediction, ProblemSizes};
 use super::sinks::CheckpointSink;
 use super::sweep::sweep;
@@ -45,6 +45,10 @@ impl<T: Real> SymplecticWorkspace<T> {
             ku: vec![vec![T::zero(); n]; effective],
             mu: vec![T::zero(); n],
         }
+    }
+    /// Bytes of the slopes / VJP results and the cotangent (S + 1 states).
+    pub fn work_bytes(&self) -> usize {
+        (self.ku.len() + 1) * std::mem::size_of_val(&self.mu[..])
     }
     /// Bytes of the stage states.
     pub fn stage_bytes(&self) -> usize {
@@ -150,6 +154,7 @@ impl<T: Real> GradientMethod<T> for SymplecticAdjoint {
             problem,
             &mut run.ws,
             &mut run.counters,
+            &run.tracker,
             |m, _| CheckpointSink {
                 dynamics: problem.chain[m].dynamics,
                 states: Vec::new(),
@@ -157,12 +162,12 @@ impl<T: Real> GradientMethod<T> for SymplecticAdjoint {
             },
             |_, sink| checkpoints.push(sink.states),
         )?;
-        let (value, cot) = cotangents(problem, &outputs, loss)?;
+        let (value, cot) = cotangents(&run, problem, &outputs, loss)?;
         let mut stats = Stats::default();
-        let mut lam = vec![T::zero(); n];
-        let mut dtheta = zero_dtheta(problem);
+        let (mut lam, mut dtheta) = zero_gradients(&run, problem);
         let mut sws = SymplecticWorkspace::new(problem.scheme.effective_stages(), n);
         run.tracker.ck_add(sws.stage_bytes());
+        run.tracker.ws_add(sws.work_bytes());
         for m in (0..problem.chain.len()).rev() {
             let comp = &problem.chain[m];
             let states = &checkpoints[m];
@@ -201,6 +206,7 @@ impl<T: Real> GradientMethod<T> for SymplecticAdjoint {
         MemoryPrediction {
             checkpoint_bytes: (z.total_steps() + z.effective) * z.state_bytes(),
             graph_bytes: z.max_scratch_bytes(),
+            workspace_bytes: z.common_workspace_bytes() + (z.effective + 1) * z.state_bytes(),
         }
     }
 }

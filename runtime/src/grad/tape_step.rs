@@ -20,6 +20,10 @@ impl<T: Real> TapeBackWorkspace<T> {
             gx: vec![T::zero(); n],
         }
     }
+    /// Bytes held: S + 1 states.
+    pub fn bytes(&self) -> usize {
+        (self.kbar.len() + 1) * std::mem::size_of_val(&self.gx[..])
+    }
 }
 
 /// λ_{n+1} → λ_n (in place) through the stored step; accumulates dL/dθ into `gp`.

@@ -56,6 +56,10 @@ impl<T: Real> StepWorkspace<T> {
             err: vec![T::zero(); n],
         }
     }
+    /// Bytes of the step buffers (all but the scratch).
+    pub fn buffer_bytes(&self) -> usize {
+        (self.k.len() + 4) * self.x.len() * std::mem::size_of::<T>()
+    }
     /// Bytes of the scratch buffer.
     pub fn scratch_bytes(&self) -> usize {
         self.scratch.len() * std::mem::size_of::<T>()
