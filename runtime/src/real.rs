@@ -28,6 +28,8 @@ pub trait Real:
     fn f64(self) -> f64;
     /// A short name, `"f32"` or `"f64"`.
     const NAME: &'static str;
+    /// `v[i] ← tanh(v[i])`, vectorised (see `models::fastmath`).
+    fn tanh_slice(v: &mut [Self]);
 }
 
 impl Real for f64 {
@@ -40,6 +42,9 @@ impl Real for f64 {
         self
     }
     const NAME: &'static str = "f64";
+    fn tanh_slice(v: &mut [Self]) {
+        crate::models::fastmath::tanh_in_place(v)
+    }
 }
 
 impl Real for f32 {
@@ -52,4 +57,7 @@ impl Real for f32 {
         self as f64
     }
     const NAME: &'static str = "f32";
+    fn tanh_slice(v: &mut [Self]) {
+        crate::models::fastmath::tanh_in_place_f32(v)
+    }
 }

@@ -96,7 +96,12 @@ impl Activation {
     #[inline]
     pub fn value<T: Real>(self, x: T) -> T {
         match self {
-            Activation::Tanh => x.tanh(),
+            Activation::Tanh => {
+                // The same vectorised tanh as the slice form (within 2 ulp of libm).
+                let mut one = [x];
+                T::tanh_slice(&mut one);
+                one[0]
+            }
             Activation::Softplus => x.max(T::zero()) + (-x.abs()).exp().ln_1p(),
             Activation::Sigmoid => sigmoid(x),
             Activation::Relu => {
@@ -207,7 +212,7 @@ impl Activation {
 /// `tanh` over a slice: the one place to swap in a vectorised implementation.
 #[inline]
 fn tanh_slice<T: Real>(v: &mut [T]) {
-    map_slice(v, |x| x.tanh());
+    T::tanh_slice(v);
 }
 
 /// `v[i] ← f(v[i])`, written as a plain loop over the slice so that LLVM vectorises `f` when it
