@@ -11,6 +11,7 @@ pub use dynamics::{Dynamics, ParamTensor};
 pub use real::Real;
 pub mod error;
 pub mod grad;
+pub mod kernels;
 pub mod scheme;
 pub mod solver;
 

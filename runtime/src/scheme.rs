@@ -2,7 +2,10 @@
 
 use symplode_codegen::tableau::{Q, Tableau, q_to_f64};
 
+use std::sync::Arc;
+
 use crate::error::SolveError;
+use crate::kernels::{StepKernels, combine, weighted_sum};
 use crate::real::Real;
 
 /// The float coefficients of an explicit Runge–Kutta tableau and of its symplectic partner,
@@ -10,8 +13,9 @@ use crate::real::Real;
 ///
 /// This is the *interpreted* step-kernel source: the solver loops over these coefficients and
 /// skips the zero ones. The macro and the JIT emit the same arithmetic with the constants inlined.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Scheme<T: Real> {
+    compiled: Option<Arc<dyn StepKernels<T>>>,
     name: String,
     s: usize,
     a: Vec<Vec<T>>,
@@ -37,6 +41,7 @@ impl<T: Real> Scheme<T> {
         let partner = tableau.partner()?;
         let s = tableau.stages();
         Ok(Scheme {
+            compiled: None,
             name: tableau.name().to_string(),
             s,
             a: tableau.a().iter().map(|row| floats(row)).collect(),
@@ -124,5 +129,87 @@ impl<T: Real> Scheme<T> {
     #[inline]
     pub fn coupling(&self, i: usize, j: usize) -> T {
         self.coupling[i][j]
+    }
+
+    /// Attaches specialised kernels (macro-generated or JIT) for this tableau; every solver and
+    /// gradient method then runs them instead of the interpreted loops.
+    pub fn with_kernels(mut self, kernels: Arc<dyn StepKernels<T>>) -> Self {
+        self.compiled = Some(kernels);
+        self
+    }
+
+    /// Whether specialised kernels are attached.
+    pub fn is_compiled(&self) -> bool {
+        self.compiled.is_some()
+    }
+
+    /// `out = x + h Σ_{j<i} a_ij k_j`.
+    #[inline]
+    pub fn stage_input(&self, i: usize, h: T, x: &[T], k: &[Vec<T>], out: &mut [T]) {
+        match &self.compiled {
+            Some(c) => c.stage_input(i, h, x, k, out),
+            None => combine(out, x, h, &self.a[i][..i], &k[..i]),
+        }
+    }
+
+    /// `out = x + h Σ_{i<m} b_i k_i`.
+    #[inline]
+    pub fn update(&self, m: usize, h: T, x: &[T], k: &[Vec<T>], out: &mut [T]) {
+        match &self.compiled {
+            Some(c) => c.update(m, h, x, k, out),
+            None => combine(out, x, h, &self.b[..m], &k[..m]),
+        }
+    }
+
+    /// `out = h Σ_i (b_i − b̂_i) k_i`; zero when the tableau has no embedded solution.
+    #[inline]
+    pub fn error_estimate(&self, h: T, k: &[Vec<T>], out: &mut [T]) {
+        match (&self.compiled, &self.err) {
+            (Some(c), Some(_)) => c.error_estimate(h, k, out),
+            (None, Some(e)) => weighted_sum(out, h, e, k),
+            (_, None) => out.fill(T::zero()),
+        }
+    }
+
+    /// The symplectic adjoint's cotangent μ_i (see [`StepKernels::adjoint_cotangent`]).
+    #[inline]
+    pub fn adjoint_cotangent(&self, i: usize, h: T, lam: &[T], u: &[Vec<T>], out: &mut [T]) {
+        if let Some(c) = &self.compiled {
+            return c.adjoint_cotangent(i, h, lam, u, out);
+        }
+        let s = self.eff;
+        if self.zero_weight[i] {
+            out.fill(T::zero());
+        } else {
+            out.copy_from_slice(lam);
+        }
+        for j in i + 1..s {
+            let g = self.coupling[i][j];
+            if g != T::zero() {
+                for (m, &v) in out.iter_mut().zip(&u[j]) {
+                    *m += g * v;
+                }
+            }
+        }
+        let scale = if self.zero_weight[i] {
+            h
+        } else {
+            h * self.b[i]
+        };
+        for m in out.iter_mut() {
+            *m *= scale;
+        }
+    }
+}
+
+impl<T: Real> std::fmt::Debug for Scheme<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheme")
+            .field("name", &self.name)
+            .field("stages", &self.s)
+            .field("effective_stages", &self.eff)
+            .field("fsal", &self.fsal)
+            .field("compiled", &self.compiled.is_some())
+            .finish()
     }
 }

@@ -9,7 +9,7 @@ use crate::dynamics::Dynamics;
 use crate::error::SolveError;
 use crate::real::Real;
 use crate::scheme::Scheme;
-use crate::solver::{combine, stage_time};
+use crate::solver::stage_time;
 
 /// The symplectic adjoint method: the forward pass keeps xₙ of every accepted step; the
 /// backward pass, per step, recomputes the S stage states without a graph and integrates the
@@ -87,7 +87,7 @@ pub(crate) fn symplectic_step<T: Real>(
         if i == 0 {
             ws.stage_x[0].copy_from_slice(x_n);
         } else {
-            combine(&mut ws.stage_x[i], x_n, ht, &sch.a_row(i)[..i], &ws.ku[..i]);
+            sch.stage_input(i, ht, x_n, &ws.ku, &mut ws.stage_x[i]);
         }
         if i + 1 < s {
             dynamics.eval(T::of(time(i)), &ws.stage_x[i], &mut ws.ku[i], scratch);
@@ -96,27 +96,7 @@ pub(crate) fn symplectic_step<T: Real>(
     }
     // 2. The adjoint stages in reverse with the partner's coefficients (S VJPs); ku[j] becomes u_j.
     for i in (0..s).rev() {
-        if sch.zero_weight(i) {
-            ws.mu.fill(T::zero());
-        } else {
-            ws.mu.copy_from_slice(lam);
-        }
-        for j in i + 1..s {
-            let g = sch.coupling(i, j);
-            if g != T::zero() {
-                for (m, &u) in ws.mu.iter_mut().zip(&ws.ku[j]) {
-                    *m += g * u;
-                }
-            }
-        }
-        let scale = if sch.zero_weight(i) {
-            ht
-        } else {
-            ht * sch.b(i)
-        };
-        for m in ws.mu.iter_mut() {
-            *m *= scale;
-        }
+        sch.adjoint_cotangent(i, ht, lam, &ws.ku, &mut ws.mu);
         dynamics.vjp(
             T::of(time(i)),
             &ws.stage_x[i],

@@ -5,7 +5,7 @@ use super::sinks::{StageTape, StepTapes};
 use crate::dynamics::Dynamics;
 use crate::real::Real;
 use crate::scheme::Scheme;
-use crate::solver::{combine, stage_time};
+use crate::solver::stage_time;
 
 /// Buffers of the taped step backward: S stage cotangents and one VJP result.
 pub(crate) struct TapeBackWorkspace<T> {
@@ -100,7 +100,7 @@ pub(crate) fn recompute_taped<T: Real>(
         if i == 0 {
             st.input.copy_from_slice(x_n);
         } else {
-            combine(&mut st.input, x_n, ht, &sch.a_row(i)[..i], done);
+            sch.stage_input(i, ht, x_n, done, &mut st.input);
         }
         let ti = if i == 0 {
             t0

@@ -83,34 +83,6 @@ pub(crate) fn rms_norm<T: Real>(v: &[T], y0: &[T], y1: &[T], rtol: f64, atol: f6
     (acc / v.len() as f64).sqrt()
 }
 
-/// `out = x + h Σ_j coef_j k_j` over the j where coef_j ≠ 0.
-#[inline]
-pub(crate) fn combine<T: Real>(out: &mut [T], x: &[T], h: T, coefs: &[T], k: &[Vec<T>]) {
-    out.copy_from_slice(x);
-    for (c, kj) in coefs.iter().zip(k) {
-        if *c != T::zero() {
-            let w = h * *c;
-            for (o, &v) in out.iter_mut().zip(kj) {
-                *o += w * v;
-            }
-        }
-    }
-}
-
-/// `err = h Σ_j e_j k_j` over the j where e_j ≠ 0.
-#[inline]
-fn error_estimate<T: Real>(err: &mut [T], h: T, e: &[T], k: &[Vec<T>]) {
-    err.fill(T::zero());
-    for (c, kj) in e.iter().zip(k) {
-        if *c != T::zero() {
-            let w = h * *c;
-            for (o, &v) in err.iter_mut().zip(kj) {
-                *o += w * v;
-            }
-        }
-    }
-}
-
 /// Stage time t + c·h, landing exactly on `t_next` when c = 1.
 #[inline]
 pub(crate) fn stage_time(t: f64, h: f64, c: f64, t_next: f64) -> f64 {
@@ -226,8 +198,7 @@ impl<T: Real> Forward<'_, T> {
                             });
                         }
                         self.trial(t, t_next, s_eval, k1_valid, sink, ws, counters);
-                        let errw = sch.error_weights().unwrap_or(&[]);
-                        error_estimate(&mut ws.err, T::of(hn), errw, &ws.k);
+                        sch.error_estimate(T::of(hn), &ws.k, &mut ws.err);
                         let mut ratio = (self.norm)(&ws.err, &ws.x, &ws.x1);
                         if !ratio.is_finite() || !all_finite(&ws.x1) {
                             ratio = f64::INFINITY;
@@ -279,7 +250,7 @@ impl<T: Real> Forward<'_, T> {
         }
         let s = sch.stages();
         for i in 1..s_eval {
-            combine(&mut ws.xs, &ws.x, ht, &sch.a_row(i)[..i], &ws.k[..i]);
+            sch.stage_input(i, ht, &ws.x, &ws.k, &mut ws.xs);
             let ti = stage_time(t, h, sch.c(i), t_next);
             let (_, rest) = ws.k.split_at_mut(i);
             sink.eval(i, ti, &ws.xs, &mut rest[0], &mut ws.scratch);
@@ -289,13 +260,7 @@ impl<T: Real> Forward<'_, T> {
             // x_{n+1} is the last stage input, bit for bit.
             ws.x1.copy_from_slice(&ws.xs);
         } else {
-            combine(
-                &mut ws.x1,
-                &ws.x,
-                ht,
-                &sch.weights()[..s_eval],
-                &ws.k[..s_eval],
-            );
+            sch.update(s_eval, ht, &ws.x, &ws.k, &mut ws.x1);
         }
     }
 

@@ -6,6 +6,6 @@ pub(crate) mod sink;
 mod solve;
 
 pub use drive::{Counters, Grid};
-pub(crate) use drive::{Forward, StepWorkspace, combine, rms_norm, stage_time, stages_evaluated};
+pub(crate) use drive::{Forward, StepWorkspace, rms_norm, stage_time, stages_evaluated};
 pub use options::{Adaptive, Controller, Stepping};
 pub use solve::{Solution, solve};
