@@ -85,6 +85,12 @@ fn tanh_loop_avx2(v: &mut [f64]) {
 }
 
 #[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+fn tanh_loop_avx512(v: &mut [f64]) {
+    tanh_loop(v)
+}
+
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn exp_loop_avx2(v: &mut [f64]) {
     exp_loop(v)
@@ -99,8 +105,25 @@ fn has_avx2_fma() -> bool {
     })
 }
 
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && has_avx2_fma()
+    })
+}
+
 /// `v[i] ← tanh(v[i])`.
 pub fn tanh_in_place(v: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: the CPU supports AVX-512F/DQ (checked above).
+        unsafe { tanh_loop_avx512(v) };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA (checked above).
