@@ -144,10 +144,19 @@ pub fn exp_in_place(v: &mut [f64]) {
     exp_loop(v)
 }
 
-/// `v[i] ← tanh(v[i])` in f32, computed in f64 and rounded once.
+/// `v[i] ← tanh(v[i])` in f32, computed in f64 (vectorised, through a stack buffer) and
+/// rounded once.
 pub fn tanh_in_place_f32(v: &mut [f32]) {
-    for x in v.iter_mut() {
-        *x = tanh_f64(*x as f64) as f32;
+    let mut buf = [0.0f64; 512];
+    for chunk in v.chunks_mut(buf.len()) {
+        let b = &mut buf[..chunk.len()];
+        for (d, &x) in b.iter_mut().zip(chunk.iter()) {
+            *d = x as f64;
+        }
+        tanh_in_place(b);
+        for (x, &d) in chunk.iter_mut().zip(b.iter()) {
+            *x = d as f32;
+        }
     }
 }
 
