@@ -1,0 +1,269 @@
+//! The speed workload of the benchmarks: exact gradients of an MLP neural ODE, single-threaded,
+//! the symplectic adjoint against backprop through the solver, as ratios measured in one run.
+//!
+//! Workload: state 2, input [x, t], hidden 64 tanh → 64 tanh → 2 with biases, batch 256,
+//! t ∈ [0, 1], f64, loss = mean over the batch of ‖x(1)‖²; rk4 with N = 100 and 1000 fixed
+//! steps, dopri5 with N = 100 fixed steps and adaptive with rtol = atol = 1e-6; plus a small case
+//! (batch 16, hidden 32, rk4 N = 100) and a large one (batch 4096, hidden 256, rk4 N = 10).
+//! Then: scaling on 2 threads at batch 1024 and 4096 (fixed chunks, so gradients are
+//! bit-identical), GEMM throughput at 4096 × 256 × 256 against this core's measured FMA peak, and
+//! the time to the first gradient in a fresh model.
+//!
+//! Run: `cargo run --release --example speed` (about a minute; `-- --quick` for fewer repeats).
+
+use std::time::Instant;
+
+use symplode::prelude::*;
+use symplode::runtime::models::matmul::{MatMut, MatRef, matmul};
+use symplode::runtime::parallel::Chunked;
+
+struct Case {
+    label: &'static str,
+    batch: usize,
+    hidden: usize,
+    tableau: &'static str,
+    stepping: Stepping,
+}
+
+fn net(hidden: usize) -> Mlp<f64> {
+    Mlp::new(
+        MlpConfig {
+            dim: 2,
+            hidden: vec![hidden, hidden],
+            activation: Activation::Tanh,
+            time_input: true,
+        },
+        2021,
+    )
+    .expect("valid config")
+}
+
+fn x0(batch: usize) -> Vec<f64> {
+    let mut rng = symplode::runtime::rng::Rng::new(7);
+    (0..batch * 2)
+        .map(|_| rng.uniform_range(-2.0, 2.0))
+        .collect()
+}
+
+/// Median wall seconds of `reps` gradients, and the last result's stats.
+fn time_gradient(
+    method: &dyn GradientMethod<f64>,
+    problem: &Problem<'_, f64>,
+    reps: usize,
+) -> (f64, Stats) {
+    let mut times = Vec::with_capacity(reps);
+    let mut stats = Stats::default();
+    for _ in 0..reps {
+        let start = Instant::now();
+        let r = method
+            .gradient(problem, &mut losses::mean_sq_final(2))
+            .expect("gradient");
+        times.push(start.elapsed().as_secs_f64());
+        stats = r.stats;
+    }
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], stats)
+}
+
+fn mib(b: usize) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
+/// Peak f64 FMA throughput of one core, GFLOP/s: independent accumulator chains.
+fn fma_peak() -> f64 {
+    #[inline(always)]
+    fn kernel(iters: usize) -> f64 {
+        let mut acc = [[0.0f64; 8]; 12];
+        let a = [1.000_000_1f64; 8];
+        let b = [0.999_999_9f64; 8];
+        for _ in 0..iters {
+            for row in acc.iter_mut() {
+                for l in 0..8 {
+                    row[l] = row[l].mul_add(a[l], b[l]);
+                }
+            }
+        }
+        acc.iter().flatten().sum()
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn k512(iters: usize) -> f64 {
+        kernel(iters)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn k256(iters: usize) -> f64 {
+        kernel(iters)
+    }
+    let iters = 2_000_000;
+    let flops = (iters * 12 * 8 * 2) as f64;
+    let mut best = 0.0f64;
+    for _ in 0..3 {
+        let start = Instant::now();
+        #[cfg(target_arch = "x86_64")]
+        let sink = if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F, AVX2 and FMA are present (checked).
+            unsafe { k512(iters) }
+        } else if std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: AVX2 and FMA are present (checked).
+            unsafe { k256(iters) }
+        } else {
+            kernel(iters)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let sink = kernel(iters);
+        let secs = start.elapsed().as_secs_f64();
+        std::hint::black_box(sink);
+        best = best.max(flops / secs / 1e9);
+    }
+    best
+}
+
+fn gemm_gflops(m: usize, k: usize, n: usize) -> f64 {
+    let a = vec![0.5f64; m * k];
+    let b = vec![0.25f64; k * n];
+    let mut c = vec![0.0f64; m * n];
+    let mut best = 0.0f64;
+    for _ in 0..10 {
+        let start = Instant::now();
+        matmul(
+            MatMut::row_major(&mut c, m, n),
+            MatRef::row_major(&a, m, k),
+            MatRef::row_major(&b, k, n),
+            false,
+        );
+        best = best.max(2.0 * (m * k * n) as f64 / start.elapsed().as_secs_f64() / 1e9);
+    }
+    best
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let reps = if quick { 3 } else { 7 };
+    let first = Instant::now();
+    {
+        let model = net(64);
+        let x = x0(256);
+        let sch = Scheme::<f64>::builtin("rk4").expect("rk4");
+        let p = Problem::single(&model, &[0.0, 1.0], &sch, Stepping::fixed(100), &x);
+        SymplecticAdjoint
+            .gradient(&p, &mut losses::mean_sq_final(2))
+            .expect("gradient");
+    }
+    let first_gradient = first.elapsed().as_secs_f64();
+
+    let cases = [
+        Case {
+            label: "batch 256, rk4 N=100",
+            batch: 256,
+            hidden: 64,
+            tableau: "rk4",
+            stepping: Stepping::fixed(100),
+        },
+        Case {
+            label: "batch 256, rk4 N=1000",
+            batch: 256,
+            hidden: 64,
+            tableau: "rk4",
+            stepping: Stepping::fixed(1000),
+        },
+        Case {
+            label: "batch 256, dopri5 N=100",
+            batch: 256,
+            hidden: 64,
+            tableau: "dopri5",
+            stepping: Stepping::fixed(100),
+        },
+        Case {
+            label: "batch 256, dopri5 rtol=atol=1e-6",
+            batch: 256,
+            hidden: 64,
+            tableau: "dopri5",
+            stepping: Stepping::adaptive(1e-6, 1e-6),
+        },
+        Case {
+            label: "batch 16 / hidden 32, rk4 N=100",
+            batch: 16,
+            hidden: 32,
+            tableau: "rk4",
+            stepping: Stepping::fixed(100),
+        },
+        Case {
+            label: "batch 4096 / hidden 256, rk4 N=10",
+            batch: 4096,
+            hidden: 256,
+            tableau: "rk4",
+            stepping: Stepping::fixed(10),
+        },
+    ];
+    println!(
+        "single thread, f64, median of {reps}; peak = everything the runtime counted at once\n"
+    );
+    println!(
+        "| case | symplectic s | backprop s | symplectic / backprop | symplectic peak MiB | backprop peak MiB | NFE fwd/bwd (symplectic) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for c in &cases {
+        let model = net(c.hidden);
+        let x = x0(c.batch);
+        let sch = Scheme::<f64>::builtin(c.tableau).expect("tableau");
+        let p = Problem::single(&model, &[0.0, 1.0], &sch, c.stepping.clone(), &x);
+        let r = if c.batch >= 4096 { reps.min(3) } else { reps };
+        let (ts, ss) = time_gradient(&SymplecticAdjoint, &p, r);
+        let (tb, sb) = time_gradient(&Backprop, &p, r);
+        println!(
+            "| {} | {ts:.4} | {tb:.4} | {:.2} | {:.2} | {:.2} | {}/{} |",
+            c.label,
+            ts / tb,
+            mib(ss.peak_total_bytes),
+            mib(sb.peak_total_bytes),
+            ss.nfe_forward,
+            ss.nfe_backward + ss.vjp_backward
+        );
+    }
+
+    println!(
+        "\n2 threads vs 1 (Chunked, 128-row chunks; gradients bit-identical), symplectic, rk4 N=20:\n"
+    );
+    println!("| batch / hidden | 1 thread s | 2 threads s | speed-up |");
+    println!("|---|---|---|---|");
+    for (batch, hidden) in [(1024, 64), (4096, 64), (4096, 256)] {
+        let x = x0(batch);
+        let sch = Scheme::<f64>::builtin("rk4").expect("rk4");
+        let mut t = [0.0; 2];
+        let mut grads: Vec<Vec<f64>> = Vec::new();
+        for (i, threads) in [1usize, 2].into_iter().enumerate() {
+            let model = Chunked::new(net(hidden), 128)
+                .and_then(|m| m.with_threads(threads))
+                .expect("chunked");
+            let p = Problem::single(&model, &[0.0, 1.0], &sch, Stepping::fixed(20), &x);
+            let (secs, _) = model.install(|| time_gradient(&SymplecticAdjoint, &p, reps.min(3)));
+            t[i] = secs;
+            let g = SymplecticAdjoint
+                .gradient(&p, &mut losses::mean_sq_final(2))
+                .expect("gradient");
+            grads.push(g.dtheta[0].clone());
+        }
+        assert_eq!(
+            grads[0], grads[1],
+            "gradients differ between 1 and 2 threads"
+        );
+        println!(
+            "| {batch} / {hidden} | {:.3} | {:.3} | {:.2} |",
+            t[0],
+            t[1],
+            t[0] / t[1]
+        );
+    }
+
+    let peak = fma_peak();
+    let g1 = gemm_gflops(4096, 256, 256);
+    println!("\nthis core's measured f64 FMA peak: {peak:.1} GFLOP/s");
+    println!(
+        "GEMM 4096 x 256 x 256 (the hidden layer at batch 4096): {g1:.1} GFLOP/s = {:.0}% of peak",
+        100.0 * g1 / peak
+    );
+    println!(
+        "time to the first gradient (fresh model, rk4 N=100, batch 256, no JIT): {first_gradient:.3} s"
+    );
+}
