@@ -258,6 +258,20 @@ unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::any::TypeId;
+        if std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA; `T` is exactly the type cast to.
+            unsafe {
+                if TypeId::of::<T>() == TypeId::of::<f64>() {
+                    return avx2::run_f64_avx512(&prob.cast());
+                }
+                if TypeId::of::<T>() == TypeId::of::<f32>() {
+                    return avx2::run_f32_avx512(&prob.cast());
+                }
+            }
+        }
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports AVX2 and FMA; `T` is exactly the type cast to.
             unsafe {
@@ -416,8 +430,8 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     macro_rules! avx2_kernel {
-        ($kernel:ident, $run:ident, $t:ty, $lanes:expr, $vec:ty, $zero:ident, $load:ident,
-         $store:ident, $set1:ident, $fma:ident, $add:ident) => {
+        ($features:literal, $kernel:ident, $run:ident, $t:ty, $lanes:expr, $vec:ty, $zero:ident,
+         $load:ident, $store:ident, $set1:ident, $fma:ident, $add:ident) => {
             /// AVX2+FMA register-tile kernel.
             pub(super) struct $kernel;
 
@@ -487,11 +501,11 @@ mod avx2 {
                 }
             }
 
-            /// The blocked product compiled for AVX2+FMA.
+            /// The blocked product compiled for the kernel's CPU features.
             ///
             /// # Safety
-            /// As [`super::dispatch`], and the CPU supports AVX2 and FMA.
-            #[target_feature(enable = "avx2,fma")]
+            /// As [`super::dispatch`], and the CPU supports the features named in the attribute.
+            #[target_feature(enable = $features)]
             pub(super) unsafe fn $run(prob: &Problem<$t>) {
                 // SAFETY: forwarded.
                 unsafe { blocked::<$t, $kernel>(prob) }
@@ -500,6 +514,7 @@ mod avx2 {
     }
 
     avx2_kernel!(
+        "avx2,fma",
         F64x6x8,
         run_f64,
         f64,
@@ -513,6 +528,7 @@ mod avx2 {
         _mm256_add_pd
     );
     avx2_kernel!(
+        "avx2,fma",
         F32x6x16,
         run_f32,
         f32,
@@ -524,5 +540,36 @@ mod avx2 {
         _mm256_set1_ps,
         _mm256_fmadd_ps,
         _mm256_add_ps
+    );
+
+    // The same register tile with 512-bit vectors (6×16 for f64, 6×32 for f32), for CPUs with
+    // AVX-512F: twice the work per instruction.
+    avx2_kernel!(
+        "avx512f,avx2,fma",
+        F64x6x16,
+        run_f64_avx512,
+        f64,
+        8,
+        __m512d,
+        _mm512_setzero_pd,
+        _mm512_loadu_pd,
+        _mm512_storeu_pd,
+        _mm512_set1_pd,
+        _mm512_fmadd_pd,
+        _mm512_add_pd
+    );
+    avx2_kernel!(
+        "avx512f,avx2,fma",
+        F32x6x32,
+        run_f32_avx512,
+        f32,
+        16,
+        __m512,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps
     );
 }
