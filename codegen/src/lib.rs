@@ -1,5 +1,7 @@
-//! symplode-codegen: exact Runge–Kutta tableaux with symplectic partners (and, later, the
-//! network IR and its lowerings).
+//! symplode-codegen: exact Runge–Kutta tableaux with symplectic partners (`tableau`), the
+//! network IR (`ir`) and automatic differentiation as IR → IR transformations (`ad`).
 #![deny(missing_docs)]
 
+pub mod ad;
+pub mod ir;
 pub mod tableau;
