@@ -26,6 +26,8 @@
 pub use symplode_codegen as codegen;
 pub use symplode_runtime as runtime;
 
+pub mod io;
+
 /// The names most programs need.
 pub mod prelude {
     pub use symplode_codegen::tableau::{BUILTIN_NAMES, Tableau, TableauError, builtin};

@@ -1,0 +1,164 @@
+//! The command line, as clap derive structs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Neural ODEs with exact gradients at minimal memory (the symplectic adjoint method).
+#[derive(Debug, Parser)]
+#[command(name = "symplode", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// dL/dx0 and dL/dθ of a loss at the final state; writes them as safetensors.
+    Grad(GradArgs),
+    /// Integrates and writes the states at the output times as .npy [K, batch, dim].
+    Solve(SolveArgs),
+    /// Lists the built-in tableaux or checks one (orders, symplectic partner, pairing proof).
+    #[command(subcommand)]
+    Tableau(TableauCommand),
+}
+
+/// Model, weights, initial state, tableau, solver and precision options.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Model spec (TOML): layers, time input, tableau, solver options.
+    #[arg(long, value_name = "M.toml")]
+    pub model: PathBuf,
+    /// Weights (safetensors, F32 or F64) under the spec's tensor names.
+    #[arg(long, value_name = "W.safetensors")]
+    pub weights: PathBuf,
+    /// Initial states (.npy, f32 or f64) of shape [batch, dim] (or [dim] for one sample).
+    #[arg(long, value_name = "X.npy")]
+    pub x0: PathBuf,
+    /// Tableau: a built-in name (see `symplode tableau list`) or a tableau TOML file;
+    /// overrides the spec's.
+    #[arg(long, value_name = "NAME|T.toml")]
+    pub tableau: Option<String>,
+    /// Solver options (override the spec's [solver] section).
+    #[command(flatten)]
+    pub solver: SolverArgs,
+    /// Compute in f32 (default f64); outputs are written in the computing precision.
+    #[arg(long)]
+    pub f32: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Step options.
+#[derive(Debug, Args)]
+pub struct SolverArgs {
+    /// Fixed steps per output interval.
+    #[arg(long, value_name = "N", conflicts_with_all = ["rtol", "atol", "first_step", "max_steps"])]
+    pub steps: Option<usize>,
+    /// Relative tolerance of adaptive steps.
+    #[arg(long, value_name = "R", allow_negative_numbers = true)]
+    pub rtol: Option<f64>,
+    /// Absolute tolerance of adaptive steps.
+    #[arg(long, value_name = "A", allow_negative_numbers = true)]
+    pub atol: Option<f64>,
+    /// First adaptive step (default: Hairer's selection).
+    #[arg(long, value_name = "H", allow_negative_numbers = true)]
+    pub first_step: Option<f64>,
+    /// Budget of accepted plus rejected adaptive steps.
+    #[arg(long, value_name = "N")]
+    pub max_steps: Option<usize>,
+}
+
+/// `symplode grad`.
+#[derive(Debug, Args)]
+pub struct GradArgs {
+    /// Model options.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Start time.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub t0: f64,
+    /// End time (the loss is taken at x(t1)).
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub t1: f64,
+    /// Gradient method.
+    #[arg(long, value_enum, default_value_t = Method::Symplectic)]
+    pub method: Method,
+    /// Loss at x(t1) (default mean-sumsq: mean over the batch of ‖x(t1)‖²).
+    #[arg(long, value_enum, conflicts_with = "cotangent")]
+    pub loss: Option<LossKind>,
+    /// Cotangent ∂L/∂x(t1) (.npy, shaped like x0): the loss is L = Σ c·x(t1).
+    #[arg(long, value_name = "C.npy")]
+    pub cotangent: Option<PathBuf>,
+    /// Where to write dL/dx0 (as `x0`) and dL/dθ (under the spec's names), safetensors.
+    #[arg(long, value_name = "G.safetensors")]
+    pub out: Option<PathBuf>,
+}
+
+/// `symplode solve`.
+#[derive(Debug, Args)]
+pub struct SolveArgs {
+    /// Model options.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Start time.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub t0: f64,
+    /// End time.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub t1: f64,
+    /// All times, the first being the start (torchdiffeq's `t`), e.g. `0,0.5,1`; replaces
+    /// --t0/--t1.
+    #[arg(long, value_name = "T0,T1,...", value_delimiter = ',', num_args = 1..,
+          allow_negative_numbers = true, conflicts_with_all = ["t0", "t1"])]
+    pub times: Option<Vec<f64>>,
+    /// Where to write the states at the times, .npy [K, batch, dim] (K = number of times;
+    /// the first is x0 itself).
+    #[arg(long, value_name = "STATES.npy")]
+    pub out: Option<PathBuf>,
+}
+
+/// `symplode tableau …`.
+#[derive(Debug, Subcommand)]
+pub enum TableauCommand {
+    /// Lists the built-in tableaux with their stages and orders.
+    List,
+    /// Validates a tableau (built-in name or TOML file) and prints its table, orders,
+    /// symplectic partner and the proof of the pairing conditions.
+    Check {
+        /// A tableau TOML file or a built-in name.
+        #[arg(value_name = "T.toml|NAME")]
+        tableau: String,
+        /// List every identity of the pairing proof.
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+/// The gradient methods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Method {
+    /// Symplectic adjoint: exact, checkpoints one state per step.
+    Symplectic,
+    /// Backpropagation through every stage (most memory).
+    Backprop,
+    /// Continuous adjoint (Chen et al.): approximate, least memory.
+    Adjoint,
+    /// Continuous adjoint with the seminorm of Kidger et al.
+    AdjointSeminorm,
+    /// ACA: checkpoint per step, re-run one step with tapes.
+    #[value(alias = "checkpoint-step")]
+    Aca,
+    /// Checkpoint per component, re-run the component with tapes.
+    CheckpointComponent,
+}
+
+/// The built-in losses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LossKind {
+    /// Mean over the batch of ‖x(t1)‖².
+    MeanSumsq,
+}

@@ -1,0 +1,223 @@
+//! `symplode grad`: one gradient computation, its report and the gradient file.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::Serialize;
+use symplode::io::save_gradients;
+use symplode::prelude::*;
+
+use super::args::{GradArgs, LossKind, Method};
+use super::load::{load, read_states};
+use super::report::{Memory, Steps, bytes, l2, stepping_text};
+use super::{CliError, check_span};
+
+/// The norm of one gradient tensor.
+#[derive(Serialize)]
+struct TensorNorm {
+    name: String,
+    shape: Vec<usize>,
+    norm: f64,
+}
+
+/// What `grad` prints (as text, or as one JSON object with `--json`).
+#[derive(Serialize)]
+struct GradReport {
+    command: &'static str,
+    model: String,
+    summary: String,
+    precision: &'static str,
+    tableau: String,
+    stepping: String,
+    t0: f64,
+    t1: f64,
+    batch: usize,
+    dim: usize,
+    params: usize,
+    method: &'static str,
+    loss_kind: String,
+    loss: f64,
+    dx0_norm: f64,
+    dtheta_norms: Vec<TensorNorm>,
+    steps: Steps,
+    nfe_forward: usize,
+    nfe_backward: usize,
+    vjp_backward: usize,
+    memory_predicted: Memory,
+    memory_measured: Memory,
+    wall_seconds: f64,
+    out: Option<String>,
+}
+
+/// A loss as the gradient methods take it.
+type LossFn<T> = dyn FnMut(&Outputs<T>, &mut Outputs<T>) -> f64;
+
+fn method_of<T: Real>(m: Method) -> Box<dyn GradientMethod<T>> {
+    match m {
+        Method::Symplectic => Box::new(SymplecticAdjoint),
+        Method::Backprop => Box::new(Backprop),
+        Method::Adjoint => Box::new(Adjoint::default()),
+        Method::AdjointSeminorm => Box::new(Adjoint {
+            seminorm: true,
+            backward: None,
+        }),
+        Method::Aca => Box::new(CheckpointStep),
+        Method::CheckpointComponent => Box::new(CheckpointComponent),
+    }
+}
+
+/// Runs `grad` in precision `T`, appending the report to `out`.
+pub fn run<T: Real>(args: &GradArgs, out: &mut String) -> Result<(), CliError> {
+    let times = [args.t0, args.t1];
+    check_span(&times, "--t0/--t1")?;
+    let l = load::<T>(&args.model)?;
+    let dim = l.spec.dim;
+    let (mut loss, loss_kind): (Box<LossFn<T>>, String) = match (&args.cotangent, args.loss) {
+        (Some(path), _) => {
+            let (c, _) = read_states::<T>(path, "cotangent", dim, Some(&l.x0_shape))?;
+            let kind = format!("linear (cotangent {})", path.display());
+            (Box::new(losses::linear(vec![vec![c]])), kind)
+        }
+        (None, None | Some(LossKind::MeanSumsq)) => (
+            Box::new(losses::mean_sq_final(dim)),
+            "mean-sumsq (mean over the batch of ‖x(t1)‖²)".to_string(),
+        ),
+    };
+    let method = method_of::<T>(args.method);
+    let problem = Problem::single(&l.net, &times, &l.scheme, l.stepping.clone(), &l.x0);
+    let start = Instant::now();
+    let r = method
+        .gradient(&problem, &mut *loss)
+        .map_err(|e| CliError(format!("{} gradient: {e}", method.name())))?;
+    let wall = start.elapsed().as_secs_f64();
+    let steps: Vec<usize> = r.grids.iter().map(|g| g.steps()).collect();
+    let predicted = method.predict(&ProblemSizes::of(&problem, &steps));
+    let dtheta = r.dtheta.first().map_or(&[][..], Vec::as_slice);
+    let dtheta_norms = l
+        .net
+        .param_tensors()
+        .into_iter()
+        .map(|t| TensorNorm {
+            norm: l2(dtheta.get(t.range()).unwrap_or(&[])),
+            name: t.name,
+            shape: t.shape,
+        })
+        .collect();
+    if let Some(path) = &args.out {
+        let mut meta = BTreeMap::new();
+        meta.insert("loss".to_string(), format!("{:e}", r.loss));
+        meta.insert("method".to_string(), method.name().to_string());
+        meta.insert("tableau".to_string(), l.tableau.name().to_string());
+        meta.insert("model".to_string(), l.spec.origin().to_string());
+        save_gradients(path, &l.net, &r.dx0, dtheta, &meta)?;
+    }
+    let s = r.stats;
+    let report = GradReport {
+        command: "grad",
+        model: l.spec.origin().to_string(),
+        summary: l.spec.summary(),
+        precision: T::NAME,
+        tableau: l.tableau.name().to_string(),
+        stepping: stepping_text(&l.stepping),
+        t0: args.t0,
+        t1: args.t1,
+        batch: l.batch,
+        dim,
+        params: l.net.n_params(),
+        method: method.name(),
+        loss_kind,
+        loss: r.loss,
+        dx0_norm: l2(&r.dx0),
+        dtheta_norms,
+        steps: Steps {
+            accepted: s.accepted,
+            rejected: s.rejected,
+            backward_accepted: s.backward_accepted,
+            backward_rejected: s.backward_rejected,
+        },
+        nfe_forward: s.nfe_forward,
+        nfe_backward: s.nfe_backward,
+        vjp_backward: s.vjp_backward,
+        memory_predicted: Memory {
+            checkpoint: predicted.checkpoint_bytes,
+            graph: predicted.graph_bytes,
+            workspace: predicted.workspace_bytes,
+            total: predicted.total(),
+        },
+        memory_measured: Memory {
+            checkpoint: s.peak_checkpoint_bytes,
+            graph: s.peak_graph_bytes,
+            workspace: s.peak_workspace_bytes,
+            total: s.peak_total_bytes,
+        },
+        wall_seconds: wall,
+        out: args.out.as_ref().map(|p| p.display().to_string()),
+    };
+    if args.model.json {
+        out.push_str(&super::report::json(&report)?);
+    } else {
+        text(&report, out);
+    }
+    Ok(())
+}
+
+/// The human-readable report.
+fn text(r: &GradReport, out: &mut String) {
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<12}{v}\n"));
+    line(
+        "model",
+        format!("{}: {}, {}", r.model, r.summary, r.precision),
+    );
+    line(
+        "problem",
+        format!(
+            "batch {}, t {} → {}, tableau {}, {}",
+            r.batch, r.t0, r.t1, r.tableau, r.stepping
+        ),
+    );
+    line("method", r.method.to_string());
+    line("loss", format!("{}  [{}]", r.loss, r.loss_kind));
+    line("‖dL/dx0‖", format!("{:.6e}", r.dx0_norm));
+    for (k, t) in r.dtheta_norms.iter().enumerate() {
+        let key = if k == 0 { "‖dL/dθ‖" } else { "" };
+        line(key, format!("{:.6e}  {} {:?}", t.norm, t.name, t.shape));
+    }
+    let st = &r.steps;
+    let mut steps = format!("{} accepted, {} rejected", st.accepted, st.rejected);
+    if st.backward_accepted + st.backward_rejected > 0 {
+        steps.push_str(&format!(
+            "; backward solve {} accepted, {} rejected",
+            st.backward_accepted, st.backward_rejected
+        ));
+    }
+    line("steps", steps);
+    line(
+        "NFE",
+        format!(
+            "forward {}, backward {} (+ {} VJPs)",
+            r.nfe_forward, r.nfe_backward, r.vjp_backward
+        ),
+    );
+    let mem = |m: &Memory, total: &str| {
+        format!(
+            "checkpoint {}, graph {}, workspace {}, {total} {}",
+            bytes(m.checkpoint),
+            bytes(m.graph),
+            bytes(m.workspace),
+            bytes(m.total)
+        )
+    };
+    line("predicted", mem(&r.memory_predicted, "total"));
+    line("measured", mem(&r.memory_measured, "peak total"));
+    line("wall time", format!("{:.6} s", r.wall_seconds));
+    if let Some(p) = &r.out {
+        line(
+            "wrote",
+            format!(
+                "{p} (x0 + {} tensors, {})",
+                r.dtheta_norms.len(),
+                r.precision
+            ),
+        );
+    }
+}

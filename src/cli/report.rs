@@ -1,0 +1,79 @@
+//! Pieces of the reports `grad` and `solve` print.
+
+use serde::Serialize;
+use symplode::prelude::*;
+
+use super::CliError;
+
+/// Step counters.
+#[derive(Serialize)]
+pub struct Steps {
+    /// Accepted forward steps.
+    pub accepted: usize,
+    /// Rejected forward steps.
+    pub rejected: usize,
+    /// Accepted steps of the adjoint method's backward solve.
+    pub backward_accepted: usize,
+    /// Rejected steps of the adjoint method's backward solve.
+    pub backward_rejected: usize,
+}
+
+/// Bytes per category.
+#[derive(Serialize)]
+pub struct Memory {
+    /// Checkpoint bytes.
+    pub checkpoint: usize,
+    /// Graph (tape and activation) bytes.
+    pub graph: usize,
+    /// Workspace bytes.
+    pub workspace: usize,
+    /// Total (predicted: the sum; measured: the peak of everything at once).
+    pub total: usize,
+}
+
+/// `12345 B (12.1 KiB)`.
+pub fn bytes(b: usize) -> String {
+    let units = ["KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut unit = "";
+    for u in units {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    if unit.is_empty() {
+        format!("{b} B")
+    } else {
+        format!("{b} B ({v:.1} {unit})")
+    }
+}
+
+/// The Euclidean (Frobenius) norm, accumulated in f64.
+pub fn l2<T: Real>(v: &[T]) -> f64 {
+    v.iter().map(|x| x.f64() * x.f64()).sum::<f64>().sqrt()
+}
+
+/// `fixed, 20 steps per interval` or `adaptive rtol 1e-6 atol 1e-8`.
+pub fn stepping_text(s: &Stepping) -> String {
+    match s {
+        Stepping::Fixed { steps } => format!("fixed, {steps} steps per interval"),
+        Stepping::Adaptive(a) => {
+            let mut t = format!("adaptive rtol {:e} atol {:e}", a.rtol, a.atol);
+            if let Some(h) = a.first_step {
+                t.push_str(&format!(" first_step {h:e}"));
+            }
+            t.push_str(&format!(" max_steps {}", a.max_steps));
+            t
+        }
+    }
+}
+
+/// One JSON object and a newline.
+pub fn json<R: Serialize>(report: &R) -> Result<String, CliError> {
+    let mut s = serde_json::to_string(report)
+        .map_err(|e| CliError(format!("cannot format the report as JSON: {e}")))?;
+    s.push('\n');
+    Ok(s)
+}
