@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use symplode_runtime::grad::{GradientMethod, Problem, losses};
+use symplode_runtime::grad::{Problem, losses};
 use symplode_runtime::parallel::Chunked;
 use symplode_runtime::{Dynamics, Stepping};
 
