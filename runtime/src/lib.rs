@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 pub mod dynamics;
+pub mod interp;
 pub mod models;
 pub mod parallel;
 pub mod real;

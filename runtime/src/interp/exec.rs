@@ -1,0 +1,250 @@
+//! Running a compiled program over the caller's buffers.
+//!
+//! Every value's buffer is a sub-slice of one of the caller's slices (state, cotangent, `dx`,
+//! `gx`, `gp`, scratch, tape) or of the model's own (parameters, constants, auxiliary
+//! inputs). A step writes its output while reading its operands from other buffers of the
+//! same scratch, so slices are made from raw pointers: the plan guarantees that a step's
+//! output never overlaps an operand's buffer (an elementwise step that reuses an operand's
+//! buffer gets that operand as `None`), and every range is checked against its region.
+
+use super::kernels as k;
+use super::plan::{Arena, Finish, Kernel, Len, Program, Slot};
+use crate::real::Real;
+
+/// One caller region: pointer, length, writable.
+#[derive(Clone, Copy)]
+struct Region<T> {
+    ptr: *mut T,
+    len: usize,
+    writable: bool,
+}
+
+impl<T> Region<T> {
+    fn read(s: &[T]) -> Self {
+        Region {
+            ptr: s.as_ptr() as *mut T,
+            len: s.len(),
+            writable: false,
+        }
+    }
+
+    fn write(s: &mut [T]) -> Self {
+        Region {
+            ptr: s.as_mut_ptr(),
+            len: s.len(),
+            writable: true,
+        }
+    }
+
+    fn none() -> Self {
+        Region {
+            ptr: std::ptr::NonNull::dangling().as_ptr(),
+            len: 0,
+            writable: false,
+        }
+    }
+}
+
+/// The buffers of one run.
+pub(super) struct Mem<'a, T> {
+    x: Region<T>,
+    lam: Region<T>,
+    dx: Region<T>,
+    gx: Region<T>,
+    gp: Region<T>,
+    scratch: Region<T>,
+    tape: Region<T>,
+    params: &'a [T],
+    consts: &'a [T],
+    aux: &'a [Vec<T>],
+    /// Global elements at the start of the scratch.
+    scratch_globals: usize,
+    /// Global elements at the start of the tape.
+    tape_globals: usize,
+    batch: usize,
+    _borrow: std::marker::PhantomData<&'a mut [T]>,
+}
+
+/// The caller's slices for one run (absent ones empty).
+pub(super) struct Buffers<'a, T> {
+    pub x: &'a [T],
+    pub lam: &'a [T],
+    pub dx: &'a mut [T],
+    pub gx: &'a mut [T],
+    pub gp: &'a mut [T],
+    pub scratch: &'a mut [T],
+    /// The tape, writable (forward) or read-only (backward).
+    pub tape: Tape<'a, T>,
+}
+
+/// The tape of a run.
+pub(super) enum Tape<'a, T> {
+    /// No tape.
+    None,
+    /// Written by the forward pass.
+    Write(&'a mut [T]),
+    /// Read by the backward pass.
+    Read(&'a [T]),
+}
+
+impl<'a, T: Real> Mem<'a, T> {
+    pub(super) fn new(
+        b: Buffers<'a, T>,
+        params: &'a [T],
+        consts: &'a [T],
+        aux: &'a [Vec<T>],
+        scratch_globals: usize,
+        tape_globals: usize,
+        batch: usize,
+    ) -> Self {
+        Mem {
+            x: Region::read(b.x),
+            lam: Region::read(b.lam),
+            dx: Region::write(b.dx),
+            gx: Region::write(b.gx),
+            gp: Region::write(b.gp),
+            scratch: Region::write(b.scratch),
+            tape: match b.tape {
+                Tape::None => Region::none(),
+                Tape::Write(t) => Region::write(t),
+                Tape::Read(t) => Region::read(t),
+            },
+            params,
+            consts,
+            aux,
+            scratch_globals,
+            tape_globals,
+            batch,
+            _borrow: std::marker::PhantomData,
+        }
+    }
+
+    /// Region and element offset of a slot.
+    fn locate(&self, slot: Slot) -> (Region<T>, usize) {
+        let b = self.batch;
+        match slot {
+            Slot::X => (self.x, 0),
+            Slot::Lam => (self.lam, 0),
+            Slot::Aux(i) => (Region::read(&self.aux[i]), 0),
+            Slot::Param(off) => (Region::read(self.params), off),
+            Slot::Const(off) => (Region::read(self.consts), off),
+            Slot::Buf(Arena::ScratchG, off) => (self.scratch, off),
+            Slot::Buf(Arena::ScratchB, off) => (self.scratch, self.scratch_globals + off * b),
+            Slot::Buf(Arena::TapeG, off) => (self.tape, off),
+            Slot::Buf(Arena::TapeB, off) => (self.tape, self.tape_globals + off * b),
+            Slot::Dx => (self.dx, 0),
+            Slot::Gx => (self.gx, 0),
+            Slot::Gp(off) => (self.gp, off),
+        }
+    }
+
+    fn ptr(&self, slot: Slot, len: Len, write: bool) -> *mut T {
+        let n = len.at(self.batch);
+        let (r, off) = self.locate(slot);
+        assert!(
+            off + n <= r.len && (!write || r.writable),
+            "interp: buffer {slot:?} of {n} elements at {off} does not fit in {} (writable: {})",
+            r.len,
+            r.writable
+        );
+        // SAFETY: `off + n ≤ r.len`, so the offset stays inside the region.
+        unsafe { r.ptr.add(off) }
+    }
+
+    /// The operand at `slot`.
+    ///
+    /// # Safety
+    /// No mutable slice overlapping it may be alive while it is.
+    unsafe fn get(&self, slot: Slot, len: Len) -> &'a [T] {
+        let p = self.ptr(slot, len, false);
+        // SAFETY: in bounds (checked by `ptr`); no overlapping `&mut` (caller).
+        unsafe { std::slice::from_raw_parts(p, len.at(self.batch)) }
+    }
+
+    /// The output at `slot`.
+    ///
+    /// # Safety
+    /// No other slice overlapping it may be alive while it is.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn get_mut(&self, slot: Slot, len: Len) -> &'a mut [T] {
+        let p = self.ptr(slot, len, true);
+        // SAFETY: in bounds and writable (checked by `ptr`); exclusive (caller).
+        unsafe { std::slice::from_raw_parts_mut(p, len.at(self.batch)) }
+    }
+}
+
+/// Runs `prog` at time `t`.
+pub(super) fn run<T: Real>(prog: &Program<T>, mem: &Mem<'_, T>, t: T) {
+    let batch = mem.batch;
+    for step in &prog.steps {
+        // SAFETY (for every `get`/`get_mut` below): the plan never gives a step an operand
+        // whose buffer overlaps the output's, except an elementwise operand in the very
+        // same buffer, which is passed as `None` and read through the output slice.
+        let y = unsafe { mem.get_mut(step.out, step.len) };
+        let arg = |i: usize| -> Option<&[T]> {
+            let (s, l) = step.args[i];
+            if s == step.out {
+                None
+            } else {
+                Some(unsafe { mem.get(s, l) })
+            }
+        };
+        let a = |i: usize| arg(i).unwrap_or(&[]);
+        match &step.kernel {
+            Kernel::Fill(v) => y.fill(T::of(*v)),
+            Kernel::Time => y.fill(t),
+            Kernel::Dense { inp, out } => {
+                let b = (step.args.len() > 2).then(|| a(2));
+                k::dense(y, a(0), a(1), b, batch, *inp, *out);
+            }
+            Kernel::DenseNT { k: kk, m } => k::dense_nt(y, a(0), a(1), batch, *kk, *m),
+            Kernel::BatchOuter { p, q, acc } => k::batch_outer(y, a(0), a(1), batch, *p, *q, *acc),
+            Kernel::BatchSum { w, acc } => k::batch_sum(y, a(0), *w, *acc),
+            Kernel::BroadcastRows { w } => k::broadcast_rows(y, a(0), *w),
+            Kernel::Unary(op) => k::unary(*op, y, arg(0)),
+            Kernel::TanhGrad => k::tanh_grad(y, arg(0), arg(1)),
+            Kernel::Binary { op, wa, wb } => k::binary(*op, y, arg(0), arg(1), *wa, *wb),
+            Kernel::Scale(c) => k::scale(y, arg(0), *c),
+            Kernel::Concat(widths) => {
+                let w: usize = widths.iter().sum();
+                let mut at = 0;
+                for (i, &pw) in widths.iter().enumerate() {
+                    k::concat_part(y, a(i), w, at, pw);
+                    at += pw;
+                }
+            }
+            Kernel::Slice { w, start, len } => k::slice(y, a(0), *w, *start, *len),
+            Kernel::SumGroups(size) => k::sum_groups(y, a(0), *size),
+            Kernel::RepeatGroups(size) => k::repeat_groups(y, a(0), *size),
+            Kernel::Stencil { coeffs, n } => k::stencil(y, a(0), coeffs, *n),
+            Kernel::Conv1d(shape) => {
+                let b = (step.args.len() > 2).then(|| a(2));
+                k::conv1d(y, a(0), a(1), b, shape, batch);
+            }
+            Kernel::Conv1dT(shape) => k::conv1d_t(y, a(0), a(1), shape, batch),
+            Kernel::Conv1dWGrad { shape, acc } => {
+                k::conv1d_wgrad(y, a(0), a(1), shape, batch, *acc)
+            }
+        }
+    }
+    for f in &prog.finish {
+        match *f {
+            Finish::Copy { from, to, len } => {
+                // SAFETY: outputs (`dx`, `gx`) are caller slices distinct from every source.
+                let (src, dst) = unsafe { (mem.get(from, len), mem.get_mut(to, len)) };
+                dst.copy_from_slice(src);
+            }
+            Finish::AddGp { from, off, n } => {
+                let len = Len {
+                    per_row: 0,
+                    fixed: n,
+                };
+                // SAFETY: `gp` is a caller slice distinct from every source.
+                let (src, dst) = unsafe { (mem.get(from, len), mem.get_mut(Slot::Gp(off), len)) };
+                for (g, &v) in dst.iter_mut().zip(src) {
+                    *g += v;
+                }
+            }
+        }
+    }
+}

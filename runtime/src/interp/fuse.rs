@@ -1,0 +1,103 @@
+//! Peephole fusion before buffer assignment: the `tanh` derivative `g · (1 − y²)`, which
+//! [`ad::vjp`](symplode_codegen::ad::vjp) writes as three elementwise nodes, becomes one
+//! pass when nothing else reads the intermediate values.
+
+use symplode_codegen::ir::{BinaryOp, Graph, Op, Type, UnaryOp, Value};
+
+use super::plan::{Slot, Spec};
+
+/// The nodes the outputs and reserved values need, stopping at loaded values.
+pub(super) fn closure(
+    spec: &Spec<'_>,
+    slot: &[Option<Slot>],
+    n: usize,
+    operands: impl Fn(usize) -> Vec<Value>,
+) -> Vec<bool> {
+    let mut needed = vec![false; n];
+    for &(v, _) in &spec.outputs {
+        needed[v.index()] = true;
+    }
+    for &v in spec.reserve {
+        needed[v.index()] = true;
+    }
+    for k in (0..n).rev() {
+        if needed[k] && slot[k].is_none() {
+            for u in operands(k) {
+                needed[u.index()] = true;
+            }
+        }
+    }
+    needed
+}
+
+/// Products `g · (1 − y²)` (how `ad::vjp` writes the derivative of `tanh`) whose
+/// intermediate values nothing else reads: `fused[k] = Some((g, y))`, computed in one pass
+/// (the same expression, so the same rounding, as the runtime `Mlp`).
+pub(super) fn fuse_tanh_grads(
+    spec: &Spec<'_>,
+    g: &Graph,
+    slot: &[Option<Slot>],
+    needed: &[bool],
+) -> Vec<Option<(Value, Value)>> {
+    let nodes = g.nodes();
+    let n = nodes.len();
+    let mut readers = vec![0usize; n];
+    for k in (0..n).filter(|&k| needed[k] && slot[k].is_none()) {
+        for u in nodes[k].op.operands() {
+            readers[u.index()] += 1;
+        }
+    }
+    for &(v, _) in &spec.outputs {
+        readers[v.index()] += 1;
+    }
+    for &v in spec.reserve {
+        readers[v.index()] += 1;
+    }
+    let private = |v: Value| readers[v.index()] == 1 && slot[v.index()].is_none();
+    let same = |a: Value, b: Value| nodes[a.index()].ty == nodes[b.index()].ty;
+    // `d = 1 − y²` with private intermediates: `Some(y)`.
+    let tanh_deriv = |d: Value| -> Option<Value> {
+        let Op::Binary {
+            op: BinaryOp::Sub,
+            a: one,
+            b: sq,
+        } = nodes[d.index()].op
+        else {
+            return None;
+        };
+        let is_one = matches!(
+            &nodes[one.index()].op,
+            Op::Const { value, ty: Type::Batched { width: 1 } } if *value == 1.0
+        );
+        let Op::Unary {
+            op: UnaryOp::Square,
+            x: y,
+        } = nodes[sq.index()].op
+        else {
+            return None;
+        };
+        (is_one && private(d) && private(sq) && same(d, y) && same(sq, y)).then_some(y)
+    };
+    let mut fused = vec![None; n];
+    for k in (0..n).filter(|&k| needed[k] && slot[k].is_none()) {
+        if let Op::Binary {
+            op: BinaryOp::Mul,
+            a,
+            b,
+        } = nodes[k].op
+        {
+            let v = Value(k as u32);
+            for (d, gv) in [(b, a), (a, b)] {
+                if let Some(y) = tanh_deriv(d)
+                    && same(gv, v)
+                    && same(d, v)
+                    && d != gv
+                {
+                    fused[k] = Some((gv, y));
+                    break;
+                }
+            }
+        }
+    }
+    fused
+}

@@ -1,0 +1,356 @@
+//! The op kernels of the interpreter: dense products through the runtime's no-allocation
+//! matmul, elementwise loops (in place when the output reuses an operand's buffer: the
+//! operand is then `None`), data movement and periodic stencils/convolutions.
+
+use symplode_codegen::ir::{BinaryOp, ConvShape, UnaryOp};
+
+use crate::models::matmul::{MatMut, MatRef, matmul};
+use crate::real::Real;
+
+/// `y = x Wᵀ (+ b)`: `x [B,inp]`, `w [out,inp]`, `b [out]`.
+pub(super) fn dense<T: Real>(
+    y: &mut [T],
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+    batch: usize,
+    inp: usize,
+    out: usize,
+) {
+    if let Some(b) = b {
+        for r in y.chunks_exact_mut(out) {
+            r.copy_from_slice(b);
+        }
+    }
+    matmul(
+        MatMut::row_major(y, batch, out),
+        MatRef::row_major(x, batch, inp),
+        MatRef::row_major(w, out, inp).t(),
+        b.is_some(),
+    );
+}
+
+/// `y = x W`: `x [B,k]`, `w [k,m]`.
+pub(super) fn dense_nt<T: Real>(y: &mut [T], x: &[T], w: &[T], batch: usize, k: usize, m: usize) {
+    matmul(
+        MatMut::row_major(y, batch, m),
+        MatRef::row_major(x, batch, k),
+        MatRef::row_major(w, k, m),
+        false,
+    );
+}
+
+/// `G (+)= aᵀ b`: `a [B,p]`, `b [B,q]` → `[p,q]`.
+pub(super) fn batch_outer<T: Real>(
+    g: &mut [T],
+    a: &[T],
+    b: &[T],
+    batch: usize,
+    p: usize,
+    q: usize,
+    acc: bool,
+) {
+    matmul(
+        MatMut::row_major(g, p, q),
+        MatRef::row_major(a, batch, p).t(),
+        MatRef::row_major(b, batch, q),
+        acc,
+    );
+}
+
+/// Column sums `g (+)= Σ_rows x`.
+pub(super) fn batch_sum<T: Real>(g: &mut [T], x: &[T], w: usize, acc: bool) {
+    if !acc {
+        g.fill(T::zero());
+    }
+    for row in x.chunks_exact(w) {
+        for (gi, &xi) in g.iter_mut().zip(row) {
+            *gi += xi;
+        }
+    }
+}
+
+/// Every row a copy of `x`.
+pub(super) fn broadcast_rows<T: Real>(y: &mut [T], x: &[T], w: usize) {
+    for r in y.chunks_exact_mut(w) {
+        r.copy_from_slice(x);
+    }
+}
+
+#[inline(always)]
+fn sigmoid<T: Real>(x: T) -> T {
+    let e = (-x.abs()).exp();
+    let r = T::one() / (T::one() + e);
+    if x >= T::zero() { r } else { e * r }
+}
+
+#[inline(always)]
+fn map<T: Real>(y: &mut [T], f: impl Fn(T) -> T) {
+    for v in y.iter_mut() {
+        *v = f(*v);
+    }
+}
+
+/// `y = op(x)` (`x == None`: in place).
+pub(super) fn unary<T: Real>(op: UnaryOp, y: &mut [T], x: Option<&[T]>) {
+    if let Some(x) = x {
+        y.copy_from_slice(x);
+    }
+    let (zero, one) = (T::zero(), T::one());
+    match op {
+        UnaryOp::Tanh => T::tanh_slice(y),
+        UnaryOp::Softplus => map(y, |x| x.max(zero) + (-x.abs()).exp().ln_1p()),
+        UnaryOp::Sigmoid => map(y, sigmoid),
+        UnaryOp::Relu => map(y, |x| if x < zero { zero } else { x }),
+        UnaryOp::Elu => map(y, |x| if x > zero { x } else { x.exp_m1() }),
+        UnaryOp::Silu => map(y, |x| x * sigmoid(x)),
+        UnaryOp::Step => map(y, |x| if x > zero { one } else { zero }),
+        UnaryOp::Sin => map(y, T::sin),
+        UnaryOp::Cos => map(y, T::cos),
+        UnaryOp::Square => map(y, |x| x * x),
+        UnaryOp::Exp => map(y, T::exp),
+        UnaryOp::Log => map(y, T::ln),
+        UnaryOp::Neg => map(y, |x| -x),
+        UnaryOp::Recip => map(y, |x| one / x),
+    }
+}
+
+/// `out = g · (1 − y²)` (`None`: read from `out`).
+pub(super) fn tanh_grad<T: Real>(out: &mut [T], g: Option<&[T]>, y: Option<&[T]>) {
+    let one = T::one();
+    zip2(out, g, y, |g, y| g * (one - y * y));
+}
+
+/// `y = c·x` (`x == None`: in place).
+pub(super) fn scale<T: Real>(y: &mut [T], x: Option<&[T]>, c: f64) {
+    let c = T::of(c);
+    match x {
+        Some(x) => {
+            for (o, &v) in y.iter_mut().zip(x) {
+                *o = c * v;
+            }
+        }
+        None => map(y, |v| c * v),
+    }
+}
+
+/// Same-shape elementwise `y = f(a, b)`; `None` operands are read from `y`.
+#[inline(always)]
+fn zip2<T: Real>(y: &mut [T], a: Option<&[T]>, b: Option<&[T]>, f: impl Fn(T, T) -> T) {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            for ((o, &x), &z) in y.iter_mut().zip(a).zip(b) {
+                *o = f(x, z);
+            }
+        }
+        (None, Some(b)) => {
+            for (o, &z) in y.iter_mut().zip(b) {
+                *o = f(*o, z);
+            }
+        }
+        (Some(a), None) => {
+            for (o, &x) in y.iter_mut().zip(a) {
+                *o = f(x, *o);
+            }
+        }
+        (None, None) => map(y, |v| f(v, v)),
+    }
+}
+
+/// `y = f(a, b)` with a `[B,1]` operand broadcast along the features of the other
+/// (`col_left`: the left operand is the column); `wide == None` is read from `y`.
+#[inline(always)]
+fn zip_col<T: Real>(
+    y: &mut [T],
+    wide: Option<&[T]>,
+    col: &[T],
+    w: usize,
+    col_left: bool,
+    f: impl Fn(T, T) -> T,
+) {
+    for (s, &c) in col.iter().enumerate() {
+        let row = &mut y[s * w..(s + 1) * w];
+        match (wide, col_left) {
+            (Some(x), false) => {
+                for (o, &v) in row.iter_mut().zip(&x[s * w..(s + 1) * w]) {
+                    *o = f(v, c);
+                }
+            }
+            (Some(x), true) => {
+                for (o, &v) in row.iter_mut().zip(&x[s * w..(s + 1) * w]) {
+                    *o = f(c, v);
+                }
+            }
+            (None, false) => map(row, |v| f(v, c)),
+            (None, true) => map(row, |v| f(c, v)),
+        }
+    }
+}
+
+fn binary_with<T: Real>(
+    y: &mut [T],
+    a: Option<&[T]>,
+    b: Option<&[T]>,
+    wa: usize,
+    wb: usize,
+    f: impl Fn(T, T) -> T,
+) {
+    if wa == wb {
+        zip2(y, a, b, f);
+    } else if wa == 1 {
+        // The column is never the output's buffer (widths differ).
+        zip_col(y, b, a.unwrap_or(&[]), wb, true, f);
+    } else {
+        zip_col(y, a, b.unwrap_or(&[]), wa, false, f);
+    }
+}
+
+/// `y = op(a, b)`, with `[B,1]` broadcasting (`wa`, `wb` batched widths, both 0 for globals).
+pub(super) fn binary<T: Real>(
+    op: BinaryOp,
+    y: &mut [T],
+    a: Option<&[T]>,
+    b: Option<&[T]>,
+    wa: usize,
+    wb: usize,
+) {
+    match op {
+        BinaryOp::Add => binary_with(y, a, b, wa, wb, |x, z| x + z),
+        BinaryOp::Sub => binary_with(y, a, b, wa, wb, |x, z| x - z),
+        BinaryOp::Mul => binary_with(y, a, b, wa, wb, |x, z| x * z),
+        BinaryOp::Div => binary_with(y, a, b, wa, wb, |x, z| x / z),
+    }
+}
+
+/// Copies `part [B,pw]` into columns `at..at + pw` of `y [B,w]`.
+pub(super) fn concat_part<T: Real>(y: &mut [T], part: &[T], w: usize, at: usize, pw: usize) {
+    for (r, p) in y.chunks_exact_mut(w).zip(part.chunks_exact(pw)) {
+        r[at..at + pw].copy_from_slice(p);
+    }
+}
+
+/// Columns `start..start + len` of `x [B,w]`.
+pub(super) fn slice<T: Real>(y: &mut [T], x: &[T], w: usize, start: usize, len: usize) {
+    for (r, xr) in y.chunks_exact_mut(len).zip(x.chunks_exact(w)) {
+        r.copy_from_slice(&xr[start..start + len]);
+    }
+}
+
+/// Sums of consecutive groups of `size`.
+pub(super) fn sum_groups<T: Real>(y: &mut [T], x: &[T], size: usize) {
+    for (o, grp) in y.iter_mut().zip(x.chunks_exact(size)) {
+        let mut s = T::zero();
+        for &v in grp {
+            s += v;
+        }
+        *o = s;
+    }
+}
+
+/// Each element repeated `size` times.
+pub(super) fn repeat_groups<T: Real>(y: &mut [T], x: &[T], size: usize) {
+    for (grp, &v) in y.chunks_exact_mut(size).zip(x) {
+        grp.fill(v);
+    }
+}
+
+/// `(i + j − r) mod n` for `i < n`, `j ≤ 2r`.
+#[inline(always)]
+fn wrap(i: usize, j: usize, r: usize, n: usize) -> usize {
+    (i + j + n * (r / n + 1) - r) % n
+}
+
+/// Periodic stencil on rows of `n` points (every channel of every sample).
+pub(super) fn stencil<T: Real>(y: &mut [T], x: &[T], coeffs: &[f64], n: usize) {
+    let r = coeffs.len() / 2;
+    for (yr, xr) in y.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
+        for (i, o) in yr.iter_mut().enumerate() {
+            let mut acc = T::zero();
+            for (j, &c) in coeffs.iter().enumerate() {
+                acc += T::of(c) * xr[wrap(i, j, r, n)];
+            }
+            *o = acc;
+        }
+    }
+}
+
+/// Periodic convolution `y[o,i] = b[o] + Σ_c Σ_j w[o,c,j] x[c,(i+j−r) mod n]`.
+pub(super) fn conv1d<T: Real>(
+    y: &mut [T],
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+    s: &ConvShape,
+    batch: usize,
+) {
+    let (n, cin, cout, k) = (s.n, s.cin, s.cout, s.k);
+    let r = k / 2;
+    for bs in 0..batch {
+        for o in 0..cout {
+            let yr = &mut y[(bs * cout + o) * n..][..n];
+            yr.fill(b.map_or(T::zero(), |b| b[o]));
+            for c in 0..cin {
+                let xr = &x[(bs * cin + c) * n..][..n];
+                for j in 0..k {
+                    let wv = w[(o * cin + c) * k + j];
+                    for (i, v) in yr.iter_mut().enumerate() {
+                        *v += wv * xr[wrap(i, j, r, n)];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Input-transpose `x̄[c,i] = Σ_o Σ_j w[o,c,j] y[o,(i−j+r) mod n]`.
+pub(super) fn conv1d_t<T: Real>(xb: &mut [T], y: &[T], w: &[T], s: &ConvShape, batch: usize) {
+    let (n, cin, cout, k) = (s.n, s.cin, s.cout, s.k);
+    let r = k / 2;
+    xb.fill(T::zero());
+    for bs in 0..batch {
+        for c in 0..cin {
+            let xr = &mut xb[(bs * cin + c) * n..][..n];
+            for o in 0..cout {
+                let yr = &y[(bs * cout + o) * n..][..n];
+                for j in 0..k {
+                    let wv = w[(o * cin + c) * k + j];
+                    for (i, v) in xr.iter_mut().enumerate() {
+                        // (i − j + r) mod n = wrap(i, 2r − j, r, n).
+                        *v += wv * yr[wrap(i, 2 * r - j, r, n)];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Weight gradient `G[o,c,j] (+)= Σ_batch Σ_i dy[o,i] x[c,(i+j−r) mod n]`.
+pub(super) fn conv1d_wgrad<T: Real>(
+    g: &mut [T],
+    dy: &[T],
+    x: &[T],
+    s: &ConvShape,
+    batch: usize,
+    acc: bool,
+) {
+    let (n, cin, cout, k) = (s.n, s.cin, s.cout, s.k);
+    let r = k / 2;
+    if !acc {
+        g.fill(T::zero());
+    }
+    for bs in 0..batch {
+        for o in 0..cout {
+            let dr = &dy[(bs * cout + o) * n..][..n];
+            for c in 0..cin {
+                let xr = &x[(bs * cin + c) * n..][..n];
+                for j in 0..k {
+                    let mut a = T::zero();
+                    for (i, &d) in dr.iter().enumerate() {
+                        a += d * xr[wrap(i, j, r, n)];
+                    }
+                    g[(o * cin + c) * k + j] += a;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,479 @@
+//! The runtime interpreter: any IR graph of a vector field `f(x, t; θ)` as a [`Dynamics`].
+//!
+//! [`Interpreted::new`] takes a [`Graph`] whose input 0 is the state `x [B,d]` and whose one
+//! output is `[B,d]`, and the flat parameter vector (tensors in the graph's declaration
+//! order, each row-major; [`Dynamics::param_tensors`] names them). It builds, once:
+//!
+//! - the **eval** program (the graph itself, cleaned by CSE/DCE);
+//! - the **VJP** graph from [`ad::vjp`] (cotangent of the output; gradients with respect to
+//!   the state and every parameter), run as one program by [`Dynamics::vjp`] (it recomputes
+//!   the evaluation in the caller's scratch: memory L);
+//! - a **partition** of that VJP graph ([`analysis::partition`], cheap ops recomputed) into a
+//!   forward program ([`Dynamics::eval_taped`]: the output and the tape) and a backward
+//!   program ([`Dynamics::backward_taped`]: the gradients from the tape).
+//!
+//! Each program is a list of steps over buffers whose offsets were assigned by a
+//! liveness-based allocator, global values (parameter gradients) in elements and batched
+//! values in rows, so [`Dynamics::scratch_len`] and [`Dynamics::tape_len`] are exact
+//! `globals + rows·B`. Dense layers run on [`crate::models::matmul`] (`x Wᵀ` as a strided
+//! view of `W`), `tanh` on [`Real::tanh_slice`], elementwise ops in place where an operand
+//! dies; parameter gradients that are one batch reduction are accumulated straight into
+//! `gp`. After warm-up an evaluation allocates nothing.
+//!
+//! # Auxiliary inputs
+//!
+//! Inputs after the state (e.g. the Hutchinson noise `ε` of a CNF) are held by the model and
+//! set with [`Interpreted::set_aux`] (checked: index, length, finiteness). They are
+//! `[B,w]`: the batch of every evaluation must be the one they were set for
+//! ([`Interpreted::check_aux`] says whether it is). The [`Dynamics`] methods cannot return
+//! an error, so an evaluation whose auxiliary inputs are missing or of another batch fills
+//! its outputs (`dx`, `gx`, and adds to `gp`) with NaN instead of panicking; the solvers
+//! report that as a non-finite state. Because the model keeps an auxiliary input until the
+//! caller changes it, the forward and backward passes of one gradient computation see the
+//! same values (as a CNF's Hutchinson estimator requires). Batch chunking
+//! ([`crate::parallel::Chunked`]) evaluates sub-batches and is therefore not supported for
+//! graphs that read auxiliary inputs.
+//!
+//! ```
+//! use symplode_codegen::ir::{Activation, Graph};
+//! use symplode_runtime::Dynamics;
+//! use symplode_runtime::interp::Interpreted;
+//!
+//! let g = Graph::mlp(2, &[8], Activation::Tanh, true).unwrap();
+//! let f = Interpreted::<f64>::new(g, vec![0.1; 3 * 8 + 8 + 8 * 2 + 2]).unwrap();
+//! let (x, mut dx) = (vec![1.0, 2.0], vec![0.0; 2]);
+//! let mut scratch = vec![0.0; f.scratch_len(1)];
+//! f.eval(0.5, &x, &mut dx, &mut scratch);
+//! let h = (0.1f64 * (1.0 + 2.0 + 0.5) + 0.1).tanh();
+//! assert!((dx[0] - (0.1 * 8.0 * h + 0.1)).abs() < 1e-14);
+//! ```
+
+mod error;
+mod exec;
+mod fuse;
+mod kernels;
+mod plan;
+
+pub use error::InterpError;
+
+use symplode_codegen::ad::{self, LinearOp, Trace, Wrt};
+use symplode_codegen::ir::{Graph, Type, Value, analysis, passes};
+
+use crate::dynamics::{Dynamics, ParamTensor};
+use crate::real::Real;
+use exec::{Buffers, Mem, Tape, run};
+use plan::{Program, Slot, Spec, Temps, compile};
+
+/// A graph of a vector field run as [`Dynamics`] by the interpreter (see the
+/// [module documentation](self)).
+#[derive(Clone, Debug)]
+pub struct Interpreted<T: Real> {
+    graph: Graph,
+    dim: usize,
+    params: Vec<T>,
+    tensors: Vec<ParamTensor>,
+    /// Auxiliary data by input index (index 0, the state, stays empty).
+    aux: Vec<Vec<T>>,
+    eval: Program<T>,
+    vjp: Program<T>,
+    forward: Program<T>,
+    backward: Program<T>,
+}
+
+impl<T: Real> Interpreted<T> {
+    /// Compiles `graph` (input 0 the state `[B,d]`, one output `[B,d]`) with parameters
+    /// `params` (the graph's tensors in declaration order, each row-major).
+    ///
+    /// Errors: no input, not exactly one batched output of width `d`, a wrong parameter
+    /// count (the message gives the layout), a non-finite parameter (tensor and index), or
+    /// a failure to differentiate the graph.
+    pub fn new(graph: Graph, params: Vec<T>) -> Result<Self, InterpError> {
+        let dim = graph.inputs().first().ok_or(InterpError::NoState)?.width;
+        match graph.output_types().as_slice() {
+            [Type::Batched { width }] if *width == dim => {}
+            types => {
+                return Err(InterpError::Output {
+                    dim,
+                    detail: format!(
+                        "it has outputs [{}]",
+                        types
+                            .iter()
+                            .map(|t| t.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+        }
+        if params.len() != graph.param_len() {
+            return Err(InterpError::ParamCount {
+                expected: graph.param_len(),
+                got: params.len(),
+                layout: graph.param_layout(),
+            });
+        }
+        let offsets = graph.param_offsets();
+        let tensors: Vec<ParamTensor> = graph
+            .params()
+            .iter()
+            .zip(&offsets)
+            .map(|(p, &offset)| ParamTensor {
+                name: p.name.clone(),
+                shape: p.shape.clone(),
+                offset,
+            })
+            .collect();
+        for t in &tensors {
+            if let Some(i) = params[t.range()].iter().position(|v| !v.is_finite()) {
+                return Err(InterpError::NonFiniteParam {
+                    tensor: t.name.clone(),
+                    index: i,
+                    value: params[t.offset + i].to_string(),
+                });
+            }
+        }
+        let graph = passes::simplify(&graph);
+        let n_in = graph.inputs().len() as u32;
+        let f_out = graph.outputs()[0];
+        let eval = compile(&Spec {
+            graph: &graph,
+            outputs: vec![(f_out, Slot::Dx)],
+            lam_input: None,
+            temps: Temps::Scratch,
+            reserve: &[],
+            load: &[],
+            param_offsets: &offsets,
+        })
+        .0;
+        // The VJP graph: outputs f, gx, then one gradient per parameter.
+        let vg = ad::vjp(&graph, &Wrt::state_and_params(&graph))?;
+        let grads = |outs: &[Value]| -> Vec<(Value, Slot)> {
+            let mut v = vec![(outs[1], Slot::Gx)];
+            v.extend(
+                outs[2..]
+                    .iter()
+                    .zip(&offsets)
+                    .map(|(&o, &off)| (o, Slot::Gp(off))),
+            );
+            v
+        };
+        let vjp = compile(&Spec {
+            graph: &vg,
+            outputs: grads(vg.outputs()),
+            lam_input: Some(n_in),
+            temps: Temps::Scratch,
+            reserve: &[],
+            load: &[],
+            param_offsets: &offsets,
+        })
+        .0;
+        let part = analysis::partition(&vg, &[n_in], true);
+        let (forward, kept) = compile(&Spec {
+            graph: &vg,
+            outputs: vec![(vg.outputs()[0], Slot::Dx)],
+            lam_input: Some(n_in),
+            temps: Temps::Tape,
+            reserve: &part.tape,
+            load: &[],
+            param_offsets: &offsets,
+        });
+        let backward = compile(&Spec {
+            graph: &vg,
+            outputs: grads(vg.outputs()),
+            lam_input: Some(n_in),
+            temps: Temps::Scratch,
+            reserve: &[],
+            load: &kept,
+            param_offsets: &offsets,
+        })
+        .0;
+        Ok(Interpreted {
+            aux: vec![Vec::new(); graph.inputs().len()],
+            graph,
+            dim,
+            params,
+            tensors,
+            eval,
+            vjp,
+            forward,
+            backward,
+        })
+    }
+
+    /// The graph being run (after CSE and DCE).
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Sets auxiliary input `index` (1 ≤ index < number of inputs) to `data`, row-major
+    /// `[B, width]` for the batch of the coming evaluations. It is kept until changed.
+    ///
+    /// Errors: `index` is the state or not an input, the length is not a positive multiple
+    /// of the width, or a value is not finite.
+    pub fn set_aux(&mut self, index: usize, data: &[T]) -> Result<(), InterpError> {
+        let declared = self.graph.inputs().len();
+        if index == 0 || index >= declared {
+            return Err(InterpError::NotAux { index, declared });
+        }
+        let d = &self.graph.inputs()[index];
+        if data.is_empty() || !data.len().is_multiple_of(d.width) {
+            return Err(InterpError::AuxLength {
+                index,
+                name: d.name.clone(),
+                width: d.width,
+                got: data.len(),
+            });
+        }
+        if let Some(position) = data.iter().position(|v| !v.is_finite()) {
+            return Err(InterpError::AuxNonFinite {
+                index,
+                name: d.name.clone(),
+                position,
+                value: data[position].to_string(),
+            });
+        }
+        let slot = &mut self.aux[index];
+        slot.clear();
+        slot.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// The data of auxiliary input `index` (empty if unset or not an auxiliary input).
+    pub fn aux(&self, index: usize) -> &[T] {
+        self.aux.get(index).map_or(&[], Vec::as_slice)
+    }
+
+    /// Checks that every auxiliary input the dynamics reads is set for batch size `batch`.
+    pub fn check_aux(&self, batch: usize) -> Result<(), InterpError> {
+        let used = self
+            .vjp
+            .aux_used
+            .iter()
+            .chain(&self.eval.aux_used)
+            .chain(&self.forward.aux_used)
+            .chain(&self.backward.aux_used);
+        for &i in used {
+            self.aux_ok(i, batch)?;
+        }
+        Ok(())
+    }
+
+    fn aux_ok(&self, index: usize, batch: usize) -> Result<(), InterpError> {
+        let d = &self.graph.inputs()[index];
+        let data = &self.aux[index];
+        if data.is_empty() {
+            return Err(InterpError::AuxMissing {
+                index,
+                name: d.name.clone(),
+            });
+        }
+        let got = data.len() / d.width;
+        if got != batch {
+            return Err(InterpError::AuxBatch {
+                index,
+                name: d.name.clone(),
+                batch,
+                got,
+            });
+        }
+        Ok(())
+    }
+
+    fn ready(&self, prog: &Program<T>, batch: usize) -> bool {
+        prog.aux_used.iter().all(|&i| self.aux_ok(i, batch).is_ok())
+    }
+
+    /// Global elements at the start of the tape.
+    fn tape_globals(&self) -> usize {
+        self.forward.globals
+    }
+
+    fn mem<'a>(&'a self, prog: &'a Program<T>, b: Buffers<'a, T>, batch: usize) -> Mem<'a, T> {
+        Mem::new(
+            b,
+            &self.params,
+            &prog.consts,
+            &self.aux,
+            prog.globals,
+            self.tape_globals(),
+            batch,
+        )
+    }
+}
+
+/// NaN, the marker of an evaluation that could not run (missing auxiliary input).
+fn fail<T: Real>(outs: &mut [&mut [T]]) {
+    for o in outs {
+        o.fill(T::nan());
+    }
+}
+
+/// `‖buffer‖ ≥ need`, the caller's contract (see [`Dynamics`]).
+fn check_len(what: &str, got: usize, need: usize) {
+    assert!(
+        got >= need,
+        "interp: {what} has {got} elements, {need} are needed"
+    );
+}
+
+impl<T: Real> Dynamics<T> for Interpreted<T> {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn params(&self) -> &[T] {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut [T] {
+        &mut self.params
+    }
+
+    fn param_tensors(&self) -> Vec<ParamTensor> {
+        self.tensors.clone()
+    }
+
+    fn scratch_len(&self, batch: usize) -> usize {
+        self.eval
+            .arena_len(batch)
+            .max(self.vjp.arena_len(batch))
+            .max(self.backward.arena_len(batch))
+    }
+
+    fn tape_len(&self, batch: usize) -> usize {
+        self.forward.arena_len(batch)
+    }
+
+    fn eval(&self, t: T, x: &[T], dx: &mut [T], scratch: &mut [T]) {
+        let batch = x.len() / self.dim;
+        let n = batch * self.dim;
+        if batch == 0 {
+            return;
+        }
+        check_len("dx", dx.len(), n);
+        check_len("scratch", scratch.len(), self.eval.arena_len(batch));
+        if !self.ready(&self.eval, batch) {
+            return fail(&mut [dx]);
+        }
+        let b = Buffers {
+            x: &x[..n],
+            lam: &[],
+            dx: &mut dx[..n],
+            gx: &mut [],
+            gp: &mut [],
+            scratch,
+            tape: Tape::None,
+        };
+        run(&self.eval, &self.mem(&self.eval, b, batch), t);
+    }
+
+    fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
+        let batch = x.len() / self.dim;
+        let n = batch * self.dim;
+        if batch == 0 {
+            return;
+        }
+        check_len("lam", lam.len(), n);
+        check_len("gx", gx.len(), n);
+        check_len("gp", gp.len(), self.params.len());
+        check_len("scratch", scratch.len(), self.vjp.arena_len(batch));
+        if !self.ready(&self.vjp, batch) {
+            return fail(&mut [gx, gp]);
+        }
+        let b = Buffers {
+            x: &x[..n],
+            lam: &lam[..n],
+            dx: &mut [],
+            gx: &mut gx[..n],
+            gp,
+            scratch,
+            tape: Tape::None,
+        };
+        run(&self.vjp, &self.mem(&self.vjp, b, batch), t);
+    }
+
+    fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
+        let batch = x.len() / self.dim;
+        let n = batch * self.dim;
+        if batch == 0 {
+            return;
+        }
+        check_len("dx", dx.len(), n);
+        check_len("tape", tape.len(), self.tape_len(batch));
+        if !self.ready(&self.forward, batch) {
+            return fail(&mut [dx]);
+        }
+        let b = Buffers {
+            x: &x[..n],
+            lam: &[],
+            dx: &mut dx[..n],
+            gx: &mut [],
+            gp: &mut [],
+            scratch: &mut [],
+            tape: Tape::Write(tape),
+        };
+        run(&self.forward, &self.mem(&self.forward, b, batch), t);
+    }
+
+    fn backward_taped(
+        &self,
+        t: T,
+        x: &[T],
+        tape: &[T],
+        lam: &[T],
+        gx: &mut [T],
+        gp: &mut [T],
+        scratch: &mut [T],
+    ) {
+        let batch = x.len() / self.dim;
+        let n = batch * self.dim;
+        if batch == 0 {
+            return;
+        }
+        check_len("lam", lam.len(), n);
+        check_len("gx", gx.len(), n);
+        check_len("gp", gp.len(), self.params.len());
+        check_len("tape", tape.len(), self.tape_len(batch));
+        check_len("scratch", scratch.len(), self.backward.arena_len(batch));
+        if !self.ready(&self.backward, batch) {
+            return fail(&mut [gx, gp]);
+        }
+        let b = Buffers {
+            x: &x[..n],
+            lam: &lam[..n],
+            dx: &mut [],
+            gx: &mut gx[..n],
+            gp,
+            scratch,
+            tape: Tape::Read(tape),
+        };
+        run(&self.backward, &self.mem(&self.backward, b, batch), t);
+    }
+}
+
+/// A continuous normalizing flow as [`Dynamics`]: the state is `[z, log p]` (width `d + 1`)
+/// and the dynamics `[f(z, t), −tr(∂f/∂z)]` ([`ad::cnf_dynamics`]); `f` maps one input
+/// `z [B,d]` to one output `[B,d]`, `params` are `f`'s.
+///
+/// With [`Trace::Hutchinson`] the noise `ε [B,d]` is auxiliary input 1: set it with
+/// `set_aux(1, eps)` once per solve. The same `ε` must be used in the forward and the
+/// backward pass of one gradient; that holds because the model keeps it until the caller
+/// changes it (draw a new one only between gradient computations).
+pub fn cnf<T: Real>(
+    f: &Graph,
+    trace: Trace,
+    params: Vec<T>,
+) -> Result<Interpreted<T>, InterpError> {
+    Interpreted::new(ad::cnf_dynamics(f, trace)?, params)
+}
+
+/// An energy-based model `ż = D ∇_z H(z)` as [`Dynamics`] ([`ad::energy_dynamics`]): `h` has
+/// one input `z [B,w]` and one batched output summed to the energy; `op` is the fixed
+/// linear operator `D`; `params` are `h`'s.
+pub fn energy<T: Real>(
+    h: &Graph,
+    op: &LinearOp,
+    params: Vec<T>,
+) -> Result<Interpreted<T>, InterpError> {
+    Interpreted::new(ad::energy_dynamics(h, op)?, params)
+}

@@ -1,0 +1,581 @@
+//! Compiling a graph (or part of one) into a plan: one step per node with the buffer each
+//! value lives in, assigned once by a liveness-based allocator.
+//!
+//! Buffers are offsets into two arenas per buffer kind: **global** values (parameter
+//! gradients, computed weights) in elements, **batched** values in rows of `B` (a value of
+//! width `w` takes `w` units, i.e. `w·B` elements). A program's scratch is laid out as
+//! `[globals | batched]`, so its length is `globals + batched·B` for every batch size.
+//! Elementwise steps reuse (run in place on) an operand that dies there.
+
+use symplode_codegen::ir::{BinaryOp, ConvShape, Graph, Op, Type, UnaryOp, Value};
+
+use super::fuse::{closure, fuse_tanh_grads};
+use crate::real::Real;
+
+/// The arena of a buffer: scratch or tape, global part or batched part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Arena {
+    /// Global part of the caller's scratch.
+    ScratchG,
+    /// Batched part of the caller's scratch.
+    ScratchB,
+    /// Global part of the tape.
+    TapeG,
+    /// Batched part of the tape.
+    TapeB,
+}
+
+/// Where a value lives while a program runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Slot {
+    /// The state `x` (input 0).
+    X,
+    /// The cotangent `λ`.
+    Lam,
+    /// Auxiliary input `i` (held by the model).
+    Aux(usize),
+    /// The parameter tensor at this offset of θ.
+    Param(usize),
+    /// The program's global constant at this offset.
+    Const(usize),
+    /// A buffer: arena and offset (elements for global arenas, rows for batched ones).
+    Buf(Arena, usize),
+    /// The caller's `dx`.
+    Dx,
+    /// The caller's `gx`.
+    Gx,
+    /// The caller's `gp` at this offset (accumulated into).
+    Gp(usize),
+}
+
+/// Elements of a value: `per_row·B + fixed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Len {
+    /// Width of a batched value (0 for a global one).
+    pub per_row: usize,
+    /// Element count of a global value (0 for a batched one).
+    pub fixed: usize,
+}
+
+impl Len {
+    fn of(ty: &Type) -> Len {
+        match ty {
+            Type::Batched { width } => Len {
+                per_row: *width,
+                fixed: 0,
+            },
+            Type::Global { .. } => Len {
+                per_row: 0,
+                fixed: ty.numel(),
+            },
+        }
+    }
+
+    /// Elements for batch size `batch`.
+    pub fn at(self, batch: usize) -> usize {
+        self.per_row * batch + self.fixed
+    }
+
+    fn batched(self) -> bool {
+        self.per_row > 0
+    }
+}
+
+/// What one step computes (shapes resolved from the node types).
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Kernel {
+    /// Fill with a constant.
+    Fill(f64),
+    /// Fill with the time.
+    Time,
+    /// `x Wᵀ (+ b)`; args `x, w (, b)`.
+    Dense { inp: usize, out: usize },
+    /// `x W`; args `x, w`.
+    DenseNT { k: usize, m: usize },
+    /// `Σ_batch aᵀ b`; args `a, b`; `acc`: add into the output.
+    BatchOuter { p: usize, q: usize, acc: bool },
+    /// Column sums; `acc`: add into the output.
+    BatchSum { w: usize, acc: bool },
+    /// Rows of copies.
+    BroadcastRows { w: usize },
+    /// Elementwise unary.
+    Unary(UnaryOp),
+    /// `g · (1 − y²)` (the derivative of `tanh` from its output, fused); args `g, y`.
+    TanhGrad,
+    /// Elementwise binary; `wa`, `wb` widths of batched operands (0 for globals).
+    Binary { op: BinaryOp, wa: usize, wb: usize },
+    /// `c·x`.
+    Scale(f64),
+    /// Concatenation of parts of these widths.
+    Concat(Vec<usize>),
+    /// Columns `start..start + len` of a `[B,w]`.
+    Slice { w: usize, start: usize, len: usize },
+    /// Sums of groups.
+    SumGroups(usize),
+    /// Repetitions.
+    RepeatGroups(usize),
+    /// Periodic stencil.
+    Stencil { coeffs: Vec<f64>, n: usize },
+    /// Periodic convolution; args `x, w (, b)`.
+    Conv1d(ConvShape),
+    /// Its input-transpose; args `y, w`.
+    Conv1dT(ConvShape),
+    /// Its weight gradient; args `dy, x`; `acc`: add into the output.
+    Conv1dWGrad { shape: ConvShape, acc: bool },
+}
+
+/// One step: a kernel, its output buffer and its operands.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Step {
+    pub kernel: Kernel,
+    pub out: Slot,
+    pub len: Len,
+    pub args: Vec<(Slot, Len)>,
+}
+
+/// What happens after the steps: outputs not computed in place.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Finish {
+    /// Copy a batched value to `Dx`/`Gx`.
+    Copy { from: Slot, to: Slot, len: Len },
+    /// `gp[off..off + n] += value`.
+    AddGp { from: Slot, off: usize, n: usize },
+}
+
+/// A compiled program.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Program<T> {
+    pub steps: Vec<Step>,
+    pub finish: Vec<Finish>,
+    pub consts: Vec<T>,
+    /// Auxiliary inputs read.
+    pub aux_used: Vec<usize>,
+    /// Global elements of the temporary arena.
+    pub globals: usize,
+    /// Batched rows of the temporary arena.
+    pub rows: usize,
+}
+
+impl<T> Program<T> {
+    /// Elements of the temporary arena for this batch.
+    pub fn arena_len(&self, batch: usize) -> usize {
+        batch.saturating_mul(self.rows).saturating_add(self.globals)
+    }
+}
+
+/// Where temporaries go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Temps {
+    /// The caller's scratch.
+    Scratch,
+    /// The tape (for `eval_taped`, which has no scratch).
+    Tape,
+}
+
+/// What to compile.
+pub(super) struct Spec<'a> {
+    pub graph: &'a Graph,
+    /// Outputs and their destinations (`Dx`, `Gx` or `Gp(offset)`).
+    pub outputs: Vec<(Value, Slot)>,
+    /// The cotangent input's index, if any.
+    pub lam_input: Option<u32>,
+    /// Where temporaries go.
+    pub temps: Temps,
+    /// Values to keep on the tape (forward pass of the taped path).
+    pub reserve: &'a [Value],
+    /// Values read from the tape (backward pass), with their slots.
+    pub load: &'a [(Value, Slot)],
+    /// Offsets of the parameter tensors in θ.
+    pub param_offsets: &'a [usize],
+}
+
+/// First-fit allocator over one arena (units: elements or rows).
+#[derive(Default)]
+struct Alloc {
+    free: Vec<(usize, usize)>,
+    top: usize,
+}
+
+impl Alloc {
+    fn take(&mut self, n: usize) -> usize {
+        if let Some(i) = self.free.iter().position(|&(_, l)| l >= n) {
+            let (off, l) = self.free[i];
+            if l == n {
+                self.free.remove(i);
+            } else {
+                self.free[i] = (off + n, l - n);
+            }
+            return off;
+        }
+        // Extend a free block that ends at the top.
+        if let Some(&(off, l)) = self.free.last()
+            && off + l == self.top
+        {
+            self.free.pop();
+            self.top = off + n;
+            return off;
+        }
+        let off = self.top;
+        self.top += n;
+        off
+    }
+
+    fn give(&mut self, off: usize, n: usize) {
+        let i = self.free.partition_point(|&(o, _)| o < off);
+        self.free.insert(i, (off, n));
+        // Merge with the next, then with the previous block.
+        if i + 1 < self.free.len() && self.free[i].0 + self.free[i].1 == self.free[i + 1].0 {
+            self.free[i].1 += self.free[i + 1].1;
+            self.free.remove(i + 1);
+        }
+        if i > 0 && self.free[i - 1].0 + self.free[i - 1].1 == self.free[i].0 {
+            self.free[i - 1].1 += self.free[i].1;
+            self.free.remove(i);
+        }
+    }
+}
+
+fn width(g: &Graph, v: Value) -> usize {
+    g.nodes()[v.index()].ty.width().unwrap_or(0)
+}
+
+/// The kernel of a non-leaf node (or of `time` / a batched constant).
+fn kernel(g: &Graph, v: Value) -> Kernel {
+    let node = &g.nodes()[v.index()];
+    let w = |u: &Value| width(g, *u);
+    match &node.op {
+        Op::Const { value, .. } => Kernel::Fill(*value),
+        Op::Time | Op::Input { .. } | Op::Param { .. } => Kernel::Time,
+        Op::Dense { x, .. } => Kernel::Dense {
+            inp: w(x),
+            out: width(g, v),
+        },
+        Op::DenseNT { x, .. } => Kernel::DenseNT {
+            k: w(x),
+            m: width(g, v),
+        },
+        Op::BatchOuter { a, b } => Kernel::BatchOuter {
+            p: w(a),
+            q: w(b),
+            acc: false,
+        },
+        Op::BatchSum { x } => Kernel::BatchSum {
+            w: w(x),
+            acc: false,
+        },
+        Op::BroadcastRows { .. } => Kernel::BroadcastRows { w: width(g, v) },
+        Op::Unary { op, .. } => Kernel::Unary(*op),
+        Op::Binary { op, a, b } => Kernel::Binary {
+            op: *op,
+            wa: w(a),
+            wb: w(b),
+        },
+        Op::Scale { c, .. } => Kernel::Scale(*c),
+        Op::Concat { parts } => Kernel::Concat(parts.iter().map(w).collect()),
+        Op::Slice { x, start, len } => Kernel::Slice {
+            w: w(x),
+            start: *start,
+            len: *len,
+        },
+        Op::SumGroups { size, .. } => Kernel::SumGroups(*size),
+        Op::RepeatGroups { size, .. } => Kernel::RepeatGroups(*size),
+        Op::Stencil { coeffs, n, .. } => Kernel::Stencil {
+            coeffs: coeffs.clone(),
+            n: *n,
+        },
+        Op::Conv1d { shape, .. } => Kernel::Conv1d(*shape),
+        Op::Conv1dT { shape, .. } => Kernel::Conv1dT(*shape),
+        Op::Conv1dWeightGrad { shape, .. } => Kernel::Conv1dWGrad {
+            shape: *shape,
+            acc: false,
+        },
+    }
+}
+
+/// Compiles `spec` into a program; also returns the slots of the reserved values.
+pub(super) fn compile<T: Real>(spec: &Spec<'_>) -> (Program<T>, Vec<(Value, Slot)>) {
+    let g = spec.graph;
+    let nodes = g.nodes();
+    let n = nodes.len();
+    let mut slot: Vec<Option<Slot>> = vec![None; n];
+    for &(v, s) in spec.load {
+        slot[v.index()] = Some(s);
+    }
+    // The nodes needed, stopping at loaded values; then again after fusing `g · (1 − y²)`.
+    let plain = |k: usize| nodes[k].op.operands();
+    let needed = closure(spec, &slot, n, plain);
+    let fused = fuse_tanh_grads(spec, g, &slot, &needed);
+    let operands = |k: usize| match fused[k] {
+        Some((gv, y)) => vec![gv, y],
+        None => nodes[k].op.operands(),
+    };
+    let needed = closure(spec, &slot, n, operands);
+    // Leaves that live outside the arenas.
+    let mut consts: Vec<T> = Vec::new();
+    let mut aux_used = Vec::new();
+    for k in 0..n {
+        if !needed[k] || slot[k].is_some() {
+            continue;
+        }
+        slot[k] = match &nodes[k].op {
+            Op::Input { index } if *index == 0 => Some(Slot::X),
+            Op::Input { index } if Some(*index) == spec.lam_input => Some(Slot::Lam),
+            Op::Input { index } => {
+                aux_used.push(*index as usize);
+                Some(Slot::Aux(*index as usize))
+            }
+            Op::Param { index } => Some(Slot::Param(spec.param_offsets[*index as usize])),
+            Op::Const { value, ty } if !ty.is_batched() => {
+                let off = consts.len();
+                consts.extend(std::iter::repeat_n(T::of(*value), ty.numel()));
+                Some(Slot::Const(off))
+            }
+            _ => None,
+        };
+    }
+    let order: Vec<usize> = (0..n).filter(|&k| needed[k] && slot[k].is_none()).collect();
+    let pos_of = {
+        let mut p = vec![usize::MAX; n];
+        for (i, &k) in order.iter().enumerate() {
+            p[k] = i;
+        }
+        p
+    };
+    // Last use (step position); outputs and reserved values live to the end.
+    let mut last = vec![0usize; n];
+    for (i, &k) in order.iter().enumerate() {
+        for u in operands(k) {
+            last[u.index()] = last[u.index()].max(i);
+        }
+    }
+    let mut reserved = vec![false; n];
+    for &v in spec.reserve {
+        reserved[v.index()] = true;
+        last[v.index()] = usize::MAX;
+    }
+    let mut readers = vec![0usize; n];
+    for &k in &order {
+        for u in operands(k) {
+            readers[u.index()] += 1;
+        }
+    }
+    // Destinations written directly by the step.
+    let mut direct: Vec<Option<Slot>> = vec![None; n];
+    let mut finish = Vec::new();
+    for &(v, dest) in &spec.outputs {
+        let k = v.index();
+        let times = spec.outputs.iter().filter(|(u, _)| *u == v).count();
+        let computed = pos_of[k] != usize::MAX && !reserved[k];
+        let len = Len::of(&nodes[k].ty);
+        match dest {
+            Slot::Gp(off) => {
+                if matches!(nodes[k].op, Op::Const { value, .. } if value == 0.0) {
+                    continue;
+                }
+                let accumulating = matches!(
+                    nodes[k].op,
+                    Op::BatchOuter { .. } | Op::BatchSum { .. } | Op::Conv1dWeightGrad { .. }
+                );
+                if computed && times == 1 && readers[k] == 0 && accumulating {
+                    direct[k] = Some(dest);
+                } else {
+                    last[k] = usize::MAX;
+                    finish.push(Finish::AddGp {
+                        from: Slot::X,
+                        off,
+                        n: len.fixed,
+                    });
+                }
+            }
+            _ => {
+                if computed && times == 1 {
+                    direct[k] = Some(dest);
+                } else {
+                    last[k] = usize::MAX;
+                    finish.push(Finish::Copy {
+                        from: Slot::X,
+                        to: dest,
+                        len,
+                    });
+                }
+            }
+        }
+    }
+    // Allocation.
+    let (ga, ba) = match spec.temps {
+        Temps::Scratch => (Arena::ScratchG, Arena::ScratchB),
+        Temps::Tape => (Arena::TapeG, Arena::TapeB),
+    };
+    let (mut galloc, mut balloc) = (Alloc::default(), Alloc::default());
+    let mut owned = vec![false; n];
+    let mut steps = Vec::with_capacity(order.len());
+    for (i, &k) in order.iter().enumerate() {
+        let node = &nodes[k];
+        let len = Len::of(&node.ty);
+        let ops = operands(k);
+        let out = if let Some(d) = direct[k] {
+            d
+        } else {
+            // In place on an operand that dies here.
+            let inherit = if node.op.is_elementwise() || fused[k].is_some() {
+                ops.iter().copied().find(|u| {
+                    owned[u.index()] && last[u.index()] == i && Len::of(&nodes[u.index()].ty) == len
+                })
+            } else {
+                None
+            };
+            match inherit {
+                Some(u) => {
+                    owned[u.index()] = false;
+                    slot[u.index()].unwrap_or(Slot::X)
+                }
+                None if len.batched() => Slot::Buf(ba, balloc.take(len.per_row)),
+                None => Slot::Buf(ga, galloc.take(len.fixed)),
+            }
+        };
+        slot[k] = Some(out);
+        owned[k] = matches!(out, Slot::Buf(..)) && !reserved[k];
+        let mut kern = match fused[k] {
+            Some(_) => Kernel::TanhGrad,
+            None => kernel(g, Value(k as u32)),
+        };
+        if let Slot::Gp(_) = out {
+            match &mut kern {
+                Kernel::BatchOuter { acc, .. }
+                | Kernel::BatchSum { acc, .. }
+                | Kernel::Conv1dWGrad { acc, .. } => *acc = true,
+                _ => {}
+            }
+        }
+        let args = ops
+            .iter()
+            .map(|u| {
+                (
+                    slot[u.index()].unwrap_or(Slot::X),
+                    Len::of(&nodes[u.index()].ty),
+                )
+            })
+            .collect();
+        steps.push(Step {
+            kernel: kern,
+            out,
+            len,
+            args,
+        });
+        // Free operands that die here.
+        let mut freed: Vec<usize> = Vec::new();
+        for u in ops {
+            let j = u.index();
+            if owned[j] && last[j] == i && !freed.contains(&j) {
+                freed.push(j);
+                owned[j] = false;
+                if let Some(Slot::Buf(_, off)) = slot[j] {
+                    let l = Len::of(&nodes[j].ty);
+                    if l.batched() {
+                        balloc.give(off, l.per_row);
+                    } else {
+                        galloc.give(off, l.fixed);
+                    }
+                }
+            }
+        }
+    }
+    // Fill in the sources of the finishing copies.
+    let mut fi = 0;
+    for &(v, dest) in &spec.outputs {
+        let k = v.index();
+        if direct[k] == Some(dest) {
+            continue;
+        }
+        if matches!(dest, Slot::Gp(_))
+            && matches!(nodes[k].op, Op::Const { value, .. } if value == 0.0)
+        {
+            continue;
+        }
+        let from = slot[k].unwrap_or(Slot::X);
+        match &mut finish[fi] {
+            Finish::Copy { from: f, .. } | Finish::AddGp { from: f, .. } => *f = from,
+        }
+        fi += 1;
+    }
+    aux_used.sort_unstable();
+    aux_used.dedup();
+    let kept = spec
+        .reserve
+        .iter()
+        .map(|&v| (v, slot[v.index()].unwrap_or(Slot::X)))
+        .collect();
+    let prog = Program {
+        steps,
+        finish,
+        consts,
+        aux_used,
+        globals: galloc.top,
+        rows: balloc.top,
+    };
+    (prog, kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use symplode_codegen::ad::{Wrt, vjp};
+    use symplode_codegen::ir::Activation;
+
+    #[test]
+    fn allocator_reuses_and_merges() {
+        let mut a = Alloc::default();
+        let (x, y, z) = (a.take(4), a.take(2), a.take(3));
+        assert_eq!((x, y, z, a.top), (0, 4, 6, 9));
+        a.give(x, 4);
+        a.give(y, 2);
+        assert_eq!(a.free, vec![(0, 6)]);
+        assert_eq!(a.take(5), 0);
+        a.give(z, 3);
+        // The free block at the top grows instead of a new one.
+        assert_eq!(a.take(5), 5);
+        assert_eq!(a.top, 10);
+    }
+
+    #[test]
+    fn tanh_mlp_vjp_is_fused_and_in_place() {
+        let g = Graph::mlp(2, &[16, 16], Activation::Tanh, true).unwrap();
+        let v = vjp(&g, &Wrt::state_and_params(&g)).unwrap();
+        let offsets = g.param_offsets();
+        let mut outputs = vec![(v.outputs()[1], Slot::Gx)];
+        outputs.extend(
+            v.outputs()[2..]
+                .iter()
+                .zip(&offsets)
+                .map(|(&o, &off)| (o, Slot::Gp(off))),
+        );
+        let (p, _) = compile::<f64>(&Spec {
+            graph: &v,
+            outputs,
+            lam_input: Some(1),
+            temps: Temps::Scratch,
+            reserve: &[],
+            load: &[],
+            param_offsets: &offsets,
+        });
+        let count = |f: fn(&Kernel) -> bool| p.steps.iter().filter(|s| f(&s.kernel)).count();
+        assert_eq!(count(|k| matches!(k, Kernel::TanhGrad)), 2);
+        assert_eq!(count(|k| matches!(k, Kernel::Unary(UnaryOp::Square))), 0);
+        // Every weight and bias gradient is accumulated straight into gp.
+        assert_eq!(
+            count(|k| matches!(k, Kernel::BatchOuter { acc: true, .. })),
+            3
+        );
+        assert_eq!(
+            count(|k| matches!(k, Kernel::BatchSum { acc: true, .. })),
+            3
+        );
+        assert!(p.finish.is_empty());
+        // tanh runs in place on its dense layer's buffer.
+        for s in &p.steps {
+            if matches!(s.kernel, Kernel::Unary(UnaryOp::Tanh)) {
+                assert_eq!(s.args[0].0, s.out);
+            }
+        }
+    }
+}
