@@ -23,7 +23,10 @@
 //! ```
 #![deny(missing_docs)]
 
+extern crate self as symplode;
+
 pub use symplode_codegen as codegen;
+pub use symplode_macros::{neural_ode, tableau};
 pub use symplode_runtime as runtime;
 
 pub mod io;

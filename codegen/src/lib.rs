@@ -3,5 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod ad;
+pub mod dsl;
 pub mod ir;
+pub mod lower_rust;
 pub mod tableau;

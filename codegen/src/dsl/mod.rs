@@ -1,0 +1,459 @@
+//! The `neural_ode!` / `tableau!` input language: syntax tree, parsing ([`syn::parse::Parse`],
+//! one `impl` per node) and compile-time validation ([`check_model`], [`check_tableau`]).
+//!
+//! Everything here is ordinary code over `proc_macro2` tokens, so it is unit-tested without a
+//! compiler; `symplode-macros` only forwards its input to [`crate::lower_rust`].
+
+mod check;
+mod coef;
+
+pub use check::{
+    CheckedModel, CheckedTableau, LayerSpec, SteppingSpec, check_model, check_tableau,
+};
+pub use coef::Coef;
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{
+    Attribute, Ident, LitBool, LitInt, Path, Token, Visibility, braced, bracketed, parenthesized,
+};
+
+/// A `neural_ode!` invocation.
+///
+/// ```text
+/// neural_ode   := callback? model
+/// callback     := "@tableau" IDENT ("valid" | "invalid") "{" tableau_body "}"   (internal)
+/// model        := ATTR* VIS "struct" IDENT "{" field ("," field)* ","? "}"
+/// field        := "float" ":" ("f32" | "f64")
+///               | "dim" ":" INT                        (state dimension d ≥ 1)
+///               | "time" ":" BOOL                      (input [x, t]; default true)
+///               | "layers" ":" "[" layer ("," layer)* ","? "]"
+///               | "tableau" ":" tableau_ref
+///               | "solver" ":" "{" option ("," option)* ","? "}"
+///               | "adjoint" ":" "{" adjoint_field ("," adjoint_field)* ","? "}"
+/// layer        := "dense" "(" INT ("," IDENT)? ")"      (width, activation after it)
+/// tableau_ref  := IDENT                                 (a built-in, lower case: rk4, dopri5, …)
+///               | PATH                                  (an item declared with tableau!, UPPER case)
+///               | "{" tableau_body "}"                  (inline)
+/// tableau_body := tableau_field ("," tableau_field)* ","?
+/// tableau_field:= ("a" | "b" | "c" | "b_hat") ":" coefs_or_rows
+///               | ("order" | "embedded_order") ":" INT
+///               | "tolerance" ":" coef
+/// coefs_or_rows:= "[" coef,* "]" | "[" ("[" coef,* "]"),* "]"
+/// coef         := "-"? (INT | FLOAT) ("/" INT)?         (an exact rational: -56/15, 0.25, 3)
+/// option       := ("rtol" | "atol") ":" coef | ("steps" | "max_steps") ":" INT
+/// adjoint_field:= ("a" | "b" | "c") ":" coefs_or_rows
+/// ```
+///
+/// Example:
+///
+/// ```text
+/// neural_ode! {
+///     /// A 2-D spiral field.
+///     pub struct Spiral {
+///         float: f64,
+///         dim: 2,
+///         time: true,
+///         layers: [dense(64, tanh), dense(64, tanh), dense(2)],
+///         tableau: dopri5,
+///         solver: { rtol: 1e-6, atol: 1e-8 },
+///     }
+/// }
+/// ```
+pub struct NeuralOde {
+    /// A tableau delivered by the macro of a `tableau!` item (internal callback form).
+    pub callback: Option<TableauCallback>,
+    /// The model declaration.
+    pub model: ModelDecl,
+}
+
+/// The internal `@tableau NAME valid|invalid { … }` prefix that a `tableau!` item's macro
+/// prepends when `neural_ode!` names it by path.
+pub struct TableauCallback {
+    /// The `tableau!` item's name.
+    pub name: Ident,
+    /// Whether the item passed its own checks (its errors were already reported).
+    pub valid: bool,
+    /// The tableau.
+    pub body: TableauBody,
+}
+
+/// `ATTR* VIS struct NAME { fields }`.
+pub struct ModelDecl {
+    /// Outer attributes (doc comments) forwarded to the model type.
+    pub attrs: Vec<Attribute>,
+    /// Visibility of the generated types.
+    pub vis: Visibility,
+    /// The model type's name.
+    pub name: Ident,
+    /// The fields in order of appearance.
+    pub fields: Vec<Field>,
+}
+
+/// One `key: value` of a model.
+pub enum Field {
+    /// `float: f32 | f64` (checked later; the ident is kept for its span).
+    Float(Ident),
+    /// `dim: INT`.
+    Dim(LitInt),
+    /// `time: BOOL`.
+    Time(LitBool),
+    /// `layers: [...]`.
+    Layers(Ident, Vec<LayerDecl>),
+    /// `tableau: ...`.
+    Tableau(Ident, TableauRef),
+    /// `solver: { ... }`.
+    Solver(Ident, Vec<OptionDecl>),
+    /// `adjoint: { ... }`.
+    Adjoint(Ident, TableauBody),
+}
+
+impl Field {
+    /// The key's name, for duplicate detection.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Field::Float(_) => "float",
+            Field::Dim(_) => "dim",
+            Field::Time(_) => "time",
+            Field::Layers(..) => "layers",
+            Field::Tableau(..) => "tableau",
+            Field::Solver(..) => "solver",
+            Field::Adjoint(..) => "adjoint",
+        }
+    }
+}
+
+/// `dense(WIDTH, ACTIVATION?)`.
+pub struct LayerDecl {
+    /// The layer kind (`dense`).
+    pub kind: Ident,
+    /// Output width.
+    pub width: LitInt,
+    /// Activation applied after the layer.
+    pub activation: Option<Ident>,
+}
+
+/// Where the tableau comes from.
+pub enum TableauRef {
+    /// A built-in name (lower case).
+    Builtin(Ident),
+    /// A path to a `tableau!` item (upper-case last segment).
+    Item(Path),
+    /// An inline tableau.
+    Inline(Span, TableauBody),
+}
+
+/// A solver option `key: value`.
+pub struct OptionDecl {
+    /// The key.
+    pub key: Ident,
+    /// The value (a rational literal or an integer).
+    pub value: Coef,
+}
+
+/// A vector `[c, …]` or a matrix `[[c, …], …]` of coefficients, with the bracket's span.
+pub enum Coefs {
+    /// `[c, …]`.
+    Vector(Span, Vec<Coef>),
+    /// `[[c, …], …]`: the rows with their spans.
+    Matrix(Span, Vec<(Span, Vec<Coef>)>),
+}
+
+impl Coefs {
+    /// The span of the outer brackets.
+    pub fn span(&self) -> Span {
+        match self {
+            Coefs::Vector(s, _) | Coefs::Matrix(s, _) => *s,
+        }
+    }
+}
+
+/// One `key: value` of a tableau body.
+pub struct TableauField {
+    /// The key (`a`, `b`, `c`, `b_hat`, `order`, `embedded_order`, `tolerance`).
+    pub key: Ident,
+    /// Its value.
+    pub value: TableauValue,
+}
+
+/// The value of a tableau field.
+pub enum TableauValue {
+    /// Coefficients.
+    Coefs(Coefs),
+    /// An integer (orders).
+    Int(LitInt),
+    /// One coefficient (tolerance).
+    Coef(Coef),
+}
+
+/// The inside of `{ … }` of an inline tableau, a `tableau!` item or an adjoint tableau.
+pub struct TableauBody {
+    /// The fields in order.
+    pub fields: Vec<TableauField>,
+    /// The tokens as written (forwarded by `tableau!` items).
+    pub tokens: TokenStream,
+}
+
+/// A `tableau!` invocation: `ATTR* VIS NAME = { tableau_body } ;?`.
+pub struct TableauItem {
+    /// Outer attributes (doc comments).
+    pub attrs: Vec<Attribute>,
+    /// Visibility (at most crate-wide: `pub` is exported as `pub(crate)`).
+    pub vis: Visibility,
+    /// The name (UPPER case by convention; `neural_ode!` tells built-ins from items by case).
+    pub name: Ident,
+    /// Span of the braces.
+    pub span: Span,
+    /// The tableau.
+    pub body: TableauBody,
+}
+
+impl Parse for NeuralOde {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let callback = if input.peek(Token![@]) {
+            Some(input.parse()?)
+        } else {
+            None
+        };
+        Ok(NeuralOde {
+            callback,
+            model: input.parse()?,
+        })
+    }
+}
+
+impl Parse for TableauCallback {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        input.parse::<Token![@]>()?;
+        let kw: Ident = input.parse()?;
+        if kw != "tableau" {
+            return Err(syn::Error::new(kw.span(), "expected `@tableau`"));
+        }
+        let name: Ident = input.parse()?;
+        let flag: Ident = input.parse()?;
+        let content;
+        braced!(content in input);
+        Ok(TableauCallback {
+            name,
+            valid: flag == "valid",
+            body: content.parse()?,
+        })
+    }
+}
+
+impl Parse for ModelDecl {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        input.parse::<Token![struct]>()?;
+        let name: Ident = input.parse()?;
+        let content;
+        braced!(content in input);
+        let fields = Punctuated::<Field, Token![,]>::parse_terminated(&content)?;
+        if !input.is_empty() {
+            return Err(input.error("unexpected tokens after the model declaration"));
+        }
+        Ok(ModelDecl {
+            attrs,
+            vis,
+            name,
+            fields: fields.into_iter().collect(),
+        })
+    }
+}
+
+impl Parse for Field {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let key: Ident = input.parse()?;
+        input.parse::<Token![:]>()?;
+        Ok(match key.to_string().as_str() {
+            "float" => Field::Float(input.parse()?),
+            "dim" => Field::Dim(input.parse()?),
+            "time" => Field::Time(input.parse()?),
+            "layers" => {
+                let content;
+                bracketed!(content in input);
+                let layers = Punctuated::<LayerDecl, Token![,]>::parse_terminated(&content)?;
+                Field::Layers(key, layers.into_iter().collect())
+            }
+            "tableau" => Field::Tableau(key, input.parse()?),
+            "solver" => {
+                let content;
+                braced!(content in input);
+                let opts = Punctuated::<OptionDecl, Token![,]>::parse_terminated(&content)?;
+                Field::Solver(key, opts.into_iter().collect())
+            }
+            "adjoint" => {
+                let content;
+                braced!(content in input);
+                Field::Adjoint(key, content.parse()?)
+            }
+            _ => {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!(
+                        "unknown field `{key}`; expected one of: float, dim, time, layers, \
+                         tableau, solver, adjoint"
+                    ),
+                ));
+            }
+        })
+    }
+}
+
+impl Parse for LayerDecl {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let kind: Ident = input.parse()?;
+        if kind != "dense" {
+            return Err(syn::Error::new(
+                kind.span(),
+                format!(
+                    "unknown layer kind `{kind}`; expected `dense(width)` or `dense(width, activation)`"
+                ),
+            ));
+        }
+        let content;
+        parenthesized!(content in input);
+        let width: LitInt = content.parse()?;
+        let activation = if content.peek(Token![,]) {
+            content.parse::<Token![,]>()?;
+            if content.is_empty() {
+                None
+            } else {
+                Some(content.parse()?)
+            }
+        } else {
+            None
+        };
+        if !content.is_empty() {
+            return Err(content.error("expected `)` after the activation"));
+        }
+        Ok(LayerDecl {
+            kind,
+            width,
+            activation,
+        })
+    }
+}
+
+impl Parse for TableauRef {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.peek(syn::token::Brace) {
+            let content;
+            let brace = braced!(content in input);
+            return Ok(TableauRef::Inline(brace.span.join(), content.parse()?));
+        }
+        let path: Path = input.parse()?;
+        let builtin = path.leading_colon.is_none()
+            && path.segments.len() == 1
+            && path.segments[0]
+                .ident
+                .to_string()
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase());
+        Ok(if builtin {
+            TableauRef::Builtin(path.segments[0].ident.clone())
+        } else {
+            TableauRef::Item(path)
+        })
+    }
+}
+
+impl Parse for OptionDecl {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let key: Ident = input.parse()?;
+        input.parse::<Token![:]>()?;
+        Ok(OptionDecl {
+            key,
+            value: input.parse()?,
+        })
+    }
+}
+
+impl Parse for Coefs {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let content;
+        let bracket = bracketed!(content in input);
+        let span = bracket.span.join();
+        if content.peek(syn::token::Bracket) {
+            let mut rows = Vec::new();
+            while !content.is_empty() {
+                let inner;
+                let b = bracketed!(inner in content);
+                let row = Punctuated::<Coef, Token![,]>::parse_terminated(&inner)?;
+                rows.push((b.span.join(), row.into_iter().collect()));
+                if content.is_empty() {
+                    break;
+                }
+                content.parse::<Token![,]>()?;
+            }
+            Ok(Coefs::Matrix(span, rows))
+        } else {
+            let v = Punctuated::<Coef, Token![,]>::parse_terminated(&content)?;
+            Ok(Coefs::Vector(span, v.into_iter().collect()))
+        }
+    }
+}
+
+impl Parse for TableauField {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let key: Ident = input.parse()?;
+        input.parse::<Token![:]>()?;
+        let value = match key.to_string().as_str() {
+            "a" | "b" | "c" | "b_hat" => TableauValue::Coefs(input.parse()?),
+            "order" | "embedded_order" => TableauValue::Int(input.parse()?),
+            "tolerance" => TableauValue::Coef(input.parse()?),
+            _ => {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!(
+                        "unknown tableau field `{key}`; expected one of: a, b, c, b_hat, order, \
+                         embedded_order, tolerance"
+                    ),
+                ));
+            }
+        };
+        Ok(TableauField { key, value })
+    }
+}
+
+impl Parse for TableauBody {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let tokens: TokenStream = input.fork().parse()?;
+        let fields = Punctuated::<TableauField, Token![,]>::parse_terminated(input)?;
+        Ok(TableauBody {
+            fields: fields.into_iter().collect(),
+            tokens,
+        })
+    }
+}
+
+impl Parse for TableauItem {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        let name: Ident = input.parse()?;
+        input.parse::<Token![=]>()?;
+        let content;
+        let brace = braced!(content in input);
+        let body = content.parse()?;
+        if input.peek(Token![;]) {
+            input.parse::<Token![;]>()?;
+        }
+        if !input.is_empty() {
+            return Err(input.error("unexpected tokens after the tableau"));
+        }
+        Ok(TableauItem {
+            attrs,
+            vis,
+            name,
+            span: brace.span.join(),
+            body,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
