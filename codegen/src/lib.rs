@@ -5,5 +5,7 @@
 pub mod ad;
 pub mod dsl;
 pub mod ir;
+#[cfg(feature = "jit")]
+pub mod jit;
 pub mod lower_rust;
 pub mod tableau;

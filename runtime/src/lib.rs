@@ -2,7 +2,6 @@
 #![deny(missing_docs)]
 
 pub mod dynamics;
-pub mod interp;
 pub mod models;
 pub mod parallel;
 pub mod real;
@@ -12,7 +11,11 @@ pub use dynamics::{Dynamics, ParamTensor};
 pub use real::Real;
 pub mod error;
 pub mod grad;
+pub mod interp;
+#[cfg(feature = "jit")]
+pub mod jit;
 pub mod kernels;
+pub mod optim;
 pub mod scheme;
 pub mod solver;
 

@@ -1,0 +1,194 @@
+//! JIT vs interpreter: compile latency of a tableau's kernels, the step kernels alone, and
+//! step / solve / gradient throughput on the [x, t] → 64 tanh → 64 tanh → 2 MLP at batch 256
+//! and 4096, for rk4, dopri5 and dopri8 (f64). Plain `harness = false` timing, best of N.
+//!
+//! `RAYON_NUM_THREADS=1 cargo bench --bench jit_kernels` (results in docs/jit.md).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use symplode_codegen::jit::{JitOptions, JitTableau};
+use symplode_codegen::tableau::builtin;
+use symplode_runtime::grad::{Problem, losses};
+use symplode_runtime::jit::jit_scheme;
+use symplode_runtime::models::{Activation, Mlp, MlpConfig};
+use symplode_runtime::rng::Rng;
+use symplode_runtime::solver::solve;
+use symplode_runtime::{GradientMethod, Scheme, Stepping, SymplecticAdjoint};
+
+const TABLEAUX: [&str; 3] = ["rk4", "dopri5", "dopri8"];
+
+/// Best wall time of `reps` runs of `f` (after one warm-up).
+fn best(reps: usize, mut f: impl FnMut()) -> Duration {
+    f();
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .min()
+        .unwrap()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn state(n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = Rng::new(seed);
+    (0..n).map(|_| rng.uniform_range(-1.0, 1.0)).collect()
+}
+
+/// One step's kernel work: stage inputs, update, error estimate, adjoint cotangents.
+fn step_kernels(s: &Scheme<f64>, x: &[f64], k: &[Vec<f64>], out: &mut [f64]) {
+    let h = 0.01;
+    for i in 1..s.stages() {
+        s.stage_input(i, h, x, k, out);
+    }
+    s.update(s.stages(), h, x, k, out);
+    s.error_estimate(h, k, out);
+    for i in 0..s.effective_stages() {
+        s.adjoint_cotangent(i, h, x, k, out);
+    }
+    black_box(&out);
+}
+
+fn main() {
+    println!("## Compile latency (f64, opt_level speed, verifier off; best of 7)\n");
+    println!(
+        "validate = exact order re-check + partner proof; without order re-check = `check_order: false`.\n"
+    );
+    println!(
+        "| tableau | functions | code bytes | validate ms | validate ms without order re-check | codegen ms |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for name in TABLEAUX {
+        let t = builtin(name).unwrap();
+        let mut last = None;
+        let mut validate = Duration::MAX;
+        let mut codegen = Duration::MAX;
+        for _ in 0..7 {
+            let j = JitTableau::<f64>::compile(&t, &JitOptions::default()).unwrap();
+            validate = validate.min(j.validate_time());
+            codegen = codegen.min(j.report().compile_time);
+            last = Some(j);
+        }
+        let j = last.unwrap();
+        let quick = JitOptions {
+            check_order: false,
+            ..JitOptions::default()
+        };
+        let partner_only = (0..7)
+            .map(|_| {
+                JitTableau::<f64>::compile(&t, &quick)
+                    .unwrap()
+                    .validate_time()
+            })
+            .min()
+            .unwrap();
+        println!(
+            "| {name} | {} | {} | {:.2} | {:.2} | {:.2} |",
+            j.report().functions.len(),
+            j.report().code_bytes(),
+            ms(validate),
+            ms(partner_only),
+            ms(codegen)
+        );
+    }
+
+    println!("\n## Step kernels alone (one step: stage inputs, update, error, adjoint; µs)\n");
+    println!("| tableau | batch | interpreted | JIT | speed-up |");
+    println!("|---|---|---|---|---|");
+    for name in TABLEAUX {
+        let t = builtin(name).unwrap();
+        let plain = Scheme::<f64>::new(&t).unwrap();
+        let (jit, _) = jit_scheme::<f64>(&t, &JitOptions::default()).unwrap();
+        for batch in [256usize, 4096] {
+            let n = batch * 2;
+            let x = state(n, 1);
+            let k: Vec<Vec<f64>> = (0..plain.stages())
+                .map(|j| state(n, 2 + j as u64))
+                .collect();
+            let mut out = vec![0.0; n];
+            let reps = 200;
+            let a = best(15, || {
+                for _ in 0..reps {
+                    step_kernels(&plain, &x, &k, &mut out)
+                }
+            }) / reps;
+            let b = best(15, || {
+                for _ in 0..reps {
+                    step_kernels(&jit, &x, &k, &mut out)
+                }
+            }) / reps;
+            println!(
+                "| {name} | {batch} | {:.2} | {:.2} | {:.2}x |",
+                a.as_secs_f64() * 1e6,
+                b.as_secs_f64() * 1e6,
+                a.as_secs_f64() / b.as_secs_f64()
+            );
+        }
+    }
+
+    println!(
+        "\n## MLP [x, t] → 64 tanh → 64 tanh → 2 (ms; 1 step, 10-step solve, 10-step symplectic-adjoint gradient)\n"
+    );
+    println!(
+        "| tableau | batch | step interp | step JIT | ratio | solve interp | solve JIT | ratio | grad interp | grad JIT | ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let net = Mlp::<f64>::new(
+        MlpConfig {
+            dim: 2,
+            hidden: vec![64, 64],
+            activation: Activation::Tanh,
+            time_input: true,
+        },
+        7,
+    )
+    .unwrap();
+    for name in TABLEAUX {
+        let t = builtin(name).unwrap();
+        let plain = Scheme::<f64>::new(&t).unwrap();
+        let (jit, _) = jit_scheme::<f64>(&t, &JitOptions::default()).unwrap();
+        for batch in [256usize, 4096] {
+            let x0 = state(batch * 2, 3);
+            let reps = if batch > 1000 { 3 } else { 7 };
+            let run_solve = |s: &Scheme<f64>, steps: usize| {
+                black_box(solve(&net, s, &Stepping::fixed(steps), &[0.0, 0.5], &x0).unwrap());
+            };
+            let run_grad = |s: &Scheme<f64>| {
+                let p = Problem::single(&net, &[0.0, 0.5], s, Stepping::fixed(10), &x0);
+                black_box(
+                    SymplecticAdjoint
+                        .gradient(&p, &mut losses::mean_sq_final(2))
+                        .unwrap(),
+                );
+            };
+            let mut row = format!("| {name} | {batch} |");
+            for (a, b) in [
+                (
+                    best(reps, || run_solve(&plain, 1)),
+                    best(reps, || run_solve(&jit, 1)),
+                ),
+                (
+                    best(reps, || run_solve(&plain, 10)),
+                    best(reps, || run_solve(&jit, 10)),
+                ),
+                (
+                    best(reps, || run_grad(&plain)),
+                    best(reps, || run_grad(&jit)),
+                ),
+            ] {
+                row += &format!(
+                    " {:.3} | {:.3} | {:.3}x |",
+                    ms(a),
+                    ms(b),
+                    a.as_secs_f64() / b.as_secs_f64()
+                );
+            }
+            println!("{row}");
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The one `unsafe` boundary of the JIT: finalised code pointers become callable kernels.
+//!
+//! Safety argument, in one place:
+//! 1. Every kernel is defined by `lower::Builder::define` with the Cranelift signature
+//!    `(F, ptr, ptr, ptr, ptr)` in the ISA's default calling convention, which on every host
+//!    Cranelift supports is the C ABI; [`RawKernel`] is the matching `extern "C"` type, and
+//!    [`Kernel::new`] is the only place a code pointer is cast to it.
+//! 2. A kernel reads `n` elements from `x` (if [`KernelSpec::reads_x`](super::KernelSpec))
+//!    and from the `k` slices it names, and writes `n` elements to `out`, nothing else.
+//!    [`Kernel::call`] checks every one of these lengths before the call (panicking like an
+//!    out-of-bounds index otherwise), and passes pointers derived from live Rust slices;
+//!    `out` is a `&mut` slice, so it does not alias the inputs.
+//! 3. The code memory is owned by [`CodeMemory`], shared by `Arc` with every kernel, and
+//!    freed only when the last kernel is dropped, so no pointer outlives its code.
+//! 4. The module is never touched after finalisation except to free it (which needs unique
+//!    ownership), so sharing it between threads is sound.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use cranelift_jit::JITModule;
+use cranelift_module::FuncId;
+
+use super::JitFloat;
+
+/// The native signature of every step kernel: `(h, x, k, out, n)`.
+pub type RawKernel<F> = unsafe extern "C" fn(F, *const F, *const *const F, *mut F, usize);
+
+/// Owns the finalised code of one compilation.
+pub(crate) struct CodeMemory {
+    module: Option<JITModule>,
+}
+
+// SAFETY: see point 4 of the module documentation.
+unsafe impl Send for CodeMemory {}
+// SAFETY: see point 4 of the module documentation.
+unsafe impl Sync for CodeMemory {}
+
+impl CodeMemory {
+    pub(crate) fn new(module: JITModule) -> Arc<CodeMemory> {
+        Arc::new(CodeMemory {
+            module: Some(module),
+        })
+    }
+}
+
+impl Drop for CodeMemory {
+    fn drop(&mut self) {
+        if let Some(m) = self.module.take() {
+            // SAFETY: the last `Kernel` holding this memory is gone (point 3), so no pointer
+            // into it can be called any more.
+            unsafe { m.free_memory() }
+        }
+    }
+}
+
+/// A compiled step kernel: `out = program(h, x, k)` over `out.len()` elements.
+#[derive(Clone)]
+pub struct Kernel<F: JitFloat> {
+    f: RawKernel<F>,
+    reads_x: bool,
+    slots: Vec<usize>,
+    _code: Arc<CodeMemory>,
+    _f: PhantomData<F>,
+}
+
+impl<F: JitFloat> std::fmt::Debug for Kernel<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kernel")
+            .field("reads_x", &self.reads_x)
+            .field("slots", &self.slots)
+            .finish()
+    }
+}
+
+impl<F: JitFloat> Kernel<F> {
+    /// Wraps function `id` of the finalised `code`, defined from a spec reading `x` when
+    /// `reads_x` and the `k` slots `slots`.
+    pub(crate) fn new(
+        code: &Arc<CodeMemory>,
+        id: FuncId,
+        reads_x: bool,
+        slots: Vec<usize>,
+    ) -> Self {
+        let module = code.module.as_ref().expect("live module");
+        let p = module.get_finalized_function(id);
+        // SAFETY: `id` was defined by `Builder::define` with exactly this signature (point 1).
+        let f = unsafe { std::mem::transmute::<*const u8, RawKernel<F>>(p) };
+        Kernel {
+            f,
+            reads_x,
+            slots,
+            _code: code.clone(),
+            _f: PhantomData,
+        }
+    }
+
+    /// The `k` slots the kernel reads.
+    pub fn slots(&self) -> &[usize] {
+        &self.slots
+    }
+
+    /// Runs the kernel over `n = out.len()` elements.
+    ///
+    /// # Panics
+    /// If it reads `x` and `x.len() < n`, or a slot it reads is missing from `k` or shorter
+    /// than `n`.
+    pub fn call<K: AsRef<[F]>>(&self, h: F, x: &[F], k: &[K], out: &mut [F]) {
+        let n = out.len();
+        if self.reads_x {
+            assert!(x.len() >= n, "jit kernel: x has {} < {n} elements", x.len());
+        }
+        let mut stack = [std::ptr::null::<F>(); 16];
+        let mut heap = Vec::new();
+        let ptrs: &mut [*const F] = match self.slots.last() {
+            Some(&m) if m >= 16 => {
+                heap.resize(m + 1, std::ptr::null());
+                &mut heap
+            }
+            _ => &mut stack,
+        };
+        for &j in &self.slots {
+            let kj = k
+                .get(j)
+                .unwrap_or_else(|| panic!("jit kernel: slot {j} missing ({} given)", k.len()))
+                .as_ref();
+            assert!(kj.len() >= n, "jit kernel: k[{j}] has {} < {n}", kj.len());
+            ptrs[j] = kj.as_ptr();
+        }
+        // SAFETY: the lengths read and written were checked above (point 2); the code is
+        // alive (point 3).
+        unsafe { (self.f)(h, x.as_ptr(), ptrs.as_ptr(), out.as_mut_ptr(), n) }
+    }
+}

@@ -1,0 +1,174 @@
+//! What a run reports: one [`IterationLog`] per iteration, written as JSON lines, and an
+//! indicatif progress bar.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use symplode_runtime::Stats;
+
+use super::TrainError;
+
+/// One iteration's record (one line of the JSON-lines log).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IterationLog {
+    /// Iterations completed, counting this one (1-based).
+    pub iteration: u64,
+    /// The mini-batch loss before the update.
+    pub loss: f64,
+    /// The learning rate of the update.
+    pub lr: f64,
+    /// The global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Evaluations of f in the forward sweep.
+    pub nfe_forward: usize,
+    /// Plain evaluations of f in the backward sweep (recomputation).
+    pub nfe_backward: usize,
+    /// Vector–Jacobian products in the backward sweep.
+    pub vjp_backward: usize,
+    /// Accepted forward steps.
+    pub steps: usize,
+    /// Rejected forward steps.
+    pub rejected: usize,
+    /// Peak bytes the runtime counted (checkpoints, graphs and workspace at once).
+    pub peak_bytes: usize,
+    /// Peak checkpoint bytes.
+    pub peak_checkpoint_bytes: usize,
+    /// Peak graph bytes.
+    pub peak_graph_bytes: usize,
+    /// Wall time of this iteration, seconds.
+    pub seconds: f64,
+}
+
+impl IterationLog {
+    /// A record from a gradient computation's counters.
+    pub fn new(
+        iteration: u64,
+        loss: f64,
+        lr: f64,
+        grad_norm: f64,
+        s: &Stats,
+        seconds: f64,
+    ) -> Self {
+        IterationLog {
+            iteration,
+            loss,
+            lr,
+            grad_norm,
+            nfe_forward: s.nfe_forward,
+            nfe_backward: s.nfe_backward,
+            vjp_backward: s.vjp_backward,
+            steps: s.accepted,
+            rejected: s.rejected,
+            peak_bytes: s.peak_total_bytes,
+            peak_checkpoint_bytes: s.peak_checkpoint_bytes,
+            peak_graph_bytes: s.peak_graph_bytes,
+            seconds,
+        }
+    }
+}
+
+/// A JSON-lines log file, flushed after every line (an interrupted run keeps every line
+/// written so far).
+pub(crate) struct JsonLines {
+    path: PathBuf,
+    file: File,
+}
+
+impl JsonLines {
+    /// Opens `path` for a run starting after `iteration` iterations: a fresh run (0) truncates
+    /// it; a resumed run keeps the lines up to `iteration` and drops later ones (written after
+    /// the checkpoint by an interrupted run), rewriting the file atomically.
+    pub(crate) fn open(path: &Path, iteration: u64) -> Result<Self, TrainError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|e| TrainError::file("create directory", dir, e))?;
+        }
+        if iteration == 0 || !path.exists() {
+            let file = File::create(path).map_err(|e| TrainError::file("create", path, e))?;
+            return Ok(JsonLines {
+                path: path.to_path_buf(),
+                file,
+            });
+        }
+        let old = File::open(path).map_err(|e| TrainError::file("read", path, e))?;
+        let mut kept = Vec::new();
+        for line in BufReader::new(old).lines() {
+            let line = line.map_err(|e| TrainError::file("read", path, e))?;
+            let it = serde_json::from_str::<serde_json::Value>(&line)
+                .ok()
+                .and_then(|v| v.get("iteration").and_then(serde_json::Value::as_u64));
+            if it.is_some_and(|it| it <= iteration) {
+                kept.extend_from_slice(line.as_bytes());
+                kept.push(b'\n');
+            }
+        }
+        super::checkpoint::write_atomic(path, &kept)?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| TrainError::file("open for appending", path, e))?;
+        Ok(JsonLines {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    /// Appends one record.
+    pub(crate) fn write(&mut self, record: &IterationLog) -> Result<(), TrainError> {
+        let mut line = serde_json::to_vec(record).map_err(|e| {
+            TrainError::file(
+                "encode a log line for",
+                &self.path,
+                std::io::Error::other(e),
+            )
+        })?;
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .and_then(|()| self.file.flush())
+            .map_err(|e| TrainError::file("append to", &self.path, e))
+    }
+}
+
+/// Bytes as `12.3 KiB`.
+pub(crate) fn bytes_text(b: usize) -> String {
+    let b = b as f64;
+    if b < 1024.0 {
+        format!("{b} B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{:.1} MiB", b / (1024.0 * 1024.0))
+    }
+}
+
+/// The progress bar of a run (hidden when not wanted or stderr is not a terminal).
+pub(crate) fn progress_bar(show: bool, total: u64, start: u64) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    let style = ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:28.cyan/blue}] {pos}/{len} (eta {eta}) {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_position(start);
+    bar
+}
+
+/// The progress bar's message for one iteration.
+pub(crate) fn progress_message(r: &IterationLog, peak: usize) -> String {
+    format!(
+        "loss {:.4e} | nfe fwd {} bwd {}+{} vjp | steps {} | peak {}",
+        r.loss,
+        r.nfe_forward,
+        r.nfe_backward,
+        r.vjp_backward,
+        r.steps,
+        bytes_text(peak)
+    )
+}
