@@ -41,6 +41,12 @@ pub struct ModelArgs {
     /// overrides the spec's.
     #[arg(long, value_name = "NAME|T.toml")]
     pub tableau: Option<String>,
+    /// Tableau TOML file (rational coefficients); overrides the spec's.
+    #[arg(long, value_name = "T.toml", conflicts_with = "tableau")]
+    pub tableau_file: Option<PathBuf>,
+    /// Compile the tableau's step kernels with the Cranelift JIT (feature `jit`).
+    #[arg(long)]
+    pub jit: bool,
     /// Solver options (override the spec's [solver] section).
     #[command(flatten)]
     pub solver: SolverArgs,
@@ -135,6 +141,13 @@ pub enum TableauCommand {
         /// List every identity of the pairing proof.
         #[arg(long)]
         verbose: bool,
+        /// Also compile the step kernels with the Cranelift JIT and print compile time and a
+        /// summary of the generated functions (feature `jit`).
+        #[arg(long)]
+        jit: bool,
+        /// With `--jit`: print the generated machine code.
+        #[arg(long, requires = "jit")]
+        disasm: bool,
     },
 }
 

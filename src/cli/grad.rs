@@ -8,7 +8,7 @@ use symplode::io::save_gradients;
 use symplode::prelude::*;
 
 use super::args::{GradArgs, LossKind, Method};
-use super::load::{load, read_states};
+use super::load::{CliReal, load, read_states};
 use super::report::{Memory, Steps, bytes, l2, stepping_text};
 use super::{CliError, check_span};
 
@@ -67,7 +67,7 @@ fn method_of<T: Real>(m: Method) -> Box<dyn GradientMethod<T>> {
 }
 
 /// Runs `grad` in precision `T`, appending the report to `out`.
-pub fn run<T: Real>(args: &GradArgs, out: &mut String) -> Result<(), CliError> {
+pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError> {
     let times = [args.t0, args.t1];
     check_span(&times, "--t0/--t1")?;
     let l = load::<T>(&args.model)?;

@@ -9,7 +9,7 @@ use super::CliError;
 use super::args::{ModelArgs, SolverArgs};
 
 /// Everything a run needs, in precision `T`.
-pub struct Loaded<T: Real> {
+pub struct Loaded<T: CliReal> {
     /// The spec.
     pub spec: ModelSpec,
     /// The network with the spec's tensor names.
@@ -42,24 +42,28 @@ impl SolverArgs {
 }
 
 /// Reads the spec, weights, tableau, step options and x0, checking each against the spec.
-pub fn load<T: Real>(args: &ModelArgs) -> Result<Loaded<T>, CliError> {
+pub fn load<T: CliReal>(args: &ModelArgs) -> Result<Loaded<T>, CliError> {
     let spec = ModelSpec::read(&args.model)?;
     let weights = SafeTensors::read(&args.weights)?;
     let net = spec.build::<T>(&weights)?;
-    let tableau = match &args.tableau {
-        Some(name) => io::resolve_tableau(name, None).map_err(|e| match e {
+    let tableau = match (&args.tableau, &args.tableau_file) {
+        (_, Some(path)) => io::read_tableau(path)?,
+        (Some(name), None) => io::resolve_tableau(name, None).map_err(|e| match e {
             IoError::Field { reason, .. } => CliError(format!("--tableau: {reason}")),
             other => other.into(),
         })?,
-        None => spec.tableau()?.ok_or_else(|| {
+        (None, None) => spec.tableau()?.ok_or_else(|| {
             CliError(format!(
                 "no tableau: give --tableau NAME (e.g. dopri5, rk4) or `tableau = \"…\"` in {}",
                 spec.origin()
             ))
         })?,
     };
-    let scheme = Scheme::new(&tableau)
-        .map_err(|e| CliError(format!("tableau `{}`: {e}", tableau.name())))?;
+    let scheme = if args.jit {
+        T::jit_scheme(&tableau)?
+    } else {
+        Scheme::new(&tableau).map_err(|e| CliError(format!("tableau `{}`: {e}", tableau.name())))?
+    };
     let cli = args.solver.to_spec();
     let origin = if cli.is_empty() {
         spec.origin().to_string()
@@ -126,3 +130,31 @@ pub fn read_states<T: Real>(
     a.check_finite(&origin, what)?;
     Ok((a.to_vec(), a.shape))
 }
+
+/// The precisions the command computes in (f32, f64), with their JIT entry point.
+pub trait CliReal: Real {
+    /// The scheme of `tableau` with Cranelift-compiled step kernels attached.
+    fn jit_scheme(tableau: &Tableau) -> Result<Scheme<Self>, CliError>;
+}
+
+macro_rules! cli_real {
+    ($t:ty) => {
+        impl CliReal for $t {
+            #[cfg(feature = "jit")]
+            fn jit_scheme(tableau: &Tableau) -> Result<Scheme<Self>, CliError> {
+                let opts = symplode::codegen::jit::JitOptions::default();
+                symplode::runtime::jit::jit_scheme::<$t>(tableau, &opts)
+                    .map(|(scheme, _report)| scheme)
+                    .map_err(|e| CliError(format!("--jit: tableau `{}`: {e}", tableau.name())))
+            }
+            #[cfg(not(feature = "jit"))]
+            fn jit_scheme(_tableau: &Tableau) -> Result<Scheme<Self>, CliError> {
+                Err(CliError(
+                    "--jit: this symplode was built without the `jit` feature".into(),
+                ))
+            }
+        }
+    };
+}
+cli_real!(f32);
+cli_real!(f64);

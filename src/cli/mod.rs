@@ -59,9 +59,12 @@ fn dispatch(cli: Cli, out: &mut String) -> Result<(), CliError> {
         Command::Solve(a) if a.model.f32 => solve::run::<f32>(&a, out),
         Command::Solve(a) => solve::run::<f64>(&a, out),
         Command::Tableau(TableauCommand::List) => tableau::list(out),
-        Command::Tableau(TableauCommand::Check { tableau, verbose }) => {
-            tableau::check(&tableau, verbose, out)
-        }
+        Command::Tableau(TableauCommand::Check {
+            tableau,
+            verbose,
+            jit,
+            disasm,
+        }) => tableau::check(&tableau, verbose, jit, disasm, out),
     }
 }
 

@@ -7,7 +7,7 @@ use symplode::io::npy;
 use symplode::prelude::*;
 
 use super::args::SolveArgs;
-use super::load::load;
+use super::load::{CliReal, load};
 use super::report::{Steps, stepping_text};
 use super::{CliError, check_span};
 
@@ -31,7 +31,7 @@ struct SolveReport {
 }
 
 /// Runs `solve` in precision `T`, appending the report to `out`.
-pub fn run<T: Real>(args: &SolveArgs, out: &mut String) -> Result<(), CliError> {
+pub fn run<T: CliReal>(args: &SolveArgs, out: &mut String) -> Result<(), CliError> {
     let times = args.times.clone().unwrap_or_else(|| vec![args.t0, args.t1]);
     let what = if args.times.is_some() {
         "--times"

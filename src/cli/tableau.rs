@@ -61,8 +61,19 @@ fn load(arg: &str) -> Result<(Tableau, String), CliError> {
 }
 
 /// `symplode tableau check`.
-pub fn check(arg: &str, verbose: bool, out: &mut String) -> Result<(), CliError> {
+pub fn check(
+    arg: &str,
+    verbose: bool,
+    jit: bool,
+    disasm: bool,
+    out: &mut String,
+) -> Result<(), CliError> {
     let (t, origin) = load(arg)?;
+    if jit {
+        let summary = jit_summary(&t, disasm)?;
+        out.push_str(&summary);
+        out.push('\n');
+    }
     let partner = t.partner().map_err(|source| IoError::Tableau {
         origin: origin.clone(),
         source: Box::new(source),
@@ -122,4 +133,19 @@ fn partner_text(p: &SymplecticPartner, out: &mut String) {
         };
         out.push_str(&format!("  {:>3} |  {text}\n", i + 1));
     }
+}
+
+/// The JIT compile report of `symplode tableau check --jit`.
+#[cfg(feature = "jit")]
+fn jit_summary(t: &Tableau, disasm: bool) -> Result<String, CliError> {
+    symplode::runtime::jit::check_summary(t, disasm)
+        .map_err(|e| CliError(format!("JIT of tableau `{}`: {e}", t.name())))
+}
+
+/// Without the `jit` feature, `--jit` is an error that says so.
+#[cfg(not(feature = "jit"))]
+fn jit_summary(_t: &Tableau, _disasm: bool) -> Result<String, CliError> {
+    Err(CliError(
+        "--jit: this symplode was built without the `jit` feature".into(),
+    ))
 }
