@@ -151,15 +151,7 @@ impl<T: Real> GradientMethod<T> for Adjoint {
             dtheta[m].copy_from_slice(&z[2 * n..]);
         }
         run.ws.scratch = scratch;
-        run.finish_stats(&mut stats);
-        Ok(GradResult {
-            loss: value,
-            outputs,
-            dx0: lam,
-            dtheta,
-            grids,
-            stats,
-        })
+        Ok(run.into_result(value, outputs, lam, dtheta, grids, stats))
     }
 
     fn predict(&self, z: &ProblemSizes) -> MemoryPrediction {

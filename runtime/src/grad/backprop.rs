@@ -3,8 +3,7 @@
 use super::forward::{Run, cotangents, forward_chain, zero_gradients};
 use super::memory::{MemoryPrediction, ProblemSizes};
 use super::sinks::{TapeSink, release_tapes};
-use super::sweep::sweep;
-use super::tape_step::{TapeBackWorkspace, backward_step};
+use super::tape_step::{TapeBackWorkspace, backward_sweep};
 use super::{GradResult, GradientMethod, Outputs, Problem, Stats};
 use crate::error::SolveError;
 use crate::real::Real;
@@ -48,31 +47,21 @@ impl<T: Real> GradientMethod<T> for Backprop {
         for m in (0..problem.chain.len()).rev() {
             let dynamics = problem.chain[m].dynamics;
             let steps = tapes.pop().unwrap_or_default();
-            let gp = &mut dtheta[m];
-            let scratch = &mut run.ws.scratch;
-            sweep(m, &grids[m], &cot[m], &mut lam, |i, lam| {
-                stats.vjp_backward += backward_step(
-                    dynamics,
-                    problem.scheme,
-                    &steps[i],
-                    lam,
-                    gp,
-                    &mut bws,
-                    scratch,
-                );
-                Ok(())
-            })?;
+            stats.vjp_backward += backward_sweep(
+                dynamics,
+                problem.scheme,
+                m,
+                &grids[m],
+                &cot[m],
+                &steps,
+                &mut lam,
+                &mut dtheta[m],
+                &mut bws,
+                &mut run.ws.scratch,
+            )?;
             release_tapes(steps, &run.tracker);
         }
-        run.finish_stats(&mut stats);
-        Ok(GradResult {
-            loss: value,
-            outputs,
-            dx0: lam,
-            dtheta,
-            grids,
-            stats,
-        })
+        Ok(run.into_result(value, outputs, lam, dtheta, grids, stats))
     }
 
     fn predict(&self, z: &ProblemSizes) -> MemoryPrediction {

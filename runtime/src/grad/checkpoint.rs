@@ -1,11 +1,13 @@
 //! Checkpointing schemes: per component (the paper's "baseline") and per step (ACA).
 
-use super::forward::{Run, cotangents, forward_chain, zero_gradients};
+use super::forward::{
+    Checkpointed, Run, cotangents, forward_chain, forward_checkpointed, zero_gradients,
+};
 use super::memory::{MemoryPrediction, ProblemSizes};
 use super::problem::state_norm;
-use super::sinks::{CheckpointSink, PlainSink, StageTape, StepTapes, TapeSink, release_tapes};
+use super::sinks::{PlainSink, StageTape, StepTapes, TapeSink, release_tapes};
 use super::sweep::sweep;
-use super::tape_step::{TapeBackWorkspace, backward_step, recompute_taped};
+use super::tape_step::{TapeBackWorkspace, backward_step, backward_sweep, recompute_taped};
 use super::{GradResult, GradientMethod, Outputs, Problem, Stats};
 use crate::error::SolveError;
 use crate::real::Real;
@@ -85,31 +87,21 @@ impl<T: Real> GradientMethod<T> for CheckpointComponent {
                 return Err(SolveError::GridMismatch(m));
             }
             let steps = sink.into_steps();
-            let gp = &mut dtheta[m];
-            let scratch = &mut run.ws.scratch;
-            sweep(m, &grids[m], &cot[m], &mut lam, |i, lam| {
-                stats.vjp_backward += backward_step(
-                    comp.dynamics,
-                    problem.scheme,
-                    &steps[i],
-                    lam,
-                    gp,
-                    &mut bws,
-                    scratch,
-                );
-                Ok(())
-            })?;
+            stats.vjp_backward += backward_sweep(
+                comp.dynamics,
+                problem.scheme,
+                m,
+                &grids[m],
+                &cot[m],
+                &steps,
+                &mut lam,
+                &mut dtheta[m],
+                &mut bws,
+                &mut run.ws.scratch,
+            )?;
             release_tapes(steps, &run.tracker);
         }
-        run.finish_stats(&mut stats);
-        Ok(GradResult {
-            loss: value,
-            outputs,
-            dx0: lam,
-            dtheta,
-            grids,
-            stats,
-        })
+        Ok(run.into_result(value, outputs, lam, dtheta, grids, stats))
     }
 
     fn predict(&self, z: &ProblemSizes) -> MemoryPrediction {
@@ -143,20 +135,11 @@ impl<T: Real> GradientMethod<T> for CheckpointStep {
         let mut run = Run::new(problem);
         let n = problem.x0.len();
         let batch = problem.batch();
-        let mut checkpoints: Vec<Vec<Vec<T>>> = Vec::with_capacity(problem.chain.len());
-        let tracker = &run.tracker;
-        let (outputs, grids) = forward_chain(
-            problem,
-            &mut run.ws,
-            &mut run.counters,
-            &run.tracker,
-            |m, _| CheckpointSink {
-                dynamics: problem.chain[m].dynamics,
-                states: Vec::new(),
-                tracker,
-            },
-            |_, sink| checkpoints.push(sink.states),
-        )?;
+        let Checkpointed {
+            outputs,
+            grids,
+            checkpoints,
+        } = forward_checkpointed(problem, &mut run)?;
         let (value, cot) = cotangents(&run, problem, &outputs, loss)?;
         let mut stats = Stats::default();
         let (mut lam, mut dtheta) = zero_gradients(&run, problem);
@@ -207,15 +190,7 @@ impl<T: Real> GradientMethod<T> for CheckpointStep {
             })?;
             run.tracker.gr_sub(step_bytes);
         }
-        run.finish_stats(&mut stats);
-        Ok(GradResult {
-            loss: value,
-            outputs,
-            dx0: lam,
-            dtheta,
-            grids,
-            stats,
-        })
+        Ok(run.into_result(value, outputs, lam, dtheta, grids, stats))
     }
 
     fn predict(&self, z: &ProblemSizes) -> MemoryPrediction {

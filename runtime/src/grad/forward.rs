@@ -2,6 +2,7 @@
 
 use super::memory::{Kind, Tracker};
 use super::problem::{Outputs, Problem, state_norm};
+use super::sinks::CheckpointSink;
 use crate::error::SolveError;
 use crate::real::Real;
 use crate::solver::sink::StageSink;
@@ -120,8 +121,30 @@ pub(crate) fn zero_gradients<T: Real>(
 }
 
 impl<T: Real> Run<T> {
+    /// The result of a gradient computation, with the forward counters and tracked peaks
+    /// copied into `stats`.
+    pub fn into_result(
+        self,
+        loss: f64,
+        outputs: Outputs<T>,
+        dx0: Vec<T>,
+        dtheta: Vec<Vec<T>>,
+        grids: Vec<Grid>,
+        mut stats: super::Stats,
+    ) -> super::GradResult<T> {
+        self.finish_stats(&mut stats);
+        super::GradResult {
+            loss,
+            outputs,
+            dx0,
+            dtheta,
+            grids,
+            stats,
+        }
+    }
+
     /// Copies the forward counters and the tracked peaks into `stats`.
-    pub fn finish_stats(&self, stats: &mut super::Stats) {
+    fn finish_stats(&self, stats: &mut super::Stats) {
         stats.nfe_forward = self.counters.nfe;
         stats.accepted = self.counters.accepted;
         stats.rejected = self.counters.rejected;
@@ -130,4 +153,39 @@ impl<T: Real> Run<T> {
         stats.peak_workspace_bytes = self.tracker.peak(Kind::Workspace);
         stats.peak_total_bytes = self.tracker.total_peak();
     }
+}
+
+/// What a checkpointing forward sweep leaves: outputs, grids and, per component, the state x_n
+/// at the start of every accepted step n.
+pub(crate) struct Checkpointed<T> {
+    pub outputs: Outputs<T>,
+    pub grids: Vec<Grid>,
+    pub checkpoints: Vec<Vec<Vec<T>>>,
+}
+
+/// The forward sweep that keeps the state at the start of every accepted step (ACA and the
+/// symplectic adjoint): outputs, grids and the checkpoints of each component.
+pub(crate) fn forward_checkpointed<T: Real>(
+    problem: &Problem<'_, T>,
+    run: &mut Run<T>,
+) -> Result<Checkpointed<T>, SolveError> {
+    let mut checkpoints = Vec::with_capacity(problem.chain.len());
+    let tracker = &run.tracker;
+    let (outputs, grids) = forward_chain(
+        problem,
+        &mut run.ws,
+        &mut run.counters,
+        tracker,
+        |m, _| CheckpointSink {
+            dynamics: problem.chain[m].dynamics,
+            states: Vec::new(),
+            tracker,
+        },
+        |_, sink| checkpoints.push(sink.states),
+    )?;
+    Ok(Checkpointed {
+        outputs,
+        grids,
+        checkpoints,
+    })
 }

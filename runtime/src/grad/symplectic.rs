@@ -1,8 +1,7 @@
 //! The symplectic adjoint method (Matsubara, Miyatake & Yaguchi, NeurIPS 2021).
 
-use super::forward::{Run, cotangents, forward_chain, zero_gradients};
+use super::forward::{Checkpointed, Run, cotangents, forward_checkpointed, zero_gradients};
 use super::memory::{MemoryPrediction, ProblemSizes};
-use super::sinks::CheckpointSink;
 use super::sweep::sweep;
 use super::{GradResult, GradientMethod, Outputs, Problem, Stats};
 use crate::dynamics::Dynamics;
@@ -128,20 +127,11 @@ impl<T: Real> GradientMethod<T> for SymplecticAdjoint {
         problem.validate()?;
         let mut run = Run::new(problem);
         let n = problem.x0.len();
-        let mut checkpoints: Vec<Vec<Vec<T>>> = Vec::with_capacity(problem.chain.len());
-        let tracker = &run.tracker;
-        let (outputs, grids) = forward_chain(
-            problem,
-            &mut run.ws,
-            &mut run.counters,
-            &run.tracker,
-            |m, _| CheckpointSink {
-                dynamics: problem.chain[m].dynamics,
-                states: Vec::new(),
-                tracker,
-            },
-            |_, sink| checkpoints.push(sink.states),
-        )?;
+        let Checkpointed {
+            outputs,
+            grids,
+            checkpoints,
+        } = forward_checkpointed(problem, &mut run)?;
         let (value, cot) = cotangents(&run, problem, &outputs, loss)?;
         let mut stats = Stats::default();
         let (mut lam, mut dtheta) = zero_gradients(&run, problem);
@@ -171,15 +161,7 @@ impl<T: Real> GradientMethod<T> for SymplecticAdjoint {
                 Ok(())
             })?;
         }
-        run.finish_stats(&mut stats);
-        Ok(GradResult {
-            loss: value,
-            outputs,
-            dx0: lam,
-            dtheta,
-            grids,
-            stats,
-        })
+        Ok(run.into_result(value, outputs, lam, dtheta, grids, stats))
     }
 
     fn predict(&self, z: &ProblemSizes) -> MemoryPrediction {

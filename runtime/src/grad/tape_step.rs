@@ -2,10 +2,12 @@
 //! recomputation of one step from its checkpoint (ACA).
 
 use super::sinks::{StageTape, StepTapes};
+use super::sweep::sweep;
 use crate::dynamics::Dynamics;
+use crate::error::SolveError;
 use crate::real::Real;
 use crate::scheme::Scheme;
-use crate::solver::stage_time;
+use crate::solver::{Grid, stage_time};
 
 /// Buffers of the taped step backward: S stage cotangents and one VJP result.
 pub(crate) struct TapeBackWorkspace<T> {
@@ -110,4 +112,26 @@ pub(crate) fn recompute_taped<T: Real>(
         dynamics.eval_taped(T::of(ti), &st.input, &mut rest[0], &mut st.tape);
     }
     s
+}
+
+/// Reverse-mode through all stored steps of component `m` (backprop, checkpoint per component):
+/// λ and dL/dθ in place; returns the number of taped backwards.
+pub(crate) fn backward_sweep<T: Real>(
+    dynamics: &dyn Dynamics<T>,
+    sch: &Scheme<T>,
+    m: usize,
+    grid: &Grid,
+    cot: &[Vec<T>],
+    steps: &[StepTapes<T>],
+    lam: &mut [T],
+    gp: &mut [T],
+    ws: &mut TapeBackWorkspace<T>,
+    scratch: &mut [T],
+) -> Result<usize, SolveError> {
+    let mut vjps = 0;
+    sweep(m, grid, cot, lam, |i, lam| {
+        vjps += backward_step(dynamics, sch, &steps[i], lam, gp, ws, scratch);
+        Ok(())
+    })?;
+    Ok(vjps)
 }
