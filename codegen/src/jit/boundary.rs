@@ -132,3 +132,82 @@ impl<F: JitFloat> Kernel<F> {
         unsafe { (self.f)(h, x.as_ptr(), ptrs.as_ptr(), out.as_mut_ptr(), n) }
     }
 }
+
+/// The native signature of a fused elementwise chain (network JIT): `(ptrs, n)`.
+pub type RawFused<F> = unsafe extern "C" fn(*const *mut F, usize);
+
+/// A compiled fused elementwise chain ([`FusedSpec`](super::FusedSpec)).
+///
+/// Safety argument (as points 1–4 above): the function is defined by
+/// `Builder::define_fused` with the signature `(ptr, ptr)` in the C ABI, matching
+/// `RawFused`; `FusedKernel::new` is the only cast. It reads and writes `n` elements
+/// at the pointer slots its spec names and nothing else; [`FusedKernel::call`] is `unsafe`
+/// and states what the caller guarantees about those pointers.
+#[derive(Clone)]
+pub struct FusedKernel<F: JitFloat> {
+    f: RawFused<F>,
+    ptrs: usize,
+    _code: Arc<CodeMemory>,
+    _f: PhantomData<F>,
+}
+
+impl<F: JitFloat> std::fmt::Debug for FusedKernel<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FusedKernel")
+            .field("ptrs", &self.ptrs)
+            .finish()
+    }
+}
+
+impl<F: JitFloat> FusedKernel<F> {
+    /// Wraps function `id` of the finalised `code`, defined by `define_fused` over `ptrs`
+    /// pointer slots.
+    pub(crate) fn new(code: &Arc<CodeMemory>, id: FuncId, ptrs: usize) -> Self {
+        let module = code.module.as_ref().expect("live module");
+        let p = module.get_finalized_function(id);
+        // SAFETY: `id` was defined by `Builder::define_fused` with exactly this signature.
+        let f = unsafe { std::mem::transmute::<*const u8, RawFused<F>>(p) };
+        FusedKernel {
+            f,
+            ptrs,
+            _code: code.clone(),
+            _f: PhantomData,
+        }
+    }
+
+    /// Number of pointer slots.
+    pub fn ptrs(&self) -> usize {
+        self.ptrs
+    }
+
+    /// Runs the chain over `n` elements.
+    ///
+    /// # Safety
+    /// `ptrs.len()` must equal [`ptrs`](Self::ptrs) (checked); every pointer the spec reads
+    /// must be valid for reads of `n` elements, every pointer it stores to valid for writes
+    /// of `n` elements, and no two slots may point into overlapping memory unless they are
+    /// equal pointers, with no live Rust reference to the written memory.
+    pub unsafe fn call(&self, ptrs: &[*mut F], n: usize) {
+        assert_eq!(ptrs.len(), self.ptrs, "jit fused kernel: pointer count");
+        // SAFETY: the caller guarantees the pointers (see above); the code is alive.
+        unsafe { (self.f)(ptrs.as_ptr(), n) }
+    }
+
+    /// Runs the chain on slices: `slots[i]` is pointer slot `i`, all at least `n` long.
+    /// Safe, but copies nothing: the written slots are the `&mut` ones.
+    ///
+    /// # Panics
+    /// If a slot is shorter than `n` or the count is wrong.
+    pub fn call_slices(&self, slots: &mut [&mut [F]], n: usize) {
+        assert_eq!(slots.len(), self.ptrs, "jit fused kernel: slot count");
+        let ptrs: Vec<*mut F> = slots
+            .iter_mut()
+            .map(|s| {
+                assert!(s.len() >= n, "jit fused kernel: slot of {} < {n}", s.len());
+                s.as_mut_ptr()
+            })
+            .collect();
+        // SAFETY: distinct `&mut` slices of at least `n` elements never overlap.
+        unsafe { self.call(&ptrs, n) }
+    }
+}

@@ -20,6 +20,9 @@ use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 
 use super::{FunctionReport, JitError, JitFloat, JitOptions, OptLevel};
 
+mod fused;
+pub use fused::{FusedOp, FusedSpec, FusedStep};
+
 /// A coefficient, baked into the generated code.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Coef {

@@ -23,10 +23,12 @@
 
 mod boundary;
 mod lower;
+mod network;
 mod tableau;
 
-pub use boundary::Kernel;
-pub use lower::{Coef, KernelSpec, Node, Source};
+pub use boundary::{FusedKernel, Kernel};
+pub use lower::{Coef, FusedOp, FusedSpec, FusedStep, KernelSpec, Node, Source};
+pub use network::JitFused;
 pub use tableau::JitTableau;
 
 use std::fmt;

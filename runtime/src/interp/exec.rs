@@ -46,7 +46,7 @@ impl<T> Region<T> {
 }
 
 /// The buffers of one run.
-pub(super) struct Mem<'a, T> {
+pub(crate) struct Mem<'a, T> {
     x: Region<T>,
     lam: Region<T>,
     dx: Region<T>,
@@ -151,6 +151,19 @@ impl<'a, T: Real> Mem<'a, T> {
         unsafe { r.ptr.add(off) }
     }
 
+    /// Pointer to the `len.at(batch)` elements of `slot`, checked to fit its region (and
+    /// the region to be writable when `write`).
+    #[cfg(feature = "jit")]
+    pub(crate) fn slot_ptr(&self, slot: Slot, len: Len, write: bool) -> *mut T {
+        self.ptr(slot, len, write)
+    }
+
+    /// The batch size of this run.
+    #[cfg(feature = "jit")]
+    pub(crate) fn batch(&self) -> usize {
+        self.batch
+    }
+
     /// The operand at `slot`.
     ///
     /// # Safety
@@ -173,10 +186,18 @@ impl<'a, T: Real> Mem<'a, T> {
     }
 }
 
-/// Runs `prog` at time `t`.
-pub(super) fn run<T: Real>(prog: &Program<T>, mem: &Mem<'_, T>, t: T) {
+/// A hook called before each step with its index: `true` means the hook has done the step
+/// (the network JIT runs fused elementwise chains this way), `false` runs it as usual.
+pub(crate) type Hook<'h, T> = &'h mut dyn FnMut(usize, &Mem<'_, T>) -> bool;
+
+/// Runs `prog` at time `t`, offering every step to `hook` first (a hook that always
+/// returns `false` runs the program as planned).
+pub(super) fn run_hooked<T: Real>(prog: &Program<T>, mem: &Mem<'_, T>, t: T, hook: Hook<'_, T>) {
     let batch = mem.batch;
-    for step in &prog.steps {
+    for (index, step) in prog.steps.iter().enumerate() {
+        if hook(index, mem) {
+            continue;
+        }
         // SAFETY (for every `get`/`get_mut` below): the plan never gives a step an operand
         // whose buffer overlaps the output's, except an elementwise operand in the very
         // same buffer, which is passed as `None` and read through the output slice.

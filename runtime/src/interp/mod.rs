@@ -61,8 +61,12 @@ use symplode_codegen::ir::{Graph, Type, Value, analysis, passes};
 
 use crate::dynamics::{Dynamics, ParamTensor};
 use crate::real::Real;
-use exec::{Buffers, Mem, Tape, run};
+use exec::{Buffers, Hook, Mem, Tape, run_hooked};
+#[cfg(feature = "jit")]
+pub(crate) use plan::{Arena, Finish, Kernel, Len, Slot as PlanSlot};
 use plan::{Program, Slot, Spec, Temps, compile};
+#[cfg(feature = "jit")]
+pub(crate) use {exec::Mem as RunMem, plan::Program as Plan};
 
 /// A graph of a vector field run as [`Dynamics`] by the interpreter (see the
 /// [module documentation](self)).
@@ -345,6 +349,47 @@ impl<T: Real> Dynamics<T> for Interpreted<T> {
     }
 
     fn eval(&self, t: T, x: &[T], dx: &mut [T], scratch: &mut [T]) {
+        self.eval_hooked(t, x, dx, scratch, &mut |_, _| false)
+    }
+
+    fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
+        self.vjp_hooked(t, x, lam, gx, gp, scratch, &mut |_, _| false)
+    }
+
+    fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
+        self.eval_taped_hooked(t, x, dx, tape, &mut |_, _| false)
+    }
+
+    fn backward_taped(
+        &self,
+        t: T,
+        x: &[T],
+        tape: &[T],
+        lam: &[T],
+        gx: &mut [T],
+        gp: &mut [T],
+        scratch: &mut [T],
+    ) {
+        self.backward_taped_hooked(t, x, tape, lam, gx, gp, scratch, &mut |_, _| false)
+    }
+}
+
+impl<T: Real> Interpreted<T> {
+    /// The four programs: eval, VJP, taped forward, taped backward.
+    #[cfg(feature = "jit")]
+    pub(crate) fn plans(&self) -> [&Program<T>; 4] {
+        [&self.eval, &self.vjp, &self.forward, &self.backward]
+    }
+
+    /// [`Dynamics::eval`] with `hook` offered every step.
+    pub(crate) fn eval_hooked(
+        &self,
+        t: T,
+        x: &[T],
+        dx: &mut [T],
+        scratch: &mut [T],
+        hook: Hook<'_, T>,
+    ) {
         let batch = x.len() / self.dim;
         let n = batch * self.dim;
         if batch == 0 {
@@ -364,10 +409,21 @@ impl<T: Real> Dynamics<T> for Interpreted<T> {
             scratch,
             tape: Tape::None,
         };
-        run(&self.eval, &self.mem(&self.eval, b, batch), t);
+        run_hooked(&self.eval, &self.mem(&self.eval, b, batch), t, hook);
     }
 
-    fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
+    /// [`Dynamics::vjp`] with `hook` offered every step.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn vjp_hooked(
+        &self,
+        t: T,
+        x: &[T],
+        lam: &[T],
+        gx: &mut [T],
+        gp: &mut [T],
+        scratch: &mut [T],
+        hook: Hook<'_, T>,
+    ) {
         let batch = x.len() / self.dim;
         let n = batch * self.dim;
         if batch == 0 {
@@ -389,10 +445,18 @@ impl<T: Real> Dynamics<T> for Interpreted<T> {
             scratch,
             tape: Tape::None,
         };
-        run(&self.vjp, &self.mem(&self.vjp, b, batch), t);
+        run_hooked(&self.vjp, &self.mem(&self.vjp, b, batch), t, hook);
     }
 
-    fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
+    /// [`Dynamics::eval_taped`] with `hook` offered every step.
+    pub(crate) fn eval_taped_hooked(
+        &self,
+        t: T,
+        x: &[T],
+        dx: &mut [T],
+        tape: &mut [T],
+        hook: Hook<'_, T>,
+    ) {
         let batch = x.len() / self.dim;
         let n = batch * self.dim;
         if batch == 0 {
@@ -412,10 +476,12 @@ impl<T: Real> Dynamics<T> for Interpreted<T> {
             scratch: &mut [],
             tape: Tape::Write(tape),
         };
-        run(&self.forward, &self.mem(&self.forward, b, batch), t);
+        run_hooked(&self.forward, &self.mem(&self.forward, b, batch), t, hook);
     }
 
-    fn backward_taped(
+    /// [`Dynamics::backward_taped`] with `hook` offered every step.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn backward_taped_hooked(
         &self,
         t: T,
         x: &[T],
@@ -424,6 +490,7 @@ impl<T: Real> Dynamics<T> for Interpreted<T> {
         gx: &mut [T],
         gp: &mut [T],
         scratch: &mut [T],
+        hook: Hook<'_, T>,
     ) {
         let batch = x.len() / self.dim;
         let n = batch * self.dim;
@@ -447,7 +514,7 @@ impl<T: Real> Dynamics<T> for Interpreted<T> {
             scratch,
             tape: Tape::Read(tape),
         };
-        run(&self.backward, &self.mem(&self.backward, b, batch), t);
+        run_hooked(&self.backward, &self.mem(&self.backward, b, batch), t, hook);
     }
 }
 

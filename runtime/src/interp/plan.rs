@@ -14,7 +14,7 @@ use crate::real::Real;
 
 /// The arena of a buffer: scratch or tape, global part or batched part.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Arena {
+pub(crate) enum Arena {
     /// Global part of the caller's scratch.
     ScratchG,
     /// Batched part of the caller's scratch.
@@ -27,7 +27,7 @@ pub(super) enum Arena {
 
 /// Where a value lives while a program runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Slot {
+pub(crate) enum Slot {
     /// The state `x` (input 0).
     X,
     /// The cotangent `λ`.
@@ -50,7 +50,7 @@ pub(super) enum Slot {
 
 /// Elements of a value: `per_row·B + fixed`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Len {
+pub(crate) struct Len {
     /// Width of a batched value (0 for a global one).
     pub per_row: usize,
     /// Element count of a global value (0 for a batched one).
@@ -83,7 +83,7 @@ impl Len {
 
 /// What one step computes (shapes resolved from the node types).
 #[derive(Clone, Debug, PartialEq)]
-pub(super) enum Kernel {
+pub(crate) enum Kernel {
     /// Fill with a constant.
     Fill(f64),
     /// Fill with the time.
@@ -126,7 +126,7 @@ pub(super) enum Kernel {
 
 /// One step: a kernel, its output buffer and its operands.
 #[derive(Clone, Debug, PartialEq)]
-pub(super) struct Step {
+pub(crate) struct Step {
     pub kernel: Kernel,
     pub out: Slot,
     pub len: Len,
@@ -135,7 +135,7 @@ pub(super) struct Step {
 
 /// What happens after the steps: outputs not computed in place.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(super) enum Finish {
+pub(crate) enum Finish {
     /// Copy a batched value to `Dx`/`Gx`.
     Copy { from: Slot, to: Slot, len: Len },
     /// `gp[off..off + n] += value`.
@@ -144,7 +144,7 @@ pub(super) enum Finish {
 
 /// A compiled program.
 #[derive(Clone, Debug, PartialEq)]
-pub(super) struct Program<T> {
+pub(crate) struct Program<T> {
     pub steps: Vec<Step>,
     pub finish: Vec<Finish>,
     pub consts: Vec<T>,

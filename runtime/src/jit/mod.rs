@@ -6,6 +6,9 @@
 //! with the coefficients baked in. The command line's `--jit` flags call [`jit_scheme`] and
 //! [`check_summary`].
 //!
+//! [`JitNetwork`] runs an [`Interpreted`](crate::interp::Interpreted) network with its
+//! elementwise chains compiled to fused vector loops (bit-equal to the interpreter).
+//!
 //! ```
 //! use symplode_runtime::jit::{JitOptions, jit_scheme};
 //! use symplode_codegen::tableau::builtin;
@@ -15,6 +18,10 @@
 //! println!("{}", report.summary(false));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+mod network;
+
+pub use network::JitNetwork;
 
 use std::sync::Arc;
 

@@ -26,7 +26,7 @@ pub enum Activation {
     Softplus,
     /// `1 / (1 + e^{−x})`; σ' = y(1 − y).
     Sigmoid,
-    /// `max(x, 0)`; σ' = [y > 0] (0 at x = 0, as in PyTorch).
+    /// `max(x, 0)`; σ' = 1 if y > 0 else 0 (0 at x = 0, as in PyTorch).
     Relu,
     /// `x` for x > 0, `eˣ − 1` otherwise (α = 1); σ' = 1 for y > 0, y + 1 otherwise.
     Elu,

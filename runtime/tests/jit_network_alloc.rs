@@ -1,0 +1,87 @@
+//! [`JitNetwork`] `eval`, `vjp`, `eval_taped` and `backward_taped` must not touch the heap
+//! after warm-up (like the interpreter). A counting global allocator counts the allocation
+//! calls made by this test's own thread while counting is switched on. One test only.
+#![cfg(feature = "jit")]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use symplode_codegen::ad::Trace;
+use symplode_codegen::ir::{Activation, Graph};
+use symplode_runtime::Dynamics;
+use symplode_runtime::interp::{Interpreted, cnf};
+use symplode_runtime::jit::{JitNetwork, JitOptions};
+
+struct Counting;
+
+static CALLS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static ON: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note() {
+    if ON.with(|on| on.get()) {
+        CALLS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: forwards to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn calls(f: impl FnOnce()) -> usize {
+    let c0 = CALLS.load(Ordering::Relaxed);
+    ON.with(|on| on.set(true));
+    f();
+    ON.with(|on| on.set(false));
+    CALLS.load(Ordering::Relaxed) - c0
+}
+
+fn check(m: Interpreted<f64>, what: &str) {
+    let net = JitNetwork::new(m, &JitOptions::default()).unwrap();
+    let batch = 6;
+    let n = batch * net.dim();
+    let x = vec![0.3; n];
+    let lam = vec![0.7; n];
+    let mut scratch = vec![0.0; net.scratch_len(batch)];
+    let mut tape = vec![0.0; net.tape_len(batch)];
+    let (mut dx, mut gx, mut gp) = (vec![0.0; n], vec![0.0; n], vec![0.0; net.n_params()]);
+    let mut all = || {
+        net.eval(0.1, &x, &mut dx, &mut scratch);
+        net.vjp(0.1, &x, &lam, &mut gx, &mut gp, &mut scratch);
+        net.eval_taped(0.1, &x, &mut dx, &mut tape);
+        net.backward_taped(0.1, &x, &tape, &lam, &mut gx, &mut gp, &mut scratch);
+    };
+    all();
+    assert_eq!(calls(all), 0, "{what}: allocated after warm-up");
+}
+
+#[test]
+fn no_allocation_after_warm_up() {
+    let g = Graph::mlp(2, &[16, 16], Activation::Tanh, true).unwrap();
+    let p = vec![0.05; g.param_len()];
+    check(Interpreted::new(g, p).unwrap(), "mlp");
+    let f = Graph::concat_squash_mlp(2, &[8, 8], Activation::Tanh).unwrap();
+    let p = vec![0.05; f.param_len()];
+    check(cnf(&f, Trace::Exact, p).unwrap(), "cnf");
+}
