@@ -19,11 +19,10 @@
 #[path = "common/toy.rs"]
 mod toy;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::error::Error;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use clap::Parser;
@@ -35,41 +34,12 @@ use symplode::runtime::optim::{Adam, AdamConfig, LrSchedule, Optimizer, WeightDe
 use symplode::runtime::rng::Rng;
 use symplode::train::batch_seed;
 
-/// A global allocator that counts live bytes and their peak.
-struct Counting;
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grow(bytes: usize) {
-    let now = CURRENT.fetch_add(bytes, Ordering::Relaxed) + bytes;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        grow(l.size());
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        grow(l.size());
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        CURRENT.fetch_sub(l.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if n > l.size() {
-            grow(n - l.size());
-        } else {
-            CURRENT.fetch_sub(l.size() - n, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(p, l, n) }
-    }
-}
+#[path = "common/heap.rs"]
+mod heap;
+use heap::{CURRENT, PEAK};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: heap::Counting = heap::Counting;
 
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Compare the five gradient methods on an FFJORD toy CNF")]
