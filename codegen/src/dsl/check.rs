@@ -13,6 +13,8 @@ use proc_macro2::Span;
 use syn::{Attribute, Ident, Visibility};
 
 use super::{Coef, Coefs, Field, ModelDecl, NeuralOde, TableauBody, TableauRef, TableauValue};
+use crate::ad::{LinearOp, Trace, Wrt, cnf_dynamics, energy_dynamics};
+use crate::ir::{Activation, Graph, GraphBuilder, IrError};
 use crate::tableau::{
     BUILTIN_NAMES, MAX_ORDER, Q, SymplecticPartner, Tableau, TableauError, builtin, check_adjoint,
 };
@@ -22,13 +24,105 @@ pub const ACTIVATIONS: [&str; 7] = [
     "tanh", "softplus", "sigmoid", "relu", "elu", "silu", "identity",
 ];
 
-/// One validated dense layer.
+/// The kind of a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerKind {
+    /// `dense(width, activation?)`: PyTorch `nn.Linear`.
+    Dense,
+    /// `concat_squash(width, activation?)`: FFJORD's `ConcatSquashLinear` (reads `t` itself).
+    ConcatSquash,
+}
+
+/// One validated layer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayerSpec {
+    /// The kind.
+    pub kind: LayerKind,
     /// Output width.
     pub width: usize,
     /// Activation (`None` for none or `identity`).
     pub activation: Option<String>,
+}
+
+/// How the layers define the dynamics (`form:`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum FormSpec {
+    /// The layers are the vector field dx/dt (the default).
+    Field,
+    /// A continuous normalizing flow ([`cnf_dynamics`]): the layers are `f(z, t)`, the state
+    /// is `[z, log p]`.
+    Cnf {
+        /// Hutchinson's estimator (noise as auxiliary input 1) instead of the exact trace.
+        hutchinson: bool,
+    },
+    /// An energy-based model ([`energy_dynamics`]): the layers are `H(z)` (summed over
+    /// their output), the dynamics `D ∇_z H` with the stencil `D`.
+    Energy {
+        /// `laplacian` instead of `central_difference`.
+        laplacian: bool,
+        /// Grid points of the operator.
+        n: usize,
+        /// Grid spacing.
+        dx: f64,
+    },
+}
+
+impl FormSpec {
+    /// Whether a model runs on the interpreter (any form but [`FormSpec::Field`], or any
+    /// `concat_squash` layer) rather than on generated Rust.
+    pub fn interpreted(&self, layers: &[LayerSpec]) -> bool {
+        *self != FormSpec::Field || layers.iter().any(|l| l.kind == LayerKind::ConcatSquash)
+    }
+}
+
+/// The IR graph of a declaration: input `x [B,dim]` (and `[x, t]` when `time` and the first
+/// layer is dense), layers `layers.{k}` with their activations, then the form's transform.
+/// The generated code of interpreted models calls it at construction; `neural_ode!` calls it
+/// at compile time, so it does not fail for a model that compiled.
+///
+/// # Errors
+/// A layer or form that does not fit (checked by [`check_model`]).
+pub fn build_graph(
+    dim: usize,
+    time: bool,
+    layers: &[LayerSpec],
+    form: &FormSpec,
+) -> Result<Graph, IrError> {
+    let mut b = GraphBuilder::new();
+    let mut h = b.input("x", dim)?;
+    if time && layers.first().is_some_and(|l| l.kind == LayerKind::Dense) {
+        h = b.time_concat(h)?;
+    }
+    for (k, l) in layers.iter().enumerate() {
+        let name = format!("layers.{k}");
+        h = match l.kind {
+            LayerKind::Dense => b.dense_layer(h, &name, l.width, Activation::Identity, true)?,
+            LayerKind::ConcatSquash => b.concat_squash(h, &name, l.width)?,
+        };
+        if let Some(a) = &l.activation {
+            h = b.activation(h, a.parse()?)?;
+        }
+    }
+    let f = b.finish(&[h])?;
+    match *form {
+        FormSpec::Field => Ok(f),
+        FormSpec::Cnf { hutchinson } => cnf_dynamics(
+            &f,
+            if hutchinson {
+                Trace::Hutchinson
+            } else {
+                Trace::Exact
+            },
+        ),
+        FormSpec::Energy { laplacian, n, dx } => energy_dynamics(
+            &f,
+            &if laplacian {
+                LinearOp::laplacian(n, dx)
+            } else {
+                LinearOp::central_difference(n, dx)
+            },
+        ),
+    }
 }
 
 /// Step-size control chosen in the declaration.
@@ -72,8 +166,10 @@ pub struct CheckedModel {
     pub dim: usize,
     /// Whether the network reads `[x, t]`.
     pub time: bool,
-    /// The layers, the last of width `dim`.
+    /// The layers, the last of width `dim` (any width for an energy).
     pub layers: Vec<LayerSpec>,
+    /// How the layers define the dynamics.
+    pub form: FormSpec,
     /// The tableau.
     pub tableau: CheckedTableau,
     /// Step control.
@@ -107,6 +203,7 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
     let mut tableau_ref = None;
     let mut solver = None;
     let mut adjoint = None;
+    let mut form_decl = None;
     for f in &m.fields {
         let key = f.key();
         if seen.contains(&key) {
@@ -117,7 +214,8 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
                 Field::Layers(k, _)
                 | Field::Tableau(k, _)
                 | Field::Solver(k, _)
-                | Field::Adjoint(k, _) => k.span(),
+                | Field::Adjoint(k, _)
+                | Field::Form(k, _) => k.span(),
             };
             errors.push(err(span, format!("field `{key}` is given twice")));
             continue;
@@ -141,6 +239,7 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
             Field::Tableau(k, t) => tableau_ref = Some((k, t)),
             Field::Solver(k, o) => solver = Some((k, o)),
             Field::Adjoint(k, a) => adjoint = Some((k, a)),
+            Field::Form(_, f) => form_decl = Some(f),
         }
     }
     let name_span = m.name.span();
@@ -157,6 +256,83 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
         errors.push(missing("dim"));
     }
     let d = dim.map_or(1, |(d, _)| d);
+
+    // Form.
+    let form = match form_decl {
+        None => FormSpec::Field,
+        Some(f) => {
+            let (kind, arg) = (f.kind.to_string(), f.arg.to_string());
+            match (kind.as_str(), arg.as_str(), &f.grid) {
+                ("cnf", "exact" | "hutchinson", None) => FormSpec::Cnf {
+                    hutchinson: arg == "hutchinson",
+                },
+                ("cnf", _, _) => {
+                    errors.push(err(
+                        f.arg.span(),
+                        format!(
+                            "unknown trace `{arg}`; expected `cnf(exact)` or `cnf(hutchinson)`"
+                        ),
+                    ));
+                    FormSpec::Field
+                }
+                ("energy", "central_difference" | "laplacian", Some((n, dx))) => {
+                    let n_ok = match n.base10_parse::<usize>() {
+                        Ok(v) if v >= 1 => {
+                            if dim.is_some() && d % v != 0 {
+                                errors.push(err(
+                                    n.span(),
+                                    format!(
+                                        "the operator's grid has {v} points but the state \
+                                         dimension {d} is not a multiple of it"
+                                    ),
+                                ));
+                            }
+                            v
+                        }
+                        _ => {
+                            errors.push(err(n.span(), "the grid size must be an integer ≥ 1"));
+                            1
+                        }
+                    };
+                    let dx_ok = match dx.value() {
+                        Ok(q) if q > Q::zero() => crate::tableau::q_to_f64(&q),
+                        Ok(_) => {
+                            errors.push(dx.error("the grid spacing must be positive"));
+                            1.0
+                        }
+                        Err(e) => {
+                            errors.push(e);
+                            1.0
+                        }
+                    };
+                    FormSpec::Energy {
+                        laplacian: arg == "laplacian",
+                        n: n_ok,
+                        dx: dx_ok,
+                    }
+                }
+                ("energy", _, _) => {
+                    errors.push(err(
+                        f.arg.span(),
+                        "expected `energy(central_difference(n, dx))` or \
+                         `energy(laplacian(n, dx))`",
+                    ));
+                    FormSpec::Field
+                }
+                _ => {
+                    errors.push(err(
+                        f.kind.span(),
+                        format!(
+                            "unknown form `{kind}`; expected `cnf(exact)`, `cnf(hutchinson)`, \
+                             `energy(central_difference(n, dx))` or `energy(laplacian(n, dx))`"
+                        ),
+                    ));
+                    FormSpec::Field
+                }
+            }
+        }
+    };
+    let energy = matches!(form, FormSpec::Energy { .. });
 
     // Layers.
     let mut layers = Vec::new();
@@ -194,7 +370,12 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
                         }
                     }
                 };
-                let last = n + 1 == decls.len();
+                let kind = if l.kind == "concat_squash" {
+                    LayerKind::ConcatSquash
+                } else {
+                    LayerKind::Dense
+                };
+                let last = n + 1 == decls.len() && !energy;
                 let width = if last && width != d && dim.is_some() {
                     errors.push(err(
                         l.width.span(),
@@ -209,12 +390,17 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
                 } else {
                     width
                 };
-                layers.push(LayerSpec { width, activation });
+                layers.push(LayerSpec {
+                    kind,
+                    width,
+                    activation,
+                });
             }
         }
     }
     if layers.is_empty() {
         layers.push(LayerSpec {
+            kind: LayerKind::Dense,
             width: d,
             activation: None,
         });
@@ -342,6 +528,20 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
         }
     }
 
+    // Interpreted models: build and differentiate the graph now, as the run time will.
+    if errors.is_empty() && form.interpreted(&layers) {
+        let built = build_graph(d, time, &layers, &form).and_then(|g| {
+            let g = crate::ir::passes::simplify(&g);
+            crate::ad::vjp(&g, &Wrt::state_and_params(&g)).map(|_| ())
+        });
+        if let Err(e) = built {
+            errors.push(err(
+                name_span,
+                format!("the network does not fit its form: {e}"),
+            ));
+        }
+    }
+
     let model = CheckedModel {
         attrs: m.attrs.clone(),
         vis: m.vis.clone(),
@@ -350,6 +550,7 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
         dim: d,
         time,
         layers,
+        form,
         tableau,
         stepping,
     };

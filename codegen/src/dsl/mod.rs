@@ -8,7 +8,8 @@ mod check;
 mod coef;
 
 pub use check::{
-    CheckedModel, CheckedTableau, LayerSpec, SteppingSpec, check_model, check_tableau,
+    CheckedModel, CheckedTableau, FormSpec, LayerKind, LayerSpec, SteppingSpec, build_graph,
+    check_model, check_tableau,
 };
 pub use coef::Coef;
 
@@ -32,7 +33,11 @@ use syn::{
 ///               | "tableau" ":" tableau_ref
 ///               | "solver" ":" "{" option ("," option)* ","? "}"
 ///               | "adjoint" ":" "{" adjoint_field ("," adjoint_field)* ","? "}"
-/// layer        := "dense" "(" INT ("," IDENT)? ")"      (width, activation after it)
+///               | "form" ":" form                      (default: the layers are dx/dt)
+/// layer        := ("dense" | "concat_squash") "(" INT ("," IDENT)? ")"
+///                                                       (width, activation after it)
+/// form         := "cnf" "(" ("exact" | "hutchinson") ")"
+///               | "energy" "(" ("central_difference" | "laplacian") "(" INT "," coef ")" ")"
 /// tableau_ref  := IDENT                                 (a built-in, lower case: rk4, dopri5, …)
 ///               | PATH                                  (an item declared with tableau!, UPPER case)
 ///               | "{" tableau_body "}"                  (inline)
@@ -107,6 +112,18 @@ pub enum Field {
     Solver(Ident, Vec<OptionDecl>),
     /// `adjoint: { ... }`.
     Adjoint(Ident, TableauBody),
+    /// `form: ...`.
+    Form(Ident, FormDecl),
+}
+
+/// `form: KIND(ARG)` or `form: KIND(ARG(N, DX))` (checked later).
+pub struct FormDecl {
+    /// `cnf` or `energy`.
+    pub kind: Ident,
+    /// The trace (`exact`, `hutchinson`) or the operator (`central_difference`, `laplacian`).
+    pub arg: Ident,
+    /// The operator's grid points and spacing.
+    pub grid: Option<(LitInt, Coef)>,
 }
 
 impl Field {
@@ -120,13 +137,14 @@ impl Field {
             Field::Tableau(..) => "tableau",
             Field::Solver(..) => "solver",
             Field::Adjoint(..) => "adjoint",
+            Field::Form(..) => "form",
         }
     }
 }
 
-/// `dense(WIDTH, ACTIVATION?)`.
+/// `dense(WIDTH, ACTIVATION?)` or `concat_squash(WIDTH, ACTIVATION?)`.
 pub struct LayerDecl {
-    /// The layer kind (`dense`).
+    /// The layer kind (`dense` or `concat_squash`).
     pub kind: Ident,
     /// Output width.
     pub width: LitInt,
@@ -289,12 +307,13 @@ impl Parse for Field {
                 braced!(content in input);
                 Field::Adjoint(key, content.parse()?)
             }
+            "form" => Field::Form(key, input.parse()?),
             _ => {
                 return Err(syn::Error::new(
                     key.span(),
                     format!(
                         "unknown field `{key}`; expected one of: float, dim, time, layers, \
-                         tableau, solver, adjoint"
+                         tableau, solver, adjoint, form"
                     ),
                 ));
             }
@@ -305,11 +324,12 @@ impl Parse for Field {
 impl Parse for LayerDecl {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let kind: Ident = input.parse()?;
-        if kind != "dense" {
+        if kind != "dense" && kind != "concat_squash" {
             return Err(syn::Error::new(
                 kind.span(),
                 format!(
-                    "unknown layer kind `{kind}`; expected `dense(width)` or `dense(width, activation)`"
+                    "unknown layer kind `{kind}`; expected `dense(width, activation?)` or \
+                     `concat_squash(width, activation?)`"
                 ),
             ));
         }
@@ -334,6 +354,32 @@ impl Parse for LayerDecl {
             width,
             activation,
         })
+    }
+}
+
+impl Parse for FormDecl {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let kind: Ident = input.parse()?;
+        let content;
+        parenthesized!(content in input);
+        let arg: Ident = content.parse()?;
+        let grid = if content.peek(syn::token::Paren) {
+            let inner;
+            parenthesized!(inner in content);
+            let n: LitInt = inner.parse()?;
+            inner.parse::<Token![,]>()?;
+            let dx: Coef = inner.parse()?;
+            if !inner.is_empty() {
+                return Err(inner.error("expected `)` after the grid spacing"));
+            }
+            Some((n, dx))
+        } else {
+            None
+        };
+        if !content.is_empty() {
+            return Err(content.error("unexpected tokens in the form"));
+        }
+        Ok(FormDecl { kind, arg, grid })
     }
 }
 

@@ -102,3 +102,63 @@ fn explicit_adjoint_pairing() {
     let e = model(bad).1;
     assert!(e[0].contains("fails at (i, j) = (1, 2)"), "{e:?}");
 }
+
+#[test]
+fn forms_are_checked() {
+    let (m, e) = model(quote! {
+        struct Flow {
+            float: f64, dim: 2,
+            layers: [concat_squash(8, tanh), concat_squash(2)],
+            form: cnf(hutchinson),
+            tableau: rk4,
+        }
+    });
+    assert!(e.is_empty(), "{e:?}");
+    assert_eq!(m.form, FormSpec::Cnf { hutchinson: true });
+    assert_eq!(m.layers[0].kind, LayerKind::ConcatSquash);
+    assert!(m.form.interpreted(&m.layers));
+
+    // The energy's layers may end at any width; its grid must divide dim.
+    let (m, e) = model(quote! {
+        struct Wave {
+            float: f64, dim: 8,
+            layers: [dense(4, tanh), dense(1)],
+            form: energy(laplacian(8, 1/4)),
+            tableau: rk4,
+        }
+    });
+    assert!(e.is_empty(), "{e:?}");
+    assert_eq!(
+        m.form,
+        FormSpec::Energy {
+            laplacian: true,
+            n: 8,
+            dx: 0.25
+        }
+    );
+    assert_eq!(m.layers[1].width, 1);
+
+    let (_, e) = model(quote! {
+        struct Bad {
+            float: f64, dim: 6,
+            layers: [concat_squash(4, tanh), concat_squash(3)],
+            form: cnf(approximate),
+            tableau: rk4,
+        }
+    });
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].contains("unknown trace `approximate`"), "{e:?}");
+    assert!(e[1].contains("the last layer has width 3"), "{e:?}");
+
+    let (_, e) = model(quote! {
+        struct Bad {
+            float: f64, dim: 6,
+            layers: [dense(1)],
+            form: energy(central_difference(4, 0)),
+            tableau: rk4,
+        }
+    });
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].contains("not a multiple"), "{e:?}");
+    assert!(e[1].contains("spacing must be positive"), "{e:?}");
+}

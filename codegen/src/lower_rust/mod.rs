@@ -9,6 +9,9 @@
 //!   constants, zero coefficients skipped ([`kernels`]), attached by `<Name>::scheme()`.
 //!
 //! Dense and activation layers are lowered directly from the declaration, without the IR.
+//! A model with a `form:` (CNF, energy) or a `concat_squash` layer is instead emitted as a
+//! wrapper of `::symplode::runtime::interp::Interpreted` built from
+//! [`crate::dsl::build_graph`] (same kernels, same associated functions).
 //! Generated code names runtime items through `::symplode::…`.
 
 pub mod kernels;
