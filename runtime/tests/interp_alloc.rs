@@ -2,64 +2,18 @@
 //! warm-up. A counting global allocator counts the allocation calls made by this test's own
 //! thread while counting is switched on. One test only in this binary.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use symplode_codegen::ad::{LinearOp, Trace};
 use symplode_codegen::ir::{Activation, Graph, GraphBuilder};
 use symplode_runtime::interp::{Interpreted, cnf, energy};
 use symplode_runtime::rng::Rng;
 use symplode_runtime::{Dynamics, Real};
 
-struct Counting;
-
-static CALLS: AtomicUsize = AtomicUsize::new(0);
-static BYTES: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static ON: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note(size: usize) {
-    if ON.with(|on| on.get()) {
-        CALLS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(size, Ordering::Relaxed);
-    }
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/thread_alloc.rs"]
+mod thread_alloc;
+use thread_alloc::count;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// (allocation calls, bytes) made by `f` on this thread.
-fn count(f: impl FnOnce()) -> (usize, usize) {
-    let (c0, b0) = (CALLS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed));
-    ON.with(|on| on.set(true));
-    f();
-    ON.with(|on| on.set(false));
-    (
-        CALLS.load(Ordering::Relaxed) - c0,
-        BYTES.load(Ordering::Relaxed) - b0,
-    )
-}
+static GLOBAL: thread_alloc::Counting = thread_alloc::Counting;
 
 /// Runs the four methods twice (warm-up, then counted); asserts the second round is clean.
 fn assert_no_alloc<T: Real>(what: &str, m: &Interpreted<T>, batch: usize) {

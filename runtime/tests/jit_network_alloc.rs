@@ -3,58 +3,21 @@
 //! calls made by this test's own thread while counting is switched on. One test only.
 #![cfg(feature = "jit")]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use symplode_codegen::ad::Trace;
 use symplode_codegen::ir::{Activation, Graph};
 use symplode_runtime::Dynamics;
 use symplode_runtime::interp::{Interpreted, cnf};
 use symplode_runtime::jit::{JitNetwork, JitOptions};
 
-struct Counting;
-
-static CALLS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static ON: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if ON.with(|on| on.get()) {
-        CALLS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: forwards to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/thread_alloc.rs"]
+mod thread_alloc;
+use thread_alloc::count;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: thread_alloc::Counting = thread_alloc::Counting;
 
 fn calls(f: impl FnOnce()) -> usize {
-    let c0 = CALLS.load(Ordering::Relaxed);
-    ON.with(|on| on.set(true));
-    f();
-    ON.with(|on| on.set(false));
-    CALLS.load(Ordering::Relaxed) - c0
+    count(f).0
 }
 
 fn check(m: Interpreted<f64>, what: &str) {
