@@ -45,6 +45,6 @@ pub mod prelude {
     pub use symplode_runtime::solver::{Solution, solve};
     pub use symplode_runtime::{
         Adaptive, Adjoint, Backprop, CheckpointComponent, CheckpointStep, Controller, Dynamics,
-        Real, Scheme, SolveError, Stepping, SymplecticAdjoint,
+        Real, Scheme, SolveError, Stepping, SymplecticAdjoint, SymplecticAdjointStored,
     };
 }

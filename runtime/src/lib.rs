@@ -22,7 +22,7 @@ pub mod solver;
 pub use error::SolveError;
 pub use grad::{
     Adjoint, Backprop, CheckpointComponent, CheckpointStep, Component, GradResult, GradientMethod,
-    Problem, Stats, SymplecticAdjoint,
+    Problem, Stats, SymplecticAdjoint, SymplecticAdjointStored,
 };
 pub use scheme::Scheme;
 pub use solver::{Adaptive, Controller, Stepping};

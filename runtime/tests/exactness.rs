@@ -45,6 +45,19 @@ fn check(name: &str, adaptive: bool, components: usize) {
         );
         assert!((r.loss - reference.loss).abs() <= 1e-14 * reference.loss.abs().max(1.0));
     }
+    // Storing the stage states instead of recomputing them changes nothing, bit for bit.
+    let recomputed = run(&symplode_runtime::SymplecticAdjoint, &problem, &cot);
+    let stored = run(&symplode_runtime::SymplecticAdjointStored, &problem, &cot);
+    assert_eq!(
+        stored.dx0, recomputed.dx0,
+        "{name}: stored stages changed dL/dx0"
+    );
+    assert_eq!(
+        stored.dtheta, recomputed.dtheta,
+        "{name}: stored stages changed dL/dθ"
+    );
+    assert_eq!(stored.stats.nfe_backward, 0);
+    assert_eq!(stored.stats.vjp_backward, recomputed.stats.vjp_backward);
 }
 
 #[test]

@@ -110,6 +110,34 @@ fn matches_naive_product() {
 }
 
 #[test]
+fn narrow_and_short_products() {
+    // n ≤ 4 (and m ≤ 4 < n, computed transposed) take the narrow kernels on x86-64: rows of A
+    // in blocks of 4, columns of A in blocks of 4 vectors plus single vectors and single rows,
+    // k around the vector width and the 512 limit.
+    let mut rng = Rng::new(3);
+    for (m, k) in [
+        (256, 64),
+        (64, 256),
+        (45, 9),
+        (77, 300),
+        (40, 512),
+        (9, 513),
+        (3, 1),
+    ] {
+        for n in 1..=4 {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    let acc = (m + n + k) % 2 == 1;
+                    check::<f64>(m, n, k, ta, tb, acc, 1e-15, &mut rng);
+                    check::<f64>(n, m, k, ta, tb, !acc, 1e-15, &mut rng);
+                    check::<f32>(m, n, k, ta, tb, acc, 1e-6, &mut rng);
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn several_k_blocks() {
     // K larger than every packing block (256 for f64 with AVX2, 128 for f32, 512 baseline).
     let mut rng = Rng::new(2);

@@ -1,4 +1,5 @@
-//! The five gradient methods behind one trait.
+//! The five gradient methods behind one trait (and a variant of the symplectic adjoint that
+//! stores its stage states).
 //!
 //! | method | stores in forward | backward | checkpoints | graph memory | evals |
 //! |---|---|---|---|---|---|
@@ -7,6 +8,7 @@
 //! | [`CheckpointComponent`] | x at each component start | re-run component with tapes | M | N·s·L | 3N |
 //! | [`CheckpointStep`] (ACA) | xₙ each accepted step | re-run one step with tapes | M·N | s·L | 3N |
 //! | [`SymplecticAdjoint`] | xₙ each accepted step | recompute stages, one VJP per stage | M·N + s | L | 4N |
+//! | [`SymplecticAdjointStored`] | S stage states each accepted step | one VJP per stage | M·N·S | L | 3N |
 //!
 //! All but [`Adjoint`] return the gradient of the *discrete* solution on the accepted step grid
 //! (step sizes are constants), equal to each other up to rounding.
@@ -21,6 +23,7 @@ mod problem;
 mod sinks;
 mod sweep;
 mod symplectic;
+mod symplectic_stored;
 mod tape_step;
 
 pub use adjoint::Adjoint;
@@ -30,6 +33,7 @@ pub use memory::{ComponentSizes, MemoryPrediction, ProblemSizes};
 pub(crate) use problem::state_norm;
 pub use problem::{Component, Outputs, Problem};
 pub use symplectic::SymplecticAdjoint;
+pub use symplectic_stored::SymplecticAdjointStored;
 
 use crate::error::SolveError;
 use crate::real::Real;

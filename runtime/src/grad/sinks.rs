@@ -147,3 +147,64 @@ pub(crate) fn release_tapes<T: Real>(steps: Vec<StepTapes<T>>, tracker: &Tracker
         .sum();
     tracker.gr_sub(bytes);
 }
+
+/// Evaluates stages and keeps, for every accepted step, its S effective stage states in one
+/// flat buffer: xₙ (stage 1's input) followed by the inputs X₂..X_S (the symplectic adjoint
+/// with stored stages). The current trial's stage inputs wait in `trial` until the step is
+/// accepted.
+pub(crate) struct StageStateSink<'a, T: Real> {
+    pub dynamics: &'a dyn Dynamics<T>,
+    /// Effective stages S.
+    pub effective: usize,
+    /// Stage inputs X₂..X_S of the current trial step, `(S − 1)·n` elements.
+    pub trial: Vec<T>,
+    /// Per accepted step: `S·n` elements.
+    pub steps: Vec<Vec<T>>,
+    pub tracker: &'a Tracker,
+}
+
+impl<'a, T: Real> StageStateSink<'a, T> {
+    /// A sink for states of `state_len` elements; counts its trial buffer as workspace.
+    pub fn new(
+        dynamics: &'a dyn Dynamics<T>,
+        effective: usize,
+        state_len: usize,
+        tracker: &'a Tracker,
+    ) -> Self {
+        let trial = vec![T::zero(); effective.saturating_sub(1) * state_len];
+        tracker.ws_add(std::mem::size_of_val(&trial[..]));
+        StageStateSink {
+            dynamics,
+            effective,
+            trial,
+            steps: Vec::new(),
+            tracker,
+        }
+    }
+
+    /// The stored steps; the trial buffer's bytes are released.
+    pub fn into_steps(self) -> Vec<Vec<T>> {
+        self.tracker.ws_sub(std::mem::size_of_val(&self.trial[..]));
+        self.steps
+    }
+}
+
+impl<T: Real> StageSink<T> for StageStateSink<'_, T> {
+    fn eval(&mut self, i: usize, t: f64, x: &[T], k: &mut [T], scratch: &mut [T]) {
+        if i >= 1 && i < self.effective {
+            let n = x.len();
+            self.trial[(i - 1) * n..i * n].copy_from_slice(x);
+        }
+        self.dynamics.eval(T::of(t), x, k, scratch);
+    }
+    fn probe(&mut self, t: f64, x: &[T], k: &mut [T], scratch: &mut [T]) {
+        self.dynamics.eval(T::of(t), x, k, scratch);
+    }
+    fn accept(&mut self, _t0: f64, _t1: f64, x_n: &[T], _fsal: bool) {
+        let mut all = Vec::with_capacity(x_n.len() + self.trial.len());
+        all.extend_from_slice(x_n);
+        all.extend_from_slice(&self.trial);
+        self.tracker.ck_add(std::mem::size_of_val(&all[..]));
+        self.steps.push(all);
+    }
+}

@@ -38,9 +38,11 @@ pub(crate) struct SymplecticWorkspace<T> {
 }
 
 impl<T: Real> SymplecticWorkspace<T> {
-    pub fn new(effective: usize, n: usize) -> Self {
+    /// Buffers for S effective stages of n elements; `recompute`: with the S stage-state
+    /// buffers of the recomputation (not needed when the forward pass stored the stages).
+    pub fn new(effective: usize, n: usize, recompute: bool) -> Self {
         SymplecticWorkspace {
-            stage_x: vec![vec![T::zero(); n]; effective],
+            stage_x: vec![vec![T::zero(); n]; if recompute { effective } else { 0 }],
             ku: vec![vec![T::zero(); n]; effective],
             mu: vec![T::zero(); n],
         }
@@ -58,13 +60,23 @@ impl<T: Real> SymplecticWorkspace<T> {
     }
 }
 
+/// The stage states of one backward step: recomputed from xₙ, or stored by the forward pass
+/// (xₙ followed by X₂..X_S, one flat buffer).
+pub(crate) enum Stages<'a, T> {
+    /// Recompute X₂..X_S from xₙ (S − 1 evaluations).
+    Recompute(&'a [T]),
+    /// Stored: `S·n` elements, stage i at `i·n..(i+1)·n`.
+    Stored(&'a [T]),
+}
+
 /// Counts of one backward step: (plain evaluations, VJPs).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn symplectic_step<T: Real>(
     dynamics: &dyn Dynamics<T>,
     sch: &Scheme<T>,
     t0: f64,
     t1: f64,
-    x_n: &[T],
+    stages: Stages<'_, T>,
     lam: &mut [T],
     gp: &mut [T],
     ws: &mut SymplecticWorkspace<T>,
@@ -80,30 +92,31 @@ pub(crate) fn symplectic_step<T: Real>(
             stage_time(t0, h, sch.c(i), t1)
         }
     };
-    // 1. Recompute the stage states X_1..X_S without a graph (S − 1 evaluations).
+    // 1. Recompute the stage states X_1..X_S without a graph (S − 1 evaluations), unless the
+    //    forward pass stored them.
     let mut evals = 0;
-    for i in 0..s {
-        if i == 0 {
-            ws.stage_x[0].copy_from_slice(x_n);
-        } else {
-            sch.stage_input(i, ht, x_n, &ws.ku, &mut ws.stage_x[i]);
-        }
-        if i + 1 < s {
-            dynamics.eval(T::of(time(i)), &ws.stage_x[i], &mut ws.ku[i], scratch);
-            evals += 1;
+    if let Stages::Recompute(x_n) = stages {
+        for i in 0..s {
+            if i == 0 {
+                ws.stage_x[0].copy_from_slice(x_n);
+            } else {
+                sch.stage_input(i, ht, x_n, &ws.ku, &mut ws.stage_x[i]);
+            }
+            if i + 1 < s {
+                dynamics.eval(T::of(time(i)), &ws.stage_x[i], &mut ws.ku[i], scratch);
+                evals += 1;
+            }
         }
     }
     // 2. The adjoint stages in reverse with the partner's coefficients (S VJPs); ku[j] becomes u_j.
+    let n = lam.len();
     for i in (0..s).rev() {
         sch.adjoint_cotangent(i, ht, lam, &ws.ku, &mut ws.mu);
-        dynamics.vjp(
-            T::of(time(i)),
-            &ws.stage_x[i],
-            &ws.mu,
-            &mut ws.ku[i],
-            gp,
-            scratch,
-        );
+        let x_i = match stages {
+            Stages::Recompute(_) => &ws.stage_x[i][..],
+            Stages::Stored(all) => &all[i * n..(i + 1) * n],
+        };
+        dynamics.vjp(T::of(time(i)), x_i, &ws.mu, &mut ws.ku[i], gp, scratch);
     }
     // 3. λ_n = λ_{n+1} + Σ u_i.
     for u in &ws.ku[..s] {
@@ -135,7 +148,7 @@ impl<T: Real> GradientMethod<T> for SymplecticAdjoint {
         let (value, cot) = cotangents(&run, problem, &outputs, loss)?;
         let mut stats = Stats::default();
         let (mut lam, mut dtheta) = zero_gradients(&run, problem);
-        let mut sws = SymplecticWorkspace::new(problem.scheme.effective_stages(), n);
+        let mut sws = SymplecticWorkspace::new(problem.scheme.effective_stages(), n, true);
         run.tracker.ck_add(sws.stage_bytes());
         run.tracker.ws_add(sws.work_bytes());
         for m in (0..problem.chain.len()).rev() {
@@ -150,7 +163,7 @@ impl<T: Real> GradientMethod<T> for SymplecticAdjoint {
                     problem.scheme,
                     grid.t[i],
                     grid.t[i + 1],
-                    &states[i],
+                    Stages::Recompute(&states[i]),
                     lam,
                     gp,
                     &mut sws,

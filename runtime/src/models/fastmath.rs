@@ -3,8 +3,11 @@
 //! libm's `tanh` costs ~7.6 ns per element, twice the 256×64×64 GEMM next to it (STACK.md), and
 //! does not vectorise. These versions are branch-free per element (both paths computed, one
 //! selected) so LLVM vectorises the loops; on x86-64 with AVX2 + FMA (detected at run time) the
-//! same loops are compiled for 256-bit vectors. Results stay comparable with PyTorch to ~1e-16
-//! relative (tested against `f64::tanh` / `f64::exp` below).
+//! same loops are compiled for 256-bit vectors (512-bit with AVX-512F/DQ), and there every
+//! multiply–add of the polynomials is one fused instruction: without FMA the Horner chains are
+//! twice the instructions, and tanh took 1.13 ns per element instead of 0.72 ns (AVX-512, batch
+//! 256 × 128 activations). Results stay comparable with PyTorch to ~1e-16 relative (within 2 ulp
+//! of `f64::tanh` / `f64::exp`, tested below); the FMA and plain paths may differ by an ulp.
 //!
 //! - `exp`: Cody–Waite reduction x = k ln2 + r, |r| ≤ ln2/2, Taylor polynomial of degree 13
 //!   (truncation < 5e-18 relative), 2^k built from the exponent bits (k found with the
@@ -18,28 +21,44 @@ const LN2_HI: f64 = 0.693_147_180_369_123_8;
 const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 const ROUND: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
 
+/// `a·b + c`: one fused multiply–add where the loop is compiled with FMA, else two roundings.
+#[inline(always)]
+fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
+}
+
 /// e^x for one element, written without branches or table lookups.
 #[inline(always)]
 pub fn exp_f64(x: f64) -> f64 {
+    exp_impl::<false>(x)
+}
+
+#[inline(always)]
+fn exp_impl<const FMA: bool>(x: f64) -> f64 {
     let x = x.clamp(-708.0, 709.0);
-    let t = x * LOG2E + ROUND;
+    let t = madd::<FMA>(x, LOG2E, ROUND);
     let k = t - ROUND;
-    let r = (x - k * LN2_HI) - k * LN2_LO;
+    let r = madd::<FMA>(-k, LN2_LO, madd::<FMA>(-k, LN2_HI, x));
     // Horner form of Σ_{i=0}^{13} r^i / i!.
+    const C: [f64; 13] = [
+        1.0 / 479_001_600.0,
+        1.0 / 39_916_800.0,
+        1.0 / 3_628_800.0,
+        1.0 / 362_880.0,
+        1.0 / 40_320.0,
+        1.0 / 5_040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        0.5,
+        1.0,
+        1.0,
+    ];
     let mut p = 1.0 / 6_227_020_800.0;
-    p = p * r + 1.0 / 479_001_600.0;
-    p = p * r + 1.0 / 39_916_800.0;
-    p = p * r + 1.0 / 3_628_800.0;
-    p = p * r + 1.0 / 362_880.0;
-    p = p * r + 1.0 / 40_320.0;
-    p = p * r + 1.0 / 5_040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    for c in C {
+        p = madd::<FMA>(p, r, c);
+    }
     let ki = t.to_bits().wrapping_sub(ROUND.to_bits());
     let scale = f64::from_bits(ki.wrapping_add(1023) << 52);
     p * scale
@@ -48,16 +67,26 @@ pub fn exp_f64(x: f64) -> f64 {
 /// tanh(x) for one element, written without branches.
 #[inline(always)]
 pub fn tanh_f64(x: f64) -> f64 {
+    tanh_impl::<false>(x)
+}
+
+#[inline(always)]
+fn tanh_impl<const FMA: bool>(x: f64) -> f64 {
     let ax = x.abs();
     // Cephes tanh.c, |x| < 0.625.
     let z = x * x;
-    let num = ((-9.643_991_794_250_523e-1 * z - 9.928_772_310_019_186e1) * z
-        - 1.614_687_684_417_084_5e3)
-        * z;
-    let den = ((z + 1.128_116_784_916_329_3e2) * z + 2.235_488_390_601_004_6e3) * z
-        + 4.844_063_053_251_255e3;
-    let small = x + x * (num / den);
-    let e = exp_f64(2.0 * ax.min(40.0));
+    let num = madd::<FMA>(
+        madd::<FMA>(-9.643_991_794_250_523e-1, z, -9.928_772_310_019_186e1),
+        z,
+        -1.614_687_684_417_084_5e3,
+    ) * z;
+    let den = madd::<FMA>(
+        madd::<FMA>(z + 1.128_116_784_916_329_3e2, z, 2.235_488_390_601_004_6e3),
+        z,
+        4.844_063_053_251_255e3,
+    );
+    let small = madd::<FMA>(x, num / den, x);
+    let e = exp_impl::<FMA>(2.0 * ax.min(40.0));
     let large = (1.0 - 2.0 / (e + 1.0)).copysign(x);
     // Bitwise select so both paths stay straight-line code that vectorises.
     let m = 0u64.wrapping_sub((ax < 0.625) as u64);
@@ -65,35 +94,43 @@ pub fn tanh_f64(x: f64) -> f64 {
 }
 
 #[inline(always)]
-fn tanh_loop(v: &mut [f64]) {
+fn tanh_loop_with<const FMA: bool>(v: &mut [f64]) {
     for x in v.iter_mut() {
-        *x = tanh_f64(*x);
+        *x = tanh_impl::<FMA>(*x);
     }
 }
 
 #[inline(always)]
-fn exp_loop(v: &mut [f64]) {
+fn exp_loop_with<const FMA: bool>(v: &mut [f64]) {
     for x in v.iter_mut() {
-        *x = exp_f64(*x);
+        *x = exp_impl::<FMA>(*x);
     }
+}
+
+fn tanh_loop(v: &mut [f64]) {
+    tanh_loop_with::<false>(v)
+}
+
+fn exp_loop(v: &mut [f64]) {
+    exp_loop_with::<false>(v)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn tanh_loop_avx2(v: &mut [f64]) {
-    tanh_loop(v)
+    tanh_loop_with::<true>(v)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
 fn tanh_loop_avx512(v: &mut [f64]) {
-    tanh_loop(v)
+    tanh_loop_with::<true>(v)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn exp_loop_avx2(v: &mut [f64]) {
-    exp_loop(v)
+    exp_loop_with::<true>(v)
 }
 
 #[cfg(target_arch = "x86_64")]

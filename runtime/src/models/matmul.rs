@@ -17,6 +17,9 @@
 //!   f32 (12 ymm accumulators, one broadcast and two panel loads per step). Elsewhere a portable
 //!   kernel with 4×4 (f64) / 4×8 (f32) tiles in plain loops is used (LLVM vectorises it for the
 //!   baseline instruction set; about 5× slower than the AVX2 kernel for f64).
+//! - f64 products with at most 4 output columns or rows (a small state's output layer, its
+//!   weight and input gradients) go to the `narrow` kernels instead, which vectorise along the
+//!   long dimension: at 256 × 64 × 2 1.1 µs instead of 4.3 µs in 16-wide tiles.
 //!
 //! Results are deterministic for a given machine (no threads, fixed summation order: each `K`
 //! block of `KC` terms is summed in order and then added to `C`). They can differ in the last bits
@@ -24,6 +27,9 @@
 //! multiply-add).
 
 use std::mem::{MaybeUninit, size_of};
+
+#[cfg(target_arch = "x86_64")]
+mod narrow;
 
 use crate::real::Real;
 
@@ -182,6 +188,7 @@ pub fn matmul<T: Real>(c: MatMut<'_, T>, a: MatRef<'_, T>, b: MatRef<'_, T>, acc
         c: c.data.as_mut_ptr(),
         ldc: c.ld,
         accumulate,
+        c_transposed: false,
     };
     // SAFETY: the views were checked to lie inside their slices; `c` is borrowed mutably, so it
     // does not alias `a` or `b`; m, n, k ≥ 1.
@@ -202,6 +209,8 @@ struct Problem<T> {
     c: *mut T,
     ldc: usize,
     accumulate: bool,
+    /// The narrow kernels compute Cᵀ (see `narrow::transposed`); always false elsewhere.
+    c_transposed: bool,
 }
 
 impl<T> Problem<T> {
@@ -220,6 +229,7 @@ impl<T> Problem<T> {
             c: self.c as *mut U,
             ldc: self.ldc,
             accumulate: self.accumulate,
+            c_transposed: self.c_transposed,
         }
     }
 }
@@ -265,6 +275,14 @@ unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
             // SAFETY: the CPU supports AVX-512F, AVX2 and FMA; `T` is exactly the type cast to.
             unsafe {
                 if TypeId::of::<T>() == TypeId::of::<f64>() {
+                    if narrow::applies(prob) {
+                        return narrow::run_avx512(&prob.cast());
+                    }
+                    if let Some(t) = narrow::transposed(prob) {
+                        return narrow::run_avx512(&t.cast());
+                    }
+                }
+                if TypeId::of::<T>() == TypeId::of::<f64>() {
                     return avx2::run_f64_avx512(&prob.cast());
                 }
                 if TypeId::of::<T>() == TypeId::of::<f32>() {
@@ -275,6 +293,14 @@ unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports AVX2 and FMA; `T` is exactly the type cast to.
             unsafe {
+                if TypeId::of::<T>() == TypeId::of::<f64>() {
+                    if narrow::applies(prob) {
+                        return narrow::run_avx2(&prob.cast());
+                    }
+                    if let Some(t) = narrow::transposed(prob) {
+                        return narrow::run_avx2(&t.cast());
+                    }
+                }
                 if TypeId::of::<T>() == TypeId::of::<f64>() {
                     return avx2::run_f64(&prob.cast());
                 }

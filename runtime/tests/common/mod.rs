@@ -6,7 +6,7 @@ use symplode_runtime::models::{Activation, Mlp, MlpConfig};
 use symplode_runtime::rng::Rng;
 use symplode_runtime::{
     Adjoint, Backprop, CheckpointComponent, CheckpointStep, Dynamics, Real, Scheme, Stepping,
-    SymplecticAdjoint,
+    SymplecticAdjoint, SymplecticAdjointStored,
 };
 
 pub const TABLEAUX: &[&str] = &[
@@ -108,6 +108,7 @@ pub fn worst_rel<T: Real>(problem: &Problem<'_, T>, a: &GradResult<T>, b: &GradR
 pub fn exact_methods<T: Real>() -> Vec<Box<dyn GradientMethod<T>>> {
     vec![
         Box::new(SymplecticAdjoint),
+        Box::new(SymplecticAdjointStored),
         Box::new(CheckpointStep),
         Box::new(CheckpointComponent),
     ]
@@ -120,6 +121,7 @@ pub fn all_methods<T: Real>() -> Vec<Box<dyn GradientMethod<T>>> {
         Box::new(CheckpointComponent),
         Box::new(CheckpointStep),
         Box::new(SymplecticAdjoint),
+        Box::new(SymplecticAdjointStored),
     ]
 }
 

@@ -1,0 +1,279 @@
+//! f64 products with at most [`MAX_N`] output columns: a network's output layer at a small
+//! state dimension (`H·W₂ᵀ`, n = d), its input gradient (`δ·W₀`, n = d) and the first layer's
+//! weight gradient (`δᵀ·X`, n = d). The register tiles of the blocked kernel are 16 columns wide
+//! (AVX-512), so there these products would run at an eighth of the tile's speed; here the
+//! vectors run along the other dimension instead:
+//!
+//! - `A` row-major (`cs_a = 1`): four rows at a time, each output a dot product along k with one
+//!   vector of partial sums per row and column, reduced horizontally at the end;
+//! - `A` column-major (`rs_a = 1`, e.g. `δᵀ`): four vectors of rows at a time, a column of `A`
+//!   times a broadcast element of `B`, accumulated along k; leftover rows go one by one.
+//!
+//! `B` is first copied column by column, zero-padded to whole vectors, into a stack buffer.
+//! Summation orders are fixed for a given shape, so results are deterministic.
+
+use std::mem::MaybeUninit;
+
+use super::Problem;
+
+/// Most output columns handled here.
+pub(super) const MAX_N: usize = 4;
+/// Longest k handled (the stack copy of `B` holds `MAX_N · MAX_K` elements).
+pub(super) const MAX_K: usize = 512;
+
+/// Whether the narrow kernels take this product.
+pub(super) fn applies<T>(p: &Problem<T>) -> bool {
+    p.n <= MAX_N && p.k <= MAX_K && (p.cs_a == 1 || p.rs_a == 1)
+}
+
+/// A product with few *rows* (m ≤ MAX_N < n), e.g. the output layer's weight gradient
+/// `δᵀ·H` at d = 2, as the narrow product Cᵀ = Bᵀ·Aᵀ, if the kernels take that.
+pub(super) fn transposed<T>(p: &Problem<T>) -> Option<Problem<T>> {
+    if p.m > MAX_N || p.n <= MAX_N || p.c_transposed {
+        return None;
+    }
+    let t = Problem {
+        m: p.n,
+        n: p.m,
+        k: p.k,
+        a: p.b,
+        rs_a: p.cs_b,
+        cs_a: p.rs_b,
+        b: p.a,
+        rs_b: p.cs_a,
+        cs_b: p.rs_a,
+        c: p.c,
+        ldc: p.ldc,
+        accumulate: p.accumulate,
+        c_transposed: true,
+    };
+    applies(&t).then_some(t)
+}
+
+/// Copies `B`'s columns into `buf`, each contiguous and zero-padded to `kp` elements; returns
+/// the initialised part.
+///
+/// # Safety
+/// `p` describes an in-bounds `B` with `n ≤ MAX_N`, `k ≤ kp ≤ MAX_K`.
+#[inline(always)]
+pub(super) unsafe fn pack_columns<'b>(
+    p: &Problem<f64>,
+    kp: usize,
+    buf: &'b mut [MaybeUninit<f64>; MAX_N * MAX_K],
+) -> &'b [f64] {
+    for j in 0..p.n {
+        for pp in 0..kp {
+            buf[j * kp + pp] = MaybeUninit::new(if pp < p.k {
+                // SAFETY: (pp, j) is inside B.
+                unsafe { *p.b.add(pp * p.rs_b + j * p.cs_b) }
+            } else {
+                0.0
+            });
+        }
+    }
+    // SAFETY: the first n·kp elements were all written above.
+    unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<f64>(), p.n * kp) }
+}
+
+/// Stores `v` into C(i, j), adding the old value when accumulating; with `p.c_transposed` the
+/// product computed is Cᵀ and (i, j) lands at C(j, i).
+///
+/// # Safety
+/// (i, j) is inside C (or Cᵀ).
+#[inline(always)]
+pub(super) unsafe fn put(p: &Problem<f64>, i: usize, j: usize, v: f64) {
+    let at = if p.c_transposed {
+        j * p.ldc + i
+    } else {
+        i * p.ldc + j
+    };
+    // SAFETY: forwarded.
+    unsafe {
+        let c = p.c.add(at);
+        *c = if p.accumulate { *c + v } else { v };
+    }
+}
+
+/// The kernels for one vector width, written with intrinsics (`$w` lanes of f64).
+macro_rules! narrow_f64 {
+    ($features:literal, $name:ident, $w:expr, $vec:ty, $zero:ident, $load:ident, $set1:ident,
+     $fma:ident, $store:ident) => {
+        /// `C (+)= A·B` for a product that [`applies`], with `$w`-lane vectors.
+        ///
+        /// # Safety
+        /// As `matmul::dispatch`, `applies(p)` holds, and the CPU supports the features.
+        #[target_feature(enable = $features)]
+        pub(super) unsafe fn $name(p: &Problem<f64>) {
+            use std::arch::x86_64::*;
+            const W: usize = $w;
+            let kp = p.k.div_ceil(W) * W;
+            let mut buf = [const { MaybeUninit::<f64>::uninit() }; MAX_N * MAX_K];
+            // SAFETY: n ≤ MAX_N, k ≤ kp ≤ MAX_K (MAX_K is a multiple of W).
+            let bcol = unsafe { pack_columns(p, kp, &mut buf) };
+            // SAFETY: forwarded; the match arms fix N = n.
+            unsafe {
+                if p.cs_a == 1 {
+                    match p.n {
+                        1 => rows::<1>(p, bcol, kp),
+                        2 => rows::<2>(p, bcol, kp),
+                        3 => rows::<3>(p, bcol, kp),
+                        _ => rows::<4>(p, bcol, kp),
+                    }
+                } else {
+                    match p.n {
+                        1 => cols::<1>(p, bcol, kp),
+                        2 => cols::<2>(p, bcol, kp),
+                        3 => cols::<3>(p, bcol, kp),
+                        _ => cols::<4>(p, bcol, kp),
+                    }
+                }
+            }
+
+            /// Horizontal sum in a fixed order.
+            #[inline(always)]
+            unsafe fn hsum(v: $vec) -> f64 {
+                let mut lanes = [0.0f64; W];
+                // SAFETY: W elements.
+                unsafe { $store(lanes.as_mut_ptr(), v) };
+                let mut half = W / 2;
+                while half > 0 {
+                    for l in 0..half {
+                        lanes[l] += lanes[l + half];
+                    }
+                    half /= 2;
+                }
+                lanes[0]
+            }
+
+            /// `A` row-major: four rows × N columns of dot products along k.
+            #[inline(always)]
+            unsafe fn rows<const N: usize>(p: &Problem<f64>, bcol: &[f64], kp: usize) {
+                const R: usize = 4;
+                let full = p.k / W * W;
+                let b = bcol.as_ptr();
+                let mut i0 = 0;
+                while i0 < p.m {
+                    let rows = R.min(p.m - i0);
+                    // Rows past the edge repeat the last row; their results are dropped.
+                    // SAFETY: min(r, rows − 1) < rows valid rows.
+                    let a: [*const f64; R] = std::array::from_fn(|r| unsafe {
+                        p.a.add((i0 + r.min(rows - 1)) * p.rs_a)
+                    });
+                    // SAFETY: row reads stay below column k, panel reads below n·kp.
+                    unsafe {
+                        let mut acc = [[$zero(); N]; R];
+                        let mut pp = 0;
+                        while pp < full {
+                            for r in 0..R {
+                                let av = $load(a[r].add(pp));
+                                for j in 0..N {
+                                    acc[r][j] = $fma(av, $load(b.add(j * kp + pp)), acc[r][j]);
+                                }
+                            }
+                            pp += W;
+                        }
+                        if full < p.k {
+                            for r in 0..R {
+                                let mut tail = [0.0f64; W];
+                                for (l, t) in tail.iter_mut().enumerate().take(p.k - full) {
+                                    *t = *a[r].add(full + l);
+                                }
+                                let av = $load(tail.as_ptr());
+                                for j in 0..N {
+                                    acc[r][j] = $fma(av, $load(b.add(j * kp + full)), acc[r][j]);
+                                }
+                            }
+                        }
+                        for r in 0..rows {
+                            for j in 0..N {
+                                put(p, i0 + r, j, hsum(acc[r][j]));
+                            }
+                        }
+                    }
+                    i0 += R;
+                }
+            }
+
+            /// `A` column-major: four vectors of rows × N columns, accumulated along k.
+            #[inline(always)]
+            unsafe fn cols<const N: usize>(p: &Problem<f64>, bcol: &[f64], kp: usize) {
+                const V: usize = 4;
+                let mut i0 = 0;
+                // SAFETY: column reads cover rows i0..i0 + V·W ≤ m; panel reads below n·kp.
+                unsafe {
+                    while i0 + V * W <= p.m {
+                        let mut acc = [[$zero(); N]; V];
+                        for pp in 0..p.k {
+                            let col = p.a.add(i0 + pp * p.cs_a);
+                            for j in 0..N {
+                                let bj = $set1(bcol[j * kp + pp]);
+                                for v in 0..V {
+                                    acc[v][j] = $fma($load(col.add(v * W)), bj, acc[v][j]);
+                                }
+                            }
+                        }
+                        for v in 0..V {
+                            for j in 0..N {
+                                let mut lanes = [0.0f64; W];
+                                $store(lanes.as_mut_ptr(), acc[v][j]);
+                                for (l, &x) in lanes.iter().enumerate() {
+                                    put(p, i0 + v * W + l, j, x);
+                                }
+                            }
+                        }
+                        i0 += V * W;
+                    }
+                    while i0 + W <= p.m {
+                        let mut acc = [$zero(); N];
+                        for pp in 0..p.k {
+                            let av = $load(p.a.add(i0 + pp * p.cs_a));
+                            for j in 0..N {
+                                acc[j] = $fma(av, $set1(bcol[j * kp + pp]), acc[j]);
+                            }
+                        }
+                        for j in 0..N {
+                            let mut lanes = [0.0f64; W];
+                            $store(lanes.as_mut_ptr(), acc[j]);
+                            for (l, &x) in lanes.iter().enumerate() {
+                                put(p, i0 + l, j, x);
+                            }
+                        }
+                        i0 += W;
+                    }
+                    for i in i0..p.m {
+                        for j in 0..N {
+                            let mut s = 0.0f64;
+                            for pp in 0..p.k {
+                                s = (*p.a.add(i + pp * p.cs_a)).mul_add(bcol[j * kp + pp], s);
+                            }
+                            put(p, i, j, s);
+                        }
+                    }
+                }
+            }
+        }
+    };
+}
+
+narrow_f64!(
+    "avx2,fma",
+    run_avx2,
+    4,
+    __m256d,
+    _mm256_setzero_pd,
+    _mm256_loadu_pd,
+    _mm256_set1_pd,
+    _mm256_fmadd_pd,
+    _mm256_storeu_pd
+);
+narrow_f64!(
+    "avx512f,avx2,fma",
+    run_avx512,
+    8,
+    __m512d,
+    _mm512_setzero_pd,
+    _mm512_loadu_pd,
+    _mm512_set1_pd,
+    _mm512_fmadd_pd,
+    _mm512_storeu_pd
+);
