@@ -244,8 +244,9 @@ trait Micro<T> {
     ///
     /// # Safety
     /// `a` points at an `mr × kc` block with strides (`rs_a`, `cs_a`), `1 ≤ mr ≤ MR`; `b` at a
-    /// packed, fully initialised `kc × NR` panel; `c` at an `mr × nr` tile with row stride
-    /// `ldc`, `nr ≤ NR`; and the CPU supports whatever the kernel was compiled for.
+    /// fully initialised `kc × NR` panel with row stride `bs`; `c` at an `mr × nr` tile with
+    /// row stride `ldc`, `nr ≤ NR`; and the CPU supports whatever the kernel was compiled for.
+    #[allow(clippy::too_many_arguments)]
     unsafe fn run(
         kc: usize,
         a: *const T,
@@ -253,6 +254,7 @@ trait Micro<T> {
         cs_a: usize,
         mr: usize,
         b: *const T,
+        bs: usize,
         c: *mut T,
         ldc: usize,
         nr: usize,
@@ -332,31 +334,24 @@ unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
     let kc_max = PACK / nr_full;
     let mut panel = [const { MaybeUninit::<T>::uninit() }; PACK];
     let panel = panel.as_mut_ptr() as *mut T;
+    // With few rows the panel is used only a few times, so a row-major B is read in place
+    // (full-width panels only) instead of being copied first.
+    let in_place = p.cs_b == 1 && p.m <= 4 * K::MR;
     let mut j0 = 0;
     while j0 < p.n {
         let nr = nr_full.min(p.n - j0);
         let mut p0 = 0;
         while p0 < p.k {
             let kc = kc_max.min(p.k - p0);
-            // SAFETY: (p0 + pp, j0 + j) with pp < kc, j < nr is inside B; the panel holds
-            // kc·NR ≤ PACK elements.
-            unsafe {
-                for pp in 0..kc {
-                    let src = p.b.add((p0 + pp) * p.rs_b + j0 * p.cs_b);
-                    let dst = panel.add(pp * nr_full);
-                    if nr == nr_full && p.cs_b == 1 {
-                        std::ptr::copy_nonoverlapping(src, dst, nr_full);
-                    } else {
-                        for j in 0..nr_full {
-                            *dst.add(j) = if j < nr {
-                                *src.add(j * p.cs_b)
-                            } else {
-                                T::zero()
-                            };
-                        }
-                    }
-                }
-            }
+            let (bp, bs) = if in_place && nr == nr_full {
+                // SAFETY: (p0, j0) is inside B.
+                (unsafe { p.b.add(p0 * p.rs_b + j0) }, p.rs_b)
+            } else {
+                // SAFETY: (p0 + pp, j0 + j) with pp < kc, j < nr is inside B; the panel holds
+                // kc·NR ≤ PACK elements.
+                unsafe { pack_panel(p, p0, kc, j0, nr, nr_full, panel) };
+                (panel as *const T, nr_full)
+            };
             let acc_mode = p.accumulate || p0 > 0;
             let mut i0 = 0;
             while i0 < p.m {
@@ -370,7 +365,8 @@ unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
                         p.rs_a,
                         p.cs_a,
                         mr,
-                        panel,
+                        bp,
+                        bs,
                         p.c.add(i0 * p.ldc + j0),
                         p.ldc,
                         nr,
@@ -382,6 +378,50 @@ unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
             p0 += kc;
         }
         j0 += nr_full;
+    }
+}
+
+/// Copies the `kc × nr` block of `B` at (`p0`, `j0`) into `panel` (row stride `nr_full`),
+/// zero-padding columns `nr..nr_full`.
+///
+/// # Safety
+/// The block is inside B; `panel` holds `kc · nr_full` elements.
+#[inline(always)]
+unsafe fn pack_panel<T: Real>(
+    p: &Problem<T>,
+    p0: usize,
+    kc: usize,
+    j0: usize,
+    nr: usize,
+    nr_full: usize,
+    panel: *mut T,
+) {
+    // SAFETY: forwarded.
+    unsafe {
+        if p.cs_b == 1 {
+            for pp in 0..kc {
+                let src = p.b.add((p0 + pp) * p.rs_b + j0);
+                let dst = panel.add(pp * nr_full);
+                std::ptr::copy_nonoverlapping(src, dst, nr);
+                for j in nr..nr_full {
+                    *dst.add(j) = T::zero();
+                }
+            }
+        } else {
+            // Column by column, so a transposed B (rs_b = 1, e.g. Wᵀ) is read contiguously.
+            for j in 0..nr_full {
+                if j < nr {
+                    let src = p.b.add(p0 * p.rs_b + (j0 + j) * p.cs_b);
+                    for pp in 0..kc {
+                        *panel.add(pp * nr_full + j) = *src.add(pp * p.rs_b);
+                    }
+                } else {
+                    for pp in 0..kc {
+                        *panel.add(pp * nr_full + j) = T::zero();
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -401,6 +441,7 @@ impl<T: Real, const MR: usize, const NR: usize, const FMA: bool> Micro<T> for Ge
         cs_a: usize,
         mr: usize,
         b: *const T,
+        bs: usize,
         c: *mut T,
         ldc: usize,
         nr: usize,
@@ -415,7 +456,7 @@ impl<T: Real, const MR: usize, const NR: usize, const FMA: bool> Micro<T> for Ge
         let mut acc = [[T::zero(); NR]; MR];
         for pp in 0..kc {
             // SAFETY: the panel row pp has NR initialised elements.
-            let bp: [T; NR] = unsafe { std::ptr::read(b.add(pp * NR) as *const [T; NR]) };
+            let bp: [T; NR] = unsafe { std::ptr::read_unaligned(b.add(pp * bs) as *const [T; NR]) };
             let off = pp * cs_a;
             for i in 0..MR {
                 // SAFETY: column pp < kc of a valid row.
@@ -456,13 +497,13 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     macro_rules! avx2_kernel {
-        ($features:literal, $kernel:ident, $run:ident, $t:ty, $lanes:expr, $vec:ty, $zero:ident,
+        ($features:literal, $kernel:ident, $run:ident, $t:ty, $mr:expr, $lanes:expr, $vec:ty, $zero:ident,
          $load:ident, $store:ident, $set1:ident, $fma:ident, $add:ident) => {
             /// AVX2+FMA register-tile kernel.
             pub(super) struct $kernel;
 
             impl Micro<$t> for $kernel {
-                const MR: usize = 6;
+                const MR: usize = $mr;
                 const NR: usize = 2 * $lanes;
 
                 #[inline(always)]
@@ -473,12 +514,13 @@ mod avx2 {
                     cs_a: usize,
                     mr: usize,
                     b: *const $t,
+                    bs: usize,
                     c: *mut $t,
                     ldc: usize,
                     nr: usize,
                     acc_mode: bool,
                 ) {
-                    const MR: usize = 6;
+                    const MR: usize = $mr;
                     const NR: usize = 2 * $lanes;
                     // SAFETY: as documented on `Micro::run`; the caller is compiled with
                     // AVX2+FMA enabled (this is only reached through `$run`).
@@ -489,8 +531,8 @@ mod avx2 {
                         }
                         let mut acc: [[$vec; 2]; MR] = [[$zero(); 2]; MR];
                         for pp in 0..kc {
-                            let b0 = $load(b.add(pp * NR));
-                            let b1 = $load(b.add(pp * NR + $lanes));
+                            let b0 = $load(b.add(pp * bs));
+                            let b1 = $load(b.add(pp * bs + $lanes));
                             let off = pp * cs_a;
                             for i in 0..MR {
                                 let ai = $set1(*rows[i].add(off));
@@ -544,6 +586,7 @@ mod avx2 {
         F64x6x8,
         run_f64,
         f64,
+        6,
         4,
         __m256d,
         _mm256_setzero_pd,
@@ -558,6 +601,7 @@ mod avx2 {
         F32x6x16,
         run_f32,
         f32,
+        6,
         8,
         __m256,
         _mm256_setzero_ps,
@@ -568,13 +612,15 @@ mod avx2 {
         _mm256_add_ps
     );
 
-    // The same register tile with 512-bit vectors (6×16 for f64, 6×32 for f32), for CPUs with
-    // AVX-512F: twice the work per instruction.
+    // The register tile with 512-bit vectors and 8 rows (8×16 for f64, 8×32 for f32: 16 of the
+    // 32 vector registers accumulate), for CPUs with AVX-512F: twice the work per instruction,
+    // and power-of-two batches split into whole tiles.
     avx2_kernel!(
         "avx512f,avx2,fma",
-        F64x6x16,
+        F64x8x16,
         run_f64_avx512,
         f64,
+        8,
         8,
         __m512d,
         _mm512_setzero_pd,
@@ -586,9 +632,10 @@ mod avx2 {
     );
     avx2_kernel!(
         "avx512f,avx2,fma",
-        F32x6x32,
+        F32x8x32,
         run_f32_avx512,
         f32,
+        8,
         16,
         __m512,
         _mm512_setzero_ps,
