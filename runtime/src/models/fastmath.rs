@@ -5,9 +5,11 @@
 //! selected) so LLVM vectorises the loops; on x86-64 with AVX2 + FMA (detected at run time) the
 //! same loops are compiled for 256-bit vectors (512-bit with AVX-512F/DQ), and there every
 //! multiply–add of the polynomials is one fused instruction: without FMA the Horner chains are
-//! twice the instructions, and tanh took 1.13 ns per element instead of 0.72 ns (AVX-512, batch
-//! 256 × 128 activations). Results stay comparable with PyTorch to ~1e-16 relative (within 2 ulp
-//! of `f64::tanh` / `f64::exp`, tested below); the FMA and plain paths may differ by an ulp.
+//! twice the instructions (tanh 1.13 ns per element instead of 0.72 ns). With AVX-512F/DQ,
+//! tanh instead runs the single-path kernel of `tanh512` (one table-driven `expm1` and one
+//! division, written with intrinsics): 0.60 ns per element. Results stay comparable with
+//! PyTorch to ~1e-16 relative: exp and the portable tanh within 2 ulp of `f64::exp` /
+//! `f64::tanh`, the AVX-512 tanh within 3 ulp (98% of inputs within 1 ulp), tested below.
 //!
 //! - `exp`: Cody–Waite reduction x = k ln2 + r, |r| ≤ ln2/2, Taylor polynomial of degree 13
 //!   (truncation < 5e-18 relative), 2^k built from the exponent bits (k found with the
@@ -15,6 +17,9 @@
 //! - `tanh`: for |x| < 0.625 Cephes' rational approximation x + x³P(x²)/Q(x²); otherwise
 //!   1 − 2/(e^{2|x|} + 1) with the sign restored; the two are selected bitwise, so the loop
 //!   stays straight-line code.
+
+#[cfg(target_arch = "x86_64")]
+mod tanh512;
 
 const LOG2E: f64 = std::f64::consts::LOG2_E;
 const LN2_HI: f64 = 0.693_147_180_369_123_8;
@@ -122,12 +127,6 @@ fn tanh_loop_avx2(v: &mut [f64]) {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
-fn tanh_loop_avx512(v: &mut [f64]) {
-    tanh_loop_with::<true>(v)
-}
-
-#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn exp_loop_avx2(v: &mut [f64]) {
     exp_loop_with::<true>(v)
@@ -158,7 +157,7 @@ pub fn tanh_in_place(v: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if has_avx512() {
         // SAFETY: the CPU supports AVX-512F/DQ (checked above).
-        unsafe { tanh_loop_avx512(v) };
+        unsafe { tanh512::tanh_in_place(v) };
         return;
     }
     #[cfg(target_arch = "x86_64")]
@@ -221,10 +220,10 @@ mod tests {
         assert_eq!(exp_f64(-1e9), exp_f64(-708.0));
     }
 
-    #[test]
-    fn tanh_within_two_ulp_of_libm() {
-        let mut worst = 0;
-        let mut v: Vec<f64> = (0..200_000).map(|i| -25.0 + i as f64 * 2.5e-4).collect();
+    /// Worst ulp distance from libm and the share of inputs within 1 ulp.
+    fn tanh_error(f: fn(&mut [f64])) -> (u64, f64) {
+        let mut v: Vec<f64> = (0..400_000).map(|i| -25.0 + i as f64 * 1.25e-4).collect();
+        v.extend((0..200_000).map(|i| i as f64 * 1.25e-6));
         v.extend([
             0.0,
             -0.0,
@@ -236,24 +235,39 @@ mod tests {
             f64::MIN_POSITIVE,
         ]);
         let reference: Vec<f64> = v.iter().map(|x| x.tanh()).collect();
-        tanh_in_place(&mut v);
-        for (a, b) in v.iter().zip(&reference) {
-            worst = worst.max(ulps(*a, *b));
-        }
-        assert!(worst <= 2, "tanh: {worst} ulp");
-        let mut odd = [f64::INFINITY, f64::NEG_INFINITY];
-        tanh_in_place(&mut odd);
-        assert_eq!(odd, [1.0, -1.0]);
+        f(&mut v);
+        let d: Vec<u64> = v
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| ulps(*a, *b))
+            .collect();
+        let within1 = d.iter().filter(|&&u| u <= 1).count() as f64 / d.len() as f64;
+        (d.into_iter().max().unwrap_or(0), within1)
     }
 
     #[test]
-    fn portable_and_vector_paths_agree() {
-        let mut a: Vec<f64> = (0..1001).map(|i| (i as f64 - 500.0) * 0.031).collect();
-        let mut b = a.clone();
-        tanh_loop(&mut a);
-        tanh_in_place(&mut b);
-        for (x, y) in a.iter().zip(&b) {
-            assert!(ulps(*x, *y) <= 1);
+    fn tanh_is_within_a_few_ulp_of_libm() {
+        // The portable two-path version: within 2 ulp.
+        let (worst, _) = tanh_error(tanh_loop);
+        assert!(worst <= 2, "portable tanh: {worst} ulp");
+        // The dispatched version (AVX-512: one expm1 and one division): within 3 ulp, and
+        // within 1 ulp for 98% of inputs (98.4% here).
+        let (worst, within1) = tanh_error(tanh_in_place);
+        assert!(worst <= 3, "tanh: {worst} ulp");
+        assert!(within1 >= 0.98, "tanh: only {within1} within 1 ulp");
+        let mut odd = [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -0.0];
+        tanh_in_place(&mut odd);
+        assert_eq!(odd[..2], [1.0, -1.0]);
+        assert!(odd[2].is_nan(), "NaN must propagate");
+        assert!(odd[3] == 0.0 && odd[3].is_sign_negative());
+        // Every length, so the masked tail is exercised.
+        for n in 0..20 {
+            let x: Vec<f64> = (0..n).map(|i| 0.37 * i as f64 - 2.0).collect();
+            let mut y = x.clone();
+            tanh_in_place(&mut y);
+            for (a, b) in x.iter().zip(&y) {
+                assert!(ulps(a.tanh(), *b) <= 3, "n = {n}: tanh({a}) = {b}");
+            }
         }
     }
 }
