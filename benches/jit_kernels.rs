@@ -1,20 +1,25 @@
 //! JIT vs interpreter: compile latency of a tableau's kernels, the step kernels alone, and
 //! step / solve / gradient throughput on the [x, t] → 64 tanh → 64 tanh → 2 MLP at batch 256
-//! and 4096, for rk4, dopri5 and dopri8 (f64). Plain `harness = false` timing, best of N.
+//! and 4096, for rk4, dopri5 and dopri8 (f64); and the network JIT (`JitNetwork`: generated
+//! functions calling the GEMM through a function pointer) against the interpreter and the
+//! hand-written `Mlp` on a 10-step dopri5 symplectic-adjoint gradient. Plain
+//! `harness = false` timing, best of N.
 //!
 //! `RAYON_NUM_THREADS=1 cargo bench --bench jit_kernels` (results in docs/jit.md).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use symplode_codegen::ir::Graph;
 use symplode_codegen::jit::{JitOptions, JitTableau};
 use symplode_codegen::tableau::builtin;
 use symplode_runtime::grad::{Problem, losses};
-use symplode_runtime::jit::jit_scheme;
+use symplode_runtime::interp::Interpreted;
+use symplode_runtime::jit::{JitNetwork, NetworkMode, jit_scheme};
 use symplode_runtime::models::{Activation, Mlp, MlpConfig};
 use symplode_runtime::rng::Rng;
 use symplode_runtime::solver::solve;
-use symplode_runtime::{GradientMethod, Scheme, Stepping, SymplecticAdjoint};
+use symplode_runtime::{Dynamics, GradientMethod, Scheme, Stepping, SymplecticAdjoint};
 
 const TABLEAUX: [&str; 3] = ["rk4", "dopri5", "dopri8"];
 
@@ -190,5 +195,42 @@ fn main() {
             }
             println!("{row}");
         }
+    }
+
+    println!(
+        "\n## Network JIT: MLP [x, t] → 64 tanh → 64 tanh → 2, 10-step dopri5 symplectic-adjoint gradient (ms)\n"
+    );
+    println!("| batch | interpreted | JIT chains | ratio | JIT GEMM path | ratio | Mlp | ratio |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let g = Graph::mlp(2, &[64, 64], symplode_codegen::ir::Activation::Tanh, true).unwrap();
+    let interp = Interpreted::<f64>::new(g, net.params().to_vec()).unwrap();
+    let chains =
+        JitNetwork::with_mode(interp.clone(), &JitOptions::default(), NetworkMode::Chains).unwrap();
+    let segs = JitNetwork::new(interp.clone(), &JitOptions::default()).unwrap();
+    let plain = Scheme::<f64>::new(&builtin("dopri5").unwrap()).unwrap();
+    for batch in [256usize, 4096] {
+        let x0 = state(batch * 2, 3);
+        let reps = if batch > 1000 { 3 } else { 7 };
+        let grad = |f: &dyn Dynamics<f64>| {
+            best(reps, || {
+                let p = Problem::single(f, &[0.0, 0.5], &plain, Stepping::fixed(10), &x0);
+                black_box(
+                    SymplecticAdjoint
+                        .gradient(&p, &mut losses::mean_sq_final(2))
+                        .unwrap(),
+                );
+            })
+        };
+        let (a, c, s, m) = (grad(&interp), grad(&chains), grad(&segs), grad(&net));
+        println!(
+            "| {batch} | {:.3} | {:.3} | {:.2}x | {:.3} | {:.2}x | {:.3} | {:.2}x |",
+            ms(a),
+            ms(c),
+            a.as_secs_f64() / c.as_secs_f64(),
+            ms(s),
+            a.as_secs_f64() / s.as_secs_f64(),
+            ms(m),
+            a.as_secs_f64() / m.as_secs_f64()
+        );
     }
 }

@@ -14,6 +14,13 @@
 //!    freed only when the last kernel is dropped, so no pointer outlives its code.
 //! 4. The module is never touched after finalisation except to free it (which needs unique
 //!    ownership), so sharing it between threads is sound.
+//! 5. Network segments ([`SegmentKernel`]) call back into the runtime through the function
+//!    pointers of a [`Callbacks`] table passed with every call (GEMM and `tanh`, as
+//!    [`GemmFn`] / [`TanhFn`]: `extern "C"`, so a panic in them aborts instead of unwinding
+//!    into generated code). The implementations are the runtime's shims
+//!    (`symplode_runtime::jit`'s `ffi.rs`, which must live in the runtime because they call
+//!    its GEMM); their contract — and the pointer contract of [`SegmentKernel::call`] — is
+//!    stated on the types. Code pointers become callable only in this file.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -209,5 +216,109 @@ impl<F: JitFloat> FusedKernel<F> {
             .collect();
         // SAFETY: distinct `&mut` slices of at least `n` elements never overlap.
         unsafe { self.call(&ptrs, n) }
+    }
+}
+
+/// The runtime's GEMM as the generated code calls it:
+/// `(m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c, ldc, accumulate)` computes
+/// `C (+)= A·B` with `A` `m × k` at `a` (strides `rs_a`, `cs_a`), `B` `k × n` at `b`,
+/// `C` `m × n` row-major at `c` with leading dimension `ldc`; `accumulate != 0` adds.
+///
+/// An implementation must not unwind (an `extern "C"` function that panics aborts the
+/// process) and may assume what a segment guarantees: every view lies inside live memory,
+/// `C` does not overlap `A` or `B`.
+pub type GemmFn<F> = unsafe extern "C" fn(
+    usize,
+    usize,
+    usize,
+    *const F,
+    usize,
+    usize,
+    *const F,
+    usize,
+    usize,
+    *mut F,
+    usize,
+    u32,
+);
+
+/// The runtime's vectorised `tanh` as the generated code calls it: `(v, n)` replaces
+/// `v[0..n]` by `tanh(v[0..n])`. Must not unwind; may assume `v` is valid for `n` elements.
+pub type TanhFn<F> = unsafe extern "C" fn(*mut F, usize);
+
+/// The function pointers a segment calls, read by the generated code from this table
+/// (`#[repr(C)]`: the offsets 0 and one pointer width are baked into the code).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Callbacks<F> {
+    /// Matrix products.
+    pub gemm: GemmFn<F>,
+    /// `tanh` in place.
+    pub tanh: TanhFn<F>,
+}
+
+/// The native signature of a network segment: `(ptrs, batch, t, calls)`.
+pub type RawSegment<F> = unsafe extern "C" fn(*const *mut F, usize, F, *const Callbacks<F>);
+
+/// A compiled network segment ([`SegmentSpec`](super::SegmentSpec)).
+///
+/// Safety argument (as points 1–4 above): the function is defined by
+/// `Builder::define_segment` with the signature `(ptr, ptr, F, ptr)` in the C ABI, matching
+/// [`RawSegment`]; [`SegmentKernel::new`] is the only cast. It reads the two function
+/// pointers of the [`Callbacks`] table and calls them with views its spec describes; it
+/// reads and writes, at the pointer slots its spec names, exactly the elements the spec's
+/// ops address for the given batch size, and nothing else. [`SegmentKernel::call`] is
+/// `unsafe` and states what the caller guarantees about the pointers and the callbacks.
+#[derive(Clone)]
+pub struct SegmentKernel<F: JitFloat> {
+    f: RawSegment<F>,
+    ptrs: usize,
+    _code: Arc<CodeMemory>,
+    _f: PhantomData<F>,
+}
+
+impl<F: JitFloat> std::fmt::Debug for SegmentKernel<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentKernel")
+            .field("ptrs", &self.ptrs)
+            .finish()
+    }
+}
+
+impl<F: JitFloat> SegmentKernel<F> {
+    /// Wraps function `id` of the finalised `code`, defined by `define_segment` over `ptrs`
+    /// pointer slots.
+    pub(crate) fn new(code: &Arc<CodeMemory>, id: FuncId, ptrs: usize) -> Self {
+        let module = code.module.as_ref().expect("live module");
+        let p = module.get_finalized_function(id);
+        // SAFETY: `id` was defined by `Builder::define_segment` with exactly this signature.
+        let f = unsafe { std::mem::transmute::<*const u8, RawSegment<F>>(p) };
+        SegmentKernel {
+            f,
+            ptrs,
+            _code: code.clone(),
+            _f: PhantomData,
+        }
+    }
+
+    /// Number of pointer slots.
+    pub fn ptrs(&self) -> usize {
+        self.ptrs
+    }
+
+    /// Runs the segment for batch size `batch` at time `t`.
+    ///
+    /// # Safety
+    /// `ptrs.len()` must equal [`ptrs`](Self::ptrs) (checked). Every slot must be valid for
+    /// the reads and writes the spec's ops make at this batch size (its largest extent), the
+    /// buffers one op writes must not overlap the buffers it reads unless the spec allows it
+    /// (a chain's equal slots), no live Rust reference may point into written memory, and
+    /// `calls` must hold implementations honouring the contracts of [`GemmFn`] and
+    /// [`TanhFn`].
+    pub unsafe fn call(&self, ptrs: &[*mut F], batch: usize, t: F, calls: &Callbacks<F>) {
+        assert_eq!(ptrs.len(), self.ptrs, "jit segment: pointer count");
+        // SAFETY: the caller guarantees the pointers and callbacks (see above); the code is
+        // alive (point 3).
+        unsafe { (self.f)(ptrs.as_ptr(), batch, t, calls) }
     }
 }

@@ -21,7 +21,9 @@ use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 use super::{FunctionReport, JitError, JitFloat, JitOptions, OptLevel};
 
 mod fused;
+mod segment;
 pub use fused::{FusedOp, FusedSpec, FusedStep};
+pub use segment::{Dim, FillValue, GemmSpec, SegOp, SegmentSpec};
 
 /// A coefficient, baked into the generated code.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -20,15 +20,25 @@
 //! node (`lower.rs`); every function is checked by Cranelift's verifier when
 //! [`JitOptions::verify`] is set. All `unsafe` code — turning finalised code pointers into
 //! callable functions and calling them — lives in `boundary.rs`.
+//!
+//! For networks, [`JitFused`] compiles fused elementwise chains ([`FusedSpec`]) and
+//! [`JitSegments`] compiles whole runs of a network program ([`SegmentSpec`]: dense layers
+//! as calls to the runtime's GEMM through a function pointer, bias rows, activations and
+//! their derivatives around them) — see `lower/segment.rs`.
 
 mod boundary;
 mod lower;
 mod network;
+mod segment;
 mod tableau;
 
-pub use boundary::{FusedKernel, Kernel};
-pub use lower::{Coef, FusedOp, FusedSpec, FusedStep, KernelSpec, Node, Source};
+pub use boundary::{Callbacks, FusedKernel, GemmFn, Kernel, RawSegment, SegmentKernel, TanhFn};
+pub use lower::{
+    Coef, Dim, FillValue, FusedOp, FusedSpec, FusedStep, GemmSpec, KernelSpec, Node, SegOp,
+    SegmentSpec, Source,
+};
 pub use network::JitFused;
+pub use segment::JitSegments;
 pub use tableau::JitTableau;
 
 use std::fmt;

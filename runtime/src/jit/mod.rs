@@ -6,8 +6,10 @@
 //! with the coefficients baked in. The command line's `--jit` flags call [`jit_scheme`] and
 //! [`check_summary`].
 //!
-//! [`JitNetwork`] runs an [`Interpreted`](crate::interp::Interpreted) network with its
-//! elementwise chains compiled to fused vector loops (bit-equal to the interpreter).
+//! [`JitNetwork`] runs an [`Interpreted`](crate::interp::Interpreted) network as generated
+//! native functions: dense layers call the runtime's GEMM through a function pointer, the
+//! elementwise work around them is inline vector code (bit-equal to the interpreter). The
+//! `extern "C"` shims the generated code calls, and the one call into it, are in `ffi.rs`.
 //!
 //! ```
 //! use symplode_runtime::jit::{JitOptions, jit_scheme};
@@ -19,9 +21,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod ffi;
 mod network;
 
-pub use network::JitNetwork;
+pub use network::{JitNetwork, NetworkMode};
 
 use std::sync::Arc;
 

@@ -9,13 +9,13 @@
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
-    AbiParam, BlockArg, Endianness, Function, InstBuilder, MemFlagsData, UserFuncName, Value,
+    AbiParam, BlockArg, Endianness, Function, InstBuilder, MemFlagsData, Type, UserFuncName, Value,
 };
 use cranelift_codegen::verify_function;
 use cranelift_frontend::FunctionBuilder;
 use cranelift_module::{FuncId, Linkage, Module};
 
-use super::Builder;
+use super::{Builder, Float};
 use crate::jit::{FunctionReport, JitError};
 
 /// An elementwise operation of a fused chain (operands in [`FusedStep::args`] order).
@@ -152,15 +152,7 @@ impl Builder {
         let p = b.block_params(entry).to_vec();
         let (pp, n) = (p[0], p[1]);
         let flags = MemFlagsData::new().with_notrap();
-        let mut used = vec![false; spec.ptrs];
-        for s in &spec.steps {
-            for &a in &s.args {
-                used[a] = true;
-            }
-            if s.store {
-                used[s.out] = true;
-            }
-        }
+        let used = used_slots(spec.ptrs, &spec.steps);
         let bases: Vec<Option<Value>> = (0..spec.ptrs)
             .map(|i| {
                 used[i].then(|| {
@@ -169,112 +161,43 @@ impl Builder {
                 })
             })
             .collect();
-        let constant = |b: &mut FunctionBuilder, c: f64| {
-            if fl.bytes == 8 {
-                b.ins().f64const(c)
-            } else {
-                b.ins().f32const(c as f32)
-            }
-        };
-        // Constants: 0, 1 and every scale factor, scalar and splatted.
-        let mut consts: Vec<(u64, Value, Value)> = Vec::new();
-        let mut want = vec![0.0, 1.0];
-        for s in &spec.steps {
-            if let FusedOp::Scale(c) = s.op {
-                want.push(c);
-            }
-        }
-        for c in want {
-            let c = if fl.bytes == 8 { c } else { c as f32 as f64 };
-            if consts.iter().any(|(k, _, _)| *k == c.to_bits()) {
-                continue;
-            }
-            let s = constant(&mut b, c);
-            let v = b.ins().splat(fl.vector, s);
-            consts.push((c.to_bits(), s, v));
-        }
-        let step = (fl.lanes * unroll) as i64;
-        let nvec = b.ins().band_imm_s(n, !(step - 1));
-        let vhead = b.create_block();
-        let vbody = b.create_block();
-        let thead = b.create_block();
-        let tbody = b.create_block();
-        let exit = b.create_block();
-        b.append_block_param(vhead, ptr);
-        b.append_block_param(thead, ptr);
-        let zero = b.ins().iconst(ptr, 0);
-        b.ins().jump(vhead, &[BlockArg::Value(zero)]);
-        let shift = fl.bytes.trailing_zeros() as i64;
+        emit_chain(&mut b, fl, ptr, unroll, &bases, &spec.steps, n);
+        b.ins().return_(&[]);
+        b.seal_all_blocks();
+        b.finalize(target);
+    }
+}
 
-        let element = |b: &mut FunctionBuilder, off: Value, vector: bool| {
-            let ty = if vector { fl.vector } else { fl.scalar };
-            let k = |c: f64| {
-                let c = if fl.bytes == 8 { c } else { c as f32 as f64 };
-                let (_, s, v) = consts
-                    .iter()
-                    .find(|(k, _, _)| *k == c.to_bits())
-                    .expect("constant");
-                if vector { *v } else { *s }
-            };
-            let mut regs: Vec<Option<Value>> = vec![None; spec.ptrs];
-            let mut addr: Vec<Option<Value>> = vec![None; spec.ptrs];
-            let mut at = |b: &mut FunctionBuilder, i: usize| -> Value {
-                *addr[i].get_or_insert_with(|| b.ins().iadd(bases[i].expect("used slot"), off))
-            };
-            for s in &spec.steps {
-                let mut a = Vec::with_capacity(2);
-                for &i in &s.args {
-                    let v = match regs[i] {
-                        Some(v) => v,
-                        None => {
-                            let p = at(b, i);
-                            let v = b.ins().load(ty, flags, p, 0);
-                            regs[i] = Some(v);
-                            v
-                        }
-                    };
-                    a.push(v);
-                }
-                let r = match s.op {
-                    FusedOp::Neg => b.ins().fneg(a[0]),
-                    FusedOp::Square => b.ins().fmul(a[0], a[0]),
-                    FusedOp::Recip => b.ins().fdiv(k(1.0), a[0]),
-                    FusedOp::Relu => {
-                        let z = k(0.0);
-                        let lt = b.ins().fcmp(FloatCC::LessThan, a[0], z);
-                        if vector {
-                            // The lane mask as the float vector type, then a bit select.
-                            let le = MemFlagsData::new().with_endianness(Endianness::Little);
-                            let m = b.ins().bitcast(fl.vector, le, lt);
-                            b.ins().bitselect(m, z, a[0])
-                        } else {
-                            b.ins().select(lt, z, a[0])
-                        }
-                    }
-                    FusedOp::Add => b.ins().fadd(a[0], a[1]),
-                    FusedOp::Sub => b.ins().fsub(a[0], a[1]),
-                    FusedOp::Mul => b.ins().fmul(a[0], a[1]),
-                    FusedOp::Div => b.ins().fdiv(a[0], a[1]),
-                    FusedOp::Scale(c) => b.ins().fmul(k(c), a[0]),
-                    FusedOp::TanhGrad => {
-                        let yy = b.ins().fmul(a[1], a[1]);
-                        let d = b.ins().fsub(k(1.0), yy);
-                        b.ins().fmul(a[0], d)
-                    }
-                };
-                regs[s.out] = Some(r);
-                if s.store {
-                    let p = at(b, s.out);
-                    b.ins().store(flags, r, p, 0);
-                }
-            }
-        };
+/// Which of `ptrs` slots the steps read or store to.
+pub(super) fn used_slots(ptrs: usize, steps: &[FusedStep]) -> Vec<bool> {
+    let mut used = vec![false; ptrs];
+    for s in steps {
+        for &a in &s.args {
+            used[a] = true;
+        }
+        if s.store {
+            used[s.out] = true;
+        }
+    }
+    used
+}
 
-        b.switch_to_block(vhead);
-        let i = b.block_params(vhead)[0];
-        let more = b.ins().icmp(IntCC::UnsignedLessThan, i, nvec);
-        b.ins().brif(more, vbody, &[], thead, &[BlockArg::Value(i)]);
-        b.switch_to_block(vbody);
+/// Emits `body(b, byte_offset, vector)` over `n` elements at the current position: a loop
+/// over `unroll` vectors of `fl.lanes` elements per iteration, then a scalar tail. Leaves
+/// the builder in the block after the loops.
+pub(super) fn elementwise(
+    b: &mut FunctionBuilder,
+    fl: Float,
+    ptr: Type,
+    unroll: usize,
+    n: Value,
+    body: &mut dyn FnMut(&mut FunctionBuilder, Value, bool),
+) {
+    let step = (fl.lanes * unroll) as i64;
+    let shift = fl.bytes.trailing_zeros() as i64;
+    let nvec = b.ins().band_imm_s(n, !(step - 1));
+    let zero = b.ins().iconst(ptr, 0);
+    counted_loop(b, ptr, zero, nvec, step, &mut |b, i| {
         let off = b.ins().ishl_imm_u(i, shift);
         for u in 0..unroll {
             let o = if u == 0 {
@@ -282,22 +205,141 @@ impl Builder {
             } else {
                 b.ins().iadd_imm_s(off, (u * fl.lanes * fl.bytes) as i64)
             };
-            element(&mut b, o, true);
+            body(b, o, true);
         }
-        let next = b.ins().iadd_imm_s(i, step);
-        b.ins().jump(vhead, &[BlockArg::Value(next)]);
-        b.switch_to_block(thead);
-        let j = b.block_params(thead)[0];
-        let more = b.ins().icmp(IntCC::UnsignedLessThan, j, n);
-        b.ins().brif(more, tbody, &[], exit, &[]);
-        b.switch_to_block(tbody);
+    });
+    counted_loop(b, ptr, nvec, n, 1, &mut |b, j| {
         let off = b.ins().ishl_imm_u(j, shift);
-        element(&mut b, off, false);
-        let next = b.ins().iadd_imm_s(j, 1);
-        b.ins().jump(thead, &[BlockArg::Value(next)]);
-        b.switch_to_block(exit);
-        b.ins().return_(&[]);
-        b.seal_all_blocks();
-        b.finalize(target);
+        body(b, off, false);
+    });
+}
+
+/// `for (i = start; i < end; i += step) body(b, i)` at the current position (unsigned
+/// compare; `end − start` a multiple of `step` or `step = 1`). Leaves the builder in the
+/// block after the loop.
+pub(super) fn counted_loop(
+    b: &mut FunctionBuilder,
+    ptr: Type,
+    start: Value,
+    end: Value,
+    step: i64,
+    body: &mut dyn FnMut(&mut FunctionBuilder, Value),
+) {
+    let head = b.create_block();
+    let inner = b.create_block();
+    let exit = b.create_block();
+    b.append_block_param(head, ptr);
+    b.ins().jump(head, &[BlockArg::Value(start)]);
+    b.switch_to_block(head);
+    let i = b.block_params(head)[0];
+    let more = b.ins().icmp(IntCC::UnsignedLessThan, i, end);
+    b.ins().brif(more, inner, &[], exit, &[]);
+    b.switch_to_block(inner);
+    body(b, i);
+    let next = b.ins().iadd_imm_s(i, step);
+    b.ins().jump(head, &[BlockArg::Value(next)]);
+    b.switch_to_block(exit);
+}
+
+/// Emits a fused chain over `n` elements at the current position (`bases[i]`: the base
+/// address of pointer slot `i`, present for every slot the steps use).
+pub(super) fn emit_chain(
+    b: &mut FunctionBuilder,
+    fl: Float,
+    ptr: Type,
+    unroll: usize,
+    bases: &[Option<Value>],
+    steps: &[FusedStep],
+    n: Value,
+) {
+    let flags = MemFlagsData::new().with_notrap();
+    let constant = |b: &mut FunctionBuilder, c: f64| {
+        if fl.bytes == 8 {
+            b.ins().f64const(c)
+        } else {
+            b.ins().f32const(c as f32)
+        }
+    };
+    // Constants: 0, 1 and every scale factor, scalar and splatted.
+    let mut consts: Vec<(u64, Value, Value)> = Vec::new();
+    let mut want = vec![0.0, 1.0];
+    for s in steps {
+        if let FusedOp::Scale(c) = s.op {
+            want.push(c);
+        }
     }
+    for c in want {
+        let c = if fl.bytes == 8 { c } else { c as f32 as f64 };
+        if consts.iter().any(|(k, _, _)| *k == c.to_bits()) {
+            continue;
+        }
+        let s = constant(b, c);
+        let v = b.ins().splat(fl.vector, s);
+        consts.push((c.to_bits(), s, v));
+    }
+    let nptrs = bases.len();
+    let mut element = |b: &mut FunctionBuilder, off: Value, vector: bool| {
+        let ty = if vector { fl.vector } else { fl.scalar };
+        let k = |c: f64| {
+            let c = if fl.bytes == 8 { c } else { c as f32 as f64 };
+            let (_, s, v) = consts
+                .iter()
+                .find(|(k, _, _)| *k == c.to_bits())
+                .expect("constant");
+            if vector { *v } else { *s }
+        };
+        let mut regs: Vec<Option<Value>> = vec![None; nptrs];
+        let mut addr: Vec<Option<Value>> = vec![None; nptrs];
+        let mut at = |b: &mut FunctionBuilder, i: usize| -> Value {
+            *addr[i].get_or_insert_with(|| b.ins().iadd(bases[i].expect("used slot"), off))
+        };
+        for s in steps {
+            let mut a = Vec::with_capacity(2);
+            for &i in &s.args {
+                let v = match regs[i] {
+                    Some(v) => v,
+                    None => {
+                        let p = at(b, i);
+                        let v = b.ins().load(ty, flags, p, 0);
+                        regs[i] = Some(v);
+                        v
+                    }
+                };
+                a.push(v);
+            }
+            let r = match s.op {
+                FusedOp::Neg => b.ins().fneg(a[0]),
+                FusedOp::Square => b.ins().fmul(a[0], a[0]),
+                FusedOp::Recip => b.ins().fdiv(k(1.0), a[0]),
+                FusedOp::Relu => {
+                    let z = k(0.0);
+                    let lt = b.ins().fcmp(FloatCC::LessThan, a[0], z);
+                    if vector {
+                        // The lane mask as the float vector type, then a bit select.
+                        let le = MemFlagsData::new().with_endianness(Endianness::Little);
+                        let m = b.ins().bitcast(fl.vector, le, lt);
+                        b.ins().bitselect(m, z, a[0])
+                    } else {
+                        b.ins().select(lt, z, a[0])
+                    }
+                }
+                FusedOp::Add => b.ins().fadd(a[0], a[1]),
+                FusedOp::Sub => b.ins().fsub(a[0], a[1]),
+                FusedOp::Mul => b.ins().fmul(a[0], a[1]),
+                FusedOp::Div => b.ins().fdiv(a[0], a[1]),
+                FusedOp::Scale(c) => b.ins().fmul(k(c), a[0]),
+                FusedOp::TanhGrad => {
+                    let yy = b.ins().fmul(a[1], a[1]);
+                    let d = b.ins().fsub(k(1.0), yy);
+                    b.ins().fmul(a[0], d)
+                }
+            };
+            regs[s.out] = Some(r);
+            if s.store {
+                let p = at(b, s.out);
+                b.ins().store(flags, r, p, 0);
+            }
+        }
+    };
+    elementwise(b, fl, ptr, unroll, n, &mut element);
 }
