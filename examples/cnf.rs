@@ -37,7 +37,7 @@
 //! Run: `cargo run --release --example cnf -- --data 8gaussians`
 //!
 //! Flags: `--data NAME` (8gaussians, 2spirals, checkerboard, moons, circles, pinwheel,
-//! swissroll, rings, or `all`), `--method symplectic|backprop|adjoint|aca|checkpoint-component`,
+//! swissroll, rings, or `all`), `--method symplectic|symplectic-stored|backprop|adjoint|aca|checkpoint-component`,
 //! `--tableau NAME`, `--rtol R --atol A` or `--steps N`, `--iters N`, `--batch N`, `--lr X`,
 //! `--dims 64-64-64`, `--activation tanh|softplus`, `--time T`, `--trace hutchinson|exact`,
 //! `--rademacher`, `--threads N`, `--f32`, `--out DIR`, `--seed N`, `--test N`, `--grid N`.
@@ -69,7 +69,8 @@ struct Args {
     /// rings), or `all`.
     #[arg(long, default_value = "8gaussians")]
     data: String,
-    /// Gradient method: symplectic, backprop, adjoint, aca, checkpoint-component.
+    /// Gradient method: symplectic, symplectic-stored, backprop, adjoint, adjoint-seminorm, aca,
+    /// checkpoint-component.
     #[arg(long, default_value = "symplectic")]
     method: String,
     /// Runge–Kutta tableau (a built-in name).

@@ -153,6 +153,7 @@ fn run<T: Real>(args: &Args) -> Result<(Vec<Row>, String), Box<dyn Error>> {
         Box::new(CheckpointComponent),
         Box::new(CheckpointStep),
         Box::new(SymplecticAdjoint),
+        Box::new(SymplecticAdjointStored),
     ];
     let mut rows = Vec::new();
     for method in &methods {

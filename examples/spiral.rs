@@ -15,7 +15,7 @@
 //!
 //! Run: `cargo run --release --example spiral -- --method symplectic`
 //!
-//! Flags: `--method symplectic|backprop|adjoint|aca|checkpoint-component`, `--tableau NAME`,
+//! Flags: `--method symplectic|symplectic-stored|backprop|adjoint|aca|checkpoint-component`, `--tableau NAME`,
 //! `--rtol R --atol A` (adaptive, default 1e-7 / 1e-9 as torchdiffeq) or `--steps N` (fixed
 //! steps per observation interval), `--iters N`, `--batch N`, `--window N`, `--lr X`,
 //! `--threads N` (rayon chunks; results do not depend on it), `--f32`, `--out DIR`, `--seed N`,
@@ -44,7 +44,8 @@ const Y0: [f64; 2] = [2.0, 0.0];
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Fit a neural ODE to a noisy 2-D spiral and plot the result")]
 struct Args {
-    /// Gradient method: symplectic, backprop, adjoint, aca, checkpoint-component.
+    /// Gradient method: symplectic, symplectic-stored, backprop, adjoint, adjoint-seminorm, aca,
+    /// checkpoint-component.
     #[arg(long, default_value = "symplectic")]
     method: String,
     /// Runge–Kutta tableau (a built-in name).
@@ -192,21 +193,6 @@ fn true_trajectory(times: &[f64]) -> Vec<[f64; 2]> {
     out
 }
 
-fn method<T: Real>(name: &str) -> Result<Box<dyn GradientMethod<T>>, String> {
-    Ok(match name {
-        "symplectic" => Box::new(SymplecticAdjoint),
-        "backprop" => Box::new(Backprop),
-        "adjoint" => Box::new(Adjoint::default()),
-        "aca" | "checkpoint-step" => Box::new(CheckpointStep),
-        "checkpoint-component" => Box::new(CheckpointComponent),
-        other => {
-            return Err(format!(
-                "unknown method `{other}`; use symplectic, backprop, adjoint, aca or checkpoint-component"
-            ));
-        }
-    })
-}
-
 /// ode_demo's initialisation: weights N(0, 0.1²), biases 0.
 fn init_mlp<T: Real>(hidden: usize, seed: u64) -> Result<Mlp<T>, Box<dyn Error>> {
     let config = MlpConfig::new(2, vec![hidden], Activation::Tanh, false);
@@ -265,7 +251,7 @@ fn run<T: Real>(args: &Args) -> Result<Outcome, Box<dyn Error>> {
         (None, r, a) => Stepping::adaptive(r.unwrap_or(1e-7), a.unwrap_or(1e-9)),
     };
     let scheme = Scheme::<T>::builtin(&args.tableau)?;
-    let method = method::<T>(&args.method)?;
+    let method = symplode::runtime::grad::method_by_name::<T>(&args.method)?;
 
     let times: Vec<f64> = (0..POINTS)
         .map(|i| T_END * i as f64 / (POINTS - 1) as f64)

@@ -107,8 +107,9 @@ fn bits(v: &[f64]) -> Vec<u64> {
 fn grad_writes_the_library_gradient_for_every_method() {
     let dir = fixture("grad");
     let names = ModelSpec::parse(SPEC, "m").unwrap().tensor_names();
-    let methods: [(&str, Box<dyn GradientMethod<f64>>); 5] = [
+    let methods: [(&str, Box<dyn GradientMethod<f64>>); 6] = [
         ("symplectic", Box::new(SymplecticAdjoint)),
+        ("symplectic-stored", Box::new(SymplecticAdjointStored)),
         ("backprop", Box::new(Backprop)),
         ("adjoint", Box::new(Adjoint::default())),
         ("aca", Box::new(CheckpointStep)),

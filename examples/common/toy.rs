@@ -360,21 +360,9 @@ pub fn model_samples<T: Real>(
         .collect())
 }
 
-/// A gradient method by its command-line name.
+/// A gradient method by its command-line name (see `symplode::runtime::grad::method_by_name`).
 pub fn method<T: Real>(name: &str) -> Result<Box<dyn GradientMethod<T>>, String> {
-    Ok(match name {
-        "symplectic" => Box::new(SymplecticAdjoint),
-        "backprop" => Box::new(Backprop),
-        "adjoint" => Box::new(Adjoint::default()),
-        "aca" | "checkpoint-step" => Box::new(CheckpointStep),
-        "checkpoint-component" => Box::new(CheckpointComponent),
-        other => {
-            return Err(format!(
-                "unknown method `{other}`; use symplectic, backprop, adjoint, aca or \
-                 checkpoint-component"
-            ));
-        }
-    })
+    symplode::runtime::grad::method_by_name(name)
 }
 
 /// Parses `"64-64-64"` (FFJORD's `--dims`) into widths.

@@ -156,6 +156,9 @@ pub enum TableauCommand {
 pub enum Method {
     /// Symplectic adjoint: exact, checkpoints one state per step.
     Symplectic,
+    /// Symplectic adjoint with the stage states stored by the forward pass (faster, S states
+    /// per step).
+    SymplecticStored,
     /// Backpropagation through every stage (most memory).
     Backprop,
     /// Continuous adjoint (Chen et al.): approximate, least memory.

@@ -55,6 +55,7 @@ type LossFn<T> = dyn FnMut(&Outputs<T>, &mut Outputs<T>) -> f64;
 fn method_of<T: Real>(m: Method) -> Box<dyn GradientMethod<T>> {
     match m {
         Method::Symplectic => Box::new(SymplecticAdjoint),
+        Method::SymplecticStored => Box::new(SymplecticAdjointStored),
         Method::Backprop => Box::new(Backprop),
         Method::Adjoint => Box::new(Adjoint::default()),
         Method::AdjointSeminorm => Box::new(Adjoint {

@@ -15,6 +15,7 @@
 
 mod adjoint;
 mod backprop;
+mod by_name;
 mod checkpoint;
 mod forward;
 pub mod losses;
@@ -28,6 +29,7 @@ mod tape_step;
 
 pub use adjoint::Adjoint;
 pub use backprop::Backprop;
+pub use by_name::{METHOD_NAMES, method_by_name};
 pub use checkpoint::{CheckpointComponent, CheckpointStep};
 pub use memory::{ComponentSizes, MemoryPrediction, ProblemSizes};
 pub(crate) use problem::state_norm;
