@@ -5,6 +5,10 @@
 //! hand-written `Mlp` on a 10-step dopri5 symplectic-adjoint gradient. Plain
 //! `harness = false` timing, best of N.
 //!
+//! Last, the three executions of one spec side by side: the interpreter (`Interpreted` +
+//! interpreted scheme), the JIT (`JitNetwork` + `jit_scheme`) and the `neural_ode!` macro, on
+//! a 10-step symplectic-adjoint gradient for rk4, dopri5 and dopri8 at batch 256 and 4096.
+//!
 //! `RAYON_NUM_THREADS=1 cargo bench --bench jit_kernels` (results in docs/jit.md).
 
 use std::hint::black_box;
@@ -22,6 +26,40 @@ use symplode_runtime::solver::solve;
 use symplode_runtime::{Dynamics, GradientMethod, Scheme, Stepping, SymplecticAdjoint};
 
 const TABLEAUX: [&str; 3] = ["rk4", "dopri5", "dopri8"];
+
+symplode::neural_ode! {
+    /// The benchmark MLP with rk4 kernels generated at compile time.
+    struct MacroRk4 {
+        float: f64, dim: 2, time: true,
+        layers: [dense(64, tanh), dense(64, tanh), dense(2)],
+        tableau: rk4, solver: { steps: 10 },
+    }
+}
+symplode::neural_ode! {
+    /// The benchmark MLP with dopri5 kernels generated at compile time.
+    struct MacroDopri5 {
+        float: f64, dim: 2, time: true,
+        layers: [dense(64, tanh), dense(64, tanh), dense(2)],
+        tableau: dopri5, solver: { steps: 10 },
+    }
+}
+symplode::neural_ode! {
+    /// The benchmark MLP with dopri8 kernels generated at compile time.
+    struct MacroDopri8 {
+        float: f64, dim: 2, time: true,
+        layers: [dense(64, tanh), dense(64, tanh), dense(2)],
+        tableau: dopri8, solver: { steps: 10 },
+    }
+}
+
+/// The macro model and its scheme for a tableau name.
+fn macro_model(name: &str) -> (Box<dyn Dynamics<f64>>, Scheme<f64>) {
+    match name {
+        "rk4" => (Box::new(MacroRk4::new(7)), MacroRk4::scheme().unwrap()),
+        "dopri5" => (Box::new(MacroDopri5::new(7)), MacroDopri5::scheme().unwrap()),
+        _ => (Box::new(MacroDopri8::new(7)), MacroDopri8::scheme().unwrap()),
+    }
+}
 
 /// Best wall time of `reps` runs of `f` (after one warm-up).
 fn best(reps: usize, mut f: impl FnMut()) -> Duration {
@@ -203,7 +241,7 @@ fn main() {
     println!("| batch | interpreted | JIT chains | ratio | JIT GEMM path | ratio | Mlp | ratio |");
     println!("|---|---|---|---|---|---|---|---|");
     let g = Graph::mlp(2, &[64, 64], symplode_codegen::ir::Activation::Tanh, true).unwrap();
-    let interp = Interpreted::<f64>::new(g, net.params().to_vec()).unwrap();
+    let interp = Interpreted::<f64>::new(g.clone(), net.params().to_vec()).unwrap();
     let chains =
         JitNetwork::with_mode(interp.clone(), &JitOptions::default(), NetworkMode::Chains).unwrap();
     let segs = JitNetwork::new(interp.clone(), &JitOptions::default()).unwrap();
@@ -232,5 +270,44 @@ fn main() {
             ms(m),
             a.as_secs_f64() / m.as_secs_f64()
         );
+    }
+
+    println!(
+        "\n## Interpreter vs JIT vs macro: 10-step symplectic-adjoint gradient (ms, ratio to the macro)\n"
+    );
+    println!("| tableau | batch | interpreter | ratio | JIT (network + kernels) | ratio | macro |");
+    println!("|---|---|---|---|---|---|---|");
+    for name in TABLEAUX {
+        let t = builtin(name).unwrap();
+        let plain = Scheme::<f64>::new(&t).unwrap();
+        let (jit_kernels, _) = jit_scheme::<f64>(&t, &JitOptions::default()).unwrap();
+        let (mac, mac_scheme) = macro_model(name);
+        let interp = Interpreted::<f64>::new(g.clone(), mac.params().to_vec()).unwrap();
+        let jit_net = JitNetwork::new(interp.clone(), &JitOptions::default()).unwrap();
+        for batch in [256usize, 4096] {
+            let x0 = state(batch * 2, 3);
+            let reps = if batch > 1000 { 3 } else { 7 };
+            let grad = |f: &dyn Dynamics<f64>, sch: &Scheme<f64>| {
+                best(reps, || {
+                    let p = Problem::single(f, &[0.0, 0.5], sch, Stepping::fixed(10), &x0);
+                    black_box(
+                        SymplecticAdjoint
+                            .gradient(&p, &mut losses::mean_sq_final(2))
+                            .unwrap(),
+                    );
+                })
+            };
+            let i = grad(&interp, &plain);
+            let j = grad(&jit_net, &jit_kernels);
+            let m = grad(&*mac, &mac_scheme);
+            println!(
+                "| {name} | {batch} | {:.3} | {:.2}x | {:.3} | {:.2}x | {:.3} |",
+                ms(i),
+                i.as_secs_f64() / m.as_secs_f64(),
+                ms(j),
+                j.as_secs_f64() / m.as_secs_f64(),
+                ms(m)
+            );
+        }
     }
 }
