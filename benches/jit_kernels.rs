@@ -56,8 +56,14 @@ symplode::neural_ode! {
 fn macro_model(name: &str) -> (Box<dyn Dynamics<f64>>, Scheme<f64>) {
     match name {
         "rk4" => (Box::new(MacroRk4::new(7)), MacroRk4::scheme().unwrap()),
-        "dopri5" => (Box::new(MacroDopri5::new(7)), MacroDopri5::scheme().unwrap()),
-        _ => (Box::new(MacroDopri8::new(7)), MacroDopri8::scheme().unwrap()),
+        "dopri5" => (
+            Box::new(MacroDopri5::new(7)),
+            MacroDopri5::scheme().unwrap(),
+        ),
+        _ => (
+            Box::new(MacroDopri8::new(7)),
+            MacroDopri8::scheme().unwrap(),
+        ),
     }
 }
 
