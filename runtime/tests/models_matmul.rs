@@ -205,3 +205,46 @@ fn out_of_bounds_view_panics() {
     let a = [1.0f64; 5];
     let _ = MatRef::row_major(&a, 2, 3);
 }
+
+#[test]
+fn bias_in_the_store_equals_bias_rows_then_accumulate_bit_for_bit() {
+    use symplode_runtime::models::matmul::matmul_bias;
+    let mut rng = Rng::new(5);
+    // Blocked tiles (full and partial), narrow (n ≤ 4), short (m ≤ 4, computed transposed),
+    // several K blocks, k = 0.
+    for (m, n, k) in [
+        (256, 64, 64),
+        (17, 33, 9),
+        (256, 2, 64),
+        (3, 40, 12),
+        (9, 19, 700),
+        (5, 7, 0),
+    ] {
+        for tb in [false, true] {
+            let a: Vec<f64> = (0..m * k).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
+            let bv: Vec<f64> = (0..k * n).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
+            let bias: Vec<f64> = (0..n).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
+            let b = if tb {
+                MatRef::row_major(&bv, n, k).t()
+            } else {
+                MatRef::row_major(&bv, k, n)
+            };
+            let mut want: Vec<f64> = (0..m).flat_map(|_| bias.iter().copied()).collect();
+            matmul(
+                MatMut::row_major(&mut want, m, n),
+                MatRef::row_major(&a, m, k),
+                b,
+                true,
+            );
+            let mut got = vec![f64::NAN; m * n];
+            matmul_bias(
+                MatMut::row_major(&mut got, m, n),
+                MatRef::row_major(&a, m, k),
+                b,
+                &bias,
+            );
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "m={m} n={n} k={k} tb={tb}");
+        }
+    }
+}

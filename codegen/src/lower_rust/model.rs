@@ -430,25 +430,33 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
 
             #[inline(always)]
             fn __dense(&self, w: usize, b: usize, inp: usize, out: usize, k: usize, t: #ty, input: &[#ty], output: &mut [#ty], batch: usize) {
-                use ::symplode::runtime::models::matmul::{MatMut, MatRef, matmul};
+                use ::symplode::runtime::models::matmul::{MatMut, MatRef, matmul, matmul_bias};
                 let wm = &self.params[w..w + out * inp];
                 let output = &mut output[..batch * out];
-                let (row0, rest) = output.split_at_mut(out);
-                row0.copy_from_slice(&self.params[b..b + out]);
-                if k < inp {
+                let bias = &self.params[b..b + out];
+                let a = MatRef::row_major(&input[..batch * k], batch, k);
+                let bt = MatRef::new(wm, out, k, inp, 1).t();
+                // The bias goes into the GEMM's store; with the time column it is
+                // b + t·W[:, k], on the stack up to 512 outputs (as the runtime's `Mlp`).
+                if k == inp {
+                    matmul_bias(MatMut::row_major(output, batch, out), a, bt, bias);
+                } else if out <= 512 {
+                    let mut eff = [0.0 as #ty; 512];
+                    for (j, (e, &bj)) in eff.iter_mut().zip(bias).enumerate() {
+                        *e = bj + t * wm[j * inp + k];
+                    }
+                    matmul_bias(MatMut::row_major(output, batch, out), a, bt, &eff[..out]);
+                } else {
+                    let (row0, rest) = output.split_at_mut(out);
+                    row0.copy_from_slice(bias);
                     for (j, r) in row0.iter_mut().enumerate() {
                         *r += t * wm[j * inp + k];
                     }
+                    for r in rest.chunks_exact_mut(out) {
+                        r.copy_from_slice(row0);
+                    }
+                    matmul(MatMut::row_major(output, batch, out), a, bt, true);
                 }
-                for r in rest.chunks_exact_mut(out) {
-                    r.copy_from_slice(row0);
-                }
-                matmul(
-                    MatMut::row_major(output, batch, out),
-                    MatRef::row_major(&input[..batch * k], batch, k),
-                    MatRef::new(wm, out, k, inp, 1).t(),
-                    true,
-                );
             }
 
             #[inline(always)]

@@ -153,6 +153,34 @@ impl<'a, T> MatMut<'a, T> {
 /// # Panics
 /// If the shapes do not match (`A` is `m × k`, `B` is `k × n`, `C` is `m × n`).
 pub fn matmul<T: Real>(c: MatMut<'_, T>, a: MatRef<'_, T>, b: MatRef<'_, T>, accumulate: bool) {
+    product(c, a, b, accumulate, None)
+}
+
+/// `C ← A·B + 1·biasᵀ`: the product with `bias` added to every row, in the kernels' store
+/// (no separate pass over `C`). Bit for bit what `C ← bias` in every row followed by
+/// `matmul(C, A, B, true)` gives, one write of `C` instead of three passes.
+///
+/// Never allocates; single-threaded.
+///
+/// # Panics
+/// If the shapes do not match, or `bias` has fewer than `n` elements.
+pub fn matmul_bias<T: Real>(c: MatMut<'_, T>, a: MatRef<'_, T>, b: MatRef<'_, T>, bias: &[T]) {
+    assert!(
+        bias.len() >= c.cols,
+        "matmul_bias: bias has {} elements for {} columns",
+        bias.len(),
+        c.cols
+    );
+    product(c, a, b, false, Some(bias))
+}
+
+fn product<T: Real>(
+    c: MatMut<'_, T>,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    accumulate: bool,
+    bias: Option<&[T]>,
+) {
     assert!(
         a.rows == c.rows && b.cols == c.cols && a.cols == b.rows,
         "matmul shape mismatch: C {}x{} = A {}x{} · B {}x{}",
@@ -170,7 +198,11 @@ pub fn matmul<T: Real>(c: MatMut<'_, T>, a: MatRef<'_, T>, b: MatRef<'_, T>, acc
     if k == 0 {
         if !accumulate {
             for i in 0..m {
-                c.data[i * c.ld..i * c.ld + n].fill(T::zero());
+                let row = &mut c.data[i * c.ld..i * c.ld + n];
+                match bias {
+                    Some(b) => row.copy_from_slice(&b[..n]),
+                    None => row.fill(T::zero()),
+                }
             }
         }
         return;
@@ -189,9 +221,10 @@ pub fn matmul<T: Real>(c: MatMut<'_, T>, a: MatRef<'_, T>, b: MatRef<'_, T>, acc
         ldc: c.ld,
         accumulate,
         c_transposed: false,
+        bias: bias.map_or(std::ptr::null(), |b| b.as_ptr()),
     };
     // SAFETY: the views were checked to lie inside their slices; `c` is borrowed mutably, so it
-    // does not alias `a` or `b`; m, n, k ≥ 1.
+    // does not alias `a` or `b`; m, n, k ≥ 1; a bias has ≥ n elements.
     unsafe { dispatch(&prob) }
 }
 
@@ -211,6 +244,9 @@ struct Problem<T> {
     accumulate: bool,
     /// The narrow kernels compute Cᵀ (see `narrow::transposed`); always false elsewhere.
     c_transposed: bool,
+    /// With `accumulate == false`: a row of `n` elements added to every row of the product
+    /// (null: none).
+    bias: *const T,
 }
 
 impl<T> Problem<T> {
@@ -230,6 +266,7 @@ impl<T> Problem<T> {
             ldc: self.ldc,
             accumulate: self.accumulate,
             c_transposed: self.c_transposed,
+            bias: self.bias as *const U,
         }
     }
 }
@@ -245,7 +282,8 @@ trait Micro<T> {
     /// # Safety
     /// `a` points at an `mr × kc` block with strides (`rs_a`, `cs_a`), `1 ≤ mr ≤ MR`; `b` at a
     /// fully initialised `kc × NR` panel with row stride `bs`; `c` at an `mr × nr` tile with
-    /// row stride `ldc`, `nr ≤ NR`; and the CPU supports whatever the kernel was compiled for.
+    /// row stride `ldc`, `nr ≤ NR`; `bias` null or at `nr` elements (added when not
+    /// `acc_mode`); and the CPU supports whatever the kernel was compiled for.
     #[allow(clippy::too_many_arguments)]
     unsafe fn run(
         kc: usize,
@@ -259,6 +297,7 @@ trait Micro<T> {
         ldc: usize,
         nr: usize,
         acc_mode: bool,
+        bias: *const T,
     );
 }
 
@@ -371,6 +410,11 @@ unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
                         p.ldc,
                         nr,
                         acc_mode,
+                        if p0 == 0 && !p.bias.is_null() {
+                            p.bias.add(j0)
+                        } else {
+                            std::ptr::null()
+                        },
                     );
                 }
                 i0 += K::MR;
@@ -446,6 +490,7 @@ impl<T: Real, const MR: usize, const NR: usize, const FMA: bool> Micro<T> for Ge
         ldc: usize,
         nr: usize,
         acc_mode: bool,
+        bias: *const T,
     ) {
         // Rows past the bottom edge repeat the last valid row; their results are not stored.
         let mut rows = [a; MR];
@@ -480,7 +525,13 @@ impl<T: Real, const MR: usize, const NR: usize, const FMA: bool> Micro<T> for Ge
                     for j in 0..NR {
                         if j < nr {
                             let cp = row.add(j);
-                            *cp = if acc_mode { *cp + acc[i][j] } else { acc[i][j] };
+                            *cp = if acc_mode {
+                                *cp + acc[i][j]
+                            } else if !bias.is_null() {
+                                *bias.add(j) + acc[i][j]
+                            } else {
+                                acc[i][j]
+                            };
                         }
                     }
                 }
@@ -519,6 +570,7 @@ mod avx2 {
                     ldc: usize,
                     nr: usize,
                     acc_mode: bool,
+                    bias: *const $t,
                 ) {
                     const MR: usize = $mr;
                     const NR: usize = 2 * $lanes;
@@ -541,12 +593,21 @@ mod avx2 {
                             }
                         }
                         if mr == MR && nr == NR {
+                            let with_bias = !acc_mode && !bias.is_null();
+                            let (c0, c1) = if with_bias {
+                                ($load(bias), $load(bias.add($lanes)))
+                            } else {
+                                ($zero(), $zero())
+                            };
                             for i in 0..MR {
                                 let row = c.add(i * ldc);
                                 let (mut v0, mut v1) = (acc[i][0], acc[i][1]);
                                 if acc_mode {
                                     v0 = $add($load(row), v0);
                                     v1 = $add($load(row.add($lanes)), v1);
+                                } else if with_bias {
+                                    v0 = $add(c0, v0);
+                                    v1 = $add(c1, v1);
                                 }
                                 $store(row, v0);
                                 $store(row.add($lanes), v1);
@@ -561,7 +622,13 @@ mod avx2 {
                                 let row = c.add(i * ldc);
                                 for j in 0..nr {
                                     let cp = row.add(j);
-                                    *cp = if acc_mode { *cp + tmp[i][j] } else { tmp[i][j] };
+                                    *cp = if acc_mode {
+                                        *cp + tmp[i][j]
+                                    } else if !bias.is_null() {
+                                        *bias.add(j) + tmp[i][j]
+                                    } else {
+                                        tmp[i][j]
+                                    };
                                 }
                             }
                         }

@@ -3,7 +3,7 @@
 use crate::dynamics::{Dynamics, ParamTensor};
 use crate::models::activation::{Activation, Saved};
 use crate::models::error::ModelError;
-use crate::models::matmul::{MatMut, MatRef, matmul};
+use crate::models::matmul::{MatMut, MatRef, matmul, matmul_bias};
 use crate::real::Real;
 use crate::rng::Rng;
 
@@ -310,22 +310,31 @@ impl<T: Real> Mlp<T> {
         let wt_off = self.transposed_offset(l);
         let wt = &self.transposed()[wt_off..wt_off + k * ly.out];
         let out = &mut out[..batch * ly.out];
-        let (row0, rest) = out.split_at_mut(ly.out);
-        row0.copy_from_slice(&self.params[ly.b..ly.b + ly.out]);
-        if k < ly.inp {
+        let bias = &self.params[ly.b..ly.b + ly.out];
+        let a = MatRef::row_major(&input[..batch * k], batch, k);
+        let b = MatRef::row_major(wt, k, ly.out);
+        // The bias is added in the GEMM's store (`matmul_bias`); with the time column it is
+        // b + t·W[:, k], built on the stack when the layer is at most STACK wide.
+        const STACK: usize = 512;
+        if k == ly.inp {
+            matmul_bias(MatMut::row_major(out, batch, ly.out), a, b, bias);
+        } else if ly.out <= STACK {
+            let mut eff = [T::zero(); STACK];
+            for (j, (e, &bj)) in eff.iter_mut().zip(bias).enumerate() {
+                *e = bj + t * w[j * ly.inp + k];
+            }
+            matmul_bias(MatMut::row_major(out, batch, ly.out), a, b, &eff[..ly.out]);
+        } else {
+            let (row0, rest) = out.split_at_mut(ly.out);
+            row0.copy_from_slice(bias);
             for (j, r) in row0.iter_mut().enumerate() {
                 *r += t * w[j * ly.inp + k];
             }
+            for r in rest.chunks_exact_mut(ly.out) {
+                r.copy_from_slice(row0);
+            }
+            matmul(MatMut::row_major(out, batch, ly.out), a, b, true);
         }
-        for r in rest.chunks_exact_mut(ly.out) {
-            r.copy_from_slice(row0);
-        }
-        matmul(
-            MatMut::row_major(out, batch, ly.out),
-            MatRef::row_major(&input[..batch * k], batch, k),
-            MatRef::row_major(wt, k, ly.out),
-            true,
-        );
     }
 
     /// `gW += δᵀ·input`, `gb += Σ_rows δ` (and the time column `gW[:, k] += t·Σ_rows δ`).

@@ -46,6 +46,7 @@ pub(super) fn transposed<T>(p: &Problem<T>) -> Option<Problem<T>> {
         ldc: p.ldc,
         accumulate: p.accumulate,
         c_transposed: true,
+        bias: p.bias,
     };
     applies(&t).then_some(t)
 }
@@ -75,22 +76,29 @@ pub(super) unsafe fn pack_columns<'b>(
     unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<f64>(), p.n * kp) }
 }
 
-/// Stores `v` into C(i, j), adding the old value when accumulating; with `p.c_transposed` the
+/// Stores `v` into C(i, j), adding the old value when accumulating (or the column's bias);
+/// with `p.c_transposed` the
 /// product computed is Cᵀ and (i, j) lands at C(j, i).
 ///
 /// # Safety
 /// (i, j) is inside C (or Cᵀ).
 #[inline(always)]
 pub(super) unsafe fn put(p: &Problem<f64>, i: usize, j: usize, v: f64) {
-    let at = if p.c_transposed {
-        j * p.ldc + i
+    let (at, col) = if p.c_transposed {
+        (j * p.ldc + i, i)
     } else {
-        i * p.ldc + j
+        (i * p.ldc + j, j)
     };
-    // SAFETY: forwarded.
+    // SAFETY: forwarded; a bias has an element for every column of C.
     unsafe {
         let c = p.c.add(at);
-        *c = if p.accumulate { *c + v } else { v };
+        *c = if p.accumulate {
+            *c + v
+        } else if !p.bias.is_null() {
+            *p.bias.add(col) + v
+        } else {
+            v
+        };
     }
 }
 
