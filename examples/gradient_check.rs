@@ -67,6 +67,7 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         Box::new(CheckpointComponent),
         Box::new(CheckpointStep),
         Box::new(SymplecticAdjoint),
+        Box::new(SymplecticAdjointStored),
     ];
     println!(
         "MLP neural ODE: state 2, input [x, t], hidden 64 tanh x 2, batch {BATCH}, t in [0, 1], f64"

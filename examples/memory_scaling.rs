@@ -46,6 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Box::new(CheckpointComponent),
         Box::new(CheckpointStep),
         Box::new(SymplecticAdjoint),
+        Box::new(SymplecticAdjointStored),
     ];
     let state_bytes = BATCH * 2 * 8;
     let tape_bytes = net.tape_len(BATCH) * 8;

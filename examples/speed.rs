@@ -138,6 +138,40 @@ fn gemm_gflops(m: usize, k: usize, n: usize) -> f64 {
     best
 }
 
+/// Seconds to the first gradient when the tableau kernels and the network are JIT-compiled
+/// first (the same workload as the plain first gradient), if the `jit` feature is on.
+#[cfg(feature = "jit")]
+fn first_gradient_jit() -> Option<f64> {
+    use symplode::codegen::ir::{Activation as IrActivation, Graph};
+    use symplode::runtime::interp::Interpreted;
+    use symplode::runtime::jit::{JitNetwork, JitOptions, jit_scheme};
+    let start = Instant::now();
+    let params = net(64).params().to_vec();
+    let graph = Graph::mlp(2, &[64, 64], IrActivation::Tanh, true).expect("graph");
+    let opts = JitOptions {
+        check_order: false,
+        ..JitOptions::default()
+    };
+    let model = JitNetwork::new(
+        Interpreted::<f64>::new(graph, params).expect("model"),
+        &opts,
+    )
+    .expect("compiles");
+    let (sch, _) =
+        jit_scheme::<f64>(&symplode::prelude::builtin("rk4").expect("rk4"), &opts).expect("jit");
+    let x = x0(256);
+    let p = Problem::single(&model, &[0.0, 1.0], &sch, Stepping::fixed(100), &x);
+    SymplecticAdjoint
+        .gradient(&p, &mut losses::mean_sq_final(2))
+        .expect("gradient");
+    Some(start.elapsed().as_secs_f64())
+}
+
+#[cfg(not(feature = "jit"))]
+fn first_gradient_jit() -> Option<f64> {
+    None
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let reps = if quick { 3 } else { 7 };
@@ -152,6 +186,7 @@ fn main() {
             .expect("gradient");
     }
     let first_gradient = first.elapsed().as_secs_f64();
+    let first_jit = first_gradient_jit();
 
     let cases = [
         Case {
@@ -278,4 +313,9 @@ fn main() {
     println!(
         "time to the first gradient (fresh model, rk4 N=100, batch 256, no JIT): {first_gradient:.3} s"
     );
+    if let Some(s) = first_jit {
+        println!(
+            "time to the first gradient through the JIT (compile rk4 kernels + network, then the gradient): {s:.3} s"
+        );
+    }
 }

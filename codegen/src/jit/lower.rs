@@ -298,25 +298,24 @@ impl Builder {
         self.module.isa().triple().to_string()
     }
 
-    /// Defines a kernel `fn(h: F, x: *const F, k: *const *const F, out: *mut F, n: usize)`
-    /// (the signature `boundary::RawKernel` casts to), or returns the id of an identical
-    /// kernel defined before.
-    pub(crate) fn define(&mut self, spec: &KernelSpec) -> Result<FuncId, JitError> {
-        let key = spec.key();
-        if let Some((_, id)) = self.seen.iter().find(|(k, _)| *k == key) {
-            return Ok(*id);
-        }
+    /// Declares a local function `name` with C-ABI parameters `params` (no results), builds
+    /// its body with `build(self, spec)`, runs the verifier (when asked), compiles it and
+    /// records its report. Every kind of generated function goes through here.
+    pub(crate) fn define_function<S>(
+        &mut self,
+        name: &str,
+        params: &[Type],
+        spec: &S,
+        build: fn(&mut Builder, &S),
+    ) -> Result<FuncId, JitError> {
         let mut sig = self.module.make_signature();
-        sig.params.push(AbiParam::new(self.fl.scalar));
-        for _ in 0..4 {
-            sig.params.push(AbiParam::new(self.ptr));
-        }
+        sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
         let id = self
             .module
-            .declare_function(&spec.name, Linkage::Local, &sig)
+            .declare_function(name, Linkage::Local, &sig)
             .map_err(|e| JitError::Module(e.to_string()))?;
         self.ctx.func = Function::with_name_signature(UserFuncName::user(0, id.as_u32()), sig);
-        self.build_body(spec);
+        build(self, spec);
         let ir_insts = self
             .ctx
             .func
@@ -326,23 +325,37 @@ impl Builder {
             .sum();
         if self.opts.verify {
             verify_function(&self.ctx.func, self.module.isa()).map_err(|e| JitError::Verifier {
-                function: spec.name.clone(),
+                function: name.to_owned(),
                 message: e.to_string(),
             })?;
         }
         self.ctx.set_disasm(self.opts.disasm);
         self.module
             .define_function(id, &mut self.ctx)
-            .map_err(|e| JitError::Module(format!("{}: {e:?}", spec.name)))?;
+            .map_err(|e| JitError::Module(format!("{name}: {e:?}")))?;
         let code = self.ctx.compiled_code().expect("compiled");
         self.reports.push(FunctionReport {
-            name: spec.name.clone(),
+            name: name.to_owned(),
             ir_insts,
             code_bytes: code.code_info().total_size as usize,
             verified: self.opts.verify,
             disasm: code.vcode.clone(),
         });
         self.module.clear_context(&mut self.ctx);
+        Ok(id)
+    }
+
+    /// Defines a kernel `fn(h: F, x: *const F, k: *const *const F, out: *mut F, n: usize)`
+    /// (the signature `boundary::RawKernel` casts to), or returns the id of an identical
+    /// kernel defined before.
+    pub(crate) fn define(&mut self, spec: &KernelSpec) -> Result<FuncId, JitError> {
+        let key = spec.key();
+        if let Some((_, id)) = self.seen.iter().find(|(k, _)| *k == key) {
+            return Ok(*id);
+        }
+        let mut params = vec![self.fl.scalar];
+        params.extend([self.ptr; 4]);
+        let id = self.define_function(&spec.name, &params, spec, Self::build_body)?;
         self.seen.push((key, id));
         Ok(id)
     }

@@ -1,10 +1,47 @@
 //! [`JitFused`]: fused elementwise chains of a network compiled together in one module.
 
+use std::sync::Arc;
 use std::time::Instant;
+
+use cranelift_module::FuncId;
 
 use super::boundary::{CodeMemory, FusedKernel};
 use super::lower::{Builder, FusedSpec};
 use super::{JitError, JitFloat, JitOptions, JitReport};
+
+/// Compiles every spec (in order) with `define` into one code region and wraps each function
+/// with `wrap`. The generated loops never contract to fma (same rounding as the interpreter),
+/// which the report says.
+pub(crate) fn compile_all<F: JitFloat, S, K>(
+    specs: &[S],
+    opts: &JitOptions,
+    define: fn(&mut Builder, &S) -> Result<FuncId, JitError>,
+    wrap: impl Fn(&Arc<CodeMemory>, FuncId, &S) -> K,
+) -> Result<(Vec<K>, JitReport), JitError> {
+    let start = Instant::now();
+    let mut b = Builder::new::<F>(opts)?;
+    let mut ids = Vec::with_capacity(specs.len());
+    for s in specs {
+        ids.push(define(&mut b, s)?);
+    }
+    let (lanes, target) = (b.lanes(), b.target());
+    let functions = std::mem::take(&mut b.reports);
+    let code = CodeMemory::new(b.finish()?);
+    let kernels = ids
+        .iter()
+        .zip(specs)
+        .map(|(&id, s)| wrap(&code, id, s))
+        .collect();
+    let report = JitReport {
+        compile_time: start.elapsed(),
+        float: F::NAME,
+        lanes,
+        fma: false,
+        target,
+        functions,
+    };
+    Ok((kernels, report))
+}
 
 /// A set of fused elementwise chains ([`FusedSpec`]) compiled by Cranelift; the runtime's
 /// network JIT substitutes them for the interpreter's elementwise steps.
@@ -39,32 +76,11 @@ impl<F: JitFloat> JitFused<F> {
     /// # Errors
     /// A malformed spec (arity, slot index) or a Cranelift error.
     pub fn compile(specs: &[FusedSpec], opts: &JitOptions) -> Result<Self, JitError> {
-        let start = Instant::now();
-        let mut b = Builder::new::<F>(opts)?;
-        let mut ids = Vec::with_capacity(specs.len());
-        for s in specs {
-            ids.push(b.define_fused(s)?);
-        }
-        // Fused chains never contract to fma (bit-equal to the interpreter).
-        let (fma, lanes, target) = (false, b.lanes(), b.target());
-        let functions = std::mem::take(&mut b.reports);
-        let code = CodeMemory::new(b.finish()?);
-        let kernels = ids
-            .iter()
-            .zip(specs)
-            .map(|(&id, s)| FusedKernel::new(&code, id, s.ptrs))
-            .collect();
-        Ok(JitFused {
-            kernels,
-            report: JitReport {
-                compile_time: start.elapsed(),
-                float: F::NAME,
-                lanes,
-                fma,
-                target,
-                functions,
-            },
-        })
+        let (kernels, report) =
+            compile_all::<F, _, _>(specs, opts, Builder::define_fused, |c, id, s| {
+                FusedKernel::new(c, id, s.ptrs)
+            })?;
+        Ok(JitFused { kernels, report })
     }
 
     /// The kernels, in the order of the specs.

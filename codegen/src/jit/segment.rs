@@ -1,9 +1,8 @@
 //! [`JitSegments`]: segments of a network program compiled together in one module.
 
-use std::time::Instant;
-
-use super::boundary::{CodeMemory, SegmentKernel};
+use super::boundary::SegmentKernel;
 use super::lower::{Builder, SegmentSpec};
+use super::network::compile_all;
 use super::{JitError, JitFloat, JitOptions, JitReport};
 
 /// A set of network segments ([`SegmentSpec`]) compiled by Cranelift: runs of dense layers
@@ -44,32 +43,11 @@ impl<F: JitFloat> JitSegments<F> {
     /// A malformed spec (slot index, chain arity) or a Cranelift error (a verifier rejection
     /// is an internal bug).
     pub fn compile(specs: &[SegmentSpec], opts: &JitOptions) -> Result<Self, JitError> {
-        let start = Instant::now();
-        let mut b = Builder::new::<F>(opts)?;
-        let mut ids = Vec::with_capacity(specs.len());
-        for s in specs {
-            ids.push(b.define_segment(s)?);
-        }
-        // Inline loops never contract to fma (same rounding as the interpreter).
-        let (fma, lanes, target) = (false, b.lanes(), b.target());
-        let functions = std::mem::take(&mut b.reports);
-        let code = CodeMemory::new(b.finish()?);
-        let kernels = ids
-            .iter()
-            .zip(specs)
-            .map(|(&id, s)| SegmentKernel::new(&code, id, s.ptrs))
-            .collect();
-        Ok(JitSegments {
-            kernels,
-            report: JitReport {
-                compile_time: start.elapsed(),
-                float: F::NAME,
-                lanes,
-                fma,
-                target,
-                functions,
-            },
-        })
+        let (kernels, report) =
+            compile_all::<F, _, _>(specs, opts, Builder::define_segment, |c, id, s| {
+                SegmentKernel::new(c, id, s.ptrs)
+            })?;
+        Ok(JitSegments { kernels, report })
     }
 
     /// The kernels, in the order of the specs.

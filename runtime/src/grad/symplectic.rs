@@ -8,6 +8,7 @@ use crate::dynamics::Dynamics;
 use crate::error::SolveError;
 use crate::real::Real;
 use crate::scheme::Scheme;
+use crate::solver::Grid;
 use crate::solver::stage_time;
 
 /// The symplectic adjoint method: the forward pass keeps xₙ of every accepted step; the
@@ -127,6 +128,67 @@ pub(crate) fn symplectic_step<T: Real>(
     (evals, s)
 }
 
+/// What the forward sweep of either symplectic variant leaves for the backward sweep.
+pub(crate) struct Backward<'p, 'a, T: Real> {
+    pub problem: &'p Problem<'a, T>,
+    pub run: Run<T>,
+    pub outputs: Outputs<T>,
+    pub grids: Vec<Grid>,
+    pub cot: Outputs<T>,
+    pub value: f64,
+}
+
+impl<T: Real> Backward<'_, '_, T> {
+    /// The backward sweep over every component in reverse, taking step i of component m's
+    /// stage states from `stages(m, i)`; `recompute` sizes the workspace for recomputation.
+    pub fn run<'s>(
+        self,
+        recompute: bool,
+        stages: impl Fn(usize, usize) -> Stages<'s, T>,
+    ) -> Result<GradResult<T>, SolveError>
+    where
+        T: 's,
+    {
+        let Backward {
+            problem,
+            mut run,
+            outputs,
+            grids,
+            cot,
+            value,
+        } = self;
+        let mut stats = Stats::default();
+        let (mut lam, mut dtheta) = zero_gradients(&run, problem);
+        let n = problem.x0.len();
+        let mut sws = SymplecticWorkspace::new(problem.scheme.effective_stages(), n, recompute);
+        run.tracker.ck_add(sws.stage_bytes());
+        run.tracker.ws_add(sws.work_bytes());
+        for m in (0..problem.chain.len()).rev() {
+            let comp = &problem.chain[m];
+            let grid = &grids[m];
+            let gp = &mut dtheta[m];
+            let scratch = &mut run.ws.scratch;
+            sweep(m, grid, &cot[m], &mut lam, |i, lam| {
+                let (e, v) = symplectic_step(
+                    comp.dynamics,
+                    problem.scheme,
+                    grid.t[i],
+                    grid.t[i + 1],
+                    stages(m, i),
+                    lam,
+                    gp,
+                    &mut sws,
+                    scratch,
+                );
+                stats.nfe_backward += e;
+                stats.vjp_backward += v;
+                Ok(())
+            })?;
+        }
+        Ok(run.into_result(value, outputs, lam, dtheta, grids, stats))
+    }
+}
+
 impl<T: Real> GradientMethod<T> for SymplecticAdjoint {
     fn name(&self) -> &'static str {
         "symplectic"
@@ -139,42 +201,21 @@ impl<T: Real> GradientMethod<T> for SymplecticAdjoint {
     ) -> Result<GradResult<T>, SolveError> {
         problem.validate()?;
         let mut run = Run::new(problem);
-        let n = problem.x0.len();
         let Checkpointed {
             outputs,
             grids,
             checkpoints,
         } = forward_checkpointed(problem, &mut run)?;
         let (value, cot) = cotangents(&run, problem, &outputs, loss)?;
-        let mut stats = Stats::default();
-        let (mut lam, mut dtheta) = zero_gradients(&run, problem);
-        let mut sws = SymplecticWorkspace::new(problem.scheme.effective_stages(), n, true);
-        run.tracker.ck_add(sws.stage_bytes());
-        run.tracker.ws_add(sws.work_bytes());
-        for m in (0..problem.chain.len()).rev() {
-            let comp = &problem.chain[m];
-            let states = &checkpoints[m];
-            let grid = &grids[m];
-            let gp = &mut dtheta[m];
-            let scratch = &mut run.ws.scratch;
-            sweep(m, grid, &cot[m], &mut lam, |i, lam| {
-                let (e, v) = symplectic_step(
-                    comp.dynamics,
-                    problem.scheme,
-                    grid.t[i],
-                    grid.t[i + 1],
-                    Stages::Recompute(&states[i]),
-                    lam,
-                    gp,
-                    &mut sws,
-                    scratch,
-                );
-                stats.nfe_backward += e;
-                stats.vjp_backward += v;
-                Ok(())
-            })?;
-        }
-        Ok(run.into_result(value, outputs, lam, dtheta, grids, stats))
+        let back = Backward {
+            problem,
+            run,
+            outputs,
+            grids,
+            cot,
+            value,
+        };
+        back.run(true, |m, i| Stages::Recompute(&checkpoints[m][i]))
     }
 
     fn predict(&self, z: &ProblemSizes) -> MemoryPrediction {

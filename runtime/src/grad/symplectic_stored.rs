@@ -1,11 +1,10 @@
 //! The symplectic adjoint with the stage states stored by the forward pass.
 
-use super::forward::{Run, cotangents, forward_chain, zero_gradients};
+use super::forward::{Run, cotangents, forward_chain};
 use super::memory::{MemoryPrediction, ProblemSizes};
 use super::sinks::StageStateSink;
-use super::sweep::sweep;
-use super::symplectic::{Stages, SymplecticWorkspace, symplectic_step};
-use super::{GradResult, GradientMethod, Outputs, Problem, Stats};
+use super::symplectic::{Backward, Stages};
+use super::{GradResult, GradientMethod, Outputs, Problem};
 use crate::error::SolveError;
 use crate::real::Real;
 
@@ -48,34 +47,15 @@ impl<T: Real> GradientMethod<T> for SymplecticAdjointStored {
             |_, sink| stored.push(sink.into_steps()),
         )?;
         let (value, cot) = cotangents(&run, problem, &outputs, loss)?;
-        let mut stats = Stats::default();
-        let (mut lam, mut dtheta) = zero_gradients(&run, problem);
-        let mut sws = SymplecticWorkspace::new(eff, n, false);
-        run.tracker.ws_add(sws.work_bytes());
-        for m in (0..problem.chain.len()).rev() {
-            let comp = &problem.chain[m];
-            let steps = &stored[m];
-            let grid = &grids[m];
-            let gp = &mut dtheta[m];
-            let scratch = &mut run.ws.scratch;
-            sweep(m, grid, &cot[m], &mut lam, |i, lam| {
-                let (e, v) = symplectic_step(
-                    comp.dynamics,
-                    problem.scheme,
-                    grid.t[i],
-                    grid.t[i + 1],
-                    Stages::Stored(&steps[i]),
-                    lam,
-                    gp,
-                    &mut sws,
-                    scratch,
-                );
-                stats.nfe_backward += e;
-                stats.vjp_backward += v;
-                Ok(())
-            })?;
-        }
-        Ok(run.into_result(value, outputs, lam, dtheta, grids, stats))
+        let back = Backward {
+            problem,
+            run,
+            outputs,
+            grids,
+            cot,
+            value,
+        };
+        back.run(false, |m, i| Stages::Stored(&stored[m][i]))
     }
 
     fn predict(&self, z: &ProblemSizes) -> MemoryPrediction {

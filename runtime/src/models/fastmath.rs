@@ -26,6 +26,24 @@ const LN2_HI: f64 = 0.693_147_180_369_123_8;
 const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 const ROUND: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
 
+/// 1/i! for i = 0..=13, the Taylor coefficients of exp (and, from i = 2, of expm1(r)/r²·…).
+const INV_FACTORIAL: [f64; 14] = [
+    1.0,
+    1.0,
+    0.5,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5_040.0,
+    1.0 / 40_320.0,
+    1.0 / 362_880.0,
+    1.0 / 3_628_800.0,
+    1.0 / 39_916_800.0,
+    1.0 / 479_001_600.0,
+    1.0 / 6_227_020_800.0,
+];
+
 /// `a·b + c`: one fused multiply–add where the loop is compiled with FMA, else two roundings.
 #[inline(always)]
 fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
@@ -45,23 +63,8 @@ fn exp_impl<const FMA: bool>(x: f64) -> f64 {
     let k = t - ROUND;
     let r = madd::<FMA>(-k, LN2_LO, madd::<FMA>(-k, LN2_HI, x));
     // Horner form of Σ_{i=0}^{13} r^i / i!.
-    const C: [f64; 13] = [
-        1.0 / 479_001_600.0,
-        1.0 / 39_916_800.0,
-        1.0 / 3_628_800.0,
-        1.0 / 362_880.0,
-        1.0 / 40_320.0,
-        1.0 / 5_040.0,
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ];
-    let mut p = 1.0 / 6_227_020_800.0;
-    for c in C {
+    let mut p = INV_FACTORIAL[13];
+    for &c in INV_FACTORIAL[..13].iter().rev() {
         p = madd::<FMA>(p, r, c);
     }
     let ki = t.to_bits().wrapping_sub(ROUND.to_bits());

@@ -8,15 +8,12 @@
 //! the interpreted loops), and stores the result unless the step is marked dead.
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{
-    AbiParam, BlockArg, Endianness, Function, InstBuilder, MemFlagsData, Type, UserFuncName, Value,
-};
-use cranelift_codegen::verify_function;
+use cranelift_codegen::ir::{BlockArg, Endianness, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::FunctionBuilder;
-use cranelift_module::{FuncId, Linkage, Module};
+use cranelift_module::{FuncId, Module};
 
 use super::{Builder, Float};
-use crate::jit::{FunctionReport, JitError};
+use crate::jit::JitError;
 
 /// An elementwise operation of a fused chain (operands in [`FusedStep::args`] order).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -102,42 +99,7 @@ impl Builder {
     /// `boundary::RawFused` casts to).
     pub(crate) fn define_fused(&mut self, spec: &FusedSpec) -> Result<FuncId, JitError> {
         spec.check()?;
-        let mut sig = self.module.make_signature();
-        sig.params.push(AbiParam::new(self.ptr));
-        sig.params.push(AbiParam::new(self.ptr));
-        let id = self
-            .module
-            .declare_function(&spec.name, Linkage::Local, &sig)
-            .map_err(|e| JitError::Module(e.to_string()))?;
-        self.ctx.func = Function::with_name_signature(UserFuncName::user(0, id.as_u32()), sig);
-        self.build_fused(spec);
-        let ir_insts = self
-            .ctx
-            .func
-            .layout
-            .blocks()
-            .map(|b| self.ctx.func.layout.block_insts(b).count())
-            .sum();
-        if self.opts.verify {
-            verify_function(&self.ctx.func, self.module.isa()).map_err(|e| JitError::Verifier {
-                function: spec.name.clone(),
-                message: e.to_string(),
-            })?;
-        }
-        self.ctx.set_disasm(self.opts.disasm);
-        self.module
-            .define_function(id, &mut self.ctx)
-            .map_err(|e| JitError::Module(format!("{}: {e:?}", spec.name)))?;
-        let code = self.ctx.compiled_code().expect("compiled");
-        self.reports.push(FunctionReport {
-            name: spec.name.clone(),
-            ir_insts,
-            code_bytes: code.code_info().total_size as usize,
-            verified: self.opts.verify,
-            disasm: code.vcode.clone(),
-        });
-        self.module.clear_context(&mut self.ctx);
-        Ok(id)
+        self.define_function(&spec.name, &[self.ptr, self.ptr], spec, Self::build_fused)
     }
 
     fn build_fused(&mut self, spec: &FusedSpec) {

@@ -15,16 +15,14 @@
 //! function serves every batch size.
 
 use cranelift_codegen::ir::{
-    AbiParam, Function, InstBuilder, MemFlagsData, SigRef, Signature, Type, UserFuncName, Value,
-    types,
+    AbiParam, InstBuilder, MemFlagsData, SigRef, Signature, Type, Value, types,
 };
-use cranelift_codegen::verify_function;
 use cranelift_frontend::FunctionBuilder;
-use cranelift_module::{FuncId, Linkage, Module};
+use cranelift_module::{FuncId, Module};
 
 use super::fused::{counted_loop, elementwise, emit_chain, used_slots};
 use super::{Builder, Float, FusedStep};
-use crate::jit::{FunctionReport, JitError};
+use crate::jit::JitError;
 
 /// A size that may depend on the batch: `per_batch·B + fixed`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -418,44 +416,12 @@ impl Builder {
     /// Callbacks<F>)` (the signature `boundary::RawSegment` casts to).
     pub(crate) fn define_segment(&mut self, spec: &SegmentSpec) -> Result<FuncId, JitError> {
         spec.check()?;
-        let mut sig = self.module.make_signature();
-        sig.params.push(AbiParam::new(self.ptr));
-        sig.params.push(AbiParam::new(self.ptr));
-        sig.params.push(AbiParam::new(self.fl.scalar));
-        sig.params.push(AbiParam::new(self.ptr));
-        let id = self
-            .module
-            .declare_function(&spec.name, Linkage::Local, &sig)
-            .map_err(|e| JitError::Module(e.to_string()))?;
-        self.ctx.func = Function::with_name_signature(UserFuncName::user(0, id.as_u32()), sig);
-        self.build_segment(spec);
-        let ir_insts = self
-            .ctx
-            .func
-            .layout
-            .blocks()
-            .map(|b| self.ctx.func.layout.block_insts(b).count())
-            .sum();
-        if self.opts.verify {
-            verify_function(&self.ctx.func, self.module.isa()).map_err(|e| JitError::Verifier {
-                function: spec.name.clone(),
-                message: e.to_string(),
-            })?;
-        }
-        self.ctx.set_disasm(self.opts.disasm);
-        self.module
-            .define_function(id, &mut self.ctx)
-            .map_err(|e| JitError::Module(format!("{}: {e:?}", spec.name)))?;
-        let code = self.ctx.compiled_code().expect("compiled");
-        self.reports.push(FunctionReport {
-            name: spec.name.clone(),
-            ir_insts,
-            code_bytes: code.code_info().total_size as usize,
-            verified: self.opts.verify,
-            disasm: code.vcode.clone(),
-        });
-        self.module.clear_context(&mut self.ctx);
-        Ok(id)
+        self.define_function(
+            &spec.name,
+            &[self.ptr, self.ptr, self.fl.scalar, self.ptr],
+            spec,
+            Self::build_segment,
+        )
     }
 
     fn build_segment(&mut self, spec: &SegmentSpec) {

@@ -16,6 +16,8 @@
 
 use std::arch::x86_64::*;
 
+use super::INV_FACTORIAL;
+
 /// 2^{j/16}, j = 0..15, rounded to f64.
 const T: [f64; 16] = [
     1.0,
@@ -94,17 +96,8 @@ unsafe fn tanh8(x: __m512d, tables: &[__m512d; 4]) -> __m512d {
         _mm512_set1_epi64(1023),
     )));
     // expm1(r) = r + r²(1/2 + r(1/6 + … + r/10!)).
-    let mut p = _mm512_set1_pd(1.0 / 3_628_800.0);
-    for c in [
-        1.0 / 362_880.0,
-        1.0 / 40_320.0,
-        1.0 / 5_040.0,
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-    ] {
+    let mut p = _mm512_set1_pd(INV_FACTORIAL[10]);
+    for &c in INV_FACTORIAL[2..10].iter().rev() {
         p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(c));
     }
     let em_r = _mm512_fmadd_pd(_mm512_mul_pd(p, r), r, r);
