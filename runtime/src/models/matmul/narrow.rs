@@ -21,6 +21,10 @@ pub(super) const MAX_N: usize = 4;
 /// Longest k handled (the stack copy of `B` holds `MAX_N · MAX_K` elements).
 pub(super) const MAX_K: usize = 512;
 
+/// The stack copy of `B`'s columns, aligned to a cache line for the vector loads.
+#[repr(align(64))]
+pub(super) struct Columns(pub(super) [MaybeUninit<f64>; MAX_N * MAX_K]);
+
 /// Whether the narrow kernels take this product.
 pub(super) fn applies<T>(p: &Problem<T>) -> bool {
     p.n <= MAX_N && p.k <= MAX_K && (p.cs_a == 1 || p.rs_a == 1)
@@ -115,9 +119,9 @@ macro_rules! narrow_f64 {
             use std::arch::x86_64::*;
             const W: usize = $w;
             let kp = p.k.div_ceil(W) * W;
-            let mut buf = [const { MaybeUninit::<f64>::uninit() }; MAX_N * MAX_K];
+            let mut buf = Columns([const { MaybeUninit::<f64>::uninit() }; MAX_N * MAX_K]);
             // SAFETY: n ≤ MAX_N, k ≤ kp ≤ MAX_K (MAX_K is a multiple of W).
-            let bcol = unsafe { pack_columns(p, kp, &mut buf) };
+            let bcol = unsafe { pack_columns(p, kp, &mut buf.0) };
             // SAFETY: forwarded; the match arms fix N = n.
             unsafe {
                 if p.cs_a == 1 {
