@@ -236,7 +236,8 @@ fn mlp_vjps_match_each_other_and_finite_differences() {
 
 #[test]
 fn mlp_shapes_exercising_all_tile_edges() {
-    // One hidden layer, no hidden layer, width-1 layers, dim 1, and batches around the tile size.
+    // One hidden layer, no hidden layer, width-1 layers, dim 1, batches around the tile size,
+    // and wide first layers.
     let shapes: &[(usize, Vec<usize>, usize)] = &[
         (2, vec![16], 16),
         (3, vec![], 4),
@@ -244,6 +245,9 @@ fn mlp_shapes_exercising_all_tile_edges() {
         (1, vec![13], 7),
         (5, vec![16, 16], 13),
         (4, vec![3, 17, 2], 1),
+        // First-layer widths past the 64- and 512-element stack buffers of the time column.
+        (2, vec![100], 5),
+        (2, vec![600], 3),
     ];
     let mut seed = 50;
     for (dim, hidden, batch) in shapes {

@@ -149,6 +149,8 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
         .chain(p.layers.iter().map(|l| l.out))
         .collect();
     let time = m.time;
+    // The time column is folded into the first layer's bias, on the stack when it fits.
+    let time_bias_len = p.layers[0].out.min(4096);
     let eval_bufs = (nl - 1).min(2);
     let tab = &m.tableau.tableau;
     let tab_name = tab.name().to_string();
@@ -436,12 +438,12 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
                 let bias = &self.params[b..b + out];
                 let a = MatRef::row_major(&input[..batch * k], batch, k);
                 let bt = MatRef::new(wm, out, k, inp, 1).t();
-                // The bias goes into the GEMM's store; with the time column it is
-                // b + t·W[:, k], on the stack up to 512 outputs (as the runtime's `Mlp`).
+                // The bias goes into the GEMM's store; with the time column (first layer only)
+                // it is b + t·W[:, k], in a stack buffer of exactly that layer's width.
                 if k == inp {
                     matmul_bias(MatMut::row_major(output, batch, out), a, bt, bias);
-                } else if out <= 512 {
-                    let mut eff = [0.0 as #ty; 512];
+                } else if out <= #time_bias_len {
+                    let mut eff = [0.0 as #ty; #time_bias_len];
                     for (j, (e, &bj)) in eff.iter_mut().zip(bias).enumerate() {
                         *e = bj + t * wm[j * inp + k];
                     }

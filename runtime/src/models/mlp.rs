@@ -74,6 +74,46 @@ impl MlpConfig {
     }
 }
 
+/// `out ← A·B + 1·(b + t·w)ᵀ` (`out` row-major with `b.len()` columns) with the effective
+/// bias in an `N`-element stack buffer (`b.len() ≤ N`).
+fn time_bias<T: Real, const N: usize>(
+    out: &mut [T],
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    bias: &[T],
+    t: T,
+    time_col: impl Iterator<Item = T>,
+) {
+    let mut eff = [T::zero(); N];
+    for ((e, &bj), wj) in eff.iter_mut().zip(bias).zip(time_col) {
+        *e = bj + t * wj;
+    }
+    let n = bias.len();
+    matmul_bias(MatMut::row_major(out, out.len() / n, n), a, b, &eff[..n]);
+}
+
+/// The same for wide layers: the effective bias written into every row of `C` (each row is
+/// `b + t·w`, computed once and copied), then the product accumulated.
+fn time_bias_rows<T: Real>(
+    out: &mut [T],
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    bias: &[T],
+    t: T,
+    time_col: impl Iterator<Item = T>,
+) {
+    let n = bias.len();
+    let rows = out.len() / n;
+    let (row0, rest) = out.split_at_mut(n);
+    for ((r, &bj), wj) in row0.iter_mut().zip(bias).zip(time_col) {
+        *r = bj + t * wj;
+    }
+    for r in rest.chunks_exact_mut(n) {
+        r.copy_from_slice(row0);
+    }
+    matmul(MatMut::row_major(out, rows, n), a, b, true);
+}
+
 /// One dense layer's place in the flat parameter vector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Layer {
@@ -314,26 +354,17 @@ impl<T: Real> Mlp<T> {
         let a = MatRef::row_major(&input[..batch * k], batch, k);
         let b = MatRef::row_major(wt, k, ly.out);
         // The bias is added in the GEMM's store (`matmul_bias`); with the time column it is
-        // b + t·W[:, k], built on the stack when the layer is at most STACK wide.
-        const STACK: usize = 512;
+        // b + t·W[:, k], built on the stack (a buffer just big enough, so the common widths do
+        // not pay for zeroing a large one).
         if k == ly.inp {
             matmul_bias(MatMut::row_major(out, batch, ly.out), a, b, bias);
-        } else if ly.out <= STACK {
-            let mut eff = [T::zero(); STACK];
-            for (j, (e, &bj)) in eff.iter_mut().zip(bias).enumerate() {
-                *e = bj + t * w[j * ly.inp + k];
-            }
-            matmul_bias(MatMut::row_major(out, batch, ly.out), a, b, &eff[..ly.out]);
         } else {
-            let (row0, rest) = out.split_at_mut(ly.out);
-            row0.copy_from_slice(bias);
-            for (j, r) in row0.iter_mut().enumerate() {
-                *r += t * w[j * ly.inp + k];
+            let time_col = (0..ly.out).map(|j| w[j * ly.inp + k]);
+            match ly.out {
+                0..=64 => time_bias::<T, 64>(out, a, b, bias, t, time_col),
+                65..=512 => time_bias::<T, 512>(out, a, b, bias, t, time_col),
+                _ => time_bias_rows(out, a, b, bias, t, time_col),
             }
-            for r in rest.chunks_exact_mut(ly.out) {
-                r.copy_from_slice(row0);
-            }
-            matmul(MatMut::row_major(out, batch, ly.out), a, b, true);
         }
     }
 
