@@ -220,9 +220,11 @@ impl<F: JitFloat> FusedKernel<F> {
 }
 
 /// The runtime's GEMM as the generated code calls it:
-/// `(m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c, ldc, accumulate)` computes
+/// `(m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c, ldc, bias, accumulate)` computes
 /// `C (+)= A·B` with `A` `m × k` at `a` (strides `rs_a`, `cs_a`), `B` `k × n` at `b`,
-/// `C` `m × n` row-major at `c` with leading dimension `ldc`; `accumulate != 0` adds.
+/// `C` `m × n` row-major at `c` with leading dimension `ldc`; `accumulate != 0` adds; a
+/// non-null `bias` (`n` elements, only with `accumulate == 0`) is added to every row in the
+/// GEMM's store.
 ///
 /// An implementation must not unwind (an `extern "C"` function that panics aborts the
 /// process) and may assume what a segment guarantees: every view lies inside live memory,
@@ -239,6 +241,7 @@ pub type GemmFn<F> = unsafe extern "C" fn(
     usize,
     *mut F,
     usize,
+    *const F,
     u32,
 );
 

@@ -4,7 +4,7 @@
 
 use symplode_codegen::ir::{BinaryOp, ConvShape, UnaryOp};
 
-use crate::models::matmul::{MatMut, MatRef, matmul};
+use crate::models::matmul::{MatMut, MatRef, matmul, matmul_bias};
 use crate::real::Real;
 
 /// `y = x Wᵀ (+ b)`: `x [B,inp]`, `w [out,inp]`, `b [out]`.
@@ -17,17 +17,16 @@ pub(super) fn dense<T: Real>(
     inp: usize,
     out: usize,
 ) {
-    if let Some(b) = b {
-        for r in y.chunks_exact_mut(out) {
-            r.copy_from_slice(b);
-        }
-    }
-    matmul(
+    let (c, a, wt) = (
         MatMut::row_major(y, batch, out),
         MatRef::row_major(x, batch, inp),
         MatRef::row_major(w, out, inp).t(),
-        b.is_some(),
     );
+    match b {
+        // The bias is added in the GEMM's store (bit-equal to bias rows + accumulate).
+        Some(b) => matmul_bias(c, a, wt, b),
+        None => matmul(c, a, wt, false),
+    }
 }
 
 /// `y = x W`: `x [B,k]`, `w [k,m]`.

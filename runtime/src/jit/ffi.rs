@@ -36,7 +36,7 @@
 use symplode_codegen::jit::{Callbacks, GemmFn, SegmentKernel, TanhFn};
 
 use super::JitReal;
-use crate::models::matmul::{MatMut, MatRef, matmul};
+use crate::models::matmul::{MatMut, MatRef, matmul, matmul_bias};
 use crate::real::Real;
 
 /// Elements a strided `rows × cols` view touches (0 if empty). Wrapping arithmetic: the
@@ -71,6 +71,7 @@ unsafe extern "C" fn gemm_shim<T: Real>(
     cs_b: usize,
     c: *mut T,
     ldc: usize,
+    bias: *const T,
     accumulate: u32,
 ) {
     if m == 0 || n == 0 {
@@ -85,12 +86,17 @@ unsafe extern "C" fn gemm_shim<T: Real>(
             std::slice::from_raw_parts_mut(c, extent(m, n, ldc, 1)),
         )
     };
-    matmul(
+    let (c, a, b) = (
         MatMut::new(c, m, n, ldc),
         MatRef::new(a, m, k, rs_a, cs_a),
         MatRef::new(b, k, n, rs_b, cs_b),
-        accumulate != 0,
     );
+    if bias.is_null() {
+        matmul(c, a, b, accumulate != 0);
+    } else {
+        // SAFETY: a non-null bias holds `n` elements (the `GemmFn` contract).
+        matmul_bias(c, a, b, unsafe { std::slice::from_raw_parts(bias, n) });
+    }
 }
 
 /// `v[0..n] ← tanh(v[0..n])` on [`Real::tanh_slice`].

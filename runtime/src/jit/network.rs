@@ -233,22 +233,9 @@ fn lower_step(
             if !ok {
                 return None;
             }
-            let mut ops = Vec::with_capacity(2);
-            if bias {
-                // The bias rows are the GEMM's initial value, as in the interpreter.
-                ops.push(SegOp::RowCopy {
-                    rows: Dim::rows(1),
-                    len: *w,
-                    src: 2,
-                    src_off: 0,
-                    src_stride: 0,
-                    dst: o,
-                    dst_off: 0,
-                    dst_stride: *w,
-                });
-            }
-            // x [B,inp] · Wᵀ (W [w,inp] row-major read transposed).
-            ops.push(SegOp::Gemm(GemmSpec {
+            // x [B,inp] · Wᵀ (W [w,inp] row-major read transposed), the bias added in the
+            // GEMM's store, as in the interpreter.
+            vec![SegOp::Gemm(GemmSpec {
                 m: Dim::rows(1),
                 n: Dim::fixed(*w),
                 k: Dim::fixed(*inp),
@@ -260,9 +247,9 @@ fn lower_step(
                 cs_b: *inp,
                 c: o,
                 ldc: *w,
-                acc: bias,
-            }));
-            ops
+                acc: false,
+                bias: bias.then_some(2),
+            })]
         }
         Kernel::DenseNT { k, m } => {
             let ok = args.len() == 2
@@ -285,6 +272,7 @@ fn lower_step(
                 c: o,
                 ldc: *m,
                 acc: false,
+                bias: None,
             })]
         }
         Kernel::BatchOuter { p, q, acc } => {
@@ -309,6 +297,7 @@ fn lower_step(
                 c: o,
                 ldc: *q,
                 acc: *acc,
+                bias: None,
             })]
         }
         Kernel::BatchSum { w, acc } => {
@@ -417,6 +406,7 @@ fn remap(op: &mut SegOp, map: &[usize]) {
             g.a = map[g.a];
             g.b = map[g.b];
             g.c = map[g.c];
+            g.bias = g.bias.map(|b| map[b]);
         }
         SegOp::RowCopy { src, dst, .. } => {
             *src = map[*src];

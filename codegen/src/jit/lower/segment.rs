@@ -65,7 +65,7 @@ pub enum FillValue {
     Time,
 }
 
-/// A strided matrix product `C (+)= A·B`, run by the runtime's GEMM through the function
+/// A strided matrix product `C (+)= A·B` (or `C = A·B + 1·biasᵀ`), run by the runtime's GEMM through the function
 /// pointer `Callbacks::gemm`. `A` is `m × k` with strides `(rs_a, cs_a)` at slot `a`, `B`
 /// is `k × n` with strides `(rs_b, cs_b)` at slot `b`, `C` is `m × n` row-major with leading
 /// dimension `ldc` at slot `c`.
@@ -95,6 +95,9 @@ pub struct GemmSpec {
     pub ldc: usize,
     /// Add to `C` instead of overwriting it.
     pub acc: bool,
+    /// Slot of a row of `n` elements added to every row of the product in the GEMM's store
+    /// (`matmul_bias`; only with `acc == false`).
+    pub bias: Option<usize>,
 }
 
 /// One node of a segment. The translator has one match arm per variant.
@@ -181,7 +184,9 @@ impl SegmentSpec {
         let n = self.ptrs;
         for (i, op) in self.ops.iter().enumerate() {
             let ok = match op {
-                SegOp::Gemm(g) => g.a < n && g.b < n && g.c < n,
+                SegOp::Gemm(g) => {
+                    g.a < n && g.b < n && g.c < n && g.bias.is_none_or(|b| b < n && !g.acc)
+                }
                 SegOp::RowCopy { src, dst, .. } => *src < n && *dst < n,
                 SegOp::Fill { dst, .. } | SegOp::Tanh { dst, .. } => *dst < n,
                 SegOp::ColSum { dst, src, .. } => *dst < n && *src < n,
@@ -291,12 +296,16 @@ impl SegTranslator<'_, '_> {
                 let cs_b = self.iconst(g.cs_b);
                 let c = self.base(g.c);
                 let ldc = self.iconst(g.ldc);
+                let bias = match g.bias {
+                    Some(slot) => self.base(slot),
+                    None => self.iconst(0),
+                };
                 let acc = self.b.ins().iconst(types::I32, i64::from(g.acc));
                 let (sig, f) = self.gemm;
                 self.b.ins().call_indirect(
                     sig,
                     f,
-                    &[m, n, k, a, rs_a, cs_a, bb, rs_b, cs_b, c, ldc, acc],
+                    &[m, n, k, a, rs_a, cs_a, bb, rs_b, cs_b, c, ldc, bias, acc],
                 );
             }
             SegOp::RowCopy {
@@ -394,10 +403,10 @@ impl SegTranslator<'_, '_> {
 }
 
 impl Builder {
-    /// `(m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c, ldc, acc: i32)`: `boundary::GemmFn`.
+    /// `(m, n, k, a, rs_a, cs_a, b, rs_b, cs_b, c, ldc, bias, acc: i32)`: `boundary::GemmFn`.
     fn gemm_signature(&self) -> Signature {
         let mut sig = self.module.make_signature();
-        for _ in 0..11 {
+        for _ in 0..12 {
             sig.params.push(AbiParam::new(self.ptr));
         }
         sig.params.push(AbiParam::new(types::I32));
