@@ -42,6 +42,8 @@
 //! `--dims 64-64-64`, `--activation tanh|softplus`, `--time T`, `--trace hutchinson|exact`,
 //! `--rademacher`, `--threads N`, `--f32`, `--out DIR`, `--seed N`, `--test N`, `--grid N`.
 
+#[path = "common/font.rs"]
+mod font;
 #[path = "common/toy.rs"]
 mod toy;
 
@@ -461,7 +463,7 @@ fn main_inner(args: &Args) -> Result<(), Box<dyn Error>> {
         vec![args.data.as_str()]
     };
     std::fs::create_dir_all(&args.out)?;
-    let text = register_font();
+    let text = font::register_font();
     if !text {
         eprintln!(
             "no TrueType font found (set SYMPLODE_FONT=/path/to/font.ttf): plotting without text"
@@ -493,33 +495,6 @@ fn main_inner(args: &Args) -> Result<(), Box<dyn Error>> {
         }
     }
     Ok(())
-}
-
-/// Registers a system TrueType font for plotters' text (ab_glyph needs one); false if none.
-fn register_font() -> bool {
-    let mut candidates: Vec<PathBuf> = std::env::var_os("SYMPLODE_FONT")
-        .map(PathBuf::from)
-        .into_iter()
-        .collect();
-    for p in [
-        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-        "/usr/share/fonts/TTF/DejaVuSans.ttf",
-        "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-        "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-        "/System/Library/Fonts/Supplemental/Arial.ttf",
-        "C:\\Windows\\Fonts\\arial.ttf",
-    ] {
-        candidates.push(PathBuf::from(p));
-    }
-    for path in candidates {
-        if let Ok(bytes) = std::fs::read(&path) {
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                return true;
-            }
-        }
-    }
-    false
 }
 
 /// A perceptually ordered colour map (viridis, by linear interpolation of 6 anchors).

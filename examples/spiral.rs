@@ -21,6 +21,9 @@
 //! `--threads N` (rayon chunks; results do not depend on it), `--f32`, `--out DIR`, `--seed N`,
 //! `--noise S`, `--resume`.
 
+#[path = "common/font.rs"]
+mod font;
+
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -458,33 +461,6 @@ fn main_inner(args: &Args) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// Registers a system TrueType font for plotters' text (ab_glyph needs one); false if none.
-fn register_font() -> bool {
-    let mut candidates: Vec<PathBuf> = std::env::var_os("SYMPLODE_FONT")
-        .map(PathBuf::from)
-        .into_iter()
-        .collect();
-    for p in [
-        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-        "/usr/share/fonts/TTF/DejaVuSans.ttf",
-        "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-        "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-        "/System/Library/Fonts/Supplemental/Arial.ttf",
-        "C:\\Windows\\Fonts\\arial.ttf",
-    ] {
-        candidates.push(PathBuf::from(p));
-    }
-    for path in candidates {
-        if let Ok(bytes) = std::fs::read(&path) {
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                return true;
-            }
-        }
-    }
-    false
-}
-
 /// Draws a chart's mesh: axis descriptions with text, bare grid lines without.
 macro_rules! mesh {
     ($c:expr, $text:expr, $x:expr, $y:expr $(, $fmt:expr)?) => {{
@@ -523,7 +499,7 @@ fn swatch(style: ShapeStyle) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
 
 /// A 2 × 2 figure: x, y against t; the phase plane; the learned vector field; the loss.
 fn plot(path: &Path, o: &Outcome) -> Result<(), Box<dyn Error>> {
-    let text = register_font();
+    let text = font::register_font();
     if !text {
         eprintln!(
             "no TrueType font found (set SYMPLODE_FONT=/path/to/font.ttf): plotting without text"
