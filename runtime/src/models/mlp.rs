@@ -74,6 +74,13 @@ impl MlpConfig {
     }
 }
 
+/// `dst ← b + t·w`: layer 0's bias with the time column folded in.
+fn effective_bias<T: Real>(dst: &mut [T], bias: &[T], t: T, time_col: impl Iterator<Item = T>) {
+    for ((e, &bj), wj) in dst.iter_mut().zip(bias).zip(time_col) {
+        *e = bj + t * wj;
+    }
+}
+
 /// `out ← A·B + 1·(b + t·w)ᵀ` (`out` row-major with `b.len()` columns) with the effective
 /// bias in an `N`-element stack buffer (`b.len() ≤ N`).
 fn time_bias<T: Real, const N: usize>(
@@ -85,10 +92,8 @@ fn time_bias<T: Real, const N: usize>(
     time_col: impl Iterator<Item = T>,
 ) {
     let mut eff = [T::zero(); N];
-    for ((e, &bj), wj) in eff.iter_mut().zip(bias).zip(time_col) {
-        *e = bj + t * wj;
-    }
     let n = bias.len();
+    effective_bias(&mut eff[..n], bias, t, time_col);
     matmul_bias(MatMut::row_major(out, out.len() / n, n), a, b, &eff[..n]);
 }
 
@@ -105,9 +110,7 @@ fn time_bias_rows<T: Real>(
     let n = bias.len();
     let rows = out.len() / n;
     let (row0, rest) = out.split_at_mut(n);
-    for ((r, &bj), wj) in row0.iter_mut().zip(bias).zip(time_col) {
-        *r = bj + t * wj;
-    }
+    effective_bias(row0, bias, t, time_col);
     for r in rest.chunks_exact_mut(n) {
         r.copy_from_slice(row0);
     }
@@ -125,6 +128,10 @@ struct Layer {
     w: usize,
     /// Offset of the `[out]` bias.
     b: usize,
+    /// Columns of the weight that multiply a matrix: `inp`, less the time column of layer 0.
+    k: usize,
+    /// Offset of the `[k, out]` block of this layer in the transposed weights.
+    wt: usize,
 }
 
 /// A batched MLP `dx/dt = f(x, t; θ)`: dense layers `Y = X Wᵀ + b` with an activation between
@@ -201,16 +208,24 @@ impl<T: Real> Mlp<T> {
         let expected = config.n_params()?;
         let widths = config.widths();
         let mut layers = Vec::with_capacity(widths.len() - 1);
-        let mut off = 0;
-        for pair in widths.windows(2) {
+        let (mut off, mut wt) = (0, 0);
+        for (l, pair) in widths.windows(2).enumerate() {
             let (inp, out) = (pair[0], pair[1]);
+            let k = if l == 0 && config.time_input {
+                config.dim
+            } else {
+                inp
+            };
             layers.push(Layer {
                 inp,
                 out,
                 w: off,
                 b: off + out * inp,
+                k,
+                wt,
             });
             off += out * inp + out;
+            wt += k * out;
         }
         let mut mlp = Mlp {
             max_hidden: config.hidden.iter().copied().max().unwrap_or(0),
@@ -309,27 +324,15 @@ impl<T: Real> Mlp<T> {
             .saturating_add(self.max_out)
     }
 
-    /// Width of the part of layer `l`'s input that multiplies a matrix (the time column of
-    /// layer 0 is folded into its bias).
-    fn k_eff(&self, l: usize) -> usize {
-        if l == 0 && self.config.time_input {
-            self.config.dim
-        } else {
-            self.layers[l].inp
-        }
-    }
-
-    /// The transposed weights of every layer (see [`WeightCache`]), and where layer `l`'s
-    /// `[k, out]` block starts.
+    /// The transposed weights of every layer (see [`WeightCache`]); layer `l`'s `[k, out]`
+    /// block starts at `layers[l].wt`.
     fn transposed(&self) -> &[T] {
         self.wt.0.get_or_init(|| {
-            let total = (0..self.layers.len())
-                .map(|l| self.k_eff(l) * self.layers[l].out)
-                .sum();
+            let total = self.layers.iter().map(|ly| ly.k * ly.out).sum();
             let mut wt = Vec::with_capacity(total);
-            for (l, ly) in self.layers.iter().enumerate() {
+            for ly in &self.layers {
                 let w = &self.params[ly.w..ly.w + ly.out * ly.inp];
-                for p in 0..self.k_eff(l) {
+                for p in 0..ly.k {
                     wt.extend((0..ly.out).map(|j| w[j * ly.inp + p]));
                 }
             }
@@ -337,18 +340,12 @@ impl<T: Real> Mlp<T> {
         })
     }
 
-    /// Offset of layer `l`'s block in [`Mlp::transposed`].
-    fn transposed_offset(&self, l: usize) -> usize {
-        (0..l).map(|i| self.k_eff(i) * self.layers[i].out).sum()
-    }
-
     /// `out = input · W[:, :k]ᵀ + b (+ t·W[:, k] for the time column)`, `batch ≥ 1` rows.
     fn dense(&self, l: usize, t: T, input: &[T], out: &mut [T], batch: usize) {
         let ly = self.layers[l];
-        let k = self.k_eff(l);
+        let k = ly.k;
         let w = &self.params[ly.w..ly.w + ly.out * ly.inp];
-        let wt_off = self.transposed_offset(l);
-        let wt = &self.transposed()[wt_off..wt_off + k * ly.out];
+        let wt = &self.transposed()[ly.wt..ly.wt + k * ly.out];
         let out = &mut out[..batch * ly.out];
         let bias = &self.params[ly.b..ly.b + ly.out];
         let a = MatRef::row_major(&input[..batch * k], batch, k);
@@ -380,7 +377,7 @@ impl<T: Real> Mlp<T> {
         batch: usize,
     ) {
         let ly = self.layers[l];
-        let k = self.k_eff(l);
+        let k = ly.k;
         let delta = &delta[..batch * ly.out];
         matmul(
             MatMut::new(&mut gp[ly.w..ly.w + ly.out * ly.inp], ly.out, k, ly.inp),
@@ -408,7 +405,7 @@ impl<T: Real> Mlp<T> {
     /// `gin = δ · W[:, :k]` (the time column's gradient is not needed).
     fn dense_grad_input(&self, l: usize, delta: &[T], gin: &mut [T], batch: usize) {
         let ly = self.layers[l];
-        let k = self.k_eff(l);
+        let k = ly.k;
         matmul(
             MatMut::row_major(&mut gin[..batch * k], batch, k),
             MatRef::row_major(&delta[..batch * ly.out], batch, ly.out),
