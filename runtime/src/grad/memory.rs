@@ -44,6 +44,9 @@ impl Tracker {
     pub fn ck_add(&self, bytes: usize) {
         self.add(Kind::Checkpoint, bytes);
     }
+    pub fn ck_sub(&self, bytes: usize) {
+        self.sub(Kind::Checkpoint, bytes);
+    }
     pub fn gr_add(&self, bytes: usize) {
         self.add(Kind::Graph, bytes);
     }
