@@ -148,6 +148,20 @@ pub(crate) struct StageTape<T> {
     pub tape: Vec<T>,
 }
 
+impl<T: Real> StageTape<T> {
+    /// Elements of one stored stage: its input state and its tape.
+    pub fn len(state_len: usize, tape_len: usize) -> usize {
+        state_len + tape_len
+    }
+    /// A zeroed stage of these sizes.
+    pub fn zeroed(state_len: usize, tape_len: usize) -> Self {
+        StageTape {
+            input: vec![T::zero(); state_len],
+            tape: vec![T::zero(); tape_len],
+        }
+    }
+}
+
 /// The stored effective stages of one accepted step from `t0` to `t1`.
 pub(crate) struct StepTapes<T> {
     pub t0: f64,
@@ -194,15 +208,12 @@ impl<'a, T: Real> TapeSink<'a, T> {
     }
 
     fn pair_bytes(&self) -> usize {
-        (self.state_len + self.tape_len) * std::mem::size_of::<T>()
+        StageTape::<T>::len(self.state_len, self.tape_len) * std::mem::size_of::<T>()
     }
 
     fn fresh(&self) -> StageTape<T> {
         self.tracker.gr_add(self.pair_bytes());
-        StageTape {
-            input: vec![T::zero(); self.state_len],
-            tape: vec![T::zero(); self.tape_len],
-        }
+        StageTape::zeroed(self.state_len, self.tape_len)
     }
 
     /// Releases the trial pool, keeping the stored steps.

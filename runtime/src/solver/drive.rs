@@ -56,9 +56,14 @@ impl<T: Real> StepWorkspace<T> {
             err: vec![T::zero(); n],
         }
     }
+    /// Elements of the step buffers (all but the scratch) for `stages` stages and states of
+    /// `n` elements: s slopes, the stage input, x, the trial state and the error.
+    pub fn buffer_len(stages: usize, n: usize) -> usize {
+        (stages + 4) * n
+    }
     /// Bytes of the step buffers (all but the scratch).
     pub fn buffer_bytes(&self) -> usize {
-        (self.k.len() + 4) * self.x.len() * std::mem::size_of::<T>()
+        Self::buffer_len(self.k.len(), self.x.len()) * std::mem::size_of::<T>()
     }
     /// Bytes of the scratch buffer.
     pub fn scratch_bytes(&self) -> usize {

@@ -50,6 +50,14 @@ impl<T: Real> StageSink<T> for AugmentedSink<'_, T> {
     fn accept(&mut self, _t0: f64, _t1: f64, _x_n: &[T], _fsal: bool) {}
 }
 
+/// Elements of the backward solve's buffers for s stages, states of n elements and p
+/// parameters: the step workspace of the augmented state [x, λ, g] (s + 4 buffers), the state
+/// itself and the one output buffer.
+fn augmented_len(stages: usize, n: usize, p: usize) -> usize {
+    let m = 2 * n + p;
+    StepWorkspace::<f64>::buffer_len(stages, m) + 2 * m
+}
+
 impl BackwardKind for Adjoint {
     fn name(&self) -> &'static str {
         "continuous"
@@ -121,7 +129,7 @@ impl BackwardKind for Adjoint {
                 *l = a + c;
             }
             let mut out = vec![z.clone()];
-            let aug_bytes = (problem.scheme.stages() + 6) * std::mem::size_of_val(&z[..]);
+            let aug_bytes = augmented_len(problem.scheme.stages(), n, p) * size_of::<T>();
             run.tracker.ws_add(aug_bytes);
             let mut counters = Counters::default();
             let solved = (1..=k_out).rev().try_for_each(|k| {
@@ -155,7 +163,7 @@ impl BackwardKind for Adjoint {
 
     fn predict(&self, _keeps: Keeps, z: &ProblemSizes) -> StoreBytes {
         let augmented = (0..z.components.len())
-            .map(|m| (z.stages + 6) * (2 * z.state_len + z.params(m)) * z.elem)
+            .map(|m| augmented_len(z.stages, z.state_len, z.params(m)) * z.elem)
             .max()
             .unwrap_or(0);
         StoreBytes {

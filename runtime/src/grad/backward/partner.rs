@@ -53,16 +53,21 @@ impl<T: Real> SymplecticWorkspace<T> {
             mu: vec![T::zero(); n],
         }
     }
-    /// Bytes of the slopes / VJP results and the cotangent (S + 1 states).
+    /// Elements of the slopes / VJP results and the cotangent: S + 1 states of n elements.
+    pub fn work_len(effective: usize, n: usize) -> usize {
+        (effective + 1) * n
+    }
+    /// Elements of the recomputed stage states: S states, or none when they were stored.
+    pub fn stage_len(effective: usize, n: usize, recompute: bool) -> usize {
+        if recompute { effective * n } else { 0 }
+    }
+    /// Bytes of the slopes / VJP results and the cotangent.
     pub fn work_bytes(&self) -> usize {
-        (self.ku.len() + 1) * std::mem::size_of_val(&self.mu[..])
+        Self::work_len(self.ku.len(), self.mu.len()) * size_of::<T>()
     }
     /// Bytes of the stage states.
     pub fn stage_bytes(&self) -> usize {
-        self.stage_x
-            .iter()
-            .map(|v| std::mem::size_of_val(&v[..]))
-            .sum()
+        Self::stage_len(self.ku.len(), self.mu.len(), !self.stage_x.is_empty()) * size_of::<T>()
     }
 }
 
@@ -238,8 +243,9 @@ impl BackwardKind for Partner {
     }
 
     fn predict(&self, keeps: Keeps, z: &ProblemSizes) -> StoreBytes {
-        let work = (z.effective + 1) * z.state_bytes();
-        let stage_states = z.effective * z.state_bytes();
+        let work = SymplecticWorkspace::<f64>::work_len(z.effective, z.state_len) * z.elem;
+        let stage_states =
+            SymplecticWorkspace::<f64>::stage_len(z.effective, z.state_len, true) * z.elem;
         match keeps {
             Keeps::StepStates => StoreBytes {
                 checkpoint: stage_states,

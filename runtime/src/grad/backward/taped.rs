@@ -114,14 +114,9 @@ impl BackwardKind for Taped {
                     let mut step = StepTapes {
                         t0: 0.0,
                         t1: 0.0,
-                        stages: (0..eff)
-                            .map(|_| StageTape {
-                                input: vec![T::zero(); n],
-                                tape: vec![T::zero(); tape_len],
-                            })
-                            .collect(),
+                        stages: (0..eff).map(|_| StageTape::zeroed(n, tape_len)).collect(),
                     };
-                    let step_bytes = eff * (n + tape_len) * std::mem::size_of::<T>();
+                    let step_bytes = eff * StageTape::<T>::len(n, tape_len) * size_of::<T>();
                     run.tracker.gr_add(step_bytes);
                     let ws = &mut run.ws;
                     let kept = &record.kept;
@@ -162,7 +157,7 @@ impl BackwardKind for Taped {
     }
 
     fn predict(&self, keeps: Keeps, z: &ProblemSizes) -> StoreBytes {
-        let bws = (z.effective + 1) * z.state_bytes();
+        let bws = TapeBackWorkspace::<f64>::len(z.effective, z.state_len) * z.elem;
         let per_component =
             |f: &dyn Fn(usize) -> usize| (0..z.components.len()).map(f).max().unwrap_or(0);
         match keeps {
@@ -203,9 +198,14 @@ impl<T: Real> TapeBackWorkspace<T> {
             gx: vec![T::zero(); n],
         }
     }
-    /// Bytes held: S + 1 states.
-    pub fn bytes(&self) -> usize {
-        (self.kbar.len() + 1) * std::mem::size_of_val(&self.gx[..])
+    /// Elements held for S effective stages and states of n elements: S stage cotangents and
+    /// one VJP result.
+    fn len(effective: usize, n: usize) -> usize {
+        (effective + 1) * n
+    }
+    /// Bytes held.
+    fn bytes(&self) -> usize {
+        Self::len(self.kbar.len(), self.gx.len()) * size_of::<T>()
     }
 }
 
