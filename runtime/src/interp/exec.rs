@@ -7,7 +7,7 @@
 //! output never overlaps an operand's buffer (an elementwise step that reuses an operand's
 //! buffer gets that operand as `None`), and every range is checked against its region.
 
-use super::kernels as k;
+use super::op_kernels as k;
 use super::plan::{Arena, Finish, Kernel, Len, Program, Slot};
 use crate::real::Real;
 

@@ -15,7 +15,7 @@
 //! Each program is a list of steps over buffers whose offsets were assigned by a
 //! liveness-based allocator, global values (parameter gradients) in elements and batched
 //! values in rows, so [`Dynamics::scratch_len`] and [`Dynamics::tape_len`] are exact
-//! `globals + rows·B`. Dense layers run on [`crate::models::matmul`] (`x Wᵀ` as a strided
+//! `globals + rows·B`. Dense layers run on [`crate::linalg::matmul`] (`x Wᵀ` as a strided
 //! view of `W`), `tanh` on [`Real::tanh_slice`], elementwise ops in place where an operand
 //! dies; parameter gradients that are one batch reduction are accumulated straight into
 //! `gp`. After warm-up an evaluation allocates nothing.
@@ -51,7 +51,7 @@
 mod error;
 mod exec;
 mod fuse;
-mod kernels;
+mod op_kernels;
 mod plan;
 
 pub use error::InterpError;
