@@ -24,7 +24,8 @@
 mod ffi;
 mod network;
 
-pub use network::{JitNetwork, NetworkMode};
+pub use network::JitNetwork;
+pub use symplode_codegen::jit::NetworkMode;
 
 use std::sync::Arc;
 
