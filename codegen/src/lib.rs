@@ -8,4 +8,5 @@ pub mod ir;
 #[cfg(feature = "jit")]
 pub mod jit;
 pub mod lower_rust;
+pub mod plan;
 pub mod tableau;

@@ -1,9 +1,9 @@
 //! A batched multilayer perceptron `f(x, t; θ)` configured at run time.
 
 use crate::dynamics::{Dynamics, ParamTensor};
+use crate::linalg::matmul::{MatMut, MatRef, matmul, matmul_bias};
 use crate::models::activation::{Activation, Saved};
 use crate::models::error::ModelError;
-use crate::models::matmul::{MatMut, MatRef, matmul, matmul_bias};
 use crate::real::Real;
 use crate::rng::Rng;
 
@@ -149,7 +149,7 @@ struct Layer {
 ///   and `max(H, d)` for column sums). `eval` alone needs only `min(L, 2)·B·H` of it.
 ///
 /// `eval`, `vjp`, `eval_taped` and `backward_taped` never allocate: products use the
-/// stack-packed kernels of [`crate::models::matmul`], and the `[x, t]` input is never
+/// stack-packed kernels of [`crate::linalg::matmul`], and the `[x, t]` input is never
 /// materialised (the time column is folded into the first layer's bias, `b + t·W[:, d]`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mlp<T: Real> {

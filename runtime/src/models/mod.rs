@@ -10,9 +10,7 @@
 pub mod activation;
 pub mod decay;
 pub mod error;
-pub mod fastmath;
 pub mod linear;
-pub mod matmul;
 pub mod mlp;
 pub mod oscillator;
 

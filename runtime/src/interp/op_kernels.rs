@@ -4,7 +4,7 @@
 
 use symplode_codegen::ir::{BinaryOp, ConvShape, UnaryOp};
 
-use crate::models::matmul::{MatMut, MatRef, matmul, matmul_bias};
+use crate::linalg::matmul::{MatMut, MatRef, matmul, matmul_bias};
 use crate::real::Real;
 
 /// `y = x Wᵀ (+ b)`: `x [B,inp]`, `w [out,inp]`, `b [out]`.
