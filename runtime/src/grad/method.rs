@@ -107,7 +107,7 @@ pub trait GradientMethod<T: Real> {
 
 /// A gradient method made of a backward kind and a storage policy. Any pair the backward kind
 /// [supports](BackwardKind::supports) is a valid method; the named methods
-/// ([`SymplecticAdjoint`] and the others) are such pairs.
+/// ([`SymplecticAdjoint`](super::SymplecticAdjoint) and the others) are such pairs.
 ///
 /// ```
 /// use symplode_runtime::grad::{Composed, Partner, ComponentStarts, GradientMethod};
