@@ -42,7 +42,7 @@ pub mod prelude {
     pub use symplode_runtime::models::{
         Activation, ExpDecay, HarmonicOscillator, LinearOde, Mlp, MlpConfig,
     };
-    pub use symplode_runtime::solver::{Solution, solve};
+    pub use symplode_runtime::solver::{Solution, Trajectory, solve};
     pub use symplode_runtime::{
         Adaptive, Adjoint, Backprop, CheckpointComponent, CheckpointStep, Controller, Dynamics,
         Real, Scheme, SolveError, Stepping, SymplecticAdjoint, SymplecticAdjointStored,
