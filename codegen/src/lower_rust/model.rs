@@ -2,8 +2,8 @@
 //!
 //! Layout and arithmetic follow the hand-written `Mlp` (runtime/src/models/mlp.rs): layer l
 //! stores its weight `[out, in]` row-major then its bias `[out]`; the time column of layer 0
-//! is folded into its bias (`b + t·W[:, d]`); products use
-//! `::symplode::runtime::linalg::matmul`. Per-layer activations are allowed (also after the
+//! is folded into its bias (`b + t·W[:, d]`); every layer's forward pass and gradients are
+//! `::symplode::runtime::linalg::dense::DenseLayer`'s (the code `Mlp` and the interpreter run). Per-layer activations are allowed (also after the
 //! last layer).
 //!
 //! Tape (per batch row, in order): for every layer that is not the last, or the last when it
@@ -149,8 +149,6 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
         .chain(p.layers.iter().map(|l| l.out))
         .collect();
     let time = m.time;
-    // The time column is folded into the first layer's bias, on the stack when it fits.
-    let time_bias_len = p.layers[0].out.min(4096);
     let eval_bufs = (nl - 1).min(2);
     let tab = &m.tableau.tableau;
     let tab_name = tab.name().to_string();
@@ -430,73 +428,28 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
                 #stepping
             }
 
+            /// Layer sizes and parameter offsets as the runtime's dense layer.
+            #[inline(always)]
+            fn __layer(w: usize, b: usize, inp: usize, out: usize, k: usize) -> ::symplode::runtime::linalg::dense::DenseLayer {
+                ::symplode::runtime::linalg::dense::DenseLayer { inp, out, k, w, b }
+            }
+
             #[inline(always)]
             fn __dense(&self, w: usize, b: usize, inp: usize, out: usize, k: usize, t: #ty, input: &[#ty], output: &mut [#ty], batch: usize) {
-                use ::symplode::runtime::linalg::matmul::{MatMut, MatRef, matmul, matmul_bias};
-                let wm = &self.params[w..w + out * inp];
-                let output = &mut output[..batch * out];
-                let bias = &self.params[b..b + out];
-                let a = MatRef::row_major(&input[..batch * k], batch, k);
-                let bt = MatRef::new(wm, out, k, inp, 1).t();
                 // The bias goes into the GEMM's store; with the time column (first layer only)
-                // it is b + t·W[:, k], in a stack buffer of exactly that layer's width.
-                if k == inp {
-                    matmul_bias(MatMut::row_major(output, batch, out), a, bt, bias);
-                } else if out <= #time_bias_len {
-                    let mut eff = [0.0 as #ty; #time_bias_len];
-                    for (j, (e, &bj)) in eff.iter_mut().zip(bias).enumerate() {
-                        *e = bj + t * wm[j * inp + k];
-                    }
-                    matmul_bias(MatMut::row_major(output, batch, out), a, bt, &eff[..out]);
-                } else {
-                    let (row0, rest) = output.split_at_mut(out);
-                    row0.copy_from_slice(bias);
-                    for (j, r) in row0.iter_mut().enumerate() {
-                        *r += t * wm[j * inp + k];
-                    }
-                    for r in rest.chunks_exact_mut(out) {
-                        r.copy_from_slice(row0);
-                    }
-                    matmul(MatMut::row_major(output, batch, out), a, bt, true);
-                }
+                // it is b + t·W[:, k].
+                let ly = Self::__layer(w, b, inp, out, k);
+                ly.forward(&self.params, ly.weight_t(&self.params), t, input, output, batch);
             }
 
             #[inline(always)]
             fn __dense_grad_params(&self, w: usize, b: usize, inp: usize, out: usize, k: usize, t: #ty, delta: &[#ty], input: &[#ty], gp: &mut [#ty], colsum: &mut [#ty], batch: usize) {
-                use ::symplode::runtime::linalg::matmul::{MatMut, MatRef, matmul};
-                let delta = &delta[..batch * out];
-                matmul(
-                    MatMut::new(&mut gp[w..w + out * inp], out, k, inp),
-                    MatRef::row_major(delta, batch, out).t(),
-                    MatRef::row_major(&input[..batch * k], batch, k),
-                    true,
-                );
-                let s = &mut colsum[..out];
-                s.fill(0.0);
-                for row in delta.chunks_exact(out) {
-                    for (sj, &dj) in s.iter_mut().zip(row) {
-                        *sj += dj;
-                    }
-                }
-                for (g, &sj) in gp[b..b + out].iter_mut().zip(s.iter()) {
-                    *g += sj;
-                }
-                if k < inp {
-                    for (j, &sj) in s.iter().enumerate() {
-                        gp[w + j * inp + k] += t * sj;
-                    }
-                }
+                Self::__layer(w, b, inp, out, k).grad_params(t, delta, input, gp, colsum, batch);
             }
 
             #[inline(always)]
             fn __dense_grad_input(&self, w: usize, inp: usize, out: usize, k: usize, delta: &[#ty], gin: &mut [#ty], batch: usize) {
-                use ::symplode::runtime::linalg::matmul::{MatMut, MatRef, matmul};
-                matmul(
-                    MatMut::row_major(&mut gin[..batch * k], batch, k),
-                    MatRef::row_major(&delta[..batch * out], batch, out),
-                    MatRef::new(&self.params[w..w + out * inp], out, k, inp, 1),
-                    false,
-                );
+                Self::__layer(w, 0, inp, out, k).grad_input(&self.params, delta, gin, batch);
             }
 
             fn __forward_taped(&self, t: #ty, x: &[#ty], tape: &mut [#ty], batch: usize) {

@@ -1,10 +1,11 @@
-//! The op kernels of the interpreter: dense products through the runtime's no-allocation
-//! matmul, elementwise loops (in place when the output reuses an operand's buffer: the
+//! The op kernels of the interpreter: dense products through [`crate::linalg::dense`] (the
+//! functions `Mlp` and `neural_ode!`'s code call too), elementwise loops (in place when the output reuses an operand's buffer: the
 //! operand is then `None`), data movement and periodic stencils/convolutions.
 
 use symplode_codegen::ir::{BinaryOp, ConvShape, UnaryOp};
 
-use crate::linalg::matmul::{MatMut, MatRef, matmul, matmul_bias};
+use crate::linalg::dense;
+use crate::linalg::matmul::{MatMut, MatRef};
 use crate::real::Real;
 
 /// `y = x Wᵀ (+ b)`: `x [B,inp]`, `w [out,inp]`, `b [out]`.
@@ -17,26 +18,13 @@ pub(super) fn dense<T: Real>(
     inp: usize,
     out: usize,
 ) {
-    let (c, a, wt) = (
-        MatMut::row_major(y, batch, out),
-        MatRef::row_major(x, batch, inp),
-        MatRef::row_major(w, out, inp).t(),
-    );
-    match b {
-        // The bias is added in the GEMM's store (bit-equal to bias rows + accumulate).
-        Some(b) => matmul_bias(c, a, wt, b),
-        None => matmul(c, a, wt, false),
-    }
+    // The bias is added in the GEMM's store (bit-equal to bias rows + accumulate).
+    dense::affine(y, x, MatRef::row_major(w, out, inp).t(), b, batch);
 }
 
 /// `y = x W`: `x [B,k]`, `w [k,m]`.
 pub(super) fn dense_nt<T: Real>(y: &mut [T], x: &[T], w: &[T], batch: usize, k: usize, m: usize) {
-    matmul(
-        MatMut::row_major(y, batch, m),
-        MatRef::row_major(x, batch, k),
-        MatRef::row_major(w, k, m),
-        false,
-    );
+    dense::input_grad(y, x, MatRef::row_major(w, k, m), batch);
 }
 
 /// `G (+)= aᵀ b`: `a [B,p]`, `b [B,q]` → `[p,q]`.
@@ -49,24 +37,12 @@ pub(super) fn batch_outer<T: Real>(
     q: usize,
     acc: bool,
 ) {
-    matmul(
-        MatMut::row_major(g, p, q),
-        MatRef::row_major(a, batch, p).t(),
-        MatRef::row_major(b, batch, q),
-        acc,
-    );
+    dense::weight_grad(MatMut::row_major(g, p, q), a, b, batch, acc);
 }
 
 /// Column sums `g (+)= Σ_rows x`.
 pub(super) fn batch_sum<T: Real>(g: &mut [T], x: &[T], w: usize, acc: bool) {
-    if !acc {
-        g.fill(T::zero());
-    }
-    for row in x.chunks_exact(w) {
-        for (gi, &xi) in g.iter_mut().zip(row) {
-            *gi += xi;
-        }
-    }
+    dense::col_sum(g, x, w, acc);
 }
 
 /// Every row a copy of `x`.
