@@ -15,7 +15,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::dsl::{CheckedModel, FormSpec, LayerKind, LayerSpec, SteppingSpec, build_graph};
-use crate::ir::Graph;
+use crate::ir::{Activation, Graph, Saved};
 use crate::tableau::Q;
 
 /// Sizes and offsets of one dense layer.
@@ -27,7 +27,7 @@ struct Layer {
     k: usize,
     w: usize,
     b: usize,
-    act: Option<String>,
+    act: Option<Activation>,
     /// Tape offsets (per row) of the pre-activation (silu) and of the output, if kept.
     pre: Option<usize>,
     y: Option<usize>,
@@ -55,7 +55,7 @@ fn plan(m: &CheckedModel) -> Plan {
         let mut pre = None;
         let mut y = None;
         if !last || spec.activation.is_some() {
-            if spec.activation.as_deref() == Some("silu") {
+            if spec.activation.map(Activation::saves) == Some(Saved::Input) {
                 pre = Some(tape);
                 tape += out;
             }
@@ -68,7 +68,7 @@ fn plan(m: &CheckedModel) -> Plan {
             k: if l == 0 && m.time { m.dim } else { inp },
             w: off,
             b: off + out * inp,
-            act: spec.activation.clone(),
+            act: spec.activation,
             pre,
             y,
         });
@@ -86,13 +86,16 @@ fn plan(m: &CheckedModel) -> Plan {
     }
 }
 
-fn act_path(a: &str) -> TokenStream {
-    let v = format_ident!("{}", {
-        let mut c = a.chars();
-        let first = c.next().map(|x| x.to_ascii_uppercase()).unwrap_or('X');
-        format!("{first}{}", c.as_str())
-    });
-    quote!(::symplode::runtime::models::Activation::#v)
+/// A call of the runtime's kernel `method` of activation `a` with `args` (the trait named in
+/// full, so the generated code needs no import).
+fn act_call(a: Activation, method: &str, args: TokenStream) -> TokenStream {
+    let v = format_ident!("{}", a.variant_name());
+    let m = format_ident!("{}", method);
+    quote! {
+        <::symplode::runtime::models::Activation as ::symplode::runtime::models::ActivationKernels>::#m(
+            ::symplode::runtime::models::Activation::#v, #args
+        );
+    }
 }
 
 /// `&tape[batch·off .. batch·(off + w)]` (mutable when `mutable`).
@@ -171,9 +174,8 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
             quote!(#d[..batch * #out_w])
         };
         eval.extend(dense_call(ly, input, quote!(&mut #dst)));
-        if let Some(a) = &ly.act {
-            let ap = act_path(a);
-            eval.extend(quote!(#ap.apply(&mut #dst);));
+        if let Some(a) = ly.act {
+            eval.extend(act_call(a, "apply", quote!(&mut #dst)));
         }
     }
     let eval_split = match eval_bufs {
@@ -202,20 +204,20 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
         };
         let start = ly.pre.unwrap_or(y);
         let out = ly.out;
-        let ap = ly.act.as_deref().map(act_path);
-        let body = match (ly.pre, ap) {
-            (Some(_), Some(ap)) => {
+        let body = match (ly.pre, ly.act) {
+            (Some(_), Some(act)) => {
                 let d = dense_call(ly, input, quote!(__pre));
+                let a = act_call(act, "apply_to", quote!(__pre, __y));
                 quote! {
                     let (__pre, __y) = __cur.split_at_mut(batch * #out);
                     let __y = &mut __y[..batch * #out];
                     #d
-                    #ap.apply_to(__pre, __y);
+                    #a
                 }
             }
-            (_, ap) => {
+            (_, act) => {
                 let d = dense_call(ly, input, quote!(__y));
-                let a = ap.map(|ap| quote!(#ap.apply(__y);));
+                let a = act.map(|act| act_call(act, "apply", quote!(__y)));
                 quote! {
                     let __y = &mut __cur[..batch * #out];
                     #d
@@ -253,12 +255,16 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
     // backward.
     let mut bwd = TokenStream::new();
     // The delta of the last layer: λ, or λ·σ'(saved) in __ga.
-    let mut cur = if let Some(a) = &last.act {
-        let ap = act_path(a);
+    let mut cur = if let Some(a) = last.act {
         let saved = seg(&quote!(tape), last.pre.or(last.y).expect("kept"), last_out);
+        let md = act_call(
+            a,
+            "mul_derivative",
+            quote!(&#saved, &mut __ga[..batch * #last_out]),
+        );
         bwd.extend(quote! {
             __ga[..batch * #last_out].copy_from_slice(&lam[..batch * #last_out]);
-            #ap.mul_derivative(&#saved, &mut __ga[..batch * #last_out]);
+            #md
         });
         1u8
     } else {
@@ -290,10 +296,13 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
                 (quote!(__ga), 1)
             };
             bwd.extend(quote!(self.__dense_grad_input(#w, #inp, #o, #k, #delta, &mut #dst[..batch * #pw], batch);));
-            if let Some(a) = &prev.act {
-                let ap = act_path(a);
+            if let Some(a) = prev.act {
                 let saved = seg(&quote!(tape), prev.pre.or(prev.y).expect("kept"), pw);
-                bwd.extend(quote!(#ap.mul_derivative(&#saved, &mut #dst[..batch * #pw]);));
+                bwd.extend(act_call(
+                    a,
+                    "mul_derivative",
+                    quote!(&#saved, &mut #dst[..batch * #pw]),
+                ));
             }
             cur = next;
         } else {
@@ -537,8 +546,11 @@ fn layer_tokens(l: &LayerSpec) -> TokenStream {
         LayerKind::ConcatSquash => quote!(ConcatSquash),
     };
     let width = l.width;
-    let act = match &l.activation {
-        Some(a) => quote!(::std::option::Option::Some(::std::string::String::from(#a))),
+    let act = match l.activation {
+        Some(a) => {
+            let v = format_ident!("{}", a.variant_name());
+            quote!(::std::option::Option::Some(::symplode::codegen::ir::Activation::#v))
+        }
         None => quote!(::std::option::Option::None),
     };
     quote! {

@@ -5,6 +5,7 @@
 use symplode_codegen::ir::{BinaryOp, ConvShape, UnaryOp};
 
 use crate::linalg::dense;
+use crate::linalg::elementwise::unary_in_place;
 use crate::linalg::matmul::{MatMut, MatRef};
 use crate::real::Real;
 
@@ -53,41 +54,18 @@ pub(super) fn broadcast_rows<T: Real>(y: &mut [T], x: &[T], w: usize) {
 }
 
 #[inline(always)]
-fn sigmoid<T: Real>(x: T) -> T {
-    let e = (-x.abs()).exp();
-    let r = T::one() / (T::one() + e);
-    if x >= T::zero() { r } else { e * r }
-}
-
-#[inline(always)]
 fn map<T: Real>(y: &mut [T], f: impl Fn(T) -> T) {
     for v in y.iter_mut() {
         *v = f(*v);
     }
 }
 
-/// `y = op(x)` (`x == None`: in place).
+/// `y = op(x)` (`x == None`: in place), through the runtime's one elementwise kernel.
 pub(super) fn unary<T: Real>(op: UnaryOp, y: &mut [T], x: Option<&[T]>) {
     if let Some(x) = x {
         y.copy_from_slice(x);
     }
-    let (zero, one) = (T::zero(), T::one());
-    match op {
-        UnaryOp::Tanh => T::tanh_slice(y),
-        UnaryOp::Softplus => map(y, |x| x.max(zero) + (-x.abs()).exp().ln_1p()),
-        UnaryOp::Sigmoid => map(y, sigmoid),
-        UnaryOp::Relu => map(y, |x| if x < zero { zero } else { x }),
-        UnaryOp::Elu => map(y, |x| if x > zero { x } else { x.exp_m1() }),
-        UnaryOp::Silu => map(y, |x| x * sigmoid(x)),
-        UnaryOp::Step => map(y, |x| if x > zero { one } else { zero }),
-        UnaryOp::Sin => map(y, T::sin),
-        UnaryOp::Cos => map(y, T::cos),
-        UnaryOp::Square => map(y, |x| x * x),
-        UnaryOp::Exp => map(y, T::exp),
-        UnaryOp::Log => map(y, T::ln),
-        UnaryOp::Neg => map(y, |x| -x),
-        UnaryOp::Recip => map(y, |x| one / x),
-    }
+    unary_in_place(op, y);
 }
 
 /// `out = g · (1 − y²)` (`None`: read from `out`).

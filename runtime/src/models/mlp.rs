@@ -2,9 +2,10 @@
 
 use crate::dynamics::{Dynamics, ParamTensor};
 use crate::linalg::dense::DenseLayer;
+use crate::linalg::elementwise::ActivationKernels;
 use crate::linalg::matmul::MatRef;
-use crate::models::activation::{Activation, Saved};
 use crate::models::error::ModelError;
+use crate::models::{Activation, Saved};
 use crate::real::Real;
 use crate::rng::Rng;
 
