@@ -1,6 +1,8 @@
 //! The `symplode` binary end to end: `grad` with every method writes exactly the gradients the
 //! library computes, `--json` parses, `solve` writes [K, batch, dim] states.
 
+#![cfg(feature = "cli")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -29,7 +29,7 @@ use crate::interp::{Interpreted, RunMem};
 /// derivatives, gates, column sums, copies) is inline vector code. Implements [`Dynamics`],
 /// so every solver and all five gradient methods can use it; results equal the
 /// interpreter's bit for bit. Steps the JIT does not handle run in the interpreter (see the
-/// [module documentation](self) and `docs/jit.md`, section *Network JIT*).
+/// module documentation and `docs/jit.md`, section *Network JIT*).
 ///
 /// ```
 /// use symplode_codegen::ir::{Activation, Graph};
