@@ -1,5 +1,7 @@
 //! A batched multilayer perceptron `f(x, t; θ)` configured at run time.
 
+use symplode_codegen::ir::{Graph, IrError};
+
 use crate::dynamics::{Dynamics, ParamTensor};
 use crate::linalg::dense::DenseLayer;
 use crate::linalg::elementwise::ActivationKernels;
@@ -36,6 +38,18 @@ impl MlpConfig {
     /// Width of the network's input: `dim + 1` with time input, else `dim`.
     pub fn input_width(&self) -> usize {
         self.dim + usize::from(self.time_input)
+    }
+
+    /// The network as an IR graph ([`Graph::mlp`]): the same layers, parameter names and
+    /// flat order, so `Interpreted::new(config.graph()?, mlp.params().to_vec())` (and the JIT
+    /// over it) computes what the `Mlp` computes, to rounding (the `Mlp` folds the time into
+    /// the first bias and sums bias gradients per call, the plan concatenates `[x, t]` and
+    /// accumulates them row by row).
+    ///
+    /// # Errors
+    /// A configuration the IR rejects (a zero width).
+    pub fn graph(&self) -> Result<Graph, IrError> {
+        Graph::mlp(self.dim, &self.hidden, self.activation, self.time_input)
     }
 
     /// All layer widths, input first: `[input_width, hidden…, dim]`.
@@ -100,9 +114,11 @@ struct Layer {
 /// - scratch: the tape plus the backward's buffers (`min(L, 2)·B·H`, another `B·H` for `silu`,
 ///   and `max(H, d)` for column sums). `eval` alone needs only `min(L, 2)·B·H` of it.
 ///
-/// `eval`, `vjp`, `eval_taped` and `backward_taped` never allocate: products use the
-/// stack-packed kernels of [`crate::linalg::matmul`], and the `[x, t]` input is never
-/// materialised (the time column is folded into the first layer's bias, `b + t·W[:, d]`).
+/// `eval`, `vjp`, `eval_taped` and `backward_taped` never allocate: every layer is a
+/// [`DenseLayer`] of [`crate::linalg::dense`] (the functions `neural_ode!`'s code and the
+/// interpreter call), and the `[x, t]` input is never materialised (the time column is folded
+/// into the first layer's bias, `b + t·W[:, d]`). The same network as an IR graph, for the
+/// interpreter and the JIT: [`MlpConfig::graph`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mlp<T: Real> {
     config: MlpConfig,
