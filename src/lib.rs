@@ -132,6 +132,8 @@ pub use symplode_codegen as codegen;
 pub use symplode_macros::{neural_ode, tableau};
 pub use symplode_runtime as runtime;
 
+#[cfg(feature = "datasets")]
+pub mod datasets;
 pub mod io;
 pub mod train;
 
