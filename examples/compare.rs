@@ -89,8 +89,8 @@ struct Args {
     /// `docs/compare-patches.md`).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// `--data patches`: batch sizes to measure.
-    #[arg(long, default_value = "8,32")]
+    /// `--data patches`: batch sizes to measure, `8-32` style.
+    #[arg(long, default_value = "8-32")]
     batches: String,
     /// `--data patches`: gradient calls per method and batch.
     #[arg(long, default_value_t = 2)]
