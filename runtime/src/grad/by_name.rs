@@ -2,7 +2,7 @@
 
 use super::{
     Adjoint, Backprop, CheckpointComponent, CheckpointStep, GradientMethod, SymplecticAdjoint,
-    SymplecticAdjointStored,
+    SymplecticAdjointStored, SymplecticBinomial,
 };
 use crate::real::Real;
 
@@ -15,11 +15,26 @@ pub const METHOD_NAMES: &[&str] = &[
     "adjoint-seminorm",
     "aca",
     "checkpoint-component",
+    "symplectic-binomial",
 ];
 
+/// The parameters of the parameterised methods, for [`method_with_options`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MethodOptions {
+    /// Checkpoint slots C of `symplectic-binomial` (besides the start's); default 16.
+    pub checkpoints: usize,
+}
+
+impl Default for MethodOptions {
+    fn default() -> Self {
+        MethodOptions { checkpoints: 16 }
+    }
+}
+
 /// A gradient method by name: `symplectic`, `symplectic-stored`, `backprop`, `adjoint`,
-/// `adjoint-seminorm`, `aca` (alias `checkpoint-step`) or `checkpoint-component`. An unknown
-/// name is an error message that lists the valid ones.
+/// `adjoint-seminorm`, `aca` (alias `checkpoint-step`), `checkpoint-component` or
+/// `symplectic-binomial` (with the default [`MethodOptions`]). An unknown name is an error
+/// message that lists the valid ones.
 ///
 /// ```
 /// use symplode_runtime::grad::method_by_name;
@@ -28,7 +43,25 @@ pub const METHOD_NAMES: &[&str] = &[
 /// assert!(err.contains("symplectic-stored"));
 /// ```
 pub fn method_by_name<T: Real>(name: &str) -> Result<Box<dyn GradientMethod<T>>, String> {
+    method_with_options(name, &MethodOptions::default())
+}
+
+/// A gradient method by name, with the parameters of the parameterised ones from `options`.
+///
+/// ```
+/// use symplode_runtime::grad::{MethodOptions, method_with_options};
+/// let opts = MethodOptions { checkpoints: 3, ..MethodOptions::default() };
+/// let m = method_with_options::<f64>("symplectic-binomial", &opts).unwrap();
+/// assert_eq!(m.name(), "symplectic-binomial");
+/// ```
+pub fn method_with_options<T: Real>(
+    name: &str,
+    options: &MethodOptions,
+) -> Result<Box<dyn GradientMethod<T>>, String> {
     Ok(match name {
+        "symplectic-binomial" => Box::new(SymplecticBinomial {
+            checkpoints: options.checkpoints,
+        }),
         "symplectic" => Box::new(SymplecticAdjoint),
         "symplectic-stored" => Box::new(SymplecticAdjointStored),
         "backprop" => Box::new(Backprop),

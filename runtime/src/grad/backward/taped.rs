@@ -28,7 +28,7 @@ impl BackwardKind for Taped {
     }
 
     fn supports(&self, keeps: Keeps) -> bool {
-        keeps != Keeps::Outputs
+        !matches!(keeps, Keeps::Outputs | Keeps::Binomial(_))
     }
 
     fn run<T: Real>(
@@ -94,6 +94,7 @@ impl BackwardKind for Taped {
                         &mut counters,
                     )?;
                     stats.nfe_backward += counters.nfe;
+                    stats.recomputed_steps += counters.accepted;
                     let steps = sink.into_steps();
                     stats.vjp_backward += backward_sweep(
                         dynamics,
@@ -150,7 +151,9 @@ impl BackwardKind for Taped {
                     })?;
                     run.tracker.gr_sub(step_bytes);
                 }
-                Kept::Nothing => return Err(unsupported(self.name(), &record)),
+                Kept::Nothing | Kept::Binomial(_) => {
+                    return Err(unsupported(self.name(), &record));
+                }
             }
         }
         Ok(())
@@ -161,7 +164,7 @@ impl BackwardKind for Taped {
         let per_component =
             |f: &dyn Fn(usize) -> usize| (0..z.components.len()).map(f).max().unwrap_or(0);
         match keeps {
-            Keeps::Tapes | Keeps::Outputs => StoreBytes {
+            Keeps::Tapes | Keeps::Outputs | Keeps::Binomial(_) => StoreBytes {
                 workspace: bws,
                 ..StoreBytes::default()
             },
