@@ -1,8 +1,8 @@
 //! Gradient methods by their command-line names.
 
 use super::{
-    Adjoint, Backprop, CheckpointComponent, CheckpointStep, GradientMethod, SymplecticAdjoint,
-    SymplecticAdjointStored, SymplecticBinomial,
+    Adjoint, Backprop, CheckpointComponent, CheckpointStep, GradientMethod, Reversible,
+    ReversibleBackprop, SymplecticAdjoint, SymplecticAdjointStored, SymplecticBinomial,
 };
 use crate::real::Real;
 
@@ -16,6 +16,8 @@ pub const METHOD_NAMES: &[&str] = &[
     "aca",
     "checkpoint-component",
     "symplectic-binomial",
+    "reversible",
+    "reversible-backprop",
 ];
 
 /// The parameters of the parameterised methods, for [`method_with_options`].
@@ -23,17 +25,23 @@ pub const METHOD_NAMES: &[&str] = &[
 pub struct MethodOptions {
     /// Checkpoint slots C of `symplectic-binomial` (besides the start's); default 16.
     pub checkpoints: usize,
+    /// Coupling λ ∈ (0, 1] of `reversible` and `reversible-backprop`; default 0.999.
+    pub lambda: f64,
 }
 
 impl Default for MethodOptions {
     fn default() -> Self {
-        MethodOptions { checkpoints: 16 }
+        MethodOptions {
+            checkpoints: 16,
+            lambda: 0.999,
+        }
     }
 }
 
 /// A gradient method by name: `symplectic`, `symplectic-stored`, `backprop`, `adjoint`,
 /// `adjoint-seminorm`, `aca` (alias `checkpoint-step`), `checkpoint-component` or
-/// `symplectic-binomial` (with the default [`MethodOptions`]). An unknown name is an error
+/// `symplectic-binomial`, `reversible`, `reversible-backprop` (with the default
+/// [`MethodOptions`]). An unknown name is an error
 /// message that lists the valid ones.
 ///
 /// ```
@@ -59,6 +67,12 @@ pub fn method_with_options<T: Real>(
     options: &MethodOptions,
 ) -> Result<Box<dyn GradientMethod<T>>, String> {
     Ok(match name {
+        "reversible" => Box::new(Reversible {
+            lambda: options.lambda,
+        }),
+        "reversible-backprop" => Box::new(ReversibleBackprop {
+            lambda: options.lambda,
+        }),
         "symplectic-binomial" => Box::new(SymplecticBinomial {
             checkpoints: options.checkpoints,
         }),

@@ -34,6 +34,7 @@ mod method;
 mod methods;
 mod problem;
 mod record;
+mod reversible;
 pub mod revolve;
 pub mod storage;
 mod sweep;
@@ -50,6 +51,7 @@ pub use methods::{
 };
 pub use problem::{Component, Outputs, Problem};
 pub use record::{Record, Recorder};
+pub use reversible::{Reversible, ReversibleBackprop};
 pub use storage::{
     AllTapes, ComponentStarts, Keeps, OutputStates, RecordContext, StepStages, StepStates,
     StoragePolicy, StoreBytes,
@@ -59,7 +61,7 @@ use crate::real::Real;
 use crate::solver::Grid;
 
 /// Counters and memory of one gradient computation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Stats {
     /// Evaluations of f in the forward sweep (including rejected trials).
     pub nfe_forward: usize,
@@ -78,6 +80,9 @@ pub struct Stats {
     /// Forward steps replayed in the backward sweep to recover step states that were not kept
     /// (binomial checkpointing, component replays).
     pub recomputed_steps: usize,
+    /// Largest |reconstructed − true| over the elements of a component's start state (y₀ and
+    /// z₀ of the reversible scheme; 0 for the other methods).
+    pub x0_reconstruction_error: f64,
     /// Peak checkpoint bytes, as counted by the runtime.
     pub peak_checkpoint_bytes: usize,
     /// Peak graph (tape and activation) bytes, as counted by the runtime.

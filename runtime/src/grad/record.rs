@@ -22,6 +22,8 @@ pub(crate) enum Kept<T> {
     Tapes(Vec<StepTapes<T>>),
     /// The start, the binomial schedule's checkpoints and the live state.
     Binomial(BinomialKept<T>),
+    /// Pairs (y, z) of the reversible scheme: y_N, z_N, or every pair y_0, z_0, y_1, ….
+    Pairs(Vec<Vec<T>>),
 }
 
 impl<T> Kept<T> {
@@ -34,6 +36,7 @@ impl<T> Kept<T> {
             Kept::Stages(_) => "step stages",
             Kept::Tapes(_) => "all tapes",
             Kept::Binomial(_) => "binomial states",
+            Kept::Pairs(_) => "reversible pairs",
         }
     }
 }

@@ -247,7 +247,7 @@ impl BackwardKind for Partner {
             let gp = &mut dtheta[m];
             let scratch = &mut run.ws.scratch;
             let kept = &record.kept;
-            if matches!(kept, Kept::Nothing) {
+            if matches!(kept, Kept::Nothing | Kept::Pairs(_)) {
                 return Err(unsupported(self.name(), &record));
             }
             sweep(m, grid, &cot[m], lam, |i, lam| {
@@ -255,7 +255,7 @@ impl BackwardKind for Partner {
                     Kept::States(states) => StageSource::Recompute(&states[i]),
                     Kept::Stages(stored) => StageSource::Stored(&stored[i]),
                     Kept::Tapes(steps) => StageSource::Taped(&steps[i].stages),
-                    Kept::Start(_) | Kept::Nothing | Kept::Binomial(_) => {
+                    Kept::Start(_) | Kept::Nothing | Kept::Binomial(_) | Kept::Pairs(_) => {
                         StageSource::Recompute(&replayed[i])
                     }
                 };

@@ -151,7 +151,7 @@ impl BackwardKind for Taped {
                     })?;
                     run.tracker.gr_sub(step_bytes);
                 }
-                Kept::Nothing | Kept::Binomial(_) => {
+                Kept::Nothing | Kept::Binomial(_) | Kept::Pairs(_) => {
                     return Err(unsupported(self.name(), &record));
                 }
             }
