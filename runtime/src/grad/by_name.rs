@@ -1,7 +1,7 @@
 //! Gradient methods by their command-line names.
 
 use super::{
-    Adjoint, Backprop, CheckpointComponent, CheckpointStep, GradientMethod, Reversible,
+    Adjoint, Auto, Backprop, CheckpointComponent, CheckpointStep, GradientMethod, Reversible,
     ReversibleBackprop, SymplecticAdjoint, SymplecticAdjointStored, SymplecticBinomial,
 };
 use crate::real::Real;
@@ -18,6 +18,7 @@ pub const METHOD_NAMES: &[&str] = &[
     "symplectic-binomial",
     "reversible",
     "reversible-backprop",
+    "auto",
 ];
 
 /// The parameters of the parameterised methods, for [`method_with_options`].
@@ -27,6 +28,8 @@ pub struct MethodOptions {
     pub checkpoints: usize,
     /// Coupling λ ∈ (0, 1] of `reversible` and `reversible-backprop`; default 0.999.
     pub lambda: f64,
+    /// Memory budget in bytes of `auto` (required by it).
+    pub memory_budget: Option<usize>,
 }
 
 impl Default for MethodOptions {
@@ -34,6 +37,7 @@ impl Default for MethodOptions {
         MethodOptions {
             checkpoints: 16,
             lambda: 0.999,
+            memory_budget: None,
         }
     }
 }
@@ -41,7 +45,7 @@ impl Default for MethodOptions {
 /// A gradient method by name: `symplectic`, `symplectic-stored`, `backprop`, `adjoint`,
 /// `adjoint-seminorm`, `aca` (alias `checkpoint-step`), `checkpoint-component` or
 /// `symplectic-binomial`, `reversible`, `reversible-backprop` (with the default
-/// [`MethodOptions`]). An unknown name is an error
+/// [`MethodOptions`]); `auto` needs [`method_with_options`] with a budget. An unknown name is an error
 /// message that lists the valid ones.
 ///
 /// ```
@@ -67,6 +71,14 @@ pub fn method_with_options<T: Real>(
     options: &MethodOptions,
 ) -> Result<Box<dyn GradientMethod<T>>, String> {
     Ok(match name {
+        "auto" => match options.memory_budget {
+            Some(budget) => Box::new(Auto { budget }),
+            None => {
+                return Err(
+                    "method `auto` needs a memory budget (e.g. --memory-budget 256MiB)".into(),
+                );
+            }
+        },
         "reversible" => Box::new(Reversible {
             lambda: options.lambda,
         }),

@@ -24,6 +24,7 @@
 
 #[cfg(feature = "ndarray")]
 mod arrays;
+mod auto;
 pub mod backward;
 mod binomial;
 mod by_name;
@@ -39,6 +40,7 @@ pub mod revolve;
 pub mod storage;
 mod sweep;
 
+pub use auto::{Auto, Choice, parse_bytes};
 pub use backward::continuous::Adjoint;
 pub use backward::{BackwardContext, BackwardKind, Partner, Taped};
 pub use binomial::BinomialStates;

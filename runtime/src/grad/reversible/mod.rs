@@ -15,16 +15,20 @@
 //! `yₙ = (y_{n+1} − (1 − λ) zₙ − Ψ_h(tₙ, zₙ)) / λ`. The solution is y (the outputs are y at
 //! the output times); it has the order of the tableau.
 //!
-//! **Stability and what λ trades.** The backward reconstruction divides by λ at every step:
-//! rounding errors in yₙ grow like λ⁻ᴺ along the reconstruction, while the forward scheme's
-//! own stability improves as λ decreases (λ = 1 is McCallum & Foster's "reversible" base
-//! case, only stable where the base method applied with h and −h stays bounded, e.g. not for
-//! strongly dissipative dynamics; λ < 1 damps the parasitic y − z mode by the factor λ per
-//! step). The paper's condition for linear stability is that the base method is stable for
-//! the step and λ < 1; the reconstruction error of x₀ then grows like λ⁻ᴺ ε. Pick λ close to 1
-//! (0.99–0.999) for long solves: the reconstruction stays accurate (λ⁻ᴺ moderate) and the
-//! scheme is still damped. [`Stats::x0_reconstruction_error`](super::Stats) reports how far
-//! the reconstructed start is from the true one.
+//! **Stability and what λ trades** (our derivation on the test equation x' = μx, w = hμ,
+//! R the stability function of the tableau, so Ψ_h(x) = (R(w) − 1)x and
+//! Ψ_{−h}(x) = (R(−w) − 1)x). One step maps (y, z) by a 2×2 matrix of determinant exactly λ;
+//! for small h its eigenvalues are ≈ R(w) (the solution) and ≈ λ / R(w) (a parasitic y − z
+//! mode, excited by the local errors). So the forward scheme is stable when |R(w)| ≤ 1 (the
+//! tableau's own condition) **and** λ ≤ |R(w)| for every decaying mode: λ = 1 is unstable on
+//! any dissipative problem, and λ must be small enough to damp the fastest decaying mode
+//! (e.g. rk4, h = 0.01, μ = −10: R ≈ 0.905, λ = 0.999 blows up, λ = 0.5 is accurate). The
+//! backward reconstruction applies the inverse map, determinant 1/λ: rounding errors are
+//! amplified by up to ≈ max(1/|R(w)|, |R(w)|/λ) per step, i.e. about λ⁻ᴺ on non-dissipative
+//! problems. λ close to 1 keeps the reconstruction (and so the gradient) accurate over long
+//! solves; smaller λ buys stability on stiffer dynamics at the price of λ⁻ᴺ error growth.
+//! [`Stats::x0_reconstruction_error`](super::Stats) reports how far the reconstructed start
+//! is from the true one, so the trade is visible on every gradient.
 //!
 //! Memory: the final pair per component (2 states), whatever N; adaptive stepping keeps only
 //! the accepted grid. Cost: 2S evaluations per step forward (s for the first increment with
