@@ -44,7 +44,7 @@ use crate::solver::{Grid, Stepping, solve};
 /// assert_eq!(tight.name, "symplectic-binomial");
 /// assert!(tight.predicted.total() < symplectic);
 /// println!("{}", tight.reason);
-/// let e = Auto { budget: 1_000 }.choose(&problem).err().unwrap();
+/// let e = Auto { budget: 100 }.choose(&problem).err().unwrap();
 /// assert!(e.to_string().contains("smallest achievable peak"));
 /// ```
 #[derive(Clone, Copy, Debug)]
