@@ -29,7 +29,11 @@ fn picks_the_fastest_that_fits_and_runs_within_it() {
     ] {
         let sch = scheme::<f64>(name);
         let problem = Problem::single(&net, &[0.0, 0.5, 2.0], &sch, stepping.clone(), &x0);
-        let reference = run(&SymplecticAdjoint, &problem, &random_cotangents(&problem, 3));
+        let reference = run(
+            &SymplecticAdjoint,
+            &problem,
+            &random_cotangents(&problem, 3),
+        );
         let steps: Vec<usize> = reference.grids.iter().map(|g| g.steps()).collect();
         let z = ProblemSizes::of(&problem, &steps);
         let peaks: Vec<(&str, usize)> = names()
@@ -60,7 +64,10 @@ fn picks_the_fastest_that_fits_and_runs_within_it() {
         assert_eq!(r.dx0, reference.dx0);
         assert_eq!(r.dtheta, reference.dtheta);
         // Nothing fits: the error names the smallest achievable peak.
-        let e = Auto { budget: 100 }.choose(&problem).err().expect("too small");
+        let e = Auto { budget: 100 }
+            .choose(&problem)
+            .err()
+            .expect("too small");
         let text = e.to_string();
         assert!(text.contains("smallest achievable peak"), "{text}");
         println!("{text}");
@@ -69,7 +76,9 @@ fn picks_the_fastest_that_fits_and_runs_within_it() {
 
 #[test]
 fn auto_by_name_needs_a_budget() {
-    let e = method_with_options::<f64>("auto", &MethodOptions::default()).err().unwrap();
+    let e = method_with_options::<f64>("auto", &MethodOptions::default())
+        .err()
+        .unwrap();
     assert!(e.contains("memory budget"), "{e}");
     let opts = MethodOptions {
         memory_budget: Some(1 << 20),
