@@ -146,6 +146,16 @@ impl<'a, T> MatMut<'a, T> {
     pub fn row_major(data: &'a mut [T], rows: usize, cols: usize) -> Self {
         Self::new(data, rows, cols, cols)
     }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
 }
 
 /// `C ← A·B` (`accumulate == false`) or `C ← C + A·B` (`accumulate == true`).

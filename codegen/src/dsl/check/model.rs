@@ -13,11 +13,6 @@ use crate::dsl::{Field, ModelDecl, NeuralOde, TableauRef};
 use crate::ir::{Activation, Graph, GraphBuilder, IrError};
 use crate::tableau::{BUILTIN_NAMES, Q, TableauError, builtin};
 
-/// Activation names accepted after a dense layer.
-pub const ACTIVATIONS: [&str; 7] = [
-    "tanh", "softplus", "sigmoid", "relu", "elu", "silu", "identity",
-];
-
 /// The kind of a layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LayerKind {
@@ -35,7 +30,7 @@ pub struct LayerSpec {
     /// Output width.
     pub width: usize,
     /// Activation (`None` for none or `identity`).
-    pub activation: Option<String>,
+    pub activation: Option<Activation>,
 }
 
 /// How the layers define the dynamics (`form:`).
@@ -93,8 +88,8 @@ pub fn build_graph(
             LayerKind::Dense => b.dense_layer(h, &name, l.width, Activation::Identity, true)?,
             LayerKind::ConcatSquash => b.concat_squash(h, &name, l.width)?,
         };
-        if let Some(a) = &l.activation {
-            h = b.activation(h, a.parse()?)?;
+        if let Some(a) = l.activation {
+            h = b.activation(h, a)?;
         }
     }
     let f = b.finish(&[h])?;
@@ -322,19 +317,19 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
                     None => None,
                     Some(a) => {
                         let s = a.to_string();
-                        if !ACTIVATIONS.contains(&s.as_str()) {
-                            errors.push(err(
-                                a.span(),
-                                format!(
-                                    "unknown activation `{s}`; expected one of: {}",
-                                    ACTIVATIONS.join(", ")
-                                ),
-                            ));
-                            None
-                        } else if s == "identity" {
-                            None
-                        } else {
-                            Some(s)
+                        match s.parse::<Activation>() {
+                            Err(_) => {
+                                errors.push(err(
+                                    a.span(),
+                                    format!(
+                                        "unknown activation `{s}`; expected one of: {}",
+                                        Activation::NAMES.join(", ")
+                                    ),
+                                ));
+                                None
+                            }
+                            Ok(Activation::Identity) => None,
+                            Ok(act) => Some(act),
                         }
                     }
                 };
