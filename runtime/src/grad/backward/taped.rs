@@ -28,7 +28,7 @@ impl BackwardKind for Taped {
     }
 
     fn supports(&self, keeps: Keeps) -> bool {
-        keeps != Keeps::Outputs
+        !matches!(keeps, Keeps::Outputs | Keeps::Binomial(_))
     }
 
     fn run<T: Real>(
@@ -96,6 +96,7 @@ impl BackwardKind for Taped {
                         &mut counters,
                     )?;
                     stats.nfe_backward += counters.nfe;
+                    stats.recomputed_steps += counters.accepted;
                     let steps = sink.into_steps();
                     stats.vjp_backward += TapedStep {
                         dynamics,
@@ -144,7 +145,9 @@ impl BackwardKind for Taped {
                     })?;
                     run.tracker.gr_sub(step_bytes);
                 }
-                Kept::Nothing => return Err(unsupported(self.name(), &record)),
+                Kept::Nothing | Kept::Binomial(_) | Kept::Pairs(_) => {
+                    return Err(unsupported(self.name(), &record));
+                }
             }
         }
         Ok(())
@@ -155,7 +158,7 @@ impl BackwardKind for Taped {
         let per_component =
             |f: &dyn Fn(usize) -> usize| (0..z.components.len()).map(f).max().unwrap_or(0);
         match keeps {
-            Keeps::Tapes | Keeps::Outputs => StoreBytes {
+            Keeps::Tapes | Keeps::Outputs | Keeps::Binomial(_) => StoreBytes {
                 workspace: bws,
                 ..StoreBytes::default()
             },
