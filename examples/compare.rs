@@ -34,6 +34,8 @@ use symplode::runtime::optim::{Adam, AdamConfig, LrSchedule, Optimizer, WeightDe
 use symplode::runtime::rng::Rng;
 use symplode::train::batch_seed;
 
+#[path = "common/font.rs"]
+mod font;
 #[path = "common/heap.rs"]
 mod heap;
 #[path = "common/tabular.rs"]
@@ -104,6 +106,13 @@ struct Args {
     /// `--data patches`: the batch the predictions are made for (the paper's).
     #[arg(long, default_value_t = 10_000)]
     paper_batch: usize,
+    /// `--data patches`: instead of the table, train the flow for this many iterations with
+    /// `--method` and report the test NLL (exact trace) and a learning curve.
+    #[arg(long)]
+    train_iters: Option<usize>,
+    /// `--data patches --train-iters N`: the gradient method.
+    #[arg(long, default_value = "symplectic")]
+    method: String,
     /// `--data patches`: skimage's data directory (default: `SYMPLODE_SKIMAGE_DIR` or the
     /// package's path).
     #[arg(long)]
@@ -484,7 +493,9 @@ fn report(rows: &[Row], setup: &str, wall: f64) -> String {
 fn main() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
     let start = Instant::now();
-    let (md, default_out) = if args.data == "patches" {
+    let (md, default_out) = if args.data == "patches" && args.train_iters.is_some() {
+        (patches_training(&args)?, "docs/train-patches.md")
+    } else if args.data == "patches" {
         (patches_report(&args)?, "docs/compare-patches.md")
     } else {
         let (rows, setup) = if args.f32 {
@@ -506,6 +517,93 @@ fn main() -> Result<(), Box<dyn Error>> {
         println!("wrote {}", out.display());
     }
     Ok(())
+}
+
+/// `--data patches --train-iters N`: trains a flow that fits this machine and reports the test
+/// NLL with a learning curve (`docs/patches-learning.png`).
+fn patches_training(args: &Args) -> Result<String, Box<dyn Error>> {
+    let data = tabular::load_patches(args.data_dir.as_deref(), args.seed)?;
+    let hidden = toy::parse_dims(&args.patch_dims)?;
+    let stepping = match (args.steps, args.rtol, args.atol) {
+        (Some(n), _, _) => Stepping::fixed(n),
+        (None, r, a) => Stepping::adaptive(r.unwrap_or(1e-5), a.unwrap_or(1e-5)),
+    };
+    let method = toy::method::<f64>(&args.method)?;
+    let iters = args.train_iters.unwrap_or(0);
+    let lr = if args.lr == 5e-3 { 1e-3 } else { args.lr };
+    println!(
+        "training: {} blocks of 63-{}-63 softplus, batch {}, {} iterations, Adam lr {lr}, {}",
+        args.blocks,
+        args.patch_dims,
+        args.batch,
+        iters,
+        method.name()
+    );
+    let t = tabular::train(
+        method.as_ref(),
+        &data,
+        args.blocks,
+        &hidden,
+        args.batch,
+        iters,
+        lr,
+        &stepping,
+        (iters / 10).max(1),
+        args.seed,
+    )?;
+    let png = PathBuf::from("docs/patches-learning.png");
+    let title = format!(
+        "patches: M = {} blocks 63-{}-63, {} · test NLL {:.2} nats",
+        args.blocks,
+        args.patch_dims,
+        method.name(),
+        t.test_nll
+    );
+    tabular::plot_learning(&png, &t, &title)?;
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "# Training the tabular flow on natural-image patches\n\n\
+         Command: `cargo run --release --example compare -- --data patches --train-iters {iters} \
+         --patch-dims {} --blocks {} --batch {} --method {}` · f64 · {:.0} s of training.\n\n\
+         Model: M = {} CNF blocks, ConcatSquash 63-{}-63 softplus, T = 1 per block, dopri5 {}, \
+         Gaussian Hutchinson ε per block and solve in training, the exact trace for validation \
+         (500 patches) and test (1000 patches, photographs not seen in training). Adam lr {lr}, \
+         weight decay 1e-6.\n\n\
+         | | value |\n|---|---|\n\
+         | first training NLL (nats) | {:.3} |\n\
+         | last training NLL | {:.3} |\n\
+         | best validation NLL | {:.3} |\n\
+         | **test NLL (exact trace)** | **{:.3}** |\n\
+         | accepted steps per block per iteration | {:.1} |\n\n\
+         ![learning curve](patches-learning.png)\n\n\
+         For scale: the paper's BSDS300 NLLs (−151 to −152 nats) are on MAF's BSDS300 file at \
+         FFJORD's full size (3 × 1260 hidden, batch 10,000, thousands of iterations); these \
+         patches come from other photographs (skimage's), and this run is a few minutes on a CPU, \
+         so the numbers are not comparable — the point is a real-data flow trained end to end \
+         with the symplectic adjoint.\n",
+        args.patch_dims,
+        args.blocks,
+        args.batch,
+        method.name(),
+        t.seconds,
+        args.blocks,
+        args.patch_dims,
+        match &stepping {
+            Stepping::Fixed { steps } => format!("{steps} fixed steps"),
+            Stepping::Adaptive(a) => format!("rtol {:e} atol {:e}", a.rtol, a.atol),
+        },
+        t.losses.first().copied().unwrap_or(f64::NAN),
+        t.losses.last().copied().unwrap_or(f64::NAN),
+        t.validation
+            .iter()
+            .map(|v| v.1)
+            .fold(f64::INFINITY, f64::min),
+        t.test_nll,
+        t.steps
+    );
+    println!("test NLL {:.3} nats; wrote {}", t.test_nll, png.display());
+    Ok(md)
 }
 
 /// `--data patches`: every method at the paper's BSDS300 architecture on natural-image
