@@ -8,7 +8,7 @@ use symplode_runtime::grad::{
     AllTapes, BackwardKind, Component, ComponentStarts, Composed, GradientMethod, Partner, Problem,
     ProblemSizes, StepStages, StepStates, StoragePolicy, Taped, losses,
 };
-use symplode_runtime::solver::{replay, solve};
+use symplode_runtime::solver::{Trajectory, replay, solve};
 use symplode_runtime::{Backprop, SolveError, Stepping, SymplecticAdjoint};
 
 fn two_components<'a>(
@@ -76,12 +76,12 @@ fn a_pass_goes_back_only_through_its_own_method_and_cotangent_shape() {
     assert!(e.to_string().contains("symplectic"), "{e}");
     let pass = SymplecticAdjoint.forward(&problem).expect("forward");
     let e = SymplecticAdjoint
-        .backward(pass, &vec![vec![vec![0.0; 5]]], 0.0)
+        .backward(pass, &vec![Trajectory::single(vec![0.0; 5])], 0.0)
         .expect_err("shape");
     assert!(matches!(e, SolveError::Length { .. }), "{e}");
     let pass = SymplecticAdjoint.forward(&problem).expect("forward");
     let e = SymplecticAdjoint
-        .backward(pass, &vec![vec![vec![f64::NAN; 6]]], 0.0)
+        .backward(pass, &vec![Trajectory::single(vec![f64::NAN; 6])], 0.0)
         .expect_err("non-finite");
     assert!(matches!(e, SolveError::NonFinite { .. }), "{e}");
 }

@@ -106,10 +106,7 @@ pub(crate) fn forward_chain<T: Real, S: StoragePolicy>(
 
 /// Bytes of an output (or cotangent) buffer.
 pub(crate) fn outputs_bytes<T>(o: &Outputs<T>) -> usize {
-    o.iter()
-        .flatten()
-        .map(|v| std::mem::size_of_val(&v[..]))
-        .sum()
+    o.iter().map(|c| size_of_val(c.as_slice())).sum()
 }
 
 /// Zeroed dL/dx0 and dL/dθ (one vector per component).

@@ -66,7 +66,7 @@ impl<T: Real> ForwardPass<'_, '_, T> {
 /// let problem = Problem::single(&net, &[0.0, 1.0], &scheme, Stepping::fixed(10), &x0);
 /// let method = SymplecticAdjoint;
 /// let pass = method.forward(&problem).unwrap();
-/// let x1 = pass.outputs()[0][0].clone(); // x(t = 1)
+/// let x1 = pass.outputs()[0][0].to_vec(); // x(t = 1)
 /// let mut cot = pass.zero_cotangents();
 /// cot[0][0].copy_from_slice(&x1); // L = ½‖x(1)‖²
 /// let loss = 0.5 * x1.iter().map(|v| v * v).sum::<f64>();

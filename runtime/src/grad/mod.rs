@@ -21,6 +21,8 @@
 //! (the three backward sweeps), `method.rs` (the trait, [`ForwardPass`], [`Composed`]),
 //! `methods.rs` (the named pairs), `memory.rs` (counting and prediction).
 
+#[cfg(feature = "ndarray")]
+mod arrays;
 pub mod backward;
 mod by_name;
 mod forward;

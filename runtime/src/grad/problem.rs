@@ -4,10 +4,11 @@ use crate::dynamics::Dynamics;
 use crate::error::SolveError;
 use crate::real::Real;
 use crate::scheme::Scheme;
-use crate::solver::{Stepping, check_state, check_times};
+use crate::solver::{Stepping, Trajectory, check_state, check_times};
 
-/// States at output times: `[component][output k][batch·dim]`.
-pub type Outputs<T> = Vec<Vec<Vec<T>>>;
+/// States at output times, one [`Trajectory`] per component: `outputs[m][k]` is the
+/// `batch·dim` state of component m at its output time k.
+pub type Outputs<T> = Vec<Trajectory<T>>;
 
 /// One ODE component of a chain: its dynamics and its times (`times[0]` is the start, the
 /// rest are output times, strictly increasing).
@@ -89,7 +90,7 @@ impl<'a, T: Real> Problem<'a, T> {
     pub fn zero_outputs(&self) -> Outputs<T> {
         self.chain
             .iter()
-            .map(|c| vec![vec![T::zero(); self.x0.len()]; c.times.len() - 1])
+            .map(|c| Trajectory::zeros(c.times.len() - 1, self.x0.len()))
             .collect()
     }
 }
@@ -101,14 +102,14 @@ pub(crate) fn check_cotangents<T: Real>(
 ) -> Result<(), SolveError> {
     let shape = |o: &Outputs<T>| {
         o.iter()
-            .map(|c| c.iter().map(Vec::len).collect::<Vec<_>>())
+            .map(|c| (c.len(), c.state_len()))
             .collect::<Vec<_>>()
     };
     if shape(outputs) != shape(cot) {
         return Err(SolveError::Length {
             what: "cotangents (one per output state, each batch·dim)".into(),
-            expected: outputs.iter().flatten().map(Vec::len).sum(),
-            got: cot.iter().flatten().map(Vec::len).sum(),
+            expected: outputs.iter().map(|c| c.as_slice().len()).sum(),
+            got: cot.iter().map(|c| c.as_slice().len()).sum(),
         });
     }
     for (m, comp) in cot.iter().enumerate() {

@@ -4,6 +4,7 @@
 use super::memory::Tracker;
 use crate::dynamics::Dynamics;
 use crate::real::Real;
+use crate::solver::Trajectory;
 use crate::solver::sink::StageSink;
 
 /// What the forward sweep kept of one component, by storage policy.
@@ -68,10 +69,10 @@ pub(crate) enum Rec<'a, T: Real> {
 impl<T: Real> Recorder<'_, T> {
     /// The record, once the component's integration is done (temporary buffers released);
     /// `outputs` are the component's output states.
-    pub(crate) fn finish(self, outputs: &[Vec<T>]) -> Record<T> {
+    pub(crate) fn finish(self, outputs: &Trajectory<T>) -> Record<T> {
         let kept = match self.0 {
             Rec::Outputs(_, tracker) => {
-                tracker.ck_add(outputs.iter().map(|v| std::mem::size_of_val(&v[..])).sum());
+                tracker.ck_add(std::mem::size_of_val(outputs.as_slice()));
                 Kept::Nothing
             }
             Rec::Start(_, x) => Kept::Start(x),

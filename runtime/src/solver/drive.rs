@@ -3,6 +3,7 @@
 
 use super::options::{Adaptive, Controller, Stepping};
 use super::sink::StageSink;
+use super::trajectory::Trajectory;
 use crate::error::SolveError;
 use crate::real::Real;
 use crate::scheme::Scheme;
@@ -140,7 +141,7 @@ impl<T: Real> Forward<'_, T> {
         &self,
         times: &[f64],
         x0: &[T],
-        outputs: &mut [Vec<T>],
+        outputs: &mut Trajectory<T>,
         sink: &mut impl StageSink<T>,
         ws: &mut StepWorkspace<T>,
         counters: &mut Counters,
@@ -255,7 +256,7 @@ impl<T: Real> Forward<'_, T> {
         &self,
         replay: &Grid,
         times: &[f64],
-        outputs: &mut [Vec<T>],
+        outputs: &mut Trajectory<T>,
         sink: &mut impl StageSink<T>,
         ws: &mut StepWorkspace<T>,
         counters: &mut Counters,

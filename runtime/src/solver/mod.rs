@@ -5,6 +5,7 @@ mod drive;
 mod options;
 pub(crate) mod sink;
 mod solve;
+mod trajectory;
 
 pub(crate) use check::{check_state, check_times};
 pub use drive::{Counters, Grid};
@@ -13,3 +14,4 @@ pub(crate) use drive::{
 };
 pub use options::{Adaptive, Controller, Stepping};
 pub use solve::{Solution, replay, solve};
+pub use trajectory::Trajectory;

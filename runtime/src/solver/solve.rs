@@ -4,6 +4,7 @@ use super::check::{check_state, check_times};
 use super::drive::{Counters, Forward, Grid, StepWorkspace, state_norm};
 use super::options::Stepping;
 use super::sink::StageSink;
+use super::trajectory::Trajectory;
 use crate::dynamics::Dynamics;
 use crate::error::SolveError;
 use crate::real::Real;
@@ -13,7 +14,7 @@ use crate::scheme::Scheme;
 #[derive(Clone, Debug)]
 pub struct Solution<T> {
     /// States at `times[1..]`, each `[batch·dim]`.
-    pub states: Vec<Vec<T>>,
+    pub states: Trajectory<T>,
     /// The accepted step grid.
     pub grid: Grid,
     /// Evaluations and steps.
@@ -82,7 +83,7 @@ fn solve_impl<T: Real>(
     };
     let batch = x0.len() / dynamics.dim();
     let mut ws = StepWorkspace::new(scheme.stages(), x0.len(), dynamics.scratch_len(batch));
-    let mut states = vec![vec![T::zero(); x0.len()]; times.len() - 1];
+    let mut states = Trajectory::zeros(times.len() - 1, x0.len());
     let mut counters = Counters::default();
     let grid = fwd.run(
         times,

@@ -9,7 +9,7 @@ use crate::grad::record::Record;
 use crate::grad::storage::{Keeps, StoreBytes};
 use crate::real::Real;
 use crate::solver::sink::StageSink;
-use crate::solver::{Counters, Forward, StepWorkspace, Stepping, rms_norm};
+use crate::solver::{Counters, Forward, StepWorkspace, Stepping, Trajectory, rms_norm};
 
 /// The continuous adjoint method ("backsolve"): the forward pass keeps only the output states;
 /// the backward pass integrates x, λ = ∂L/∂x and g = ∂L/∂θ backward in time,
@@ -128,7 +128,7 @@ impl BackwardKind for Adjoint {
             {
                 *l = a + c;
             }
-            let mut out = vec![z.clone()];
+            let mut out = Trajectory::zeros(1, z.len());
             let aug_bytes = augmented_len(problem.scheme.stages(), n, p) * size_of::<T>();
             run.tracker.ws_add(aug_bytes);
             let mut counters = Counters::default();

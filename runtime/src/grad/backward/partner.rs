@@ -11,7 +11,7 @@ use crate::grad::storage::{Keeps, StoreBytes};
 use crate::grad::sweep::sweep;
 use crate::real::Real;
 use crate::scheme::Scheme;
-use crate::solver::{Counters, stage_time, state_norm};
+use crate::solver::{Counters, Trajectory, stage_time, state_norm};
 
 /// The symplectic adjoint's backward sweep: per accepted step, the S stage states (recomputed
 /// from xₙ without a graph, or stored by the forward pass), then the adjoint integrated with
@@ -194,7 +194,7 @@ impl BackwardKind for Partner {
                     tracker: &run.tracker,
                 };
                 let mut counters = Counters::default();
-                let mut outs = vec![vec![T::zero(); n]; comp.times.len() - 1];
+                let mut outs = Trajectory::zeros(comp.times.len() - 1, n);
                 let outs_bytes = outs.len() * n * std::mem::size_of::<T>();
                 run.tracker.ws_add(outs_bytes);
                 component_forward(problem, m, &norm, Some(grid)).run(

@@ -11,7 +11,7 @@ use crate::grad::storage::{Keeps, StoreBytes};
 use crate::grad::sweep::sweep;
 use crate::real::Real;
 use crate::scheme::Scheme;
-use crate::solver::{Counters, Grid, stage_time, stages_evaluated, state_norm};
+use crate::solver::{Counters, Grid, Trajectory, stage_time, stages_evaluated, state_norm};
 
 /// Reverse mode through the taped stage evaluations of every step: backpropagation with
 /// [`AllTapes`](crate::grad::AllTapes), the paper's checkpoint-per-component baseline with
@@ -328,7 +328,7 @@ fn backward_sweep<T: Real>(
     sch: &Scheme<T>,
     m: usize,
     grid: &Grid,
-    cot: &[Vec<T>],
+    cot: &Trajectory<T>,
     steps: &[StepTapes<T>],
     lam: &mut [T],
     gp: &mut [T],
