@@ -240,8 +240,8 @@ impl<T: Real> GradientMethod<T> for Auto {
         let choice = self.choose_for::<T>(&ProblemSizes::of(pass.problem, &steps))?;
         choice.method.backward(pass, cotangents, loss)
     }
-    /// The prediction of the method that would be chosen for these sizes (the budget's total
-    /// when none fits).
+    /// The prediction of the method that would be chosen for these sizes (all zero when none
+    /// fits: [`Auto::choose`] then fails with the smallest achievable peak).
     fn predict(&self, sizes: &ProblemSizes) -> MemoryPrediction {
         self.choose_for::<T>(sizes)
             .map(|c| c.predicted)
