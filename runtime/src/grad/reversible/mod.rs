@@ -37,11 +37,11 @@
 mod increment;
 mod sweeps;
 
-use super::forward::{Run, outputs_bytes, zero_gradients};
+use super::GradResult;
+use super::forward::Run;
 use super::memory::{MemoryPrediction, ProblemSizes};
-use super::method::{ForwardPass, GradientMethod};
-use super::problem::{Outputs, Problem, check_cotangents};
-use super::{GradResult, Stats};
+use super::method::{ForwardPass, GradientMethod, backward_shell};
+use super::problem::{Outputs, Problem};
 use crate::error::SolveError;
 use crate::real::Real;
 use sweeps::{Backward, Keep, RevWork, backward, forward};
@@ -108,41 +108,15 @@ fn run_backward<T: Real>(
     loss: f64,
     lambda: f64,
 ) -> Result<GradResult<T>, SolveError> {
-    let ForwardPass {
-        method,
-        problem,
-        mut run,
-        outputs,
-        grids,
-        records,
-    } = pass;
-    if method != name {
-        return Err(SolveError::BadOption {
-            name: "forward pass",
-            value: method.to_string(),
-            reason: "a forward pass goes back through the backward sweep of the method that made it",
-        });
-    }
-    check_cotangents(&outputs, cotangents)?;
-    run.tracker.ws_add(outputs_bytes(cotangents));
-    let mut stats = Stats::default();
-    let (mut lam, mut dtheta) = zero_gradients(&run, problem);
-    let b = Backward {
-        problem,
-        outputs: &outputs,
-        grids: &grids,
-        cot: cotangents,
-        lambda,
-    };
-    backward(b, &mut run, records, &mut lam, &mut dtheta, &mut stats)?;
-    run.finish_stats(&mut stats);
-    Ok(GradResult {
-        loss,
-        outputs,
-        dx0: lam,
-        dtheta,
-        grids,
-        stats,
+    backward_shell(name, pass, cotangents, loss, |cx, records| {
+        let b = Backward {
+            problem: cx.problem,
+            outputs: cx.outputs,
+            grids: cx.grids,
+            cot: cx.cot,
+            lambda,
+        };
+        backward(b, cx.run, records, cx.lam, cx.dtheta, cx.stats)
     })
 }
 
