@@ -30,6 +30,7 @@ pub use symplode_macros::{neural_ode, tableau};
 pub use symplode_runtime as runtime;
 
 pub mod io;
+pub mod physics;
 pub mod train;
 
 /// The names most programs need.

@@ -582,6 +582,7 @@ fn layer_tokens(l: &LayerSpec) -> TokenStream {
     let kind = match l.kind {
         LayerKind::Dense => quote!(Dense),
         LayerKind::ConcatSquash => quote!(ConcatSquash),
+        LayerKind::Conv1d { kernel, bias } => quote!(Conv1d { kernel: #kernel, bias: #bias }),
     };
     let width = l.width;
     let act = match &l.activation {
