@@ -66,7 +66,8 @@ fn tmp(name: &str) -> std::path::PathBuf {
 fn library_toml_and_macro_agree_bit_for_bit() {
     let lib = PhysicsModel::energy(PdeSystem::kdv(), 6);
     let mut p = lib.init_params(1).unwrap();
-    for (v, r) in p.iter_mut().zip(random(p.len(), 2)) {
+    let noise = random(p.len(), 2);
+    for (v, r) in p.iter_mut().zip(noise) {
         *v += 0.1 * r; // non-zero biases too
     }
     let a = lib.build::<f64>(&p).unwrap();
