@@ -427,17 +427,20 @@ fn compare(args: &Args) -> Result<(), Box<dyn Error>> {
             let batch = pairs.batch(&mut Rng::new(batch_seed(args.seed, it)))?;
             let start = Instant::now();
             let (g, peak, predicted) = {
-                let problem =
-                    Problem::single(&model, &batch.times, &s.scheme, s.stepping.clone(), &batch.x0);
+                let problem = Problem::single(
+                    &model,
+                    &batch.times,
+                    &s.scheme,
+                    s.stepping.clone(),
+                    &batch.x0,
+                );
                 let base = CURRENT.load(Ordering::Relaxed);
                 PEAK.store(base, Ordering::Relaxed);
-                let mut loss = |o: &Outputs<f64>, c: &mut Outputs<f64>| match (
-                    o.first(),
-                    c.first_mut(),
-                ) {
-                    (Some(o), Some(c)) => Loss::Mse.evaluate(o, &batch.targets, c),
-                    _ => f64::NAN,
-                };
+                let mut loss =
+                    |o: &Outputs<f64>, c: &mut Outputs<f64>| match (o.first(), c.first_mut()) {
+                        (Some(o), Some(c)) => Loss::Mse.evaluate(o, &batch.targets, c),
+                        _ => f64::NAN,
+                    };
                 let g = method.gradient(&problem, &mut loss)?;
                 let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
                 let predicted = method
@@ -491,7 +494,14 @@ fn compare(args: &Args) -> Result<(), Box<dyn Error>> {
         );
         rows.push(row);
     }
-    let md = report(args, &s, &rows, &setup_text, (d0, p0), wall.elapsed().as_secs_f64());
+    let md = report(
+        args,
+        &s,
+        &rows,
+        &setup_text,
+        (d0, p0),
+        wall.elapsed().as_secs_f64(),
+    );
     let path = args
         .report
         .clone()
@@ -517,7 +527,11 @@ fn splice(old: &str, system: &str, section: &str) -> String {
     let block = format!("{begin}\n{section}{end}\n");
     match (old.find(&begin), old.find(&end)) {
         (Some(a), Some(b)) if b > a => {
-            format!("{}{block}{}", &old[..a], old[b + end.len()..].trim_start_matches('\n'))
+            format!(
+                "{}{block}{}",
+                &old[..a],
+                old[b + end.len()..].trim_start_matches('\n')
+            )
         }
         _ if old.is_empty() => format!(
             "# The paper's physics table: HNN++ on KdV and Cahn–Hilliard\n\n{HEADER}\n{block}"
@@ -637,16 +651,18 @@ fn report(
             if r.name != "adjoint" {
                 worst_grad = worst_grad.max(num / den.max(1e-300));
             }
-            let _ = writeln!(agree, "| {} | {max:.1e} | {:.1e} |", r.name, num / den.max(1e-300));
+            let _ = writeln!(
+                agree,
+                "| {} | {max:.1e} | {:.1e} |",
+                r.name,
+                num / den.max(1e-300)
+            );
         }
     }
     let peak = |n: &str| by(n).map_or(0, |r| r.peak);
     let (sym, aca, bp) = (peak("symplectic"), peak("aca"), peak("backprop"));
     let ratio = bp as f64 / sym.max(1) as f64;
-    let command = std::env::args()
-        .skip(1)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     let mut md = String::new();
     let name = match s.kind {
         SystemKind::Kdv => "KdV",

@@ -29,8 +29,14 @@ fn kdv_conserves_energy_and_mass_over_500_steps() {
         for k in 0..e.len() {
             let de = ((e[k] - e[0]) / e[0]).abs();
             let dm = ((m[k] - m[0]) / m[0]).abs();
-            assert!(de <= 1e-12, "trajectory {traj}, state {k}: energy drift {de:e}");
-            assert!(dm <= 1e-12, "trajectory {traj}, state {k}: mass drift {dm:e}");
+            assert!(
+                de <= 1e-12,
+                "trajectory {traj}, state {k}: energy drift {de:e}"
+            );
+            assert!(
+                dm <= 1e-12,
+                "trajectory {traj}, state {k}: mass drift {dm:e}"
+            );
         }
         // The solution moves: the state at the end differs from the start.
         let moved: f64 = data
@@ -53,7 +59,10 @@ fn cahn_hilliard_conserves_mass_and_dissipates_energy_every_step() {
         let scale: f64 = data.state(traj, 0).iter().map(|v| v.abs()).sum();
         for k in 1..e.len() {
             let dm = (m[k] - m[0]).abs() / scale;
-            assert!(dm <= 1e-12, "trajectory {traj}, state {k}: mass drift {dm:e}");
+            assert!(
+                dm <= 1e-12,
+                "trajectory {traj}, state {k}: mass drift {dm:e}"
+            );
             assert!(
                 e[k] <= e[k - 1],
                 "trajectory {traj}: energy rose from {:e} to {:e} at step {k}",
@@ -98,7 +107,10 @@ fn right_hand_side_is_the_operator_on_the_energy_gradient() {
             .iter()
             .zip(&want)
             .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
-        assert!(err <= 1e-6 * scale, "{kind}: rhs vs FD of H: {err:e} (scale {scale:e})");
+        assert!(
+            err <= 1e-6 * scale,
+            "{kind}: rhs vs FD of H: {err:e} (scale {scale:e})"
+        );
         // The stored derivative is the right-hand side.
         assert_eq!(data.derivative(0, 3), &got[..]);
     }
@@ -128,7 +140,11 @@ fn newton_jacobian_matches_central_differences_of_the_residual() {
                 worst = worst.max((fd - jac[i * n + j]).abs());
             }
         }
-        assert!(worst <= 1e-7 * scale, "{}: {worst:e} of {scale:e}", sys.kind);
+        assert!(
+            worst <= 1e-7 * scale,
+            "{}: {worst:e} of {scale:e}",
+            sys.kind
+        );
     }
 }
 
@@ -145,7 +161,10 @@ fn every_stored_step_solves_the_scheme() {
                 .map(|i| ((v[i] - u[i]) / data.dt).abs())
                 .fold(0.0f64, f64::max);
             let res = r.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            assert!(res <= 1e-9 * scale.max(1.0), "{kind} step {k}: residual {res:e}");
+            assert!(
+                res <= 1e-9 * scale.max(1.0),
+                "{kind} step {k}: residual {res:e}"
+            );
         }
     }
 }
@@ -186,10 +205,19 @@ fn generation_is_seeded_and_split_as_dgnet() {
     let c = Dataset::generate(&cfg, |_, _| {}).unwrap();
     assert_ne!(a.u, c.u);
     let full = DatasetConfig::dgnet(SystemKind::Kdv);
-    assert_eq!((full.trajectories, full.steps, full.n_train()), (100, 500, 90));
-    assert_eq!((full.system.n, full.system.dx(), full.dt, full.seed), (50, 0.2, 0.001, 1));
+    assert_eq!(
+        (full.trajectories, full.steps, full.n_train()),
+        (100, 500, 90)
+    );
+    assert_eq!(
+        (full.system.n, full.system.dx(), full.dt, full.seed),
+        (50, 0.2, 0.001, 1)
+    );
     let ch = DatasetConfig::dgnet(SystemKind::CahnHilliard);
-    assert_eq!((ch.system.dx(), ch.dt, ch.seed, ch.system.gamma), (0.02, 1e-4, 0, 0.0005));
+    assert_eq!(
+        (ch.system.dx(), ch.dt, ch.seed, ch.system.gamma),
+        (0.02, 1e-4, 0, 0.0005)
+    );
     assert_eq!(mass(&[1.0, -0.5]), 0.5);
 }
 

@@ -80,7 +80,9 @@ fn library_toml_and_macro_agree_bit_for_bit() {
         "kdv.toml",
     )
     .unwrap();
-    let c = spec.build::<f64>(&SafeTensors::read(&path).unwrap()).unwrap();
+    let c = spec
+        .build::<f64>(&SafeTensors::read(&path).unwrap())
+        .unwrap();
     assert_eq!(c.params(), &p[..]);
     assert_eq!(KdvEnergy::DIM, 50);
     assert_eq!(KdvEnergy::N_PARAMS, lib.n_params());

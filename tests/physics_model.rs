@@ -34,7 +34,9 @@ fn params(m: &PhysicsModel, seed: u64) -> Vec<f64> {
 
 fn state(n: usize, batch: usize, seed: u64) -> Vec<f64> {
     let mut rng = Rng::new(seed);
-    (0..n * batch).map(|_| rng.uniform_range(-1.0, 1.0)).collect()
+    (0..n * batch)
+        .map(|_| rng.uniform_range(-1.0, 1.0))
+        .collect()
 }
 
 fn eval(m: &dyn Dynamics<f64>, x: &[f64]) -> Vec<f64> {
@@ -46,7 +48,12 @@ fn eval(m: &dyn Dynamics<f64>, x: &[f64]) -> Vec<f64> {
 }
 
 fn rel(a: &[f64], b: &[f64]) -> f64 {
-    let num = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt();
+    let num = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum::<f64>()
+        .sqrt();
     let den = b.iter().map(|y| y * y).sum::<f64>().sqrt().max(1e-300);
     num / den
 }
@@ -77,7 +84,10 @@ fn network_has_dgnet_shapes_names_and_initialisation() {
     for a in 0..3 {
         for b in 0..3 {
             let d: f64 = (0..200).map(|r| w1[r * 3 + a] * w1[r * 3 + b]).sum();
-            assert!((d - f64::from(a == b)).abs() < 1e-13, "net.1 columns {a},{b}: {d}");
+            assert!(
+                (d - f64::from(a == b)).abs() < 1e-13,
+                "net.1 columns {a},{b}: {d}"
+            );
         }
     }
     assert!(p[600..800].iter().all(|&v| v == 0.0));
@@ -85,7 +95,10 @@ fn network_has_dgnet_shapes_names_and_initialisation() {
     for a in [0, 7, 199] {
         for b in [0, 7, 199] {
             let d: f64 = (0..200).map(|c| w3[a * 200 + c] * w3[b * 200 + c]).sum();
-            assert!((d - f64::from(a == b)).abs() < 1e-13, "net.3 rows {a},{b}: {d}");
+            assert!(
+                (d - f64::from(a == b)).abs() < 1e-13,
+                "net.3 rows {a},{b}: {d}"
+            );
         }
     }
     assert!(p[40800..41000].iter().all(|&v| v == 0.0));
@@ -125,7 +138,12 @@ fn energy_dynamics_is_the_operator_on_the_energy_gradient() {
             })
             .collect();
         let got = eval(&f, &u);
-        assert!(rel(&got, &want) < 1e-8, "{}: {:e}", sys.kind, rel(&got, &want));
+        assert!(
+            rel(&got, &want) < 1e-8,
+            "{}: {:e}",
+            sys.kind,
+            rel(&got, &want)
+        );
         // KdV: ⟨∇H, δ₁∇H⟩ = 0 (the learned energy is conserved); CH: ⟨∇H, δ₂∇H⟩ < 0.
         let dh: f64 = grad.iter().zip(&got).map(|(a, b)| a * b).sum();
         let scale: f64 = grad.iter().zip(&got).map(|(a, b)| (a * b).abs()).sum();
@@ -181,8 +199,18 @@ fn interpreter_matches_the_reference_evaluator_and_the_vjp_central_differences()
                     (a - b) / (2.0 * h)
                 })
                 .collect();
-            assert!(rel(&gx, &fx) < 1e-7, "{form:?} {}: gx {:e}", sys.kind, rel(&gx, &fx));
-            assert!(rel(&gp, &fp) < 1e-7, "{form:?} {}: gp {:e}", sys.kind, rel(&gp, &fp));
+            assert!(
+                rel(&gx, &fx) < 1e-7,
+                "{form:?} {}: gx {:e}",
+                sys.kind,
+                rel(&gx, &fx)
+            );
+            assert!(
+                rel(&gp, &fp) < 1e-7,
+                "{form:?} {}: gp {:e}",
+                sys.kind,
+                rel(&gp, &fp)
+            );
         }
     }
 }
@@ -219,7 +247,9 @@ fn gradient_methods_are_exact_on_the_energy_model() {
         let scheme = Scheme::<f64>::builtin(tableau).unwrap();
         let times = [0.0, dt];
         let problem = Problem::single(&f, &times, &scheme, Stepping::adaptive(1e-8, 1e-10), &x0);
-        let reference = Backprop.gradient(&problem, &mut mse_loss(target.clone())).unwrap();
+        let reference = Backprop
+            .gradient(&problem, &mut mse_loss(target.clone()))
+            .unwrap();
         assert!(reference.stats.accepted >= 1);
         let methods: Vec<Box<dyn GradientMethod<f64>>> = vec![
             Box::new(CheckpointStep),
@@ -228,17 +258,27 @@ fn gradient_methods_are_exact_on_the_energy_model() {
             Box::new(SymplecticAdjointStored),
         ];
         for method in &methods {
-            let g = method.gradient(&problem, &mut mse_loss(target.clone())).unwrap();
+            let g = method
+                .gradient(&problem, &mut mse_loss(target.clone()))
+                .unwrap();
             assert_eq!(g.loss, reference.loss, "{}", method.name());
             let e = rel(&g.dtheta[0], &reference.dtheta[0]);
             let ex = rel(&g.dx0, &reference.dx0);
-            assert!(e <= 1e-12 && ex <= 1e-12, "{} {}: θ {e:e}, x0 {ex:e}", sys.kind, method.name());
+            assert!(
+                e <= 1e-12 && ex <= 1e-12,
+                "{} {}: θ {e:e}, x0 {ex:e}",
+                sys.kind,
+                method.name()
+            );
         }
         // Fixed steps: the discrete loss is smooth in θ, so central differences apply.
         let fixed = Stepping::fixed(2);
         let loss = |f: &Interpreted<f64>| {
             let pr = Problem::single(f, &times, &scheme, fixed.clone(), &x0);
-            Backprop.gradient(&pr, &mut mse_loss(target.clone())).unwrap().loss
+            Backprop
+                .gradient(&pr, &mut mse_loss(target.clone()))
+                .unwrap()
+                .loss
         };
         let pr = Problem::single(&f, &times, &scheme, fixed.clone(), &x0);
         let g = SymplecticAdjoint
@@ -257,7 +297,11 @@ fn gradient_methods_are_exact_on_the_energy_model() {
             })
             .collect();
         let e = rel(&g.dtheta[0], &fd);
-        assert!(e < 1e-6, "{}: symplectic vs central differences {e:e}", sys.kind);
+        assert!(
+            e < 1e-6,
+            "{}: symplectic vs central differences {e:e}",
+            sys.kind
+        );
     }
 }
 

@@ -70,8 +70,8 @@ fn ci_sized_training_with_every_exact_method() {
         let stepping = Stepping::adaptive(1e-6, 1e-8);
         let losses = |method: &dyn GradientMethod<f64>, iters: u64| -> Vec<f64> {
             let mut model = m.build::<f64>(&init).unwrap();
-            let mut t = Trainer::new(method, &scheme, stepping.clone(), adam(lr), config(iters))
-                .unwrap();
+            let mut t =
+                Trainer::new(method, &scheme, stepping.clone(), adam(lr), config(iters)).unwrap();
             let s = t.run(&mut model, &pairs).unwrap();
             s.history.iter().map(|r| r.loss).collect()
         };
@@ -96,7 +96,10 @@ fn ci_sized_training_with_every_exact_method() {
             .map(|r| r.loss)
             .collect();
         let after = fit(model.params());
-        assert!(after < 0.9 * before, "{kind}: prediction MSE {before:e} → {after:e}");
+        assert!(
+            after < 0.9 * before,
+            "{kind}: prediction MSE {before:e} → {after:e}"
+        );
         let methods: Vec<Box<dyn GradientMethod<f64>>> = vec![
             Box::new(CheckpointStep),
             Box::new(CheckpointComponent),
@@ -107,7 +110,12 @@ fn ci_sized_training_with_every_exact_method() {
             let l = losses(method.as_ref(), 4);
             for (i, (a, b)) in l.iter().zip(&reference).enumerate() {
                 let r = ((a - b) / b).abs();
-                assert!(r <= 1e-10, "{kind} {}: iteration {}: {r:e}", method.name(), i + 1);
+                assert!(
+                    r <= 1e-10,
+                    "{kind} {}: iteration {}: {r:e}",
+                    method.name(),
+                    i + 1
+                );
             }
         }
         // The adjoint method approximates: close, not equal.
@@ -139,8 +147,7 @@ fn resume_continues_bit_identically() {
     let mut half = m.build::<f64>(&init).unwrap();
     let mut c = config(2);
     c.checkpoint_dir = Some(dir.clone());
-    let mut t = Trainer::new(&SymplecticAdjoint, &scheme, stepping.clone(), adam(1e-2), c)
-        .unwrap();
+    let mut t = Trainer::new(&SymplecticAdjoint, &scheme, stepping.clone(), adam(1e-2), c).unwrap();
     t.run(&mut half, &pairs).unwrap();
     let mut resumed = m.build::<f64>(&m.init_params(9).unwrap()).unwrap();
     let mut t = Trainer::new(&SymplecticAdjoint, &scheme, stepping, adam(1e-2), config(4)).unwrap();

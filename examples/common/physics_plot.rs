@@ -52,11 +52,30 @@ pub fn heat_maps(path: &Path, r: &Rollout<'_>, text: bool) -> Result<(), Box<dyn
     let err: Vec<f64> = r.model.iter().zip(r.truth).map(|(a, b)| a - b).collect();
     let err_scale = err.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-12);
     let t_end = *r.times.last().unwrap_or(&1.0);
-    let dt = if states > 1 { r.times[1] - r.times[0] } else { 1.0 };
+    let dt = if states > 1 {
+        r.times[1] - r.times[0]
+    } else {
+        1.0
+    };
     for (area, data, s, name) in [
-        (&panels[0], r.truth, scale, format!("{}: truth (±{scale:.3})", r.title)),
-        (&panels[1], r.model, scale, format!("learned model (±{scale:.3})")),
-        (&panels[2], &err[..], err_scale, format!("model − truth (±{err_scale:.2e})")),
+        (
+            &panels[0],
+            r.truth,
+            scale,
+            format!("{}: truth (±{scale:.3})", r.title),
+        ),
+        (
+            &panels[1],
+            r.model,
+            scale,
+            format!("learned model (±{scale:.3})"),
+        ),
+        (
+            &panels[2],
+            &err[..],
+            err_scale,
+            format!("model − truth (±{err_scale:.2e})"),
+        ),
     ] {
         let mut b = ChartBuilder::on(area);
         b.margin(10).margin_right(20);
@@ -104,7 +123,9 @@ pub fn invariants(path: &Path, r: &Rollout<'_>, text: bool) -> Result<(), Box<dy
             .iter()
             .chain(model)
             .filter(|v| v.is_finite())
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
         let pad = ((hi - lo).abs() * 0.1).max(1e-9 * hi.abs().max(1.0));
         let mut b = ChartBuilder::on(area);
         b.margin(10).margin_right(20);

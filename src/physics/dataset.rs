@@ -83,7 +83,10 @@ impl DatasetConfig {
             ));
         }
         if !(self.dt.is_finite() && self.dt > 0.0) {
-            return Err(bad("dt", format!("must be finite and > 0, got {}", self.dt)));
+            return Err(bad(
+                "dt",
+                format!("must be finite and > 0, got {}", self.dt),
+            ));
         }
         Ok(())
     }
@@ -219,7 +222,9 @@ impl Dataset {
 
     /// The mass of every state of trajectory `traj`.
     pub fn masses(&self, traj: usize) -> Vec<f64> {
-        (0..self.states).map(|k| mass(self.state(traj, k))).collect()
+        (0..self.states)
+            .map(|k| mass(self.state(traj, k)))
+            .collect()
     }
 
     /// The sample times `k·dt`.
@@ -373,7 +378,11 @@ impl Dataset {
         let seed = int("seed")?;
         let [trajectories, states, n] = match u_shape.as_slice() {
             &[a, b, c] => [a, b, c],
-            other => return Err(bad(format!("`u` has shape {other:?}, expected 3 dimensions"))),
+            other => {
+                return Err(bad(format!(
+                    "`u` has shape {other:?}, expected 3 dimensions"
+                )));
+            }
         };
         if n != system.n || d_shape != u_shape || n_train > trajectories || states == 0 {
             return Err(bad(format!(

@@ -29,7 +29,9 @@ pub enum PhysicsError {
         tolerance: f64,
     },
     /// The Newton Jacobian of one implicit step is singular.
-    #[error("{system}: trajectory {trajectory}, step {step}: singular Newton Jacobian (pivot {pivot} in column {column})")]
+    #[error(
+        "{system}: trajectory {trajectory}, step {step}: singular Newton Jacobian (pivot {pivot} in column {column})"
+    )]
     SingularJacobian {
         /// `kdv` or `ch`.
         system: &'static str,

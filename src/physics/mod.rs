@@ -23,8 +23,8 @@
 //! # Ok::<(), symplode::physics::PhysicsError>(())
 //! ```
 
-mod dense_lu;
 pub mod dataset;
+mod dense_lu;
 pub mod dvd;
 mod error;
 pub mod model;

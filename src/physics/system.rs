@@ -142,10 +142,16 @@ impl PdeSystem {
             reason,
         };
         if self.n < 3 {
-            return Err(bad("n", format!("need at least 3 grid points, got {}", self.n)));
+            return Err(bad(
+                "n",
+                format!("need at least 3 grid points, got {}", self.n),
+            ));
         }
         if !(self.width.is_finite() && self.width > 0.0) {
-            return Err(bad("width", format!("must be finite and > 0, got {}", self.width)));
+            return Err(bad(
+                "width",
+                format!("must be finite and > 0, got {}", self.width),
+            ));
         }
         for (name, v) in [("a", self.a), ("b", self.b), ("gamma", self.gamma)] {
             if !v.is_finite() {

@@ -80,10 +80,7 @@ impl FormSpec {
     /// Whether a model runs on the interpreter (any form but [`FormSpec::Field`], or any
     /// `concat_squash` or `conv1d` layer) rather than on generated Rust.
     pub fn interpreted(&self, layers: &[LayerSpec]) -> bool {
-        *self != FormSpec::Field
-            || layers
-                .iter()
-                .any(|l| !matches!(l.kind, LayerKind::Dense))
+        *self != FormSpec::Field || layers.iter().any(|l| !matches!(l.kind, LayerKind::Dense))
     }
 }
 
@@ -114,15 +111,9 @@ pub fn build_graph(
         h = match l.kind {
             LayerKind::Dense => b.dense_layer(h, &name, l.width, Activation::Identity, true)?,
             LayerKind::ConcatSquash => b.concat_squash(h, &name, l.width)?,
-            LayerKind::Conv1d { kernel, bias } => b.conv1d_layer(
-                h,
-                &name,
-                grid,
-                l.width,
-                kernel,
-                Activation::Identity,
-                bias,
-            )?,
+            LayerKind::Conv1d { kernel, bias } => {
+                b.conv1d_layer(h, &name, grid, l.width, kernel, Activation::Identity, bias)?
+            }
         };
         if let Some(a) = &l.activation {
             h = b.activation(h, a.parse()?)?;
@@ -402,7 +393,8 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
                         Some(Ok(k)) if k % 2 == 1 => k,
                         _ => {
                             let span = l.kernel.as_ref().map_or(l.width.span(), LitInt::span);
-                            errors.push(err(span, "a conv1d kernel size must be an odd integer ≥ 1"));
+                            errors
+                                .push(err(span, "a conv1d kernel size must be an odd integer ≥ 1"));
                             1
                         }
                     };

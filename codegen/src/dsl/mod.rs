@@ -365,7 +365,10 @@ impl Parse for LayerDecl {
             } else if activation.is_none() {
                 activation = Some(id);
             } else {
-                return Err(syn::Error::new(id.span(), "expected `)` after the activation"));
+                return Err(syn::Error::new(
+                    id.span(),
+                    "expected `)` after the activation",
+                ));
             }
             if !conv {
                 break;

@@ -67,6 +67,11 @@ pub(super) fn conv1d_wgrad_pointwise<T: Real>(
     for bs in 0..batch {
         let d = MatRef::row_major(&dy[bs * cout * n..][..cout * n], cout, n);
         let xt = MatRef::row_major(&x[bs * cin * n..][..cin * n], cin, n).t();
-        matmul(MatMut::row_major(&mut g[..cout * cin], cout, cin), d, xt, true);
+        matmul(
+            MatMut::row_major(&mut g[..cout * cin], cout, cin),
+            d,
+            xt,
+            true,
+        );
     }
 }
