@@ -2,7 +2,8 @@
 //! ([`PhysicsModel`]), the TOML file ([`PhysicsSpec`], weights by DGNet's names from
 //! safetensors) and the `neural_ode!` DSL (`conv1d` layers, `form: energy(…)`, run on the
 //! interpreter), and the network JIT on top of it; plus the DSL's generated scheme and
-//! stepping.
+//! stepping. (Needs the `model-files` feature, on by default, for the TOML front end.)
+#![cfg(feature = "model-files")]
 
 use std::collections::BTreeMap;
 

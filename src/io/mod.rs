@@ -91,8 +91,11 @@ mod error;
 mod named;
 pub mod npy;
 pub mod safetensors;
+#[cfg(feature = "model-files")]
 mod solver_spec;
+#[cfg(feature = "model-files")]
 mod spec;
+#[cfg(feature = "model-files")]
 mod tableau_file;
 
 use std::collections::BTreeMap;
@@ -101,9 +104,12 @@ use std::path::Path;
 pub use error::IoError;
 pub use named::Named;
 pub use safetensors::{NamedTensor, SafeTensors};
+#[cfg(feature = "model-files")]
 pub use solver_spec::SolverSpec;
+#[cfg(feature = "model-files")]
 pub use spec::{LayerSpec, ModelSpec};
 use symplode_runtime::{Dynamics, Real};
+#[cfg(feature = "model-files")]
 pub use tableau_file::{parse_tableau, read_tableau, resolve_tableau, tableau_to_toml};
 
 /// Element type of a tensor or array in a file.
@@ -190,6 +196,7 @@ pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, IoError> {
 }
 
 /// Reads a whole text file.
+#[cfg(feature = "model-files")]
 pub(crate) fn read_text(path: &Path) -> Result<String, IoError> {
     String::from_utf8(read_bytes(path)?).map_err(|e| IoError::Format {
         origin: path.display().to_string(),

@@ -28,6 +28,7 @@ mod dense_lu;
 pub mod dvd;
 mod error;
 pub mod model;
+#[cfg(feature = "model-files")]
 mod spec;
 pub mod system;
 pub mod train;
@@ -35,5 +36,6 @@ pub mod train;
 pub use dataset::{Dataset, DatasetConfig};
 pub use error::PhysicsError;
 pub use model::{ModelForm, PhysicsModel};
+#[cfg(feature = "model-files")]
 pub use spec::PhysicsSpec;
 pub use system::{PdeSystem, SystemKind};

@@ -181,7 +181,7 @@ fn conv1d_layers_are_parsed_and_checked() {
             bias: true
         }
     );
-    assert_eq!(m.layers[0].activation.as_deref(), Some("tanh"));
+    assert_eq!(m.layers[0].activation, Some(crate::ir::Activation::Tanh));
     assert_eq!(
         m.layers[2].kind,
         LayerKind::Conv1d {
@@ -202,7 +202,7 @@ fn conv1d_layers_are_parsed_and_checked() {
         }
     });
     assert!(e.is_empty(), "{e:?}");
-    assert_eq!(m.layers[0].activation.as_deref(), Some("relu"));
+    assert_eq!(m.layers[0].activation, Some(crate::ir::Activation::Relu));
     let (_, e) = model(quote! {
         struct Bad {
             float: f64, dim: 6, time: false,

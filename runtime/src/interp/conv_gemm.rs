@@ -5,7 +5,7 @@
 
 use symplode_codegen::ir::ConvShape;
 
-use crate::models::matmul::{MatMut, MatRef, matmul};
+use crate::linalg::matmul::{MatMut, MatRef, matmul};
 use crate::real::Real;
 
 /// `y[o, i] = b[o] + Σ_c w[o, c] x[c, i]` for every sample (`s.k == 1`).
