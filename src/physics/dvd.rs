@@ -57,7 +57,8 @@ pub fn integrate(
             reason: format!("has {} values, the grid has {n} points", u0.len()),
         });
     }
-    if !(opts.dt.is_finite() && opts.dt > 0.0) || !(opts.tol.is_finite() && opts.tol > 0.0) {
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    if !(positive(opts.dt) && positive(opts.tol)) {
         return Err(PhysicsError::Config {
             field: "dt/tol".into(),
             reason: format!(
