@@ -2,6 +2,7 @@
 //!
 //! The format is documented with a full example on [`crate::io`].
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -9,12 +10,12 @@ use symplode_codegen::tableau::Tableau;
 use symplode_runtime::models::{Activation, Mlp, MlpConfig};
 use symplode_runtime::{ParamTensor, Real};
 
-use super::error::{IoError, toml_error};
+use super::error::{IoError, printable, toml_error};
 use super::named::Named;
 use super::safetensors::SafeTensors;
 use super::solver_spec::SolverSpec;
 use super::tableau_file::resolve_tableau;
-use super::{read_text, write_bytes};
+use super::{read_text, write_atomic};
 
 /// One dense layer `y = x Wᵀ + b` (PyTorch `nn.Linear`), followed by `activation` (none on the
 /// last layer). Its tensors are `{name}.weight` `[out, in]` and `{name}.bias` `[out]`.
@@ -97,7 +98,7 @@ impl ModelSpec {
     /// # Errors
     /// Those of [`ModelSpec::to_toml`], and [`IoError::Write`].
     pub fn write(&self, path: impl AsRef<Path>) -> Result<(), IoError> {
-        write_bytes(path.as_ref(), self.to_toml()?.as_bytes())
+        write_atomic(path.as_ref(), self.to_toml()?.as_bytes())
     }
 
     /// The file (or label) this spec came from.
@@ -130,15 +131,16 @@ impl ModelSpec {
             ));
         };
         let mut first_act: Option<(Activation, &str)> = None;
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(self.layers.len());
         for (k, l) in self.layers.iter().enumerate() {
             let at = |f: &str| format!("layers[{k}].{f}");
             if l.name.is_empty() {
                 return Err(self.field(at("name"), "must not be empty".into()));
             }
-            if let Some(j) = self.layers[..k].iter().position(|o| o.name == l.name) {
+            if let Some(j) = seen.insert(&l.name, k) {
                 return Err(self.field(
                     at("name"),
-                    format!("`{}` is also the name of layers[{j}]", l.name),
+                    format!("`{}` is also the name of layers[{j}]", printable(&l.name)),
                 ));
             }
             if l.out == 0 {

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use symplode_codegen::tableau::{BUILTIN_NAMES, Q, Tableau, builtin, parse_q};
 
-use super::error::{IoError, toml_error};
+use super::error::{IoError, printable, toml_error};
 use super::read_text;
 
 /// A coefficient as written: the text to parse exactly.
@@ -106,7 +106,18 @@ pub fn parse_tableau(text: &str, origin: &str, default_name: &str) -> Result<Tab
             .enumerate()
             .map(|(i, row)| vector(&format!("a[{i}]"), row))
             .collect::<Result<Vec<_>, _>>()?;
-    let name = t.name.as_deref().unwrap_or(default_name);
+    let name = match t.name.as_deref() {
+        Some(n) => {
+            check_name(n).map_err(|reason| IoError::Field {
+                origin: origin.to_string(),
+                field: "name".into(),
+                reason,
+            })?;
+            n.to_string()
+        }
+        None => printable(default_name),
+    };
+    let name = name.as_str();
     let built = match &t.tolerance {
         None => Tableau::new_checked(name, a, b, c, b_hat, t.order, t.embedded_order),
         Some(tol) => {
@@ -118,6 +129,31 @@ pub fn parse_tableau(text: &str, origin: &str, default_name: &str) -> Result<Tab
         origin: origin.to_string(),
         source: Box::new(source),
     })
+}
+
+/// Longest tableau name accepted, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// A tableau name is printed in reports: it must be non-empty, short and free of control
+/// characters (terminal escape codes, newlines).
+fn check_name(n: &str) -> Result<(), String> {
+    if n.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if n.chars().count() > MAX_NAME_CHARS {
+        return Err(format!(
+            "{} is longer than {MAX_NAME_CHARS} characters",
+            printable(n)
+        ));
+    }
+    if let Some(c) = n.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "{} contains the control character U+{:04X}",
+            printable(n),
+            u32::from(c)
+        ));
+    }
+    Ok(())
 }
 
 /// Reads and validates a tableau TOML file (see [`parse_tableau`]); its name defaults to the
@@ -157,7 +193,8 @@ pub fn resolve_tableau(name: &str, base: Option<&Path>) -> Result<Tableau, IoErr
         origin: "tableau".into(),
         field: "tableau".into(),
         reason: format!(
-            "unknown tableau `{name}`: neither a built-in ({}) nor a .toml file",
+            "unknown tableau `{}`: neither a built-in ({}) nor a .toml file",
+            printable(name),
             BUILTIN_NAMES.join(", ")
         ),
     })
