@@ -169,6 +169,22 @@ fn process_alive(pid: u32) -> bool {
     proc.join(pid.to_string()).exists()
 }
 
+/// True when `file_name` is a temporary `.{name}.tmp-<pid>[-<n>]` of [`write_atomic`] left by
+/// a process that no longer runs.
+pub fn is_stale_temporary(file_name: &str) -> bool {
+    let Some(rest) = file_name
+        .strip_prefix('.')
+        .and_then(|r| r.rsplit_once(".tmp-"))
+        .map(|(_, rest)| rest)
+    else {
+        return false;
+    };
+    match rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) {
+        Some(pid) => pid != std::process::id() && !process_alive(pid),
+        None => false,
+    }
+}
+
 /// Removes `dir/.{name}.tmp-<pid>-<n>` files left by interrupted saves of processes that no
 /// longer run (best effort). Returns how many were removed.
 pub fn clean_stale_temporaries(dir: &Path, name: &str) -> usize {

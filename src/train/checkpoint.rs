@@ -275,7 +275,10 @@ pub fn save<T: Real>(
     if let Ok(entries) = fs::read_dir(dir) {
         for e in entries.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
-            if n.starts_with("checkpoint-") && n.ends_with(".safetensors") && n != tensors_file {
+            let old_tensors =
+                n.starts_with("checkpoint-") && n.ends_with(".safetensors") && n != tensors_file;
+            let stale = n.starts_with(".checkpoint") && crate::io::files::is_stale_temporary(&n);
+            if old_tensors || stale {
                 let _ = fs::remove_file(e.path());
             }
         }
