@@ -102,7 +102,7 @@ use std::path::Path;
 
 pub use error::{IoError, printable};
 pub use files::{check_output_not_input, same_file, write_atomic};
-pub(crate) use files::{read_bytes, read_text};
+pub(crate) use files::read_text;
 pub use named::Named;
 pub use safetensors::{NamedTensor, SafeTensors};
 pub use solver_spec::SolverSpec;

@@ -137,7 +137,7 @@ impl ModelSpec {
             if l.name.is_empty() {
                 return Err(self.field(at("name"), "must not be empty".into()));
             }
-            if let Some(j) = seen.insert(&l.name, k) {
+            if let Some(j) = seen.insert(l.name.as_str(), k) {
                 return Err(self.field(
                     at("name"),
                     format!("`{}` is also the name of layers[{j}]", printable(&l.name)),

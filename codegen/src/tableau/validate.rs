@@ -1,6 +1,6 @@
 //! Structural validation: shapes, explicitness, consistency `c_i = Σ_j a_ij`.
 
-use num_traits::{FromPrimitive, Signed, Zero};
+use num_traits::{Signed, Zero};
 
 use super::rational::within;
 use super::{Q, Tableau, TableauError};
