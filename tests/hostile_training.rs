@@ -11,10 +11,15 @@ use symplode::runtime::optim::{Adam, AdamConfig, Sgd, SgdConfig};
 use symplode::train::{Batches, META_FILE, TrainConfig, TrainError, Trainer, TrajectoryWindows};
 
 fn data<T: Real>() -> TrajectoryWindows<T> {
+    scaled_data(1.0)
+}
+
+/// Observations scaled by `scale` (large scales give large gradients).
+fn scaled_data<T: Real>(scale: f64) -> TrajectoryWindows<T> {
     let times: Vec<f64> = (0..30).map(|i| 0.05 * i as f64).collect();
     let mut states = Vec::new();
     for &t in &times {
-        states.extend([T::of((-t).exp()), T::of(t.sin())]);
+        states.extend([T::of(scale * (-t).exp()), T::of(scale * t.sin())]);
     }
     TrajectoryWindows::new(times, states, 2, 6, 4).unwrap()
 }
@@ -109,7 +114,8 @@ fn a_diverging_run_stops_and_keeps_the_last_good_checkpoint() {
     let good = listing(&dir);
     let good_meta = std::fs::read(dir.join(META_FILE)).unwrap();
 
-    // An update that overflows the parameters: the step fails naming the iteration.
+    // An update that overflows the parameters (gradients of order 1e6 times a learning rate
+    // of 1e307): the step fails naming the iteration.
     let scheme = Scheme::<f64>::builtin("rk4").unwrap();
     let mut model = net::<f64>();
     let sgd = Sgd::new(SgdConfig {
@@ -125,7 +131,7 @@ fn a_diverging_run_stops_and_keeps_the_last_good_checkpoint() {
         config(5, Some(&dir)),
     )
     .unwrap();
-    let e = t.run(&mut model, &data::<f64>()).unwrap_err();
+    let e = t.run(&mut model, &scaled_data::<f64>(1e6)).unwrap_err();
     assert!(
         matches!(e, TrainError::NonFiniteState { iteration: 1, .. }),
         "{e}"

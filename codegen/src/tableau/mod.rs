@@ -64,7 +64,7 @@ pub use proof::{IdentityKind, PairingIdentity, PairingProof, check_adjoint, prov
 pub use rational::{MAX_COEFFICIENT_CHARS, Q, parse_q, q, q_to_f64};
 pub use validate::MAX_STAGES;
 
-use num_traits::{Signed, Zero};
+use num_traits::Zero;
 
 use order::{StageVectors, forest};
 use validate::tolerance_note;
