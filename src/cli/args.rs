@@ -123,7 +123,7 @@ pub struct SolveArgs {
     pub t1: f64,
     /// All times, the first being the start (torchdiffeq's `t`), e.g. `0,0.5,1`; replaces
     /// --t0/--t1.
-    #[arg(long, value_name = "T0,T1,...", value_delimiter = ',', num_args = 1..,
+    #[arg(long, value_name = "T0,T1,...", value_delimiter = ',', num_args = 1,
           allow_hyphen_values = true, conflicts_with_all = ["t0", "t1"])]
     pub times: Option<Vec<f64>>,
     /// Where to write the states at the times, .npy [K, batch, dim] (K = number of times;

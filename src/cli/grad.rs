@@ -135,7 +135,7 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
         summary: l.spec.summary(),
         precision: T::NAME,
         tableau: l.tableau.name().to_string(),
-        stepping: stepping_text(&l.stepping),
+        stepping: stepping_text(&fit.stepping),
         t0: args.t0,
         t1: args.t1,
         batch: l.batch,

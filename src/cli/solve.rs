@@ -89,7 +89,7 @@ pub fn run<T: CliReal>(args: &SolveArgs, out: &mut String) -> Result<(), CliErro
         summary: l.spec.summary(),
         precision: T::NAME,
         tableau: l.tableau.name().to_string(),
-        stepping: stepping_text(&l.stepping),
+        stepping: stepping_text(&fit.stepping),
         times,
         batch: l.batch,
         dim,
