@@ -321,18 +321,117 @@ fn edit_header(bytes: &[u8], edit: &HeaderEdit) -> Vec<u8> {
     out
 }
 
+/// An independent reading of the format's rules (those of the reference implementation):
+/// the accepted tensors' shapes and, for F32/F64, values; `None` when the file is invalid.
+fn reference_safetensors(bytes: &[u8]) -> Option<BTreeMap<String, (Vec<usize>, Option<Vec<f64>>)>> {
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    if n > 100_000_000 || n > (bytes.len() - 8) as u64 {
+        return None;
+    }
+    let header = &bytes[8..8 + n as usize];
+    if header.first() != Some(&b'{') {
+        return None;
+    }
+    let data = &bytes[8 + n as usize..];
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(header).ok()?;
+    let mut spans = Vec::new();
+    let mut out = BTreeMap::new();
+    for (name, v) in map {
+        if name == "__metadata__" {
+            if !v.as_object()?.values().all(serde_json::Value::is_string) {
+                return None;
+            }
+            continue;
+        }
+        let dtype = v.get("dtype")?.as_str()?;
+        let size = match dtype {
+            "F64" | "I64" | "U64" => 8,
+            "F32" | "I32" | "U32" => 4,
+            "F16" | "BF16" | "I16" | "U16" => 2,
+            "I8" | "U8" | "BOOL" | "F8_E4M3" | "F8_E5M2" => 1,
+            _ => 0,
+        };
+        let ints = |key: &str| -> Option<Vec<usize>> {
+            v.get(key)?
+                .as_array()?
+                .iter()
+                .map(|x| x.as_u64().and_then(|u| usize::try_from(u).ok()))
+                .collect()
+        };
+        let shape = ints("shape")?;
+        let offsets = ints("data_offsets")?;
+        let [b, e] = offsets[..] else { return None };
+        if b > e || e > data.len() {
+            return None;
+        }
+        let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))?;
+        if size > 0 && count.checked_mul(size)? != e - b {
+            return None;
+        }
+        let values = match dtype {
+            "F64" => Some(
+                data[b..e]
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                    .collect(),
+            ),
+            "F32" => Some(
+                data[b..e]
+                    .chunks_exact(4)
+                    .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap())))
+                    .collect(),
+            ),
+            _ => None,
+        };
+        spans.push((b, e));
+        out.insert(name, (shape, values));
+    }
+    spans.sort_unstable();
+    let mut at = 0;
+    for (b, e) in spans {
+        if b != at {
+            return None;
+        }
+        at = e;
+    }
+    (at == data.len()).then_some(out)
+}
+
+fn same_values(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
+}
+
 fn check_safetensors(bytes: Vec<u8>, original: Option<&[(String, Vec<usize>, Vec<f64>)]>) {
     let len = bytes.len();
-    let Ok(file) = SafeTensors::parse(bytes, "fuzz.safetensors") else {
-        return;
-    };
-    for name in file.names() {
-        if let Ok(t) = file.tensor(&name) {
-            assert_eq!(t.shape.iter().product::<usize>(), t.data.len(), "{name}");
-            assert!(t.data.len() * 4 <= len, "{name}: more values than bytes");
+    let reference = reference_safetensors(&bytes);
+    let parsed = SafeTensors::parse(bytes, "fuzz.safetensors");
+    // Accepted exactly when the reference rules accept, with the same tensors and values.
+    match (&parsed, &reference) {
+        (Ok(file), Some(r)) => {
+            assert_eq!(file.names(), r.keys().cloned().collect::<Vec<_>>());
+            for (name, (shape, values)) in r {
+                match (file.tensor(name), values) {
+                    (Ok(t), Some(v)) => {
+                        assert_eq!(&t.shape, shape, "{name}");
+                        assert!(same_values(&t.data, v), "{name}: values differ");
+                        assert!(t.data.len() * 4 <= len);
+                    }
+                    (Err(e), None) => {
+                        assert!(matches!(e, symplode::io::IoError::Dtype { .. }), "{e}");
+                    }
+                    (got, want) => panic!("{name}: {got:?} vs reference {want:?}"),
+                }
+            }
         }
+        (Err(_), None) => {}
+        (got, want) => panic!(
+            "the reader {} the file, the reference rules {} it",
+            if got.is_ok() { "accepts" } else { "refuses" },
+            if want.is_some() { "accept" } else { "refuse" }
+        ),
     }
     if let Some(orig) = original {
+        let file = parsed.expect("a valid file was refused");
         for (name, shape, data) in orig {
             let t = file.tensor(name).unwrap();
             assert_eq!(&t.shape, shape);
