@@ -157,10 +157,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         (any::<usize>(), 0u8..8).prop_map(|(a, b)| Mutation::Flip(a, b)),
         (any::<usize>(), any::<u8>()).prop_map(|(a, b)| Mutation::Set(a, b)),
         any::<usize>().prop_map(Mutation::Truncate),
-        (
-            any::<usize>(),
-            prop::collection::vec(any::<u8>(), 1..16)
-        )
+        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..16))
             .prop_map(|(a, b)| Mutation::Insert(a, b)),
         (any::<usize>(), 1usize..32).prop_map(|(a, n)| Mutation::Remove(a, n)),
         (any::<usize>(), 1usize..64).prop_map(|(a, n)| Mutation::Duplicate(a, n)),
@@ -228,8 +225,14 @@ const ST_DTYPES: &[&str] = &[
     "F8_E4M3", "F8_E5M2", "C64", "", "f64",
 ];
 
+/// A tensor written: name, shape, values.
+type Written = (String, Vec<usize>, Vec<f64>);
+
+/// The tensors a reading accepts: shape and, for F32/F64, values.
+type Accepted = BTreeMap<String, (Vec<usize>, Option<Vec<f64>>)>;
+
 /// A valid file of 1–4 float tensors, as bytes, with its tensors.
-fn valid_safetensors() -> impl Strategy<Value = (Vec<u8>, Vec<(String, Vec<usize>, Vec<f64>)>)> {
+fn valid_safetensors() -> impl Strategy<Value = (Vec<u8>, Vec<Written>)> {
     let tensor = (
         "[a-z][a-z0-9.]{0,8}",
         prop::collection::vec(0usize..5, 0..3),
@@ -242,7 +245,9 @@ fn valid_safetensors() -> impl Strategy<Value = (Vec<u8>, Vec<(String, Vec<usize
                 continue;
             }
             let len: usize = shape.iter().product();
-            let data: Vec<f64> = (0..len).map(|i| (i as f64 + 0.5) * (k as f64 - 1.25)).collect();
+            let data: Vec<f64> = (0..len)
+                .map(|i| (i as f64 + 0.5) * (k as f64 - 1.25))
+                .collect();
             owned.push((name, shape, data));
         }
         let bytes = if f32s {
@@ -323,7 +328,7 @@ fn edit_header(bytes: &[u8], edit: &HeaderEdit) -> Vec<u8> {
 
 /// An independent reading of the format's rules (those of the reference implementation):
 /// the accepted tensors' shapes and, for F32/F64, values; `None` when the file is invalid.
-fn reference_safetensors(bytes: &[u8]) -> Option<BTreeMap<String, (Vec<usize>, Option<Vec<f64>>)>> {
+fn reference_safetensors(bytes: &[u8]) -> Option<Accepted> {
     let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
     if n > 100_000_000 || n > (bytes.len() - 8) as u64 {
         return None;
@@ -398,10 +403,13 @@ fn reference_safetensors(bytes: &[u8]) -> Option<BTreeMap<String, (Vec<usize>, O
 }
 
 fn same_values(a: &[f64], b: &[f64]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
 }
 
-fn check_safetensors(bytes: Vec<u8>, original: Option<&[(String, Vec<usize>, Vec<f64>)]>) {
+fn check_safetensors(bytes: Vec<u8>, original: Option<&[Written]>) {
     let len = bytes.len();
     let reference = reference_safetensors(&bytes);
     let parsed = SafeTensors::parse(bytes, "fuzz.safetensors");
@@ -489,11 +497,15 @@ fn npy_file() -> impl Strategy<Value = Vec<u8>> {
                 [d] => format!("({d},)"),
                 s => format!(
                     "({})",
-                    s.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+                    s.iter()
+                        .map(|x| x.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             };
             let f = if fortran { "True" } else { "False" };
-            let header = format!("{{'descr': '{descr}', 'fortran_order': {f}, 'shape': {dims}, }}\n");
+            let header =
+                format!("{{'descr': '{descr}', 'fortran_order': {f}, 'shape': {dims}, }}\n");
             let count = shape
                 .iter()
                 .try_fold(1usize, |a, &b| a.checked_mul(b))
@@ -695,7 +707,12 @@ fn tableau_text() -> impl Strategy<Value = String> {
             let c: Vec<String> = (0..s).map(|_| next()).collect();
             let b: Vec<String> = (0..s).map(|_| next()).collect();
             let a: Vec<String> = (0..s)
-                .map(|i| format!("[{}]", (0..i).map(|_| next()).collect::<Vec<_>>().join(", ")))
+                .map(|i| {
+                    format!(
+                        "[{}]",
+                        (0..i).map(|_| next()).collect::<Vec<_>>().join(", ")
+                    )
+                })
                 .collect();
             format!(
                 "order = {order}\nc = [{}]\na = [{}]\nb = [{}]\n",
@@ -749,10 +766,7 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
 
 fn ck_data() -> TrajectoryWindows<f64> {
     let times: Vec<f64> = (0..20).map(|i| 0.05 * i as f64).collect();
-    let states: Vec<f64> = times
-        .iter()
-        .flat_map(|t| [(-t).exp(), t.cos()])
-        .collect();
+    let states: Vec<f64> = times.iter().flat_map(|t| [(-t).exp(), t.cos()]).collect();
     TrajectoryWindows::new(times, states, 2, 4, 3).unwrap()
 }
 
@@ -860,7 +874,11 @@ fn fuzz_checkpoint(n: u32) {
                 }
                 Err(_) => {
                     assert!(!untouched, "the good checkpoint was refused");
-                    assert_eq!(net.params(), &before[..], "a failed resume changed the model");
+                    assert_eq!(
+                        net.params(),
+                        &before[..],
+                        "a failed resume changed the model"
+                    );
                     assert_eq!(t.iteration(), 0);
                 }
             }

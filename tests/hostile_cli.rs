@@ -74,7 +74,11 @@ fn fails(dir: &Path, args: &[&str], code: i32, want: &[&str]) -> String {
     let out = run(dir, args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{args:?}: not one line:\n{stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "{args:?}: not one line:\n{stderr}"
+    );
     assert!(stderr.starts_with("error: "), "{stderr}");
     for w in want {
         assert!(stderr.contains(w), "{args:?}:\n{stderr}lacks: {w}");
@@ -136,7 +140,15 @@ fn special_files_are_refused_with_their_path() {
     let start = Instant::now();
     fails(
         &d,
-        &["grad", "--model", "m.toml", "--weights", "/dev/zero", "--x0", "x0.npy"],
+        &[
+            "grad",
+            "--model",
+            "m.toml",
+            "--weights",
+            "/dev/zero",
+            "--x0",
+            "x0.npy",
+        ],
         1,
         &["/dev/zero: is a character device, not a regular file"],
     );
@@ -160,7 +172,15 @@ fn special_files_are_refused_with_their_path() {
     {
         fails(
             &d,
-            &["grad", "--model", "m.toml", "--weights", "w.safetensors", "--x0", "fifo.npy"],
+            &[
+                "grad",
+                "--model",
+                "m.toml",
+                "--weights",
+                "w.safetensors",
+                "--x0",
+                "fifo.npy",
+            ],
             1,
             &["fifo.npy: is a FIFO (named pipe), not a regular file"],
         );
@@ -176,12 +196,19 @@ fn unbounded_work_is_refused_before_it_starts() {
         &d,
         &with_model("grad", &["--steps", "1000000000"]),
         1,
-        &["1000000000 fixed steps", "predicted peak memory", "exceeds the memory budget"],
+        &[
+            "1000000000 fixed steps",
+            "predicted peak memory",
+            "exceeds the memory budget",
+        ],
     );
     assert!(e.contains("GiB"), "{e}");
     fails(
         &d,
-        &with_model("solve", &["--steps", "1000000000000", "--memory-budget", "1G"]),
+        &with_model(
+            "solve",
+            &["--steps", "1000000000000", "--memory-budget", "1G"],
+        ),
         1,
         &["predicted peak memory", "--memory-budget 1G"],
     );
@@ -195,7 +222,10 @@ fn unbounded_work_is_refused_before_it_starts() {
         &d,
         &with_model("grad", &["--memory-budget", "1K"]),
         1,
-        &["predicted peak memory", "exceeds the memory budget of 1.0 KiB (--memory-budget 1K)"],
+        &[
+            "predicted peak memory",
+            "exceeds the memory budget of 1.0 KiB (--memory-budget 1K)",
+        ],
     );
     fails(
         &d,
@@ -229,7 +259,16 @@ fn unbounded_work_is_refused_before_it_starts() {
         &d,
         &with_model(
             "grad",
-            &["--tableau", "dopri5", "--rtol", "1e-6", "--atol", "1e-8", "--memory-budget", "1G"],
+            &[
+                "--tableau",
+                "dopri5",
+                "--rtol",
+                "1e-6",
+                "--atol",
+                "1e-8",
+                "--memory-budget",
+                "1G",
+            ],
         ),
     );
     assert!(start.elapsed().as_secs_f64() < 60.0);
@@ -239,7 +278,10 @@ fn unbounded_work_is_refused_before_it_starts() {
 fn an_interrupted_write_keeps_the_previous_output() {
     let d = fixture("interrupted");
     // A good output first.
-    succeeds(&d, &with_model("solve", &["--out", "s.npy", "--steps", "2"]));
+    succeeds(
+        &d,
+        &with_model("solve", &["--out", "s.npy", "--steps", "2"]),
+    );
     let good = std::fs::read(d.join("s.npy")).unwrap();
     // Now a bigger output under a file-size limit of 1 KiB: the write fails midway (the process
     // is killed by SIGXFSZ or gets EFBIG); the previous output must survive whole.
@@ -258,7 +300,10 @@ fn an_interrupted_write_keeps_the_previous_output() {
     assert!(!status.status.success());
     assert_eq!(std::fs::read(d.join("s.npy")).unwrap(), good);
     // The next save removes the temporary the killed process left behind.
-    succeeds(&d, &with_model("solve", &["--out", "s.npy", "--steps", "3"]));
+    succeeds(
+        &d,
+        &with_model("solve", &["--out", "s.npy", "--steps", "3"]),
+    );
     let left: Vec<String> = std::fs::read_dir(&d)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -285,13 +330,25 @@ fn numbers_in_messages_and_reports_stay_short() {
     npy::write(d.join("huge.npy"), &[1, 2], &[1e200f64, -1e200]).unwrap();
     fails(
         &d,
-        &["grad", "--model", "m.toml", "--weights", "w.safetensors", "--x0", "huge.npy"],
+        &[
+            "grad",
+            "--model",
+            "m.toml",
+            "--weights",
+            "w.safetensors",
+            "--x0",
+            "huge.npy",
+        ],
         1,
         &["not finite"],
     );
     // ‖dL/dx0‖ of finite entries near 1e298 is finite (scaled norm).
-    npy::write(d.join("c.npy"), &[3, 2], &[1e298f64, -1e298, 1e298, 1e298, -1e298, 1e298])
-        .unwrap();
+    npy::write(
+        d.join("c.npy"),
+        &[3, 2],
+        &[1e298f64, -1e298, 1e298, 1e298, -1e298, 1e298],
+    )
+    .unwrap();
     let out = succeeds(&d, &with_model("grad", &["--cotangent", "c.npy", "--json"]));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let n = v["dx0_norm"].as_f64().unwrap();
@@ -306,7 +363,12 @@ fn tableau_files_that_cheat_or_overflow_are_refused() {
         "order = 8\ntolerance = \"10\"\nc = [\"0\", \"1\"]\na = [[], [\"1\"]]\nb = [\"1/3\", \"1/3\"]\n",
     )
     .unwrap();
-    fails(&d, &["tableau", "check", "cheat.toml"], 1, &["tolerance 10 is not allowed"]);
+    fails(
+        &d,
+        &["tableau", "check", "cheat.toml"],
+        1,
+        &["tolerance 10 is not allowed"],
+    );
     fails(
         &d,
         &with_model("grad", &["--tableau-file", "cheat.toml"]),
@@ -318,7 +380,12 @@ fn tableau_files_that_cheat_or_overflow_are_refused() {
         "name = \"\\u001b[31mred\"\norder = 1\nc = [\"0\"]\na = [[]]\nb = [\"1\"]\n",
     )
     .unwrap();
-    let e = fails(&d, &["tableau", "check", "esc.toml"], 1, &["`name`", "U+001B"]);
+    let e = fails(
+        &d,
+        &["tableau", "check", "esc.toml"],
+        1,
+        &["`name`", "U+001B"],
+    );
     assert!(!e.contains('\u{1b}'));
     let long = "7".repeat(200_000);
     std::fs::write(
@@ -327,7 +394,12 @@ fn tableau_files_that_cheat_or_overflow_are_refused() {
     )
     .unwrap();
     let start = Instant::now();
-    fails(&d, &["tableau", "check", "long.toml"], 1, &["`b[0]`", "longer than 4096"]);
+    fails(
+        &d,
+        &["tableau", "check", "long.toml"],
+        1,
+        &["`b[0]`", "longer than 4096"],
+    );
     assert!(start.elapsed().as_secs_f64() < 5.0);
     std::fs::write(
         d.join("huge.toml"),
@@ -340,6 +412,11 @@ fn tableau_files_that_cheat_or_overflow_are_refused() {
         1,
         &["coefficient a_21", "beyond the range of f64"],
     );
-    let e = fails(&d, &["tableau", "check", "no\u{1b}[2Jsuch"], 1, &["not a built-in"]);
+    let e = fails(
+        &d,
+        &["tableau", "check", "no\u{1b}[2Jsuch"],
+        1,
+        &["not a built-in"],
+    );
     assert!(!e.contains('\u{1b}'));
 }

@@ -53,13 +53,19 @@ fn safetensors_must_cover_the_file_exactly() {
     let n = padded.len() as u64 - 8;
     bytes[..8].copy_from_slice(&n.to_le_bytes());
     let e = st_err(bytes);
-    assert!(e.contains("not fully covered") && e.contains("8 trailing"), "{e}");
+    assert!(
+        e.contains("not fully covered") && e.contains("8 trailing"),
+        "{e}"
+    );
 
     // Trailing bytes after the last tensor.
     let mut data_plus = data.clone();
     data_plus.extend([0u8; 4]);
     let e = st_err(raw(good, &data_plus));
-    assert!(e.contains("not fully covered") && e.contains("4 trailing"), "{e}");
+    assert!(
+        e.contains("not fully covered") && e.contains("4 trailing"),
+        "{e}"
+    );
 
     // Overlapping data_offsets.
     let overlap = r#"{"a":{"dtype":"F64","shape":[2],"data_offsets":[0,16]},"b":{"dtype":"F64","shape":[2],"data_offsets":[8,24]}}"#;
@@ -79,7 +85,10 @@ fn safetensors_must_cover_the_file_exactly() {
     // Our own writer's files are covered exactly.
     let w = [1.0f32, 2.0];
     let bytes = safetensors::to_bytes(
-        &[NamedTensor::new("x", &[2], &w), NamedTensor::new("y", &[0], &w[..0])],
+        &[
+            NamedTensor::new("x", &[2], &w),
+            NamedTensor::new("y", &[0], &w[..0]),
+        ],
         &BTreeMap::new(),
         "w",
     )
@@ -106,8 +115,10 @@ fn every_non_float_dtype_is_refused_by_both_readers() {
         ("C64", 8),
         ("", 4),
     ] {
-        let header =
-            format!(r#"{{"t":{{"dtype":"{dtype}","shape":[2],"data_offsets":[0,{}]}}}}"#, 2 * size);
+        let header = format!(
+            r#"{{"t":{{"dtype":"{dtype}","shape":[2],"data_offsets":[0,{}]}}}}"#,
+            2 * size
+        );
         let f = SafeTensors::parse(raw(&header, &vec![1u8; 2 * size]), "w.safetensors").unwrap();
         let e = f.tensor("t").unwrap_err();
         assert!(matches!(e, IoError::Dtype { .. }), "{dtype}: {e}");
@@ -152,7 +163,10 @@ fn special_files_are_refused_before_reading() {
     let d = scratch("special");
     // A directory.
     let e = SafeTensors::read(&d).unwrap_err();
-    assert_eq!(e.to_string(), format!("{}: is a directory, not a regular file", d.display()));
+    assert_eq!(
+        e.to_string(),
+        format!("{}: is a directory, not a regular file", d.display())
+    );
     let e = read_tableau(&d).unwrap_err();
     assert!(e.to_string().contains("is a directory"), "{e}");
     // A device that never ends.
@@ -184,7 +198,10 @@ fn sizes_claimed_in_headers_are_checked_against_the_file_first() {
     bytes.extend([0u8; 64]);
     std::fs::write(d.join("big.npy"), &bytes).unwrap();
     let e = npy::read(d.join("big.npy")).unwrap_err().to_string();
-    assert!(e.contains("needs 8796093022208 data bytes, the file has 64"), "{e}");
+    assert!(
+        e.contains("needs 8796093022208 data bytes, the file has 64"),
+        "{e}"
+    );
     // A version-2 header length of 4 GiB.
     let mut bytes = b"\x93NUMPY\x02\x00".to_vec();
     bytes.extend(u32::MAX.to_le_bytes());
@@ -199,7 +216,10 @@ fn sizes_claimed_in_headers_are_checked_against_the_file_first() {
     let e = SafeTensors::read(d.join("w.safetensors"))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("header length 9223372036854775808 exceeds the file"), "{e}");
+    assert!(
+        e.contains("header length 9223372036854775808 exceeds the file"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -248,7 +268,12 @@ fn writes_are_atomic_and_clean_stale_temporaries() {
     let link = d.join("link.npy");
     std::os::unix::fs::symlink(&target, &link).unwrap();
     npy::write(&link, &[1], &[2.0f64]).unwrap();
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     assert_eq!(npy::read(&target).unwrap().data, vec![2.0]);
 }
 
@@ -264,7 +289,10 @@ fn a_tableau_cannot_lower_the_bar_of_its_own_proof() {
     let e = tableau_err(&format!(
         "{HEUN2}b = [\"1/3\", \"1/3\"]\ntolerance = \"10\"\n"
     ));
-    assert!(e.contains("tolerance 10 is not allowed") && e.contains("1e-10"), "{e}");
+    assert!(
+        e.contains("tolerance 10 is not allowed") && e.contains("1e-10"),
+        "{e}"
+    );
     let e = tableau_err(&format!(
         "{HEUN2}b = [\"1/2\", \"1/2\"]\ntolerance = \"-1\"\n"
     ));
@@ -291,12 +319,19 @@ fn coefficients_are_capped_and_range_checked_in_linear_time() {
     assert!(e.len() < 400, "{} characters", e.len());
     assert!(start.elapsed().as_secs_f64() < 2.0);
     // A coefficient beyond f64 is named (not "non-finite state at step 1").
-    let e = tableau_err("order = 1\nc = [\"0\", \"0\"]\na = [[], [\"0\"]]\nb = [\"1\", \"1e309\"]\n");
-    assert!(e.contains("coefficient b_2 = 1000") && e.contains("range of f64"), "{e}");
+    let e =
+        tableau_err("order = 1\nc = [\"0\", \"0\"]\na = [[], [\"0\"]]\nb = [\"1\", \"1e309\"]\n");
+    assert!(
+        e.contains("coefficient b_2 = 1000") && e.contains("range of f64"),
+        "{e}"
+    );
     let e = tableau_err(
         "order = 1\nc = [\"0\", \"1e309\"]\na = [[], [\"1e309\"]]\nb = [\"1\", \"0\"]\n",
     );
-    assert!(e.contains("coefficient a_21") && e.contains("range of f64"), "{e}");
+    assert!(
+        e.contains("coefficient a_21") && e.contains("range of f64"),
+        "{e}"
+    );
     // Too many stages.
     let s = MAX_STAGES + 1;
     let zeros = |n: usize| vec!["\"0\""; n].join(", ");
@@ -310,7 +345,10 @@ fn coefficients_are_capped_and_range_checked_in_linear_time() {
         b.join(", ")
     );
     let e = tableau_err(&text);
-    assert!(e.contains(&format!("{s} stages; at most {MAX_STAGES}")), "{e}");
+    assert!(
+        e.contains(&format!("{s} stages; at most {MAX_STAGES}")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -345,6 +383,9 @@ fn a_spec_with_many_layers_is_read_in_linear_time() {
     // A repeated name is found, and named, however far apart.
     let dup = text.replace("name = \"last\"", "name = \"l3\"");
     let e = ModelSpec::parse(&dup, "big.toml").unwrap_err().to_string();
-    assert!(e.contains(&format!("layers[{layers}].name")) && e.contains("layers[3]"), "{e}");
+    assert!(
+        e.contains(&format!("layers[{layers}].name")) && e.contains("layers[3]"),
+        "{e}"
+    );
     assert!(first < 10.0, "80,000 layers took {first:.1} s");
 }

@@ -85,7 +85,11 @@ fn resume_f64(dir: &Path, iterations: u64) -> Result<u64, TrainError> {
     match t.resume(&mut model, dir) {
         Ok(r) => Ok(r.iteration),
         Err(e) => {
-            assert_eq!(model.params(), &before[..], "a failed resume changed the model");
+            assert_eq!(
+                model.params(),
+                &before[..],
+                "a failed resume changed the model"
+            );
             Err(e)
         }
     }
@@ -94,8 +98,7 @@ fn resume_f64(dir: &Path, iterations: u64) -> Result<u64, TrainError> {
 /// Rewrites one field of checkpoint.json.
 fn edit_meta(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let path = dir.join(META_FILE);
-    let mut v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     edit(&mut v);
     std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
 }
@@ -137,7 +140,10 @@ fn a_diverging_run_stops_and_keeps_the_last_good_checkpoint() {
         "{e}"
     );
     let msg = e.to_string();
-    assert!(msg.starts_with("iteration 1: parameter") && msg.contains("non-finite"), "{msg}");
+    assert!(
+        msg.starts_with("iteration 1: parameter") && msg.contains("non-finite"),
+        "{msg}"
+    );
     assert_eq!(t.iteration(), 0, "the diverged iteration does not count");
 
     // Saving the diverged model directly is refused too.
@@ -158,7 +164,8 @@ fn every_checkpoint_field_is_validated_on_load() {
     let e = resume_f64(&dir, 5).unwrap_err();
     assert!(
         matches!(e, TrainError::CheckpointCorrupt { .. })
-            && e.to_string().contains("`optimizer.step` = 18446744073709551615"),
+            && e.to_string()
+                .contains("`optimizer.step` = 18446744073709551615"),
         "{e}"
     );
 

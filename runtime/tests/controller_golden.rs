@@ -260,7 +260,10 @@ fn error_norm_is_rms_over_the_whole_batch_not_the_max() {
     )
     .unwrap();
     let h = sol.grid.t[1] - sol.grid.t[0];
-    assert!((h - with_rms).abs() < 1e-12 * with_rms, "{h:e} vs {with_rms:e}");
+    assert!(
+        (h - with_rms).abs() < 1e-12 * with_rms,
+        "{h:e} vs {with_rms:e}"
+    );
 
     // The norm runs over the batch: two identical samples give the same steps as one, and a
     // second, quiet sample (x = 0 decays to 0) halves the mean square and changes them.
@@ -316,10 +319,7 @@ fn default_controller_constants_are_torchdiffeqs() {
     assert_eq!(a.max_steps, 100_000);
     assert_eq!(Adaptive::tol(1e-3, 1e-4).safety, 0.9);
     // The exponent's order: min(p, p̂) + 1.
-    assert_eq!(
-        Scheme::<f64>::builtin("dopri5").unwrap().control_order(),
-        5
-    );
+    assert_eq!(Scheme::<f64>::builtin("dopri5").unwrap().control_order(), 5);
     assert_eq!(Scheme::<f64>::builtin("bosh3").unwrap().control_order(), 3);
 }
 

@@ -148,7 +148,7 @@ impl MemoryBudget {
             .parse()
             .map_err(|_| bad("is not a size such as 4G, 512M or 1000000"))?;
         let bytes = v * scale;
-        if !(bytes >= 1.0 && bytes < 18_446_744_073_709_551_616.0) {
+        if !(1.0..18_446_744_073_709_551_616.0).contains(&bytes) {
             return Err(bad("must be at least 1 byte and below 2^64"));
         }
         Ok(MemoryBudget {

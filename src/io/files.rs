@@ -65,13 +65,12 @@ pub(crate) fn read_exact_len(file: &mut File, len: u64, origin: &str) -> Result<
         reason: format!("{len} bytes do not fit in memory on this platform"),
     })?;
     let mut buf = Vec::new();
-    buf.try_reserve_exact(cap)
-        .map_err(|_| IoError::TooLarge {
-            origin: origin.to_string(),
-            what: "the file".into(),
-            bytes: len,
-            limit: "the memory available".into(),
-        })?;
+    buf.try_reserve_exact(cap).map_err(|_| IoError::TooLarge {
+        origin: origin.to_string(),
+        what: "the file".into(),
+        bytes: len,
+        limit: "the memory available".into(),
+    })?;
     file.take(len)
         .read_to_end(&mut buf)
         .map_err(|source| IoError::Read {
@@ -274,11 +273,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     };
     clean_stale_temporaries(&dir, name);
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(
-        "{}{}-{n}",
-        tmp_prefix(name),
-        std::process::id()
-    ));
+    let tmp = dir.join(format!("{}{}-{n}", tmp_prefix(name), std::process::id()));
     let result = (|| {
         let mut f = fs::OpenOptions::new()
             .write(true)

@@ -87,8 +87,8 @@
 //! [`parse_tableau`] / [`read_tableau`]: exact rational coefficients, validated with
 //! [`Tableau::new_checked`](symplode_codegen::tableau::Tableau::new_checked).
 
-mod error;
 pub mod budget;
+mod error;
 pub mod files;
 mod named;
 pub mod npy;
@@ -101,8 +101,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use error::{IoError, printable};
-pub use files::{check_output_not_input, same_file, write_atomic};
 pub(crate) use files::read_text;
+pub use files::{check_output_not_input, same_file, write_atomic};
 pub use named::Named;
 pub use safetensors::{NamedTensor, SafeTensors};
 pub use solver_spec::SolverSpec;

@@ -151,12 +151,20 @@ fn parse_layout(bytes: &[u8], origin: &str) -> Result<Layout, IoError> {
     let end = start
         .checked_add(header_len)
         .filter(|&e| e <= bytes.len())
-        .ok_or_else(|| bad(origin, format!("header of {header_len} bytes runs past the end")))?;
+        .ok_or_else(|| {
+            bad(
+                origin,
+                format!("header of {header_len} bytes runs past the end"),
+            )
+        })?;
     let header = std::str::from_utf8(&bytes[start..end])
         .map_err(|_| bad(origin, "header is not text".into()))?;
     let h = parse_header(header).map_err(|r| {
         let shown: String = header.trim().chars().take(200).collect();
-        bad(origin, format!("header {}: {r}", crate::io::error::printable(&shown)))
+        bad(
+            origin,
+            format!("header {}: {r}", crate::io::error::printable(&shown)),
+        )
     })?;
     if h.fortran_order {
         return Err(bad(
@@ -185,7 +193,12 @@ fn parse_layout(bytes: &[u8], origin: &str) -> Result<Layout, IoError> {
         .iter()
         .try_fold(1usize, |n, &d| n.checked_mul(d))
         .filter(|n| n.checked_mul(dtype.size()).is_some())
-        .ok_or_else(|| bad(origin, format!("shape {} is too large", shape_text(&h.shape))))?;
+        .ok_or_else(|| {
+            bad(
+                origin,
+                format!("shape {} is too large", shape_text(&h.shape)),
+            )
+        })?;
     Ok(Layout {
         dtype,
         little,

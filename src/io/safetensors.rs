@@ -274,8 +274,8 @@ fn parse_header(header: &[u8], data_len: usize) -> Result<Header, String> {
     if header.first() != Some(&b'{') {
         return Err("header does not start with `{` (a wrong header length?)".into());
     }
-    let header: Map<String, Value> = serde_json::from_slice(header)
-        .map_err(|e| format!("header is not a JSON object: {e}"))?;
+    let header: Map<String, Value> =
+        serde_json::from_slice(header).map_err(|e| format!("header is not a JSON object: {e}"))?;
     let mut entries = BTreeMap::new();
     let mut metadata = BTreeMap::new();
     for (name, value) in header {
@@ -306,7 +306,11 @@ fn parse_header(header: &[u8], data_len: usize) -> Result<Header, String> {
             let after = prev.map_or("the start of the data".to_string(), |p| {
                 format!("the end of tensor `{p}`")
             });
-            let what = if begin < at { "overlaps" } else { "leaves a gap after" };
+            let what = if begin < at {
+                "overlaps"
+            } else {
+                "leaves a gap after"
+            };
             return Err(format!(
                 "file not fully covered: tensor `{name}` (data_offsets [{begin}, {end}]) {what} \
                  {after} (byte {at})"

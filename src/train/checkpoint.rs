@@ -373,7 +373,9 @@ pub fn load<T: Real>(
         ("optimizer.base_lr", meta.optimizer.base_lr),
     ] {
         if !(v.is_finite() && v > 0.0) {
-            return Err(corrupt_meta(format!("`{field}` = {v} is not finite and > 0")));
+            return Err(corrupt_meta(format!(
+                "`{field}` = {v} is not finite and > 0"
+            )));
         }
     }
     let layout = model.param_tensors();
