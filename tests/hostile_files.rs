@@ -389,3 +389,30 @@ fn a_spec_with_many_layers_is_read_in_linear_time() {
     );
     assert!(first < 10.0, "80,000 layers took {first:.1} s");
 }
+
+#[test]
+fn huge_widths_in_a_spec_are_refused_not_overflowed() {
+    // Found by the fuzzing harness: `dim + 1` (the time input) overflowed.
+    let e = ModelSpec::parse(
+        "dim = 18446744073709551615\ntime_input = true\n[[layers]]\nname = \"0\"\nout = 1\n",
+        "m.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("m.toml: `dim`: 18446744073709551615 is more than"), "{e}");
+    let e = ModelSpec::parse(
+        "dim = 2\n[[layers]]\nname = \"a\"\nout = 4294967296\nactivation = \"tanh\"\n\
+         [[layers]]\nname = \"b\"\nout = 2\n",
+        "m.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("`layers[0].out`: 4294967296 is more than"), "{e}");
+    let e = ModelSpec::parse(
+        "dim = 1\n[[layers]]\nname = \"a\\u001b[0m\"\nout = 1\n",
+        "m.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("control characters") && !e.contains('\u{1b}'), "{e}");
+}

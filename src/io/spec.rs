@@ -17,6 +17,10 @@ use super::solver_spec::SolverSpec;
 use super::tableau_file::resolve_tableau;
 use super::{read_text, write_atomic};
 
+/// Largest state dimension or layer width a spec may give (2^24): far beyond practical
+/// networks, and small enough that sizes computed from it cannot overflow.
+pub const MAX_WIDTH: usize = 1 << 24;
+
 /// One dense layer `y = x Wᵀ + b` (PyTorch `nn.Linear`), followed by `activation` (none on the
 /// last layer). Its tensors are `{name}.weight` `[out, in]` and `{name}.bias` `[out]`.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
@@ -124,6 +128,12 @@ impl ModelSpec {
         if self.dim == 0 {
             return Err(self.field("dim".into(), "must be at least 1".into()));
         }
+        if self.dim > MAX_WIDTH {
+            return Err(self.field(
+                "dim".into(),
+                format!("{} is more than the {MAX_WIDTH} supported", self.dim),
+            ));
+        }
         let Some(last) = self.layers.len().checked_sub(1) else {
             return Err(self.field(
                 "layers".into(),
@@ -137,6 +147,12 @@ impl ModelSpec {
             if l.name.is_empty() {
                 return Err(self.field(at("name"), "must not be empty".into()));
             }
+            if l.name.chars().any(char::is_control) {
+                return Err(self.field(
+                    at("name"),
+                    format!("`{}` contains control characters", printable(&l.name)),
+                ));
+            }
             if let Some(j) = seen.insert(l.name.as_str(), k) {
                 return Err(self.field(
                     at("name"),
@@ -145,6 +161,12 @@ impl ModelSpec {
             }
             if l.out == 0 {
                 return Err(self.field(at("out"), "must be at least 1".into()));
+            }
+            if l.out > MAX_WIDTH {
+                return Err(self.field(
+                    at("out"),
+                    format!("{} is more than the {MAX_WIDTH} supported", l.out),
+                ));
             }
             if k == last {
                 if let Some(a) = &l.activation {
