@@ -15,7 +15,7 @@
 use std::time::Instant;
 
 use symplode::prelude::*;
-use symplode::runtime::models::matmul::{MatMut, MatRef, matmul};
+use symplode::runtime::linalg::matmul::{MatMut, MatRef, matmul};
 use symplode::runtime::parallel::Chunked;
 
 struct Case {

@@ -1,6 +1,8 @@
 //! Every bad input makes `symplode` exit non-zero with exactly one line `error: …` on standard
 //! error naming what is wrong and where, and never panic.
 
+#![cfg(feature = "cli")]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

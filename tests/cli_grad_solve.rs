@@ -1,6 +1,8 @@
 //! The `symplode` binary end to end: `grad` with every method writes exactly the gradients the
 //! library computes, `--json` parses, `solve` writes [K, batch, dim] states.
 
+#![cfg(feature = "cli")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -228,7 +230,10 @@ fn grad_with_cotangent_and_f32() {
     let x0: Vec<f64> = npy::read(dir.join("x0.npy")).unwrap().to_vec();
     let problem = Problem::single(&net, &[0.0, 1.0], &scheme, Stepping::fixed(5), &x0);
     let r = SymplecticAdjoint
-        .gradient(&problem, &mut losses::linear(vec![vec![c]]))
+        .gradient(
+            &problem,
+            &mut losses::linear(vec![symplode::runtime::solver::Trajectory::single(c)]),
+        )
         .unwrap();
     assert_eq!(bits(&dx0), bits(&r.dx0));
     assert_eq!(bits(&dtheta), bits(&r.dtheta[0]));
@@ -273,7 +278,7 @@ fn solve_writes_states_at_every_time() {
     )
     .unwrap();
     let mut want = x0.clone();
-    want.extend(sol.states.concat());
+    want.extend(sol.states.as_slice());
     assert_eq!(bits(&a.data), bits(&want));
     assert_eq!(v["steps"]["accepted"], sol.counters.accepted);
 

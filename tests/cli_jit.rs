@@ -1,6 +1,8 @@
 //! `--jit` and `--tableau-file` on the command line: JIT-compiled step kernels give the
 //! interpreted gradients to rounding, and `tableau check --jit` reports the compilation.
 
+#![cfg(feature = "cli")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

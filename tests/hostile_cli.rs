@@ -3,6 +3,8 @@
 //! Every case is one `error: …` line naming the file, option or value, with a non-zero exit,
 //! or a correct result.
 
+#![cfg(feature = "cli")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;

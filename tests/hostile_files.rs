@@ -2,6 +2,8 @@
 //! is a clean error naming the file and what is wrong, or a correct value; never a shifted
 //! read, a blocked process or a lost good file.
 
+#![cfg(feature = "model-files")]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;

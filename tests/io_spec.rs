@@ -1,6 +1,8 @@
 //! Model specs: parsing, validation errors (field and line), building from weights, the
 //! renaming wrapper and the solver-option merge.
 
+#![cfg(feature = "model-files")]
+
 use std::collections::BTreeMap;
 
 use symplode::io::safetensors::{self, NamedTensor};

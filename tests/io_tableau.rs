@@ -1,6 +1,8 @@
 //! Tableau TOML files: every layout of `a`, coefficient forms, the round trip of every
 //! built-in, and validation errors naming the field or the failing condition.
 
+#![cfg(feature = "model-files")]
+
 use symplode::codegen::tableau::parse_q;
 use symplode::io::{IoError, parse_tableau, resolve_tableau, tableau_to_toml};
 use symplode::prelude::*;

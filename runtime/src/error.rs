@@ -109,7 +109,9 @@ pub enum SolveError {
         /// What is required.
         reason: &'static str,
     },
-    /// The re-run of a component for checkpointing took a different step grid.
-    #[error("internal: recomputation of component {0} took a different step grid")]
+    /// A grid to replay does not fit the component's times.
+    #[error(
+        "component {0}: the step grid to replay does not start at the start time or does not land on every output time"
+    )]
     GridMismatch(usize),
 }

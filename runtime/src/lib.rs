@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 pub mod dynamics;
+pub mod linalg;
 pub mod models;
 pub mod parallel;
 pub mod real;
@@ -14,10 +15,10 @@ pub mod grad;
 pub mod interp;
 #[cfg(feature = "jit")]
 pub mod jit;
-pub mod kernels;
 pub mod optim;
 pub mod scheme;
 pub mod solver;
+pub mod step_kernels;
 
 pub use error::SolveError;
 pub use grad::{

@@ -28,7 +28,7 @@ pub trait Real:
     fn f64(self) -> f64;
     /// A short name, `"f32"` or `"f64"`.
     const NAME: &'static str;
-    /// `v[i] ← tanh(v[i])`, vectorised (see `models::fastmath`).
+    /// `v[i] ← tanh(v[i])`, vectorised (see `linalg::fastmath`).
     fn tanh_slice(v: &mut [Self]);
 }
 
@@ -43,7 +43,7 @@ impl Real for f64 {
     }
     const NAME: &'static str = "f64";
     fn tanh_slice(v: &mut [Self]) {
-        crate::models::fastmath::tanh_in_place(v)
+        crate::linalg::fastmath::tanh_in_place(v)
     }
 }
 
@@ -58,6 +58,6 @@ impl Real for f32 {
     }
     const NAME: &'static str = "f32";
     fn tanh_slice(v: &mut [Self]) {
-        crate::models::fastmath::tanh_in_place_f32(v)
+        crate::linalg::fastmath::tanh_in_place_f32(v)
     }
 }

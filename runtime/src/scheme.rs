@@ -5,8 +5,8 @@ use symplode_codegen::tableau::{Q, Tableau, q_to_f64};
 use std::sync::Arc;
 
 use crate::error::SolveError;
-use crate::kernels::{StepKernels, combine, weighted_sum};
 use crate::real::Real;
+use crate::step_kernels::{StepKernels, combine, weighted_sum};
 
 /// The float coefficients of an explicit Runge–Kutta tableau and of its symplectic partner,
 /// rounded once from the exact rationals of [`Tableau`] (see `symplode_codegen::tableau`).

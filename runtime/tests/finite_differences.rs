@@ -13,7 +13,7 @@ fn frozen_loss(
     sch: &symplode_runtime::Scheme<f64>,
     grid: &symplode_runtime::solver::Grid,
     x0: &[f64],
-    cot: &[Vec<f64>],
+    cot: &symplode_runtime::solver::Trajectory<f64>,
 ) -> f64 {
     let sol = solve(net, sch, &Stepping::fixed(1), &grid.t, x0).expect("solve");
     grid.output_at

@@ -166,3 +166,19 @@ fn chunked_interpreter_is_thread_count_independent() {
     assert_eq!(results[0].dx0, results[1].dx0);
     assert_eq!(results[0].dtheta, results[1].dtheta);
 }
+
+#[test]
+fn config_graph_is_the_interpreted_mlp() {
+    let cfg = MlpConfig::new(3, vec![8, 6], Activation::Silu, true);
+    let (mlp, f) = pair::<f64>(&cfg, 11);
+    let g = Interpreted::new(cfg.graph().unwrap(), mlp.params().to_vec()).unwrap();
+    assert_eq!(g.param_tensors(), mlp.param_tensors());
+    let x = random_state::<f64>(4 * cfg.dim, 5);
+    let lam = random_state::<f64>(4 * cfg.dim, 6);
+    assert_eq!(outputs(&g, 0.4, &x, &lam), outputs(&f, 0.4, &x, &lam));
+    assert!(
+        MlpConfig::new(2, vec![0], Activation::Tanh, true)
+            .graph()
+            .is_err()
+    );
+}

@@ -114,7 +114,7 @@ fn evaluations_and_vjps_do_not_allocate() {
 
     // For the record: the `gemm` crate (0.19) allocates on every call of its general path
     // (a pack-tracking `vec!` and, when it packs B, a `MemBuffer`), which is why the models use
-    // `models::matmul` instead. Forms: X·Wᵀ, Δ·W, Δᵀ·X at 256 × 64 × 64.
+    // `linalg::matmul` instead. Forms: X·Wᵀ, Δ·W, Δᵀ·X at 256 × 64 × 64.
     let (m, h) = (256usize, 64usize);
     let x = vec![1.0f64; m * h];
     let w = vec![1.0f64; h * h];

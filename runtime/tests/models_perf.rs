@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use symplode_runtime::models::matmul::{MatMut, MatRef, matmul};
+use symplode_runtime::linalg::matmul::{MatMut, MatRef, matmul};
 use symplode_runtime::models::{Activation, Mlp, MlpConfig};
 use symplode_runtime::rng::Rng;
 use symplode_runtime::{Dynamics, Real};

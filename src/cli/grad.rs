@@ -77,7 +77,7 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
         (Some(path), _) => {
             let (c, _) = read_states::<T>(path, "cotangent", dim, Some(&l.x0_shape))?;
             let kind = format!("linear (cotangent {})", path.display());
-            (Box::new(losses::linear(vec![vec![c]])), kind)
+            (Box::new(losses::linear(vec![Trajectory::single(c)])), kind)
         }
         (None, None | Some(LossKind::MeanSumsq)) => (
             Box::new(losses::mean_sq_final(dim)),

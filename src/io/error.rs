@@ -251,6 +251,7 @@ pub(crate) fn check_finite(
 }
 
 /// Converts a TOML reader error to [`IoError::Toml`], with the line and column of its span.
+#[cfg(feature = "model-files")]
 pub(crate) fn toml_error(origin: &str, text: &str, e: &toml::de::Error) -> IoError {
     let (line, column) = match e.span() {
         Some(span) => line_col(text, span.start),
@@ -265,6 +266,7 @@ pub(crate) fn toml_error(origin: &str, text: &str, e: &toml::de::Error) -> IoErr
 }
 
 /// 1-based line and column (in characters) of byte offset `at`.
+#[cfg(feature = "model-files")]
 fn line_col(text: &str, at: usize) -> (usize, usize) {
     let at = at.min(text.len());
     let before = text.get(..at).unwrap_or(text);
@@ -285,6 +287,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "model-files")]
     fn lines_and_columns() {
         assert_eq!(line_col("a = 1\nbb = x", 11), (2, 6));
         assert_eq!(line_col("abc", 0), (1, 1));

@@ -100,9 +100,11 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, IoError> {
 }
 
 /// Largest text input (model spec, tableau file) read: 64 MiB.
+#[cfg(feature = "model-files")]
 pub const MAX_TEXT_BYTES: u64 = 64 << 20;
 
 /// Reads a whole text file of at most [`MAX_TEXT_BYTES`].
+#[cfg(feature = "model-files")]
 pub(crate) fn read_text(path: &Path) -> Result<String, IoError> {
     let origin = path.display().to_string();
     let (mut file, len) = open_regular(path)?;

@@ -93,21 +93,28 @@ pub mod files;
 mod named;
 pub mod npy;
 pub mod safetensors;
+#[cfg(feature = "model-files")]
 mod solver_spec;
+#[cfg(feature = "model-files")]
 mod spec;
+#[cfg(feature = "model-files")]
 mod tableau_file;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use error::{IoError, printable};
+#[cfg(feature = "model-files")]
 pub(crate) use files::read_text;
 pub use files::{check_output_not_input, same_file, write_atomic};
 pub use named::Named;
 pub use safetensors::{NamedTensor, SafeTensors};
+#[cfg(feature = "model-files")]
 pub use solver_spec::SolverSpec;
+#[cfg(feature = "model-files")]
 pub use spec::{LayerSpec, ModelSpec};
 use symplode_runtime::{Dynamics, Real};
+#[cfg(feature = "model-files")]
 pub use tableau_file::{parse_tableau, read_tableau, resolve_tableau, tableau_to_toml};
 
 /// Element type of a tensor or array in a file.

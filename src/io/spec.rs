@@ -200,11 +200,15 @@ impl ModelSpec {
                     ),
                 ));
             };
-            let act: Activation =
-                name.parse()
-                    .map_err(|e: symplode_runtime::models::ModelError| {
-                        self.field(at("activation"), e.to_string())
-                    })?;
+            let act: Activation = name.parse().map_err(|_: symplode_codegen::ir::IrError| {
+                self.field(
+                    at("activation"),
+                    format!(
+                        "unknown activation `{name}`; valid names: {}",
+                        Activation::NAMES.join(", ")
+                    ),
+                )
+            })?;
             match first_act {
                 None => first_act = Some((act, &l.name)),
                 Some((a, first)) if a != act => {

@@ -4,6 +4,7 @@
 
 use symplode_runtime::Real;
 use symplode_runtime::rng::Rng;
+use symplode_runtime::solver::Trajectory;
 
 use super::TrainError;
 
@@ -225,11 +226,11 @@ impl Loss {
     /// ∂L/∂predicted into `cotangent` (same shape).
     pub fn evaluate<T: Real>(
         &self,
-        predicted: &[Vec<T>],
+        predicted: &Trajectory<T>,
         targets: &[Vec<T>],
-        cotangent: &mut [Vec<T>],
+        cotangent: &mut Trajectory<T>,
     ) -> f64 {
-        let count: usize = predicted.iter().map(Vec::len).sum();
+        let count: usize = predicted.as_slice().len();
         let scale = 1.0 / count.max(1) as f64;
         let mut sum = 0.0;
         for ((p, y), c) in predicted.iter().zip(targets).zip(cotangent.iter_mut()) {

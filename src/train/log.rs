@@ -5,6 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "progress")]
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use symplode_runtime::Stats;
@@ -144,7 +145,29 @@ pub(crate) fn bytes_text(b: usize) -> String {
     }
 }
 
+/// Without the `progress` feature: a progress bar that shows nothing.
+#[cfg(not(feature = "progress"))]
+pub(crate) struct ProgressBar;
+
+#[cfg(not(feature = "progress"))]
+impl ProgressBar {
+    pub fn abandon(&self) {}
+    pub fn set_position(&self, _: u64) {}
+    pub fn set_message(&self, _: String) {}
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        f()
+    }
+    pub fn finish(&self) {}
+}
+
+/// Without the `progress` feature there is no bar to show.
+#[cfg(not(feature = "progress"))]
+pub(crate) fn progress_bar(_show: bool, _total: u64, _start: u64) -> ProgressBar {
+    ProgressBar
+}
+
 /// The progress bar of a run (hidden when not wanted or stderr is not a terminal).
+#[cfg(feature = "progress")]
 pub(crate) fn progress_bar(show: bool, total: u64, start: u64) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();

@@ -1,5 +1,5 @@
 //! Single-threaded f64 GEMM timings at the shapes symplode's MLP uses (issue #6): our
-//! no-allocation kernel (`symplode_runtime::models::matmul::matmul`) against `gemm`
+//! no-allocation kernel (`symplode_runtime::linalg::matmul::matmul`) against `gemm`
 //! (`Parallelism::None`), `faer` (`Par::Seq`, into a preallocated output) and
 //! `matrixmultiply::dgemm`.
 //!
@@ -21,7 +21,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use symplode_runtime::models::matmul::{MatMut, MatRef, matmul};
+use symplode_runtime::linalg::matmul::{MatMut, MatRef, matmul};
 
 /// Timed batches per library and shape; the best one is reported.
 const ROUNDS: usize = 40;

@@ -1,85 +1,12 @@
 //! Layer helpers that expand into primitive ops, and whole networks: the runtime `Mlp`
 //! ([`Graph::mlp`]) and FFJORD's ConcatSquash ODE net ([`Graph::concat_squash_mlp`]).
 
-use std::fmt;
-use std::str::FromStr;
-
+use super::activation::Activation;
 use super::builder::GraphBuilder;
 use super::entities::{Type, Value};
 use super::error::IrError;
 use super::graph::Graph;
 use super::ops::UnaryOp;
-
-/// An activation between layers (the runtime's `Activation`, with the same names).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Activation {
-    /// `tanh`.
-    Tanh,
-    /// `softplus`.
-    Softplus,
-    /// `sigmoid`.
-    Sigmoid,
-    /// `relu`.
-    Relu,
-    /// `elu` (α = 1).
-    Elu,
-    /// `silu`.
-    Silu,
-    /// No activation.
-    Identity,
-}
-
-impl Activation {
-    /// Every activation.
-    pub const ALL: [Activation; 7] = [
-        Activation::Tanh,
-        Activation::Softplus,
-        Activation::Sigmoid,
-        Activation::Relu,
-        Activation::Elu,
-        Activation::Silu,
-        Activation::Identity,
-    ];
-
-    /// The elementwise op, `None` for [`Activation::Identity`].
-    pub fn unary(self) -> Option<UnaryOp> {
-        match self {
-            Activation::Tanh => Some(UnaryOp::Tanh),
-            Activation::Softplus => Some(UnaryOp::Softplus),
-            Activation::Sigmoid => Some(UnaryOp::Sigmoid),
-            Activation::Relu => Some(UnaryOp::Relu),
-            Activation::Elu => Some(UnaryOp::Elu),
-            Activation::Silu => Some(UnaryOp::Silu),
-            Activation::Identity => None,
-        }
-    }
-
-    /// The lowercase name.
-    pub fn name(self) -> &'static str {
-        self.unary().map_or("identity", UnaryOp::name)
-    }
-}
-
-impl fmt::Display for Activation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Activation {
-    type Err = IrError;
-
-    /// Parses a lowercase name (`"tanh"`, `"softplus"`, …, `"identity"`).
-    fn from_str(s: &str) -> Result<Self, IrError> {
-        Activation::ALL
-            .into_iter()
-            .find(|a| a.name() == s)
-            .ok_or_else(|| IrError::UnknownActivation {
-                name: s.to_owned(),
-                expected: Activation::ALL.map(Activation::name).join(", "),
-            })
-    }
-}
 
 impl GraphBuilder {
     /// `activation(x)` (no node for [`Activation::Identity`]).

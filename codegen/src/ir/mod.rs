@@ -62,6 +62,7 @@
 //! functions; [`analysis::partition`] splits a graph at late inputs (cotangents) into a
 //! forward pass, a backward pass and the tape between them.
 
+mod activation;
 pub mod analysis;
 mod builder;
 mod entities;
@@ -73,9 +74,9 @@ mod layers;
 mod ops;
 pub mod passes;
 
+pub use activation::{Activation, Saved};
 pub use builder::GraphBuilder;
 pub use entities::{Type, Value};
 pub use error::{EvalError, IrError};
 pub use graph::{Graph, InputDecl, Node, ParamDecl};
-pub use layers::Activation;
 pub use ops::{BinaryOp, ConvShape, Op, UnaryOp};

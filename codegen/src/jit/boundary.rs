@@ -267,7 +267,7 @@ pub type RawSegment<F> = unsafe extern "C" fn(*const *mut F, usize, F, *const Ca
 ///
 /// Safety argument (as points 1–4 above): the function is defined by
 /// `Builder::define_segment` with the signature `(ptr, ptr, F, ptr)` in the C ABI, matching
-/// [`RawSegment`]; [`SegmentKernel::new`] is the only cast. It reads the two function
+/// [`RawSegment`]; `SegmentKernel::new` is the only cast. It reads the two function
 /// pointers of the [`Callbacks`] table and calls them with views its spec describes; it
 /// reads and writes, at the pointer slots its spec names, exactly the elements the spec's
 /// ops address for the given batch size, and nothing else. [`SegmentKernel::call`] is

@@ -24,15 +24,20 @@
 //! For networks, [`JitFused`] compiles fused elementwise chains ([`FusedSpec`]) and
 //! [`JitSegments`] compiles whole runs of a network program ([`SegmentSpec`]: dense layers
 //! as calls to the runtime's GEMM through a function pointer, bias rows, activations and
-//! their derivatives around them) — see `lower/segment.rs`.
+//! their derivatives around them) — see `lower/segment.rs`. [`plan_segments`] cuts a
+//! network [`Plan`](crate::plan::Plan) into such segments.
 
 mod boundary;
+mod from_plan;
 mod lower;
 mod network;
 mod segment;
 mod tableau;
 
 pub use boundary::{Callbacks, FusedKernel, GemmFn, Kernel, RawSegment, SegmentKernel, TanhFn};
+pub use from_plan::{
+    At, MAX_PTRS, NetworkMode, PlannedSegment, ProgramSegments, Touched, plan_segments,
+};
 pub use lower::{
     Coef, Dim, FillValue, FusedOp, FusedSpec, FusedStep, GemmSpec, KernelSpec, Node, SegOp,
     SegmentSpec, Source,

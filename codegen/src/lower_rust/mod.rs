@@ -3,19 +3,22 @@
 //! [`expand_neural_ode`] parses and checks a model ([`crate::dsl`]) and emits
 //! - the model type (its flat parameter vector) implementing
 //!   `::symplode::runtime::Dynamics<F>` with every size a constant ([`model`]): dense layers in
-//!   PyTorch layout, the same products (`::symplode::runtime::models::matmul`) and activations
-//!   as the hand-written `Mlp`, in the same order, so results agree bit for bit;
+//!   PyTorch layout, the same dense-layer functions (`::symplode::runtime::linalg::dense`)
+//!   and activation kernels as the hand-written `Mlp`, in the same order, so results agree bit
+//!   for bit;
 //! - `<Name>Kernels`, the tableau's step kernels with the coefficients inlined as float
-//!   constants, zero coefficients skipped ([`kernels`]), attached by `<Name>::scheme()`.
+//!   constants, zero coefficients skipped ([`step_kernels`]), attached by `<Name>::scheme()`.
 //!
 //! Dense and activation layers are lowered directly from the declaration, without the IR.
 //! A model with a `form:` (CNF, energy) or a `concat_squash` layer is instead emitted as a
 //! wrapper of `::symplode::runtime::interp::Interpreted` built from
-//! [`crate::dsl::build_graph`] (same kernels, same associated functions).
+//! [`crate::dsl::build_graph`] (same kernels, same associated functions; `interpreted.rs`).
 //! Generated code names runtime items through `::symplode::…`.
 
-pub mod kernels;
+mod interpreted;
 pub mod model;
+mod shared;
+pub mod step_kernels;
 
 use proc_macro2::TokenStream;
 use quote::quote;

@@ -53,7 +53,11 @@ fn kernels_inline_nonzero_coefficients_only() {
     .expect("parses");
     let (m, e) = crate::dsl::check_model(&parsed);
     assert!(e.is_empty());
-    let k = tokens(&kernels::emit(&quote::format_ident!("K"), &m.tableau, true));
+    let k = tokens(&step_kernels::emit(
+        &quote::format_ident!("K"),
+        &m.tableau,
+        true,
+    ));
     // rk4 stage 3 reads only k_2 (a_31 = 0 is skipped), with 1/2 inlined.
     assert!(k.contains("2usize => { let __n = out . len () ; let __init = & x [.. __n] ; let __k1 = & k [1usize] [.. __n] ; let __w1 = h * 0.5f64 ;"), "{k}");
     // Stage 1's input is x itself.
@@ -69,7 +73,7 @@ fn fsal_update_arms_are_merged() {
     })
     .expect("parses");
     let (m, _) = crate::dsl::check_model(&parsed);
-    let k = tokens(&kernels::emit(
+    let k = tokens(&step_kernels::emit(
         &quote::format_ident!("K"),
         &m.tableau,
         false,

@@ -1,12 +1,13 @@
-//! The forward sweep over a chain of components, shared by every gradient method.
+//! The forward sweep over a chain of components, shared by every gradient method, and the
+//! workspace, counters and memory tracker of one gradient computation.
 
 use super::memory::{Kind, Tracker};
-use super::problem::{Outputs, Problem, state_norm};
-use super::sinks::CheckpointSink;
+use super::problem::{Outputs, Problem};
+use super::record::Record;
+use super::storage::{RecordContext, StoragePolicy};
 use crate::error::SolveError;
 use crate::real::Real;
-use crate::solver::sink::StageSink;
-use crate::solver::{Counters, Forward, Grid, StepWorkspace};
+use crate::solver::{Counters, Forward, Grid, Norm, StepWorkspace, stages_evaluated, state_norm};
 
 /// Workspace and counters of a gradient computation.
 pub(crate) struct Run<T: Real> {
@@ -37,67 +38,75 @@ impl<T: Real> Run<T> {
     }
 }
 
-/// Integrates every component in order; `sink_for(m, x_start)` makes the sink of component m and
-/// `finish(m, sink)` takes it back. Returns the outputs and the accepted grids.
-pub(crate) fn forward_chain<T: Real, S: StageSink<T>>(
+/// The forward solver of component `m` of `problem` (replaying `replay` when given).
+pub(crate) fn component_forward<'a, T: Real>(
+    problem: &'a Problem<'_, T>,
+    m: usize,
+    norm: Norm<'a, T>,
+    replay: Option<&'a Grid>,
+) -> Forward<'a, T> {
+    Forward {
+        scheme: problem.scheme,
+        stepping: &problem.stepping,
+        component: m,
+        norm,
+        what: "state",
+        replay,
+    }
+}
+
+/// What [`forward_chain`] returns: the outputs, the accepted grids and the records.
+pub(crate) struct Recorded<T> {
+    pub outputs: Outputs<T>,
+    pub grids: Vec<Grid>,
+    pub records: Vec<Record<T>>,
+}
+
+/// Integrates every component in order, recording each with `storage`.
+pub(crate) fn forward_chain<T: Real, S: StoragePolicy>(
     problem: &Problem<'_, T>,
-    ws: &mut StepWorkspace<T>,
-    counters: &mut Counters,
-    tracker: &Tracker,
-    mut sink_for: impl FnMut(usize, &[T]) -> S,
-    mut finish: impl FnMut(usize, S),
-) -> Result<(Outputs<T>, Vec<Grid>), SolveError> {
+    run: &mut Run<T>,
+    storage: &S,
+) -> Result<Recorded<T>, SolveError> {
     let mut outputs = problem.zero_outputs();
-    tracker.ws_add(outputs_bytes(&outputs));
+    run.tracker.ws_add(outputs_bytes(&outputs));
     let norm = state_norm::<T>(&problem.stepping);
     let mut grids = Vec::with_capacity(problem.chain.len());
+    let mut records = Vec::with_capacity(problem.chain.len());
     let mut x_start = problem.x0.to_vec();
     for (m, comp) in problem.chain.iter().enumerate() {
-        let fwd = Forward {
-            scheme: problem.scheme,
-            stepping: &problem.stepping,
-            component: m,
-            norm: &norm,
-            what: "state",
+        let cx = RecordContext {
+            dynamics: comp.dynamics,
+            state_len: problem.x0.len(),
+            stages_evaluated: stages_evaluated(problem.scheme, &problem.stepping),
+            effective: problem.scheme.effective_stages(),
+            tracker: &run.tracker,
         };
-        let mut sink = sink_for(m, &x_start);
-        let grid = fwd.run(
+        let mut recorder = storage.recorder(&cx, &x_start);
+        let grid = component_forward(problem, m, &norm, None).run(
             &comp.times,
             &x_start,
             &mut outputs[m],
-            &mut sink,
-            ws,
-            counters,
+            &mut recorder,
+            &mut run.ws,
+            &mut run.counters,
         )?;
-        finish(m, sink);
+        records.push(recorder.finish(&outputs[m]));
         if let Some(last) = outputs[m].last() {
             x_start.copy_from_slice(last);
         }
         grids.push(grid);
     }
-    Ok((outputs, grids))
+    Ok(Recorded {
+        outputs,
+        grids,
+        records,
+    })
 }
 
 /// Bytes of an output (or cotangent) buffer.
 pub(crate) fn outputs_bytes<T>(o: &Outputs<T>) -> usize {
-    o.iter()
-        .flatten()
-        .map(|v| std::mem::size_of_val(&v[..]))
-        .sum()
-}
-
-/// Evaluates the loss and checks the cotangents it wrote.
-pub(crate) fn cotangents<T: Real>(
-    run: &Run<T>,
-    problem: &Problem<'_, T>,
-    outputs: &Outputs<T>,
-    loss: &mut dyn FnMut(&Outputs<T>, &mut Outputs<T>) -> f64,
-) -> Result<(f64, Outputs<T>), SolveError> {
-    let mut cot = problem.zero_outputs();
-    run.tracker.ws_add(outputs_bytes(&cot));
-    let value = loss(outputs, &mut cot);
-    super::problem::check_cotangents(&cot)?;
-    Ok((value, cot))
+    o.iter().map(|c| size_of_val(c.as_slice())).sum()
 }
 
 /// Zeroed dL/dx0 and dL/dθ (one vector per component).
@@ -121,30 +130,8 @@ pub(crate) fn zero_gradients<T: Real>(
 }
 
 impl<T: Real> Run<T> {
-    /// The result of a gradient computation, with the forward counters and tracked peaks
-    /// copied into `stats`.
-    pub fn into_result(
-        self,
-        loss: f64,
-        outputs: Outputs<T>,
-        dx0: Vec<T>,
-        dtheta: Vec<Vec<T>>,
-        grids: Vec<Grid>,
-        mut stats: super::Stats,
-    ) -> super::GradResult<T> {
-        self.finish_stats(&mut stats);
-        super::GradResult {
-            loss,
-            outputs,
-            dx0,
-            dtheta,
-            grids,
-            stats,
-        }
-    }
-
     /// Copies the forward counters and the tracked peaks into `stats`.
-    fn finish_stats(&self, stats: &mut super::Stats) {
+    pub fn finish_stats(&self, stats: &mut super::Stats) {
         stats.nfe_forward = self.counters.nfe;
         stats.accepted = self.counters.accepted;
         stats.rejected = self.counters.rejected;
@@ -153,39 +140,4 @@ impl<T: Real> Run<T> {
         stats.peak_workspace_bytes = self.tracker.peak(Kind::Workspace);
         stats.peak_total_bytes = self.tracker.total_peak();
     }
-}
-
-/// What a checkpointing forward sweep leaves: outputs, grids and, per component, the state x_n
-/// at the start of every accepted step n.
-pub(crate) struct Checkpointed<T> {
-    pub outputs: Outputs<T>,
-    pub grids: Vec<Grid>,
-    pub checkpoints: Vec<Vec<Vec<T>>>,
-}
-
-/// The forward sweep that keeps the state at the start of every accepted step (ACA and the
-/// symplectic adjoint): outputs, grids and the checkpoints of each component.
-pub(crate) fn forward_checkpointed<T: Real>(
-    problem: &Problem<'_, T>,
-    run: &mut Run<T>,
-) -> Result<Checkpointed<T>, SolveError> {
-    let mut checkpoints = Vec::with_capacity(problem.chain.len());
-    let tracker = &run.tracker;
-    let (outputs, grids) = forward_chain(
-        problem,
-        &mut run.ws,
-        &mut run.counters,
-        tracker,
-        |m, _| CheckpointSink {
-            dynamics: problem.chain[m].dynamics,
-            states: Vec::new(),
-            tracker,
-        },
-        |_, sink| checkpoints.push(sink.states),
-    )?;
-    Ok(Checkpointed {
-        outputs,
-        grids,
-        checkpoints,
-    })
 }

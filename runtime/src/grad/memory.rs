@@ -3,8 +3,9 @@
 use std::cell::Cell;
 
 use super::Problem;
+use super::record::StageTape;
 use crate::real::Real;
-use crate::solver::stages_evaluated;
+use crate::solver::{StepWorkspace, stages_evaluated};
 
 /// What a tracked buffer holds, in the paper's two categories plus the solver's own buffers.
 #[derive(Clone, Copy, Debug)]
@@ -43,6 +44,9 @@ impl Tracker {
     }
     pub fn ck_add(&self, bytes: usize) {
         self.add(Kind::Checkpoint, bytes);
+    }
+    pub fn ck_sub(&self, bytes: usize) {
+        self.sub(Kind::Checkpoint, bytes);
     }
     pub fn gr_add(&self, bytes: usize) {
         self.add(Kind::Graph, bytes);
@@ -157,7 +161,7 @@ impl ProblemSizes {
 
     /// Bytes of one stored stage (its input state and its tape) of component m.
     pub fn stage_tape_bytes(&self, m: usize) -> usize {
-        (self.state_len + self.components[m].tape_len) * self.elem
+        StageTape::<f64>::len(self.state_len, self.components[m].tape_len) * self.elem
     }
 
     /// Largest scratch over the components, in bytes.
@@ -180,7 +184,11 @@ impl ProblemSizes {
     pub fn common_workspace_bytes(&self) -> usize {
         let outputs: usize = self.components.iter().map(|c| c.outputs).sum();
         let params: usize = self.components.iter().map(|c| c.params).sum();
-        ((self.stages + 4 + 2 * outputs + 1) * self.state_len + params) * self.elem
+        // Step buffers, outputs and cotangents, dL/dx0, dL/dθ.
+        (StepWorkspace::<f64>::buffer_len(self.stages, self.state_len)
+            + (2 * outputs + 1) * self.state_len
+            + params)
+            * self.elem
     }
 
     /// Total accepted steps over the components.

@@ -1,5 +1,5 @@
-//! The five gradient methods behind one trait (and a variant of the symplectic adjoint that
-//! stores its stage states).
+//! The gradient methods: each a [`BackwardKind`] composed with a [`StoragePolicy`], behind one
+//! trait with separate forward and backward sweeps ([`GradientMethod`]).
 //!
 //! | method | stores in forward | backward | checkpoints | graph memory | evals |
 //! |---|---|---|---|---|---|
@@ -12,32 +12,44 @@
 //!
 //! All but [`Adjoint`] return the gradient of the *discrete* solution on the accepted step grid
 //! (step sizes are constants), equal to each other up to rounding.
+//!
+//! Other pairs are methods too ([`Composed`]): e.g. the symplectic adjoint over
+//! [`ComponentStarts`] (memory M + N states, the component replayed on its accepted grid), or
+//! the taped backward over [`StepStages`].
+//!
+//! Where things live: [`storage`] (what the forward sweep keeps, and its bytes), [`backward`]
+//! (the three backward sweeps), `method.rs` (the trait, [`ForwardPass`], [`Composed`]),
+//! `methods.rs` (the named pairs), `memory.rs` (counting and prediction).
 
-mod adjoint;
-mod backprop;
+#[cfg(feature = "ndarray")]
+mod arrays;
+pub mod backward;
 mod by_name;
-mod checkpoint;
 mod forward;
 pub mod losses;
 mod memory;
+mod method;
+mod methods;
 mod problem;
-mod sinks;
+mod record;
+pub mod storage;
 mod sweep;
-mod symplectic;
-mod symplectic_stored;
-mod tape_step;
 
-pub use adjoint::Adjoint;
-pub use backprop::Backprop;
+pub use backward::continuous::Adjoint;
+pub use backward::{BackwardContext, BackwardKind, Partner, Taped};
 pub use by_name::{METHOD_NAMES, method_by_name};
-pub use checkpoint::{CheckpointComponent, CheckpointStep};
 pub use memory::{ComponentSizes, MemoryPrediction, ProblemSizes};
-pub(crate) use problem::state_norm;
+pub use method::{Composed, Composition, ForwardPass, GradientMethod};
+pub use methods::{
+    Backprop, CheckpointComponent, CheckpointStep, SymplecticAdjoint, SymplecticAdjointStored,
+};
 pub use problem::{Component, Outputs, Problem};
-pub use symplectic::SymplecticAdjoint;
-pub use symplectic_stored::SymplecticAdjointStored;
+pub use record::{Record, Recorder};
+pub use storage::{
+    AllTapes, ComponentStarts, Keeps, OutputStates, RecordContext, StepStages, StepStates,
+    StoragePolicy, StoreBytes,
+};
 
-use crate::error::SolveError;
 use crate::real::Real;
 use crate::solver::Grid;
 
@@ -83,21 +95,4 @@ pub struct GradResult<T: Real> {
     pub grids: Vec<Grid>,
     /// Counters and memory.
     pub stats: Stats,
-}
-
-/// A way to compute dL/dx0 and dL/dθ of a chained neural ODE.
-///
-/// `loss` receives the states at all output times and writes the cotangents ∂L/∂x(t_k) (its
-/// buffers start zeroed); it returns the loss value.
-pub trait GradientMethod<T: Real> {
-    /// A short name (`"symplectic"`, `"backprop"`, …).
-    fn name(&self) -> &'static str;
-    /// Runs the forward and backward sweeps.
-    fn gradient(
-        &self,
-        problem: &Problem<'_, T>,
-        loss: &mut dyn FnMut(&Outputs<T>, &mut Outputs<T>) -> f64,
-    ) -> Result<GradResult<T>, SolveError>;
-    /// The peak bytes this method will hold for these sizes (see [`MemoryPrediction`]).
-    fn predict(&self, sizes: &ProblemSizes) -> MemoryPrediction;
 }

@@ -4,10 +4,11 @@ use crate::dynamics::Dynamics;
 use crate::error::SolveError;
 use crate::real::Real;
 use crate::scheme::Scheme;
-use crate::solver::{Stepping, rms_norm};
+use crate::solver::{Stepping, Trajectory, check_state, check_times};
 
-/// States at output times: `[component][output k][batch·dim]`.
-pub type Outputs<T> = Vec<Vec<Vec<T>>>;
+/// States at output times, one [`Trajectory`] per component: `outputs[m][k]` is the
+/// `batch·dim` state of component m at its output time k.
+pub type Outputs<T> = Vec<Trajectory<T>>;
 
 /// One ODE component of a chain: its dynamics and its times (`times[0]` is the start, the
 /// rest are output times, strictly increasing).
@@ -71,20 +72,7 @@ impl<'a, T: Real> Problem<'a, T> {
             });
         };
         let d = first.dynamics.dim();
-        if d == 0 {
-            return Err(SolveError::BadOption {
-                name: "dim",
-                value: "0".into(),
-                reason: "the state dimension must be ≥ 1",
-            });
-        }
-        if self.x0.is_empty() || !self.x0.len().is_multiple_of(d) {
-            return Err(SolveError::Length {
-                what: format!("x0 (a multiple of the state dimension {d})"),
-                expected: d * (self.x0.len() / d).max(1),
-                got: self.x0.len(),
-            });
-        }
+        check_state(d, self.x0)?;
         for (m, c) in self.chain.iter().enumerate() {
             if c.dynamics.dim() != d {
                 return Err(SolveError::DimensionMismatch {
@@ -93,22 +81,7 @@ impl<'a, T: Real> Problem<'a, T> {
                     got: c.dynamics.dim(),
                 });
             }
-            if c.times.len() < 2 {
-                return Err(SolveError::TooFewTimes {
-                    component: m,
-                    got: c.times.len(),
-                });
-            }
-            for (i, w) in c.times.windows(2).enumerate() {
-                if !(w[0].is_finite() && w[1].is_finite() && w[1] > w[0]) {
-                    return Err(SolveError::BadTimes {
-                        component: m,
-                        index: i + 1,
-                        value: w[1],
-                        previous: w[0],
-                    });
-                }
-            }
+            check_times(m, &c.times)?;
         }
         Ok(())
     }
@@ -117,19 +90,28 @@ impl<'a, T: Real> Problem<'a, T> {
     pub fn zero_outputs(&self) -> Outputs<T> {
         self.chain
             .iter()
-            .map(|c| vec![vec![T::zero(); self.x0.len()]; c.times.len() - 1])
+            .map(|c| Trajectory::zeros(c.times.len() - 1, self.x0.len()))
             .collect()
     }
 }
 
-/// The state error norm for this stepping (RMS over the whole tensor).
-pub(crate) fn state_norm<T: Real>(stepping: &Stepping) -> impl Fn(&[T], &[T], &[T]) -> f64 {
-    let (rtol, atol) = stepping.tolerances();
-    move |v: &[T], y0: &[T], y1: &[T]| rms_norm(v, y0, y1, rtol, atol)
-}
-
-/// Checks the cotangents the loss wrote are finite.
-pub(crate) fn check_cotangents<T: Real>(cot: &Outputs<T>) -> Result<(), SolveError> {
+/// Checks the cotangents have the outputs' shape and are finite.
+pub(crate) fn check_cotangents<T: Real>(
+    outputs: &Outputs<T>,
+    cot: &Outputs<T>,
+) -> Result<(), SolveError> {
+    let shape = |o: &Outputs<T>| {
+        o.iter()
+            .map(|c| (c.len(), c.state_len()))
+            .collect::<Vec<_>>()
+    };
+    if shape(outputs) != shape(cot) {
+        return Err(SolveError::Length {
+            what: "cotangents (one per output state, each batch·dim)".into(),
+            expected: outputs.iter().map(|c| c.as_slice().len()).sum(),
+            got: cot.iter().map(|c| c.as_slice().len()).sum(),
+        });
+    }
     for (m, comp) in cot.iter().enumerate() {
         for (k, v) in comp.iter().enumerate() {
             if v.iter().any(|x| !x.is_finite()) {

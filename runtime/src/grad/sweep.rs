@@ -2,7 +2,7 @@
 
 use crate::error::SolveError;
 use crate::real::Real;
-use crate::solver::Grid;
+use crate::solver::{Grid, Trajectory};
 
 /// Walks the steps of `grid` in reverse. Before stepping back over step n (t_n → t_{n+1}) it adds
 /// the cotangents of the outputs at t_{n+1}; `step_back(n, λ)` maps λ_{n+1} to λ_n in place.
@@ -10,7 +10,7 @@ use crate::solver::Grid;
 pub(crate) fn sweep<T: Real>(
     component: usize,
     grid: &Grid,
-    cot: &[Vec<T>],
+    cot: &Trajectory<T>,
     lam: &mut [T],
     mut step_back: impl FnMut(usize, &mut [T]) -> Result<(), SolveError>,
 ) -> Result<(), SolveError> {

@@ -7,8 +7,9 @@
 //! output never overlaps an operand's buffer (an elementwise step that reuses an operand's
 //! buffer gets that operand as `None`), and every range is checked against its region.
 
-use super::kernels as k;
-use super::plan::{Arena, Finish, Kernel, Len, Program, Slot};
+use super::op_kernels as k;
+use symplode_codegen::plan::{Arena, Finish, Kernel, Len, Plan, Slot};
+
 use crate::real::Real;
 
 /// One caller region: pointer, length, writable.
@@ -192,7 +193,7 @@ pub(crate) type Hook<'h, T> = &'h mut dyn FnMut(usize, &Mem<'_, T>) -> bool;
 
 /// Runs `prog` at time `t`, offering every step to `hook` first (a hook that always
 /// returns `false` runs the program as planned).
-pub(super) fn run_hooked<T: Real>(prog: &Program<T>, mem: &Mem<'_, T>, t: T, hook: Hook<'_, T>) {
+pub(super) fn run_hooked<T: Real>(prog: &Plan, mem: &Mem<'_, T>, t: T, hook: Hook<'_, T>) {
     let batch = mem.batch;
     for (index, step) in prog.steps.iter().enumerate() {
         if hook(index, mem) {

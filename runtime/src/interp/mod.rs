@@ -2,23 +2,22 @@
 //!
 //! [`Interpreted::new`] takes a [`Graph`] whose input 0 is the state `x [B,d]` and whose one
 //! output is `[B,d]`, and the flat parameter vector (tensors in the graph's declaration
-//! order, each row-major; [`Dynamics::param_tensors`] names them). It builds, once:
-//!
-//! - the **eval** program (the graph itself, cleaned by CSE/DCE);
-//! - the **VJP** graph from [`ad::vjp`] (cotangent of the output; gradients with respect to
-//!   the state and every parameter), run as one program by [`Dynamics::vjp`] (it recomputes
-//!   the evaluation in the caller's scratch: memory L);
-//! - a **partition** of that VJP graph ([`analysis::partition`], cheap ops recomputed) into a
-//!   forward program ([`Dynamics::eval_taped`]: the output and the tape) and a backward
-//!   program ([`Dynamics::backward_taped`]: the gradients from the tape).
+//! order, each row-major; [`Dynamics::param_tensors`] names them). It compiles the graph once
+//! into the four programs of [`NetworkPlans`] (codegen's plan, the program the JIT compiles
+//! too): **eval** (the graph, cleaned by CSE/DCE), **VJP** (the graph from
+//! [`ad::vjp`], recomputing the evaluation in the caller's scratch: memory L), and the taped
+//! **forward** / **backward** pair (a partition of the VJP graph, cheap ops recomputed), run
+//! by [`Dynamics::eval`], [`Dynamics::vjp`], [`Dynamics::eval_taped`] and
+//! [`Dynamics::backward_taped`].
 //!
 //! Each program is a list of steps over buffers whose offsets were assigned by a
 //! liveness-based allocator, global values (parameter gradients) in elements and batched
 //! values in rows, so [`Dynamics::scratch_len`] and [`Dynamics::tape_len`] are exact
-//! `globals + rows·B`. Dense layers run on [`crate::models::matmul`] (`x Wᵀ` as a strided
-//! view of `W`), `tanh` on [`Real::tanh_slice`], elementwise ops in place where an operand
-//! dies; parameter gradients that are one batch reduction are accumulated straight into
-//! `gp`. After warm-up an evaluation allocates nothing.
+//! `globals + rows·B`. This module executes the steps: dense layers on
+//! [`crate::linalg::matmul`] (`x Wᵀ` as a strided view of `W`), `tanh` on
+//! [`Real::tanh_slice`], elementwise ops in place where an operand dies; parameter gradients
+//! that are one batch reduction are accumulated straight into `gp`. After warm-up an
+//! evaluation allocates nothing.
 //!
 //! # Auxiliary inputs
 //!
@@ -50,38 +49,33 @@
 
 mod error;
 mod exec;
-mod fuse;
-mod kernels;
-mod plan;
+mod op_kernels;
 
 pub use error::InterpError;
 
-use symplode_codegen::ad::{self, LinearOp, Trace, Wrt};
-use symplode_codegen::ir::{Graph, Type, Value, analysis, passes};
+use symplode_codegen::ad::{self, LinearOp, Trace};
+use symplode_codegen::ir::{Graph, Type};
+use symplode_codegen::plan::{NetworkPlans, Plan};
 
 use crate::dynamics::{Dynamics, ParamTensor};
 use crate::real::Real;
+#[cfg(feature = "jit")]
+pub(crate) use exec::Mem as RunMem;
 use exec::{Buffers, Hook, Mem, Tape, run_hooked};
-#[cfg(feature = "jit")]
-pub(crate) use plan::{Arena, Finish, Kernel, Len, Slot as PlanSlot};
-use plan::{Program, Slot, Spec, Temps, compile};
-#[cfg(feature = "jit")]
-pub(crate) use {exec::Mem as RunMem, plan::Program as Plan};
 
 /// A graph of a vector field run as [`Dynamics`] by the interpreter (see the
 /// [module documentation](self)).
 #[derive(Clone, Debug)]
 pub struct Interpreted<T: Real> {
-    graph: Graph,
     dim: usize,
     params: Vec<T>,
     tensors: Vec<ParamTensor>,
     /// Auxiliary data by input index (index 0, the state, stays empty).
     aux: Vec<Vec<T>>,
-    eval: Program<T>,
-    vjp: Program<T>,
-    forward: Program<T>,
-    backward: Program<T>,
+    /// The four programs (eval, VJP, taped forward, taped backward) and the graph they run.
+    plans: NetworkPlans,
+    /// Each program's constants in `T` (the order of [`NetworkPlans::all`]).
+    consts: [Vec<T>; 4],
 }
 
 impl<T: Real> Interpreted<T> {
@@ -136,77 +130,23 @@ impl<T: Real> Interpreted<T> {
                 });
             }
         }
-        let graph = passes::simplify(&graph);
-        let n_in = graph.inputs().len() as u32;
-        let f_out = graph.outputs()[0];
-        let eval = compile(&Spec {
-            graph: &graph,
-            outputs: vec![(f_out, Slot::Dx)],
-            lam_input: None,
-            temps: Temps::Scratch,
-            reserve: &[],
-            load: &[],
-            param_offsets: &offsets,
-        })
-        .0;
-        // The VJP graph: outputs f, gx, then one gradient per parameter.
-        let vg = ad::vjp(&graph, &Wrt::state_and_params(&graph))?;
-        let grads = |outs: &[Value]| -> Vec<(Value, Slot)> {
-            let mut v = vec![(outs[1], Slot::Gx)];
-            v.extend(
-                outs[2..]
-                    .iter()
-                    .zip(&offsets)
-                    .map(|(&o, &off)| (o, Slot::Gp(off))),
-            );
-            v
-        };
-        let vjp = compile(&Spec {
-            graph: &vg,
-            outputs: grads(vg.outputs()),
-            lam_input: Some(n_in),
-            temps: Temps::Scratch,
-            reserve: &[],
-            load: &[],
-            param_offsets: &offsets,
-        })
-        .0;
-        let part = analysis::partition(&vg, &[n_in], true);
-        let (forward, kept) = compile(&Spec {
-            graph: &vg,
-            outputs: vec![(vg.outputs()[0], Slot::Dx)],
-            lam_input: Some(n_in),
-            temps: Temps::Tape,
-            reserve: &part.tape,
-            load: &[],
-            param_offsets: &offsets,
-        });
-        let backward = compile(&Spec {
-            graph: &vg,
-            outputs: grads(vg.outputs()),
-            lam_input: Some(n_in),
-            temps: Temps::Scratch,
-            reserve: &[],
-            load: &kept,
-            param_offsets: &offsets,
-        })
-        .0;
+        let plans = NetworkPlans::new(&graph)?;
+        let consts = plans
+            .all()
+            .map(|p| p.consts.iter().map(|&c| T::of(c)).collect());
         Ok(Interpreted {
             aux: vec![Vec::new(); graph.inputs().len()],
-            graph,
             dim,
             params,
             tensors,
-            eval,
-            vjp,
-            forward,
-            backward,
+            plans,
+            consts,
         })
     }
 
     /// The graph being run (after CSE and DCE).
     pub fn graph(&self) -> &Graph {
-        &self.graph
+        &self.plans.graph
     }
 
     /// Sets auxiliary input `index` (1 ≤ index < number of inputs) to `data`, row-major
@@ -215,11 +155,11 @@ impl<T: Real> Interpreted<T> {
     /// Errors: `index` is the state or not an input, the length is not a positive multiple
     /// of the width, or a value is not finite.
     pub fn set_aux(&mut self, index: usize, data: &[T]) -> Result<(), InterpError> {
-        let declared = self.graph.inputs().len();
+        let declared = self.plans.graph.inputs().len();
         if index == 0 || index >= declared {
             return Err(InterpError::NotAux { index, declared });
         }
-        let d = &self.graph.inputs()[index];
+        let d = &self.plans.graph.inputs()[index];
         if data.is_empty() || !data.len().is_multiple_of(d.width) {
             return Err(InterpError::AuxLength {
                 index,
@@ -249,13 +189,7 @@ impl<T: Real> Interpreted<T> {
 
     /// Checks that every auxiliary input the dynamics reads is set for batch size `batch`.
     pub fn check_aux(&self, batch: usize) -> Result<(), InterpError> {
-        let used = self
-            .vjp
-            .aux_used
-            .iter()
-            .chain(&self.eval.aux_used)
-            .chain(&self.forward.aux_used)
-            .chain(&self.backward.aux_used);
+        let used = self.plans.all().into_iter().flat_map(|p| &p.aux_used);
         for &i in used {
             self.aux_ok(i, batch)?;
         }
@@ -263,7 +197,7 @@ impl<T: Real> Interpreted<T> {
     }
 
     fn aux_ok(&self, index: usize, batch: usize) -> Result<(), InterpError> {
-        let d = &self.graph.inputs()[index];
+        let d = &self.plans.graph.inputs()[index];
         let data = &self.aux[index];
         if data.is_empty() {
             return Err(InterpError::AuxMissing {
@@ -283,23 +217,19 @@ impl<T: Real> Interpreted<T> {
         Ok(())
     }
 
-    fn ready(&self, prog: &Program<T>, batch: usize) -> bool {
+    fn ready(&self, prog: &Plan, batch: usize) -> bool {
         prog.aux_used.iter().all(|&i| self.aux_ok(i, batch).is_ok())
     }
 
-    /// Global elements at the start of the tape.
-    fn tape_globals(&self) -> usize {
-        self.forward.globals
-    }
-
-    fn mem<'a>(&'a self, prog: &'a Program<T>, b: Buffers<'a, T>, batch: usize) -> Mem<'a, T> {
+    /// The buffers of a run of program `p` (index into [`NetworkPlans::all`]).
+    fn mem<'a>(&'a self, p: usize, b: Buffers<'a, T>, batch: usize) -> Mem<'a, T> {
         Mem::new(
             b,
             &self.params,
-            &prog.consts,
+            &self.consts[p],
             &self.aux,
-            prog.globals,
-            self.tape_globals(),
+            self.plans.all()[p].globals,
+            self.plans.tape_globals(),
             batch,
         )
     }
@@ -338,14 +268,15 @@ impl<T: Real> Dynamics<T> for Interpreted<T> {
     }
 
     fn scratch_len(&self, batch: usize) -> usize {
-        self.eval
+        let p = &self.plans;
+        p.eval
             .arena_len(batch)
-            .max(self.vjp.arena_len(batch))
-            .max(self.backward.arena_len(batch))
+            .max(p.vjp.arena_len(batch))
+            .max(p.backward.arena_len(batch))
     }
 
     fn tape_len(&self, batch: usize) -> usize {
-        self.forward.arena_len(batch)
+        self.plans.forward.arena_len(batch)
     }
 
     fn eval(&self, t: T, x: &[T], dx: &mut [T], scratch: &mut [T]) {
@@ -375,10 +306,9 @@ impl<T: Real> Dynamics<T> for Interpreted<T> {
 }
 
 impl<T: Real> Interpreted<T> {
-    /// The four programs: eval, VJP, taped forward, taped backward.
-    #[cfg(feature = "jit")]
-    pub(crate) fn plans(&self) -> [&Program<T>; 4] {
-        [&self.eval, &self.vjp, &self.forward, &self.backward]
+    /// The four programs it runs: eval, VJP, taped forward, taped backward.
+    pub fn plans(&self) -> &NetworkPlans {
+        &self.plans
     }
 
     /// [`Dynamics::eval`] with `hook` offered every step.
@@ -396,8 +326,8 @@ impl<T: Real> Interpreted<T> {
             return;
         }
         check_len("dx", dx.len(), n);
-        check_len("scratch", scratch.len(), self.eval.arena_len(batch));
-        if !self.ready(&self.eval, batch) {
+        check_len("scratch", scratch.len(), self.plans.eval.arena_len(batch));
+        if !self.ready(&self.plans.eval, batch) {
             return fail(&mut [dx]);
         }
         let b = Buffers {
@@ -409,7 +339,7 @@ impl<T: Real> Interpreted<T> {
             scratch,
             tape: Tape::None,
         };
-        run_hooked(&self.eval, &self.mem(&self.eval, b, batch), t, hook);
+        run_hooked(&self.plans.eval, &self.mem(0, b, batch), t, hook);
     }
 
     /// [`Dynamics::vjp`] with `hook` offered every step.
@@ -432,8 +362,8 @@ impl<T: Real> Interpreted<T> {
         check_len("lam", lam.len(), n);
         check_len("gx", gx.len(), n);
         check_len("gp", gp.len(), self.params.len());
-        check_len("scratch", scratch.len(), self.vjp.arena_len(batch));
-        if !self.ready(&self.vjp, batch) {
+        check_len("scratch", scratch.len(), self.plans.vjp.arena_len(batch));
+        if !self.ready(&self.plans.vjp, batch) {
             return fail(&mut [gx, gp]);
         }
         let b = Buffers {
@@ -445,7 +375,7 @@ impl<T: Real> Interpreted<T> {
             scratch,
             tape: Tape::None,
         };
-        run_hooked(&self.vjp, &self.mem(&self.vjp, b, batch), t, hook);
+        run_hooked(&self.plans.vjp, &self.mem(1, b, batch), t, hook);
     }
 
     /// [`Dynamics::eval_taped`] with `hook` offered every step.
@@ -464,7 +394,7 @@ impl<T: Real> Interpreted<T> {
         }
         check_len("dx", dx.len(), n);
         check_len("tape", tape.len(), self.tape_len(batch));
-        if !self.ready(&self.forward, batch) {
+        if !self.ready(&self.plans.forward, batch) {
             return fail(&mut [dx]);
         }
         let b = Buffers {
@@ -476,7 +406,7 @@ impl<T: Real> Interpreted<T> {
             scratch: &mut [],
             tape: Tape::Write(tape),
         };
-        run_hooked(&self.forward, &self.mem(&self.forward, b, batch), t, hook);
+        run_hooked(&self.plans.forward, &self.mem(2, b, batch), t, hook);
     }
 
     /// [`Dynamics::backward_taped`] with `hook` offered every step.
@@ -501,8 +431,12 @@ impl<T: Real> Interpreted<T> {
         check_len("gx", gx.len(), n);
         check_len("gp", gp.len(), self.params.len());
         check_len("tape", tape.len(), self.tape_len(batch));
-        check_len("scratch", scratch.len(), self.backward.arena_len(batch));
-        if !self.ready(&self.backward, batch) {
+        check_len(
+            "scratch",
+            scratch.len(),
+            self.plans.backward.arena_len(batch),
+        );
+        if !self.ready(&self.plans.backward, batch) {
             return fail(&mut [gx, gp]);
         }
         let b = Buffers {
@@ -514,7 +448,7 @@ impl<T: Real> Interpreted<T> {
             scratch,
             tape: Tape::Read(tape),
         };
-        run_hooked(&self.backward, &self.mem(&self.backward, b, batch), t, hook);
+        run_hooked(&self.plans.backward, &self.mem(3, b, batch), t, hook);
     }
 }
 

@@ -3,8 +3,8 @@
 //! network code.
 //!
 //! Why here and not in `symplode_codegen::jit::boundary` (which holds every other `unsafe`
-//! line of the JIT): the shims wrap the runtime's GEMM ([`crate::models::matmul::matmul`])
-//! and vectorised `tanh` ([`Real::tanh_slice`], i.e. [`crate::models::fastmath`]), which the
+//! line of the JIT): the shims wrap the runtime's GEMM ([`crate::linalg::matmul::matmul`])
+//! and vectorised `tanh` ([`Real::tanh_slice`], i.e. [`crate::linalg::fastmath`]), which the
 //! codegen crate cannot name (the runtime depends on codegen, not the reverse). Codegen
 //! defines the pointer types and the `#[repr(C)]` table ([`Callbacks`], [`GemmFn`],
 //! [`TanhFn`]) and the generated code reads the pointers from that table at every call, so
@@ -36,7 +36,7 @@
 use symplode_codegen::jit::{Callbacks, GemmFn, SegmentKernel, TanhFn};
 
 use super::JitReal;
-use crate::models::matmul::{MatMut, MatRef, matmul, matmul_bias};
+use crate::linalg::matmul::{MatMut, MatRef, matmul, matmul_bias};
 use crate::real::Real;
 
 /// Elements a strided `rows × cols` view touches (0 if empty). Wrapping arithmetic: the

@@ -24,7 +24,8 @@
 mod ffi;
 mod network;
 
-pub use network::{JitNetwork, NetworkMode};
+pub use network::JitNetwork;
+pub use symplode_codegen::jit::NetworkMode;
 
 use std::sync::Arc;
 
@@ -33,9 +34,9 @@ pub use symplode_codegen::jit::{
 };
 use symplode_codegen::tableau::Tableau;
 
-use crate::kernels::StepKernels;
 use crate::real::Real;
 use crate::scheme::Scheme;
+use crate::step_kernels::StepKernels;
 
 /// The element types the JIT compiles for: `f64` and `f32`.
 pub trait JitReal: Real + JitFloat {}

@@ -43,13 +43,4 @@ pub enum ModelError {
         /// The offending value, formatted.
         value: String,
     },
-    /// An activation name that is not recognised.
-    #[error(
-        "unknown activation `{name}`; valid names: {}",
-        crate::models::activation::Activation::NAMES.join(", ")
-    )]
-    UnknownActivation {
-        /// The name that was given.
-        name: String,
-    },
 }

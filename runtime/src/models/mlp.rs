@@ -1,9 +1,13 @@
 //! A batched multilayer perceptron `f(x, t; θ)` configured at run time.
 
+use symplode_codegen::ir::{Graph, IrError};
+
 use crate::dynamics::{Dynamics, ParamTensor};
-use crate::models::activation::{Activation, Saved};
+use crate::linalg::dense::DenseLayer;
+use crate::linalg::elementwise::ActivationKernels;
+use crate::linalg::matmul::MatRef;
 use crate::models::error::ModelError;
-use crate::models::matmul::{MatMut, MatRef, matmul, matmul_bias};
+use crate::models::{Activation, Saved};
 use crate::real::Real;
 use crate::rng::Rng;
 
@@ -34,6 +38,18 @@ impl MlpConfig {
     /// Width of the network's input: `dim + 1` with time input, else `dim`.
     pub fn input_width(&self) -> usize {
         self.dim + usize::from(self.time_input)
+    }
+
+    /// The network as an IR graph ([`Graph::mlp`]): the same layers, parameter names and
+    /// flat order, so `Interpreted::new(config.graph()?, mlp.params().to_vec())` (and the JIT
+    /// over it) computes what the `Mlp` computes, to rounding (the `Mlp` folds the time into
+    /// the first bias and sums bias gradients per call, the plan concatenates `[x, t]` and
+    /// accumulates them row by row).
+    ///
+    /// # Errors
+    /// A configuration the IR rejects (a zero width).
+    pub fn graph(&self) -> Result<Graph, IrError> {
+        Graph::mlp(self.dim, &self.hidden, self.activation, self.time_input)
     }
 
     /// All layer widths, input first: `[input_width, hidden…, dim]`.
@@ -74,62 +90,12 @@ impl MlpConfig {
     }
 }
 
-/// `dst ← b + t·w`: layer 0's bias with the time column folded in.
-fn effective_bias<T: Real>(dst: &mut [T], bias: &[T], t: T, time_col: impl Iterator<Item = T>) {
-    for ((e, &bj), wj) in dst.iter_mut().zip(bias).zip(time_col) {
-        *e = bj + t * wj;
-    }
-}
-
-/// `out ← A·B + 1·(b + t·w)ᵀ` (`out` row-major with `b.len()` columns) with the effective
-/// bias in an `N`-element stack buffer (`b.len() ≤ N`).
-fn time_bias<T: Real, const N: usize>(
-    out: &mut [T],
-    a: MatRef<'_, T>,
-    b: MatRef<'_, T>,
-    bias: &[T],
-    t: T,
-    time_col: impl Iterator<Item = T>,
-) {
-    let mut eff = [T::zero(); N];
-    let n = bias.len();
-    effective_bias(&mut eff[..n], bias, t, time_col);
-    matmul_bias(MatMut::row_major(out, out.len() / n, n), a, b, &eff[..n]);
-}
-
-/// The same for wide layers: the effective bias written into every row of `C` (each row is
-/// `b + t·w`, computed once and copied), then the product accumulated.
-fn time_bias_rows<T: Real>(
-    out: &mut [T],
-    a: MatRef<'_, T>,
-    b: MatRef<'_, T>,
-    bias: &[T],
-    t: T,
-    time_col: impl Iterator<Item = T>,
-) {
-    let n = bias.len();
-    let rows = out.len() / n;
-    let (row0, rest) = out.split_at_mut(n);
-    effective_bias(row0, bias, t, time_col);
-    for r in rest.chunks_exact_mut(n) {
-        r.copy_from_slice(row0);
-    }
-    matmul(MatMut::row_major(out, rows, n), a, b, true);
-}
-
-/// One dense layer's place in the flat parameter vector.
+/// One dense layer: its place in the flat parameters, and the offset of its `[k, out]`
+/// block in the transposed weights ([`WeightCache`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Layer {
-    /// Input width (including the time column for layer 0 with time input).
-    inp: usize,
-    /// Output width.
-    out: usize,
-    /// Offset of the `[out, inp]` weight.
-    w: usize,
-    /// Offset of the `[out]` bias.
-    b: usize,
-    /// Columns of the weight that multiply a matrix: `inp`, less the time column of layer 0.
-    k: usize,
+    /// Sizes and parameter offsets (the time column of layer 0 folded into its bias).
+    dense: DenseLayer,
     /// Offset of the `[k, out]` block of this layer in the transposed weights.
     wt: usize,
 }
@@ -148,9 +114,11 @@ struct Layer {
 /// - scratch: the tape plus the backward's buffers (`min(L, 2)·B·H`, another `B·H` for `silu`,
 ///   and `max(H, d)` for column sums). `eval` alone needs only `min(L, 2)·B·H` of it.
 ///
-/// `eval`, `vjp`, `eval_taped` and `backward_taped` never allocate: products use the
-/// stack-packed kernels of [`crate::models::matmul`], and the `[x, t]` input is never
-/// materialised (the time column is folded into the first layer's bias, `b + t·W[:, d]`).
+/// `eval`, `vjp`, `eval_taped` and `backward_taped` never allocate: every layer is a
+/// [`DenseLayer`] of [`crate::linalg::dense`] (the functions `neural_ode!`'s code and the
+/// interpreter call), and the `[x, t]` input is never materialised (the time column is folded
+/// into the first layer's bias, `b + t·W[:, d]`). The same network as an IR graph, for the
+/// interpreter and the JIT: [`MlpConfig::graph`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mlp<T: Real> {
     config: MlpConfig,
@@ -217,11 +185,13 @@ impl<T: Real> Mlp<T> {
                 inp
             };
             layers.push(Layer {
-                inp,
-                out,
-                w: off,
-                b: off + out * inp,
-                k,
+                dense: DenseLayer {
+                    inp,
+                    out,
+                    k,
+                    w: off,
+                    b: off + out * inp,
+                },
                 wt,
             });
             off += out * inp + out;
@@ -328,9 +298,9 @@ impl<T: Real> Mlp<T> {
     /// block starts at `layers[l].wt`.
     fn transposed(&self) -> &[T] {
         self.wt.0.get_or_init(|| {
-            let total = self.layers.iter().map(|ly| ly.k * ly.out).sum();
+            let total = self.layers.iter().map(|ly| ly.dense.k * ly.dense.out).sum();
             let mut wt = Vec::with_capacity(total);
-            for ly in &self.layers {
+            for ly in self.layers.iter().map(|l| l.dense) {
                 let w = &self.params[ly.w..ly.w + ly.out * ly.inp];
                 for p in 0..ly.k {
                     wt.extend((0..ly.out).map(|j| w[j * ly.inp + p]));
@@ -340,32 +310,16 @@ impl<T: Real> Mlp<T> {
         })
     }
 
-    /// `out = input · W[:, :k]ᵀ + b (+ t·W[:, k] for the time column)`, `batch ≥ 1` rows.
+    /// `out = input · W[:, :k]ᵀ + b (+ t·W[:, k] for the time column)`, `batch ≥ 1` rows,
+    /// with the weights read from the transposed cache.
     fn dense(&self, l: usize, t: T, input: &[T], out: &mut [T], batch: usize) {
-        let ly = self.layers[l];
-        let k = ly.k;
-        let w = &self.params[ly.w..ly.w + ly.out * ly.inp];
-        let wt = &self.transposed()[ly.wt..ly.wt + k * ly.out];
-        let out = &mut out[..batch * ly.out];
-        let bias = &self.params[ly.b..ly.b + ly.out];
-        let a = MatRef::row_major(&input[..batch * k], batch, k);
-        let b = MatRef::row_major(wt, k, ly.out);
-        // The bias is added in the GEMM's store (`matmul_bias`); with the time column it is
-        // b + t·W[:, k], built on the stack (a buffer just big enough, so the common widths do
-        // not pay for zeroing a large one).
-        if k == ly.inp {
-            matmul_bias(MatMut::row_major(out, batch, ly.out), a, b, bias);
-        } else {
-            let time_col = (0..ly.out).map(|j| w[j * ly.inp + k]);
-            match ly.out {
-                0..=64 => time_bias::<T, 64>(out, a, b, bias, t, time_col),
-                65..=512 => time_bias::<T, 512>(out, a, b, bias, t, time_col),
-                _ => time_bias_rows(out, a, b, bias, t, time_col),
-            }
-        }
+        let Layer { dense: ly, wt } = self.layers[l];
+        let wt = MatRef::row_major(&self.transposed()[wt..wt + ly.k * ly.out], ly.k, ly.out);
+        ly.forward(&self.params, wt, t, input, out, batch);
     }
 
     /// `gW += δᵀ·input`, `gb += Σ_rows δ` (and the time column `gW[:, k] += t·Σ_rows δ`).
+    #[allow(clippy::too_many_arguments)]
     fn dense_grad_params(
         &self,
         l: usize,
@@ -376,48 +330,16 @@ impl<T: Real> Mlp<T> {
         colsum: &mut [T],
         batch: usize,
     ) {
-        let ly = self.layers[l];
-        let k = ly.k;
-        let delta = &delta[..batch * ly.out];
-        matmul(
-            MatMut::new(&mut gp[ly.w..ly.w + ly.out * ly.inp], ly.out, k, ly.inp),
-            MatRef::row_major(delta, batch, ly.out).t(),
-            MatRef::row_major(&input[..batch * k], batch, k),
-            true,
-        );
-        let s = &mut colsum[..ly.out];
-        s.fill(T::zero());
-        for row in delta.chunks_exact(ly.out) {
-            for (sj, &dj) in s.iter_mut().zip(row) {
-                *sj += dj;
-            }
-        }
-        for (g, &sj) in gp[ly.b..ly.b + ly.out].iter_mut().zip(s.iter()) {
-            *g += sj;
-        }
-        if k < ly.inp {
-            for (j, &sj) in s.iter().enumerate() {
-                gp[ly.w + j * ly.inp + k] += t * sj;
-            }
-        }
+        self.layers[l]
+            .dense
+            .grad_params(t, delta, input, gp, colsum, batch);
     }
 
     /// `gin = δ · W[:, :k]` (the time column's gradient is not needed).
     fn dense_grad_input(&self, l: usize, delta: &[T], gin: &mut [T], batch: usize) {
-        let ly = self.layers[l];
-        let k = ly.k;
-        matmul(
-            MatMut::row_major(&mut gin[..batch * k], batch, k),
-            MatRef::row_major(&delta[..batch * ly.out], batch, ly.out),
-            MatRef::new(
-                &self.params[ly.w..ly.w + ly.out * ly.inp],
-                ly.out,
-                k,
-                ly.inp,
-                1,
-            ),
-            false,
-        );
+        self.layers[l]
+            .dense
+            .grad_input(&self.params, delta, gin, batch);
     }
 
     /// Runs the hidden layers, keeping each layer's saved tensor on `tape` (and, for `silu`,
@@ -429,7 +351,7 @@ impl<T: Real> Mlp<T> {
         let mut off = 0;
         let mut prev = 0;
         for l in 0..self.n_hidden() {
-            let len = batch * self.layers[l].out;
+            let len = batch * self.layers[l].dense.out;
             let (done, cur) = saved.split_at_mut(off);
             let cur = &mut cur[..len];
             let input: &[T] = if l == 0 {
@@ -456,7 +378,7 @@ impl<T: Real> Mlp<T> {
         if nh == 0 {
             return x;
         }
-        let len = batch * self.layers[nh - 1].out;
+        let len = batch * self.layers[nh - 1].dense.out;
         if self.saves_input() {
             &tape[batch * self.sum_hidden..][..len]
         } else {
@@ -485,11 +407,15 @@ impl<T: Real> Mlp<T> {
         let colsum = &mut rest[..self.max_out];
         // Offsets of the hidden layers' saved tensors on the tape.
         let saved = |l: usize| -> &[T] {
-            let off: usize = self.layers[..l].iter().map(|ly| ly.out).sum::<usize>() * batch;
-            &tape[off..off + batch * self.layers[l].out]
+            let off: usize = self.layers[..l]
+                .iter()
+                .map(|ly| ly.dense.out)
+                .sum::<usize>()
+                * batch;
+            &tape[off..off + batch * self.layers[l].dense.out]
         };
         for l in (0..=nh).rev() {
-            let ly = self.layers[l];
+            let ly = self.layers[l].dense;
             let (src, dst) = if l % 2 == 0 {
                 (&*h0, &mut *h1)
             } else {
@@ -537,7 +463,7 @@ impl<T: Real> Dynamics<T> for Mlp<T> {
 
     fn param_tensors(&self) -> Vec<ParamTensor> {
         let mut v = Vec::with_capacity(2 * self.layers.len());
-        for (k, ly) in self.layers.iter().enumerate() {
+        for (k, ly) in self.layers.iter().map(|l| l.dense).enumerate() {
             v.push(ParamTensor {
                 name: format!("layers.{k}.weight"),
                 shape: vec![ly.out, ly.inp],
@@ -586,7 +512,7 @@ impl<T: Real> Dynamics<T> for Mlp<T> {
                 (&*b0, &mut *b1)
             };
             let input = if l == 0 { x } else { src };
-            let out = &mut dst[..batch * self.layers[l].out];
+            let out = &mut dst[..batch * self.layers[l].dense.out];
             self.dense(l, t, input, out, batch);
             act.apply(out);
         }

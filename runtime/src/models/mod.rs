@@ -6,19 +6,20 @@
 //!
 //! All implement [`Dynamics`](crate::Dynamics) for f32 and f64 and never allocate in their
 //! evaluation and VJP methods.
+//!
+//! [`Activation`] and [`Saved`] are the IR's (re-exported); their numeric kernels are
+//! [`ActivationKernels`] ([`crate::linalg::elementwise`]).
 
-pub mod activation;
 pub mod decay;
 pub mod error;
-pub mod fastmath;
 pub mod linear;
-pub mod matmul;
 pub mod mlp;
 pub mod oscillator;
 
-pub use activation::{Activation, Saved};
+pub use crate::linalg::elementwise::ActivationKernels;
 pub use decay::ExpDecay;
 pub use error::ModelError;
 pub use linear::{LinearOde, expm};
 pub use mlp::{Mlp, MlpConfig};
 pub use oscillator::HarmonicOscillator;
+pub use symplode_codegen::ir::{Activation, Saved};

@@ -3,6 +3,7 @@
 
 use super::options::{Adaptive, Controller, Stepping};
 use super::sink::StageSink;
+use super::trajectory::Trajectory;
 use crate::error::SolveError;
 use crate::real::Real;
 use crate::scheme::Scheme;
@@ -56,9 +57,14 @@ impl<T: Real> StepWorkspace<T> {
             err: vec![T::zero(); n],
         }
     }
+    /// Elements of the step buffers (all but the scratch) for `stages` stages and states of
+    /// `n` elements: s slopes, the stage input, x, the trial state and the error.
+    pub fn buffer_len(stages: usize, n: usize) -> usize {
+        (stages + 4) * n
+    }
     /// Bytes of the step buffers (all but the scratch).
     pub fn buffer_bytes(&self) -> usize {
-        (self.k.len() + 4) * self.x.len() * std::mem::size_of::<T>()
+        Self::buffer_len(self.k.len(), self.x.len()) * std::mem::size_of::<T>()
     }
     /// Bytes of the scratch buffer.
     pub fn scratch_bytes(&self) -> usize {
@@ -81,6 +87,12 @@ pub(crate) fn rms_norm<T: Real>(v: &[T], y0: &[T], y1: &[T], rtol: f64, atol: f6
         acc += r * r;
     }
     (acc / v.len() as f64).sqrt()
+}
+
+/// The state error norm of this stepping (RMS over the whole tensor, batch included).
+pub(crate) fn state_norm<T: Real>(stepping: &Stepping) -> impl Fn(&[T], &[T], &[T]) -> f64 {
+    let (rtol, atol) = stepping.tolerances();
+    move |v: &[T], y0: &[T], y1: &[T]| rms_norm(v, y0, y1, rtol, atol)
 }
 
 /// Stage time t + c·h, landing exactly on `t_next` when c = 1.
@@ -111,6 +123,10 @@ pub(crate) struct Forward<'a, T: Real> {
     pub norm: Norm<'a, T>,
     /// Which quantity the non-finite error names.
     pub what: &'static str,
+    /// Replay this accepted grid instead of choosing steps: the same stages are evaluated (and
+    /// the same FSAL reuse happens) as in the pass that produced it, without error estimates,
+    /// probes or rejected trials, so the states are bit-identical to that pass.
+    pub replay: Option<&'a Grid>,
 }
 
 impl<T: Real> Forward<'_, T> {
@@ -125,7 +141,7 @@ impl<T: Real> Forward<'_, T> {
         &self,
         times: &[f64],
         x0: &[T],
-        outputs: &mut [Vec<T>],
+        outputs: &mut Trajectory<T>,
         sink: &mut impl StageSink<T>,
         ws: &mut StepWorkspace<T>,
         counters: &mut Counters,
@@ -149,6 +165,9 @@ impl<T: Real> Forward<'_, T> {
         let mut h = 0.0;
         let mut prev_ratio = 1.0;
         let mut trials = 0usize;
+        if let Some(replay) = self.replay {
+            return self.run_replay(replay, times, outputs, sink, ws, counters);
+        }
         if let Some(a) = adaptive {
             if sch.error_weights().is_none() {
                 return Err(SolveError::NotAdaptive(sch.name().to_string()));
@@ -177,7 +196,8 @@ impl<T: Real> Forward<'_, T> {
                         if !all_finite(&ws.x1) {
                             return Err(self.non_finite(counters.accepted + 1, t_next));
                         }
-                        k1_valid = self.accept(t, t_next, &mut grid, sink, ws, counters);
+                        k1_valid = self.accept(t, t_next, sink, ws, counters);
+                        grid.t.push(t_next);
                         t = t_next;
                     }
                 }
@@ -207,7 +227,8 @@ impl<T: Real> Forward<'_, T> {
                         let factor =
                             step_factor(a, ratio, prev_ratio, sch.control_order(), accepted);
                         if accepted {
-                            k1_valid = self.accept(t, t_next, &mut grid, sink, ws, counters);
+                            k1_valid = self.accept(t, t_next, sink, ws, counters);
+                            grid.t.push(t_next);
                             t = t_next;
                             prev_ratio = ratio.max(1e-4);
                         } else {
@@ -228,6 +249,42 @@ impl<T: Real> Forward<'_, T> {
             outputs[grid.output_at.len() - 1].copy_from_slice(&ws.x);
         }
         Ok(grid)
+    }
+
+    /// [`Forward::run`] on a given grid (see [`Forward::replay`]); `ws.x` holds x0.
+    fn run_replay(
+        &self,
+        replay: &Grid,
+        times: &[f64],
+        outputs: &mut Trajectory<T>,
+        sink: &mut impl StageSink<T>,
+        ws: &mut StepWorkspace<T>,
+        counters: &mut Counters,
+    ) -> Result<Grid, SolveError> {
+        if replay.t.first() != times.first()
+            || replay.output_at.len() != times.len() - 1
+            || replay
+                .output_at
+                .iter()
+                .zip(&times[1..])
+                .any(|(&n, &t)| replay.t.get(n) != Some(&t))
+        {
+            return Err(SolveError::GridMismatch(self.component));
+        }
+        let s_eval = self.stages_evaluated();
+        let mut k1_valid = false;
+        for n in 0..replay.steps() {
+            let (t, t_next) = (replay.t[n], replay.t[n + 1]);
+            self.trial(t, t_next, s_eval, k1_valid, sink, ws, counters);
+            if !all_finite(&ws.x1) {
+                return Err(self.non_finite(counters.accepted + 1, t_next));
+            }
+            k1_valid = self.accept(t, t_next, sink, ws, counters);
+            if let Some(k) = replay.output_at.iter().position(|&o| o == n + 1) {
+                outputs[k].copy_from_slice(&ws.x);
+            }
+        }
+        Ok(replay.clone())
     }
 
     /// Evaluates the stages of a trial step from (t, ws.x) to t_next into ws.k and ws.x1.
@@ -268,7 +325,6 @@ impl<T: Real> Forward<'_, T> {
         &self,
         t: f64,
         t_next: f64,
-        grid: &mut Grid,
         sink: &mut impl StageSink<T>,
         ws: &mut StepWorkspace<T>,
         counters: &mut Counters,
@@ -276,7 +332,6 @@ impl<T: Real> Forward<'_, T> {
         let fsal = self.scheme.is_fsal() && self.stages_evaluated() == self.scheme.stages();
         sink.accept(t, t_next, &ws.x, fsal);
         counters.accepted += 1;
-        grid.t.push(t_next);
         std::mem::swap(&mut ws.x, &mut ws.x1);
         if fsal {
             let s = self.scheme.stages();

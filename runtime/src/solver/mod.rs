@@ -1,11 +1,17 @@
 //! Forward integration: fixed and adaptive explicit Runge–Kutta steps over output intervals.
 
+mod check;
 mod drive;
 mod options;
 pub(crate) mod sink;
 mod solve;
+mod trajectory;
 
+pub(crate) use check::{check_state, check_times};
 pub use drive::{Counters, Grid};
-pub(crate) use drive::{Forward, StepWorkspace, rms_norm, stage_time, stages_evaluated};
+pub(crate) use drive::{
+    Forward, Norm, StepWorkspace, rms_norm, stage_time, stages_evaluated, state_norm,
+};
 pub use options::{Adaptive, Controller, Stepping};
-pub use solve::{Solution, solve};
+pub use solve::{Solution, replay, solve};
+pub use trajectory::Trajectory;

@@ -1,8 +1,10 @@
 //! Plain integration of one ODE (no gradient).
 
-use super::drive::{Counters, Forward, Grid, StepWorkspace};
+use super::check::{check_state, check_times};
+use super::drive::{Counters, Forward, Grid, StepWorkspace, state_norm};
 use super::options::Stepping;
 use super::sink::StageSink;
+use super::trajectory::Trajectory;
 use crate::dynamics::Dynamics;
 use crate::error::SolveError;
 use crate::real::Real;
@@ -12,7 +14,7 @@ use crate::scheme::Scheme;
 #[derive(Clone, Debug)]
 pub struct Solution<T> {
     /// States at `times[1..]`, each `[batch·dim]`.
-    pub states: Vec<Vec<T>>,
+    pub states: Trajectory<T>,
     /// The accepted step grid.
     pub grid: Grid,
     /// Evaluations and steps.
@@ -39,19 +41,49 @@ pub fn solve<T: Real>(
     times: &[f64],
     x0: &[T],
 ) -> Result<Solution<T>, SolveError> {
-    let problem = crate::grad::Problem::single(dynamics, times, scheme, stepping.clone(), x0);
-    problem.validate()?;
-    let norm = crate::grad::state_norm::<T>(stepping);
+    solve_impl(dynamics, scheme, stepping, times, x0, None)
+}
+
+/// Integrates `dynamics` from `x0` on a given accepted grid (e.g. [`Solution::grid`] of an
+/// earlier solve with the same scheme and stepping): the same stages are evaluated, with the
+/// same FSAL reuse, but no error estimates, probes or rejected trials, so the states equal the
+/// original solve's bit for bit when x0 and the parameters do. A grid that does not start at
+/// `times[0]` or does not land on every output time is an error
+/// ([`SolveError::GridMismatch`]).
+pub fn replay<T: Real>(
+    dynamics: &dyn Dynamics<T>,
+    scheme: &Scheme<T>,
+    stepping: &Stepping,
+    times: &[f64],
+    grid: &Grid,
+    x0: &[T],
+) -> Result<Solution<T>, SolveError> {
+    solve_impl(dynamics, scheme, stepping, times, x0, Some(grid))
+}
+
+fn solve_impl<T: Real>(
+    dynamics: &dyn Dynamics<T>,
+    scheme: &Scheme<T>,
+    stepping: &Stepping,
+    times: &[f64],
+    x0: &[T],
+    replay: Option<&Grid>,
+) -> Result<Solution<T>, SolveError> {
+    stepping.validate()?;
+    check_state(dynamics.dim(), x0)?;
+    check_times(0, times)?;
+    let norm = state_norm::<T>(stepping);
     let fwd = Forward {
         scheme,
         stepping,
         component: 0,
         norm: &norm,
         what: "state",
+        replay,
     };
     let batch = x0.len() / dynamics.dim();
     let mut ws = StepWorkspace::new(scheme.stages(), x0.len(), dynamics.scratch_len(batch));
-    let mut states = vec![vec![T::zero(); x0.len()]; times.len() - 1];
+    let mut states = Trajectory::zeros(times.len() - 1, x0.len());
     let mut counters = Counters::default();
     let grid = fwd.run(
         times,

@@ -1,9 +1,111 @@
-//! Stage sinks of the gradient methods' forward passes: plain, step checkpoints, tapes.
+//! What a forward sweep records of one component for the backward sweep: the stage sinks of the
+//! storage policies ([`super::storage`]) and the [`Record`] they leave.
 
 use super::memory::Tracker;
 use crate::dynamics::Dynamics;
 use crate::real::Real;
+use crate::solver::Trajectory;
 use crate::solver::sink::StageSink;
+
+/// What the forward sweep kept of one component, by storage policy.
+pub(crate) enum Kept<T> {
+    /// Nothing besides the output states (the continuous adjoint).
+    Nothing,
+    /// The component's start state.
+    Start(Vec<T>),
+    /// xₙ at the start of every accepted step.
+    States(Vec<Vec<T>>),
+    /// The S effective stage states of every accepted step, `S·n` elements each.
+    Stages(Vec<Vec<T>>),
+    /// The effective stages' inputs and tapes of every accepted step.
+    Tapes(Vec<StepTapes<T>>),
+}
+
+impl<T> Kept<T> {
+    /// The storage policy's name of what is kept (for error messages).
+    pub fn what(&self) -> &'static str {
+        match self {
+            Kept::Nothing => "output states",
+            Kept::Start(_) => "component starts",
+            Kept::States(_) => "step states",
+            Kept::Stages(_) => "step stages",
+            Kept::Tapes(_) => "all tapes",
+        }
+    }
+}
+
+/// The record one component's forward sweep leaves for the backward sweep (what its storage
+/// policy kept). Made by [`GradientMethod::forward`](super::GradientMethod::forward) and consumed
+/// by the backward sweep of the same method.
+pub struct Record<T> {
+    pub(crate) kept: Kept<T>,
+}
+
+impl<T> Record<T> {
+    /// The storage policy's name of what this record holds.
+    pub fn holds(&self) -> &'static str {
+        self.kept.what()
+    }
+}
+
+/// The stage sink of a storage policy while one component is integrated; made by
+/// [`StoragePolicy::recorder`](super::StoragePolicy::recorder).
+pub struct Recorder<'a, T: Real>(pub(crate) Rec<'a, T>);
+
+/// The sinks of the built-in storage policies.
+pub(crate) enum Rec<'a, T: Real> {
+    /// Keeps nothing during the integration; counts the output states as checkpoints.
+    Outputs(PlainSink<'a, T>, &'a Tracker),
+    /// Keeps the start state (taken when the recorder is made).
+    Start(PlainSink<'a, T>, Vec<T>),
+    /// Keeps xₙ per step.
+    States(CheckpointSink<'a, T>),
+    /// Keeps the S stage states per step.
+    Stages(StageStateSink<'a, T>),
+    /// Keeps the tapes of every stage.
+    Tapes(TapeSink<'a, T>),
+}
+
+impl<T: Real> Recorder<'_, T> {
+    /// The record, once the component's integration is done (temporary buffers released);
+    /// `outputs` are the component's output states.
+    pub(crate) fn finish(self, outputs: &Trajectory<T>) -> Record<T> {
+        let kept = match self.0 {
+            Rec::Outputs(_, tracker) => {
+                tracker.ck_add(std::mem::size_of_val(outputs.as_slice()));
+                Kept::Nothing
+            }
+            Rec::Start(_, x) => Kept::Start(x),
+            Rec::States(s) => Kept::States(s.states),
+            Rec::Stages(s) => Kept::Stages(s.into_steps()),
+            Rec::Tapes(s) => Kept::Tapes(s.into_steps()),
+        };
+        Record { kept }
+    }
+}
+
+impl<'a, T: Real> Recorder<'a, T> {
+    fn sink(&mut self) -> &mut dyn StageSink<T> {
+        match &mut self.0 {
+            Rec::Outputs(s, _) | Rec::Start(s, _) => s,
+            Rec::States(s) => s,
+            Rec::Stages(s) => s,
+            Rec::Tapes(s) => s,
+        }
+    }
+}
+
+impl<T: Real> StageSink<T> for Recorder<'_, T> {
+    fn eval(&mut self, i: usize, t: f64, x: &[T], k: &mut [T], scratch: &mut [T]) {
+        self.sink().eval(i, t, x, k, scratch);
+    }
+    fn probe(&mut self, t: f64, x: &[T], k: &mut [T], scratch: &mut [T]) {
+        self.sink().probe(t, x, k, scratch);
+    }
+    fn accept(&mut self, t0: f64, t1: f64, x_n: &[T], fsal: bool) {
+        self.sink().accept(t0, t1, x_n, fsal);
+    }
+}
 
 /// Evaluates stages and stores nothing.
 pub(crate) struct PlainSink<'a, T: Real> {
@@ -45,6 +147,20 @@ impl<T: Real> StageSink<T> for CheckpointSink<'_, T> {
 pub(crate) struct StageTape<T> {
     pub input: Vec<T>,
     pub tape: Vec<T>,
+}
+
+impl<T: Real> StageTape<T> {
+    /// Elements of one stored stage: its input state and its tape.
+    pub fn len(state_len: usize, tape_len: usize) -> usize {
+        state_len + tape_len
+    }
+    /// A zeroed stage of these sizes.
+    pub fn zeroed(state_len: usize, tape_len: usize) -> Self {
+        StageTape {
+            input: vec![T::zero(); state_len],
+            tape: vec![T::zero(); tape_len],
+        }
+    }
 }
 
 /// The stored effective stages of one accepted step from `t0` to `t1`.
@@ -93,15 +209,12 @@ impl<'a, T: Real> TapeSink<'a, T> {
     }
 
     fn pair_bytes(&self) -> usize {
-        (self.state_len + self.tape_len) * std::mem::size_of::<T>()
+        StageTape::<T>::len(self.state_len, self.tape_len) * std::mem::size_of::<T>()
     }
 
     fn fresh(&self) -> StageTape<T> {
         self.tracker.gr_add(self.pair_bytes());
-        StageTape {
-            input: vec![T::zero(); self.state_len],
-            tape: vec![T::zero(); self.tape_len],
-        }
+        StageTape::zeroed(self.state_len, self.tape_len)
     }
 
     /// Releases the trial pool, keeping the stored steps.
@@ -171,7 +284,7 @@ impl<'a, T: Real> StageStateSink<'a, T> {
         state_len: usize,
         tracker: &'a Tracker,
     ) -> Self {
-        let trial = vec![T::zero(); effective.saturating_sub(1) * state_len];
+        let trial = vec![T::zero(); Self::trial_len(effective, state_len)];
         tracker.ws_add(std::mem::size_of_val(&trial[..]));
         StageStateSink {
             dynamics,
@@ -180,6 +293,11 @@ impl<'a, T: Real> StageStateSink<'a, T> {
             steps: Vec::new(),
             tracker,
         }
+    }
+
+    /// Elements of the trial buffer: the stage inputs X₂..X_S of one step.
+    pub fn trial_len(effective: usize, state_len: usize) -> usize {
+        effective.saturating_sub(1) * state_len
     }
 
     /// The stored steps; the trial buffer's bytes are released.

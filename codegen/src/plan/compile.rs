@@ -1,193 +1,11 @@
-//! Compiling a graph (or part of one) into a plan: one step per node with the buffer each
-//! value lives in, assigned once by a liveness-based allocator.
-//!
-//! Buffers are offsets into two arenas per buffer kind: **global** values (parameter
-//! gradients, computed weights) in elements, **batched** values in rows of `B` (a value of
-//! width `w` takes `w` units, i.e. `w·B` elements). A program's scratch is laid out as
-//! `[globals | batched]`, so its length is `globals + batched·B` for every batch size.
-//! Elementwise steps reuse (run in place on) an operand that dies there.
+//! Compiling a graph (or part of one) into a [`Plan`]: the nodes needed, the fused `tanh`
+//! derivatives, then one pass that assigns every value a buffer (first fit, freed at the
+//! last use, in place on a dying operand for elementwise steps).
 
-use symplode_codegen::ir::{BinaryOp, ConvShape, Graph, Op, Type, UnaryOp, Value};
+use crate::ir::{Graph, Op, Value};
 
 use super::fuse::{closure, fuse_tanh_grads};
-use crate::real::Real;
-
-/// The arena of a buffer: scratch or tape, global part or batched part.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Arena {
-    /// Global part of the caller's scratch.
-    ScratchG,
-    /// Batched part of the caller's scratch.
-    ScratchB,
-    /// Global part of the tape.
-    TapeG,
-    /// Batched part of the tape.
-    TapeB,
-}
-
-/// Where a value lives while a program runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Slot {
-    /// The state `x` (input 0).
-    X,
-    /// The cotangent `λ`.
-    Lam,
-    /// Auxiliary input `i` (held by the model).
-    Aux(usize),
-    /// The parameter tensor at this offset of θ.
-    Param(usize),
-    /// The program's global constant at this offset.
-    Const(usize),
-    /// A buffer: arena and offset (elements for global arenas, rows for batched ones).
-    Buf(Arena, usize),
-    /// The caller's `dx`.
-    Dx,
-    /// The caller's `gx`.
-    Gx,
-    /// The caller's `gp` at this offset (accumulated into).
-    Gp(usize),
-}
-
-/// Elements of a value: `per_row·B + fixed`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Len {
-    /// Width of a batched value (0 for a global one).
-    pub per_row: usize,
-    /// Element count of a global value (0 for a batched one).
-    pub fixed: usize,
-}
-
-impl Len {
-    fn of(ty: &Type) -> Len {
-        match ty {
-            Type::Batched { width } => Len {
-                per_row: *width,
-                fixed: 0,
-            },
-            Type::Global { .. } => Len {
-                per_row: 0,
-                fixed: ty.numel(),
-            },
-        }
-    }
-
-    /// Elements for batch size `batch`.
-    pub fn at(self, batch: usize) -> usize {
-        self.per_row * batch + self.fixed
-    }
-
-    fn batched(self) -> bool {
-        self.per_row > 0
-    }
-}
-
-/// What one step computes (shapes resolved from the node types).
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Kernel {
-    /// Fill with a constant.
-    Fill(f64),
-    /// Fill with the time.
-    Time,
-    /// `x Wᵀ (+ b)`; args `x, w (, b)`.
-    Dense { inp: usize, out: usize },
-    /// `x W`; args `x, w`.
-    DenseNT { k: usize, m: usize },
-    /// `Σ_batch aᵀ b`; args `a, b`; `acc`: add into the output.
-    BatchOuter { p: usize, q: usize, acc: bool },
-    /// Column sums; `acc`: add into the output.
-    BatchSum { w: usize, acc: bool },
-    /// Rows of copies.
-    BroadcastRows { w: usize },
-    /// Elementwise unary.
-    Unary(UnaryOp),
-    /// `g · (1 − y²)` (the derivative of `tanh` from its output, fused); args `g, y`.
-    TanhGrad,
-    /// Elementwise binary; `wa`, `wb` widths of batched operands (0 for globals).
-    Binary { op: BinaryOp, wa: usize, wb: usize },
-    /// `c·x`.
-    Scale(f64),
-    /// Concatenation of parts of these widths.
-    Concat(Vec<usize>),
-    /// Columns `start..start + len` of a `[B,w]`.
-    Slice { w: usize, start: usize, len: usize },
-    /// Sums of groups.
-    SumGroups(usize),
-    /// Repetitions.
-    RepeatGroups(usize),
-    /// Periodic stencil.
-    Stencil { coeffs: Vec<f64>, n: usize },
-    /// Periodic convolution; args `x, w (, b)`.
-    Conv1d(ConvShape),
-    /// Its input-transpose; args `y, w`.
-    Conv1dT(ConvShape),
-    /// Its weight gradient; args `dy, x`; `acc`: add into the output.
-    Conv1dWGrad { shape: ConvShape, acc: bool },
-}
-
-/// One step: a kernel, its output buffer and its operands.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Step {
-    pub kernel: Kernel,
-    pub out: Slot,
-    pub len: Len,
-    pub args: Vec<(Slot, Len)>,
-}
-
-/// What happens after the steps: outputs not computed in place.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Finish {
-    /// Copy a batched value to `Dx`/`Gx`.
-    Copy { from: Slot, to: Slot, len: Len },
-    /// `gp[off..off + n] += value`.
-    AddGp { from: Slot, off: usize, n: usize },
-}
-
-/// A compiled program.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Program<T> {
-    pub steps: Vec<Step>,
-    pub finish: Vec<Finish>,
-    pub consts: Vec<T>,
-    /// Auxiliary inputs read.
-    pub aux_used: Vec<usize>,
-    /// Global elements of the temporary arena.
-    pub globals: usize,
-    /// Batched rows of the temporary arena.
-    pub rows: usize,
-}
-
-impl<T> Program<T> {
-    /// Elements of the temporary arena for this batch.
-    pub fn arena_len(&self, batch: usize) -> usize {
-        batch.saturating_mul(self.rows).saturating_add(self.globals)
-    }
-}
-
-/// Where temporaries go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Temps {
-    /// The caller's scratch.
-    Scratch,
-    /// The tape (for `eval_taped`, which has no scratch).
-    Tape,
-}
-
-/// What to compile.
-pub(super) struct Spec<'a> {
-    pub graph: &'a Graph,
-    /// Outputs and their destinations (`Dx`, `Gx` or `Gp(offset)`).
-    pub outputs: Vec<(Value, Slot)>,
-    /// The cotangent input's index, if any.
-    pub lam_input: Option<u32>,
-    /// Where temporaries go.
-    pub temps: Temps,
-    /// Values to keep on the tape (forward pass of the taped path).
-    pub reserve: &'a [Value],
-    /// Values read from the tape (backward pass), with their slots.
-    pub load: &'a [(Value, Slot)],
-    /// Offsets of the parameter tensors in θ.
-    pub param_offsets: &'a [usize],
-}
+use super::{Arena, Finish, Kernel, Len, Plan, PlanSpec, Slot, Step, Temps};
 
 /// First-fit allocator over one arena (units: elements or rows).
 #[derive(Default)]
@@ -293,7 +111,7 @@ fn kernel(g: &Graph, v: Value) -> Kernel {
 }
 
 /// Compiles `spec` into a program; also returns the slots of the reserved values.
-pub(super) fn compile<T: Real>(spec: &Spec<'_>) -> (Program<T>, Vec<(Value, Slot)>) {
+pub fn compile(spec: &PlanSpec<'_>) -> (Plan, Vec<(Value, Slot)>) {
     let g = spec.graph;
     let nodes = g.nodes();
     let n = nodes.len();
@@ -311,7 +129,7 @@ pub(super) fn compile<T: Real>(spec: &Spec<'_>) -> (Program<T>, Vec<(Value, Slot
     };
     let needed = closure(spec, &slot, n, operands);
     // Leaves that live outside the arenas.
-    let mut consts: Vec<T> = Vec::new();
+    let mut consts: Vec<f64> = Vec::new();
     let mut aux_used = Vec::new();
     for k in 0..n {
         if !needed[k] || slot[k].is_some() {
@@ -327,7 +145,7 @@ pub(super) fn compile<T: Real>(spec: &Spec<'_>) -> (Program<T>, Vec<(Value, Slot
             Op::Param { index } => Some(Slot::Param(spec.param_offsets[*index as usize])),
             Op::Const { value, ty } if !ty.is_batched() => {
                 let off = consts.len();
-                consts.extend(std::iter::repeat_n(T::of(*value), ty.numel()));
+                consts.extend(std::iter::repeat_n(*value, ty.numel()));
                 Some(Slot::Const(off))
             }
             _ => None,
@@ -505,7 +323,7 @@ pub(super) fn compile<T: Real>(spec: &Spec<'_>) -> (Program<T>, Vec<(Value, Slot
         .iter()
         .map(|&v| (v, slot[v.index()].unwrap_or(Slot::X)))
         .collect();
-    let prog = Program {
+    let prog = Plan {
         steps,
         finish,
         consts,
@@ -519,8 +337,8 @@ pub(super) fn compile<T: Real>(spec: &Spec<'_>) -> (Program<T>, Vec<(Value, Slot
 #[cfg(test)]
 mod tests {
     use super::*;
-    use symplode_codegen::ad::{Wrt, vjp};
-    use symplode_codegen::ir::Activation;
+    use crate::ad::{Wrt, vjp};
+    use crate::ir::{Activation, UnaryOp};
 
     #[test]
     fn allocator_reuses_and_merges() {
@@ -549,7 +367,7 @@ mod tests {
                 .zip(&offsets)
                 .map(|(&o, &off)| (o, Slot::Gp(off))),
         );
-        let (p, _) = compile::<f64>(&Spec {
+        let (p, _) = compile(&PlanSpec {
             graph: &v,
             outputs,
             lam_input: Some(1),

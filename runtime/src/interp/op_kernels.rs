@@ -1,10 +1,12 @@
-//! The op kernels of the interpreter: dense products through the runtime's no-allocation
-//! matmul, elementwise loops (in place when the output reuses an operand's buffer: the
+//! The op kernels of the interpreter: dense products through [`crate::linalg::dense`] (the
+//! functions `Mlp` and `neural_ode!`'s code call too), elementwise loops (in place when the output reuses an operand's buffer: the
 //! operand is then `None`), data movement and periodic stencils/convolutions.
 
 use symplode_codegen::ir::{BinaryOp, ConvShape, UnaryOp};
 
-use crate::models::matmul::{MatMut, MatRef, matmul, matmul_bias};
+use crate::linalg::dense;
+use crate::linalg::elementwise::unary_in_place;
+use crate::linalg::matmul::{MatMut, MatRef};
 use crate::real::Real;
 
 /// `y = x Wᵀ (+ b)`: `x [B,inp]`, `w [out,inp]`, `b [out]`.
@@ -17,26 +19,13 @@ pub(super) fn dense<T: Real>(
     inp: usize,
     out: usize,
 ) {
-    let (c, a, wt) = (
-        MatMut::row_major(y, batch, out),
-        MatRef::row_major(x, batch, inp),
-        MatRef::row_major(w, out, inp).t(),
-    );
-    match b {
-        // The bias is added in the GEMM's store (bit-equal to bias rows + accumulate).
-        Some(b) => matmul_bias(c, a, wt, b),
-        None => matmul(c, a, wt, false),
-    }
+    // The bias is added in the GEMM's store (bit-equal to bias rows + accumulate).
+    dense::affine(y, x, MatRef::row_major(w, out, inp).t(), b, batch);
 }
 
 /// `y = x W`: `x [B,k]`, `w [k,m]`.
 pub(super) fn dense_nt<T: Real>(y: &mut [T], x: &[T], w: &[T], batch: usize, k: usize, m: usize) {
-    matmul(
-        MatMut::row_major(y, batch, m),
-        MatRef::row_major(x, batch, k),
-        MatRef::row_major(w, k, m),
-        false,
-    );
+    dense::input_grad(y, x, MatRef::row_major(w, k, m), batch);
 }
 
 /// `G (+)= aᵀ b`: `a [B,p]`, `b [B,q]` → `[p,q]`.
@@ -49,24 +38,12 @@ pub(super) fn batch_outer<T: Real>(
     q: usize,
     acc: bool,
 ) {
-    matmul(
-        MatMut::row_major(g, p, q),
-        MatRef::row_major(a, batch, p).t(),
-        MatRef::row_major(b, batch, q),
-        acc,
-    );
+    dense::weight_grad(MatMut::row_major(g, p, q), a, b, batch, acc);
 }
 
 /// Column sums `g (+)= Σ_rows x`.
 pub(super) fn batch_sum<T: Real>(g: &mut [T], x: &[T], w: usize, acc: bool) {
-    if !acc {
-        g.fill(T::zero());
-    }
-    for row in x.chunks_exact(w) {
-        for (gi, &xi) in g.iter_mut().zip(row) {
-            *gi += xi;
-        }
-    }
+    dense::col_sum(g, x, w, acc);
 }
 
 /// Every row a copy of `x`.
@@ -77,41 +54,18 @@ pub(super) fn broadcast_rows<T: Real>(y: &mut [T], x: &[T], w: usize) {
 }
 
 #[inline(always)]
-fn sigmoid<T: Real>(x: T) -> T {
-    let e = (-x.abs()).exp();
-    let r = T::one() / (T::one() + e);
-    if x >= T::zero() { r } else { e * r }
-}
-
-#[inline(always)]
 fn map<T: Real>(y: &mut [T], f: impl Fn(T) -> T) {
     for v in y.iter_mut() {
         *v = f(*v);
     }
 }
 
-/// `y = op(x)` (`x == None`: in place).
+/// `y = op(x)` (`x == None`: in place), through the runtime's one elementwise kernel.
 pub(super) fn unary<T: Real>(op: UnaryOp, y: &mut [T], x: Option<&[T]>) {
     if let Some(x) = x {
         y.copy_from_slice(x);
     }
-    let (zero, one) = (T::zero(), T::one());
-    match op {
-        UnaryOp::Tanh => T::tanh_slice(y),
-        UnaryOp::Softplus => map(y, |x| x.max(zero) + (-x.abs()).exp().ln_1p()),
-        UnaryOp::Sigmoid => map(y, sigmoid),
-        UnaryOp::Relu => map(y, |x| if x < zero { zero } else { x }),
-        UnaryOp::Elu => map(y, |x| if x > zero { x } else { x.exp_m1() }),
-        UnaryOp::Silu => map(y, |x| x * sigmoid(x)),
-        UnaryOp::Step => map(y, |x| if x > zero { one } else { zero }),
-        UnaryOp::Sin => map(y, T::sin),
-        UnaryOp::Cos => map(y, T::cos),
-        UnaryOp::Square => map(y, |x| x * x),
-        UnaryOp::Exp => map(y, T::exp),
-        UnaryOp::Log => map(y, T::ln),
-        UnaryOp::Neg => map(y, |x| -x),
-        UnaryOp::Recip => map(y, |x| one / x),
-    }
+    unary_in_place(op, y);
 }
 
 /// `out = g · (1 − y²)` (`None`: read from `out`).

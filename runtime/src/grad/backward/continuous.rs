@@ -1,14 +1,15 @@
-//! The adjoint method (Chen et al. 2018): a backward ODE solve for [x, λ, g_θ].
+//! The continuous adjoint backward kind (Chen et al. 2018): a backward ODE solve for
+//! [x, λ, g_θ].
 
-use super::forward::{Run, cotangents, forward_chain, zero_gradients};
-use super::memory::{MemoryPrediction, ProblemSizes};
-use super::sinks::PlainSink;
-use super::{GradResult, GradientMethod, Outputs, Problem, Stats};
+use super::{BackwardContext, BackwardKind};
 use crate::dynamics::Dynamics;
 use crate::error::SolveError;
+use crate::grad::memory::ProblemSizes;
+use crate::grad::record::Record;
+use crate::grad::storage::{Keeps, StoreBytes};
 use crate::real::Real;
 use crate::solver::sink::StageSink;
-use crate::solver::{Counters, Forward, StepWorkspace, Stepping, rms_norm};
+use crate::solver::{Counters, Forward, StepWorkspace, Stepping, Trajectory, rms_norm};
 
 /// The continuous adjoint method ("backsolve"): the forward pass keeps only the output states;
 /// the backward pass integrates x, λ = ∂L/∂x and g = ∂L/∂θ backward in time,
@@ -49,44 +50,44 @@ impl<T: Real> StageSink<T> for AugmentedSink<'_, T> {
     fn accept(&mut self, _t0: f64, _t1: f64, _x_n: &[T], _fsal: bool) {}
 }
 
-impl<T: Real> GradientMethod<T> for Adjoint {
+/// Elements of the backward solve's buffers for s stages, states of n elements and p
+/// parameters: the step workspace of the augmented state [x, λ, g] (s + 4 buffers), the state
+/// itself and the one output buffer.
+fn augmented_len(stages: usize, n: usize, p: usize) -> usize {
+    let m = 2 * n + p;
+    StepWorkspace::<f64>::buffer_len(stages, m) + 2 * m
+}
+
+impl BackwardKind for Adjoint {
     fn name(&self) -> &'static str {
-        if self.seminorm {
-            "adjoint-seminorm"
-        } else {
-            "adjoint"
-        }
+        "continuous"
     }
 
-    fn gradient(
+    fn supports(&self, _keeps: Keeps) -> bool {
+        true
+    }
+
+    fn validate(&self) -> Result<(), SolveError> {
+        self.backward.as_ref().map_or(Ok(()), Stepping::validate)
+    }
+
+    fn run<T: Real>(
         &self,
-        problem: &Problem<'_, T>,
-        loss: &mut dyn FnMut(&Outputs<T>, &mut Outputs<T>) -> f64,
-    ) -> Result<GradResult<T>, SolveError> {
-        problem.validate()?;
-        let back_stepping = self.backward.as_ref().unwrap_or(&problem.stepping);
-        back_stepping.validate()?;
-        let mut run = Run::new(problem);
-        let n = problem.x0.len();
-        let (outputs, grids) = forward_chain(
+        cx: BackwardContext<'_, '_, T>,
+        _records: Vec<Record<T>>,
+    ) -> Result<(), SolveError> {
+        let BackwardContext {
             problem,
-            &mut run.ws,
-            &mut run.counters,
-            &run.tracker,
-            |m, _| PlainSink {
-                dynamics: problem.chain[m].dynamics,
-            },
-            |_, _| {},
-        )?;
-        let held: usize = outputs
-            .iter()
-            .flatten()
-            .map(|v| std::mem::size_of_val(&v[..]))
-            .sum();
-        run.tracker.ck_add(held);
-        let (value, cot) = cotangents(&run, problem, &outputs, loss)?;
-        let mut stats = Stats::default();
-        let (mut lam, mut dtheta) = zero_gradients(&run, problem);
+            run,
+            outputs,
+            cot,
+            lam,
+            dtheta,
+            stats,
+            ..
+        } = cx;
+        let back_stepping = self.backward.as_ref().unwrap_or(&problem.stepping);
+        let n = problem.x0.len();
         let (rtol, atol) = back_stepping.tolerances();
         let seminorm = self.seminorm;
         let mut scratch = std::mem::take(&mut run.ws.scratch);
@@ -110,6 +111,7 @@ impl<T: Real> GradientMethod<T> for Adjoint {
                 component: m,
                 norm: &norm,
                 what: "adjoint state",
+                replay: None,
             };
             let mut ws = StepWorkspace::new(problem.scheme.stages(), 2 * n + p, 0);
             std::mem::swap(&mut ws.scratch, &mut scratch);
@@ -126,11 +128,11 @@ impl<T: Real> GradientMethod<T> for Adjoint {
             {
                 *l = a + c;
             }
-            let mut out = vec![z.clone()];
-            let aug_bytes = (problem.scheme.stages() + 6) * std::mem::size_of_val(&z[..]);
+            let mut out = Trajectory::zeros(1, z.len());
+            let aug_bytes = augmented_len(problem.scheme.stages(), n, p) * size_of::<T>();
             run.tracker.ws_add(aug_bytes);
             let mut counters = Counters::default();
-            for k in (1..=k_out).rev() {
+            let solved = (1..=k_out).rev().try_for_each(|k| {
                 let taus = [-comp.times[k], -comp.times[k - 1]];
                 fwd.run(&taus, &z, &mut out, &mut sink, &mut ws, &mut counters)?;
                 z.copy_from_slice(&out[0]);
@@ -140,8 +142,13 @@ impl<T: Real> GradientMethod<T> for Adjoint {
                         *l += c;
                     }
                 }
-            }
+                Ok::<(), SolveError>(())
+            });
             std::mem::swap(&mut ws.scratch, &mut scratch);
+            if let Err(e) = solved {
+                run.ws.scratch = scratch;
+                return Err(e);
+            }
             run.tracker.ws_sub(aug_bytes);
             stats.nfe_backward += counters.nfe;
             stats.vjp_backward += counters.nfe;
@@ -151,19 +158,17 @@ impl<T: Real> GradientMethod<T> for Adjoint {
             dtheta[m].copy_from_slice(&z[2 * n..]);
         }
         run.ws.scratch = scratch;
-        Ok(run.into_result(value, outputs, lam, dtheta, grids, stats))
+        Ok(())
     }
 
-    fn predict(&self, z: &ProblemSizes) -> MemoryPrediction {
-        let outputs: usize = z.components.iter().map(|c| c.outputs).sum();
+    fn predict(&self, _keeps: Keeps, z: &ProblemSizes) -> StoreBytes {
         let augmented = (0..z.components.len())
-            .map(|m| (z.stages + 6) * (2 * z.state_len + z.params(m)) * z.elem)
+            .map(|m| augmented_len(z.stages, z.state_len, z.params(m)) * z.elem)
             .max()
             .unwrap_or(0);
-        MemoryPrediction {
-            checkpoint_bytes: outputs * z.state_bytes(),
-            graph_bytes: z.max_scratch_bytes(),
-            workspace_bytes: z.common_workspace_bytes() + augmented,
+        StoreBytes {
+            workspace: augmented,
+            ..StoreBytes::default()
         }
     }
 }

@@ -178,7 +178,7 @@ pub fn emit(kernels: &syn::Ident, t: &CheckedTableau, f64: bool) -> TokenStream 
             .collect(),
     );
     quote! {
-        impl ::symplode::runtime::kernels::StepKernels<#ty> for #kernels {
+        impl ::symplode::runtime::step_kernels::StepKernels<#ty> for #kernels {
             #[inline]
             fn stage_input(
                 &self,

@@ -2,7 +2,7 @@
 //! edge (partial register tiles, several K blocks) and all stride patterns the MLP uses.
 
 use symplode_runtime::Real;
-use symplode_runtime::models::matmul::{MatMut, MatRef, matmul};
+use symplode_runtime::linalg::matmul::{MatMut, MatRef, matmul};
 use symplode_runtime::rng::Rng;
 
 fn naive(
@@ -208,7 +208,7 @@ fn out_of_bounds_view_panics() {
 
 #[test]
 fn bias_in_the_store_equals_bias_rows_then_accumulate_bit_for_bit() {
-    use symplode_runtime::models::matmul::matmul_bias;
+    use symplode_runtime::linalg::matmul::matmul_bias;
     let mut rng = Rng::new(5);
     // Blocked tiles (full and partial), narrow (n ≤ 4), short (m ≤ 4, computed transposed),
     // several K blocks, k = 0.

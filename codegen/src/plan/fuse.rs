@@ -1,14 +1,14 @@
 //! Peephole fusion before buffer assignment: the `tanh` derivative `g · (1 − y²)`, which
-//! [`ad::vjp`](symplode_codegen::ad::vjp) writes as three elementwise nodes, becomes one
+//! [`ad::vjp`](crate::ad::vjp) writes as three elementwise nodes, becomes one
 //! pass when nothing else reads the intermediate values.
 
-use symplode_codegen::ir::{BinaryOp, Graph, Op, Type, UnaryOp, Value};
+use crate::ir::{BinaryOp, Graph, Op, Type, UnaryOp, Value};
 
-use super::plan::{Slot, Spec};
+use super::{PlanSpec, Slot};
 
 /// The nodes the outputs and reserved values need, stopping at loaded values.
 pub(super) fn closure(
-    spec: &Spec<'_>,
+    spec: &PlanSpec<'_>,
     slot: &[Option<Slot>],
     n: usize,
     operands: impl Fn(usize) -> Vec<Value>,
@@ -34,7 +34,7 @@ pub(super) fn closure(
 /// intermediate values nothing else reads: `fused[k] = Some((g, y))`, computed in one pass
 /// (the same expression, so the same rounding, as the runtime `Mlp`).
 pub(super) fn fuse_tanh_grads(
-    spec: &Spec<'_>,
+    spec: &PlanSpec<'_>,
     g: &Graph,
     slot: &[Option<Slot>],
     needed: &[bool],

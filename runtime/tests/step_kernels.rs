@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
 use symplode_runtime::grad::{Problem, losses};
-use symplode_runtime::kernels::StepKernels;
+use symplode_runtime::step_kernels::StepKernels;
 use symplode_runtime::{Real, Scheme, Stepping};
 
 /// Delegates to an interpreted copy of the scheme and counts calls per kernel.

@@ -1,0 +1,25 @@
+//! Compile-time validation of a parsed `neural_ode!` / `tableau!` input, in exact rationals:
+//! [`model`] checks a model declaration (fields, layers, form, stepping), [`tableau`] checks a
+//! tableau (shape, consistency, order conditions, symplectic partner).
+//!
+//! Every check records its error (with the span of the offending token) and goes on, so one
+//! invocation reports all its mistakes at once; checks that depend on earlier ones (order
+//! conditions need a well-formed tableau, the partner needs the claimed order) are skipped
+//! when those failed, so one mistake gives one message. The result is always a complete,
+//! *sanitised* model (a failing tableau is replaced by `euler`, a misfitting output width by
+//! `dim`) from which code is emitted next to the errors, so user code naming the model does
+//! not produce follow-on errors.
+
+mod model;
+mod tableau;
+
+pub use model::{
+    CheckedModel, FormSpec, LayerKind, LayerSpec, SteppingSpec, build_graph, check_model,
+};
+pub use tableau::{CheckedTableau, check_tableau};
+
+use proc_macro2::Span;
+
+fn err(span: Span, msg: impl std::fmt::Display) -> syn::Error {
+    syn::Error::new(span, msg)
+}

@@ -1,0 +1,76 @@
+//! Items every generated model has, whatever runs its network: `tableau()` (the exact
+//! tableau rebuilt, or the built-in by name) and `stepping()`.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::quote;
+
+use crate::dsl::{CheckedModel, SteppingSpec};
+use crate::tableau::Q;
+
+/// The body of `stepping()`.
+pub(super) fn stepping_tokens(m: &CheckedModel) -> TokenStream {
+    match &m.stepping {
+        SteppingSpec::Fixed(n) => quote!(::symplode::runtime::Stepping::fixed(#n)),
+        SteppingSpec::Adaptive {
+            rtol,
+            atol,
+            max_steps,
+        } => {
+            let r = Literal::f64_suffixed(*rtol);
+            let a = Literal::f64_suffixed(*atol);
+            let ms = max_steps.map(|n| quote!(__a.max_steps = #n;));
+            quote! {{
+                #[allow(unused_mut)]
+                let mut __a = ::symplode::runtime::Adaptive::tol(#r, #a);
+                #ms
+                ::symplode::runtime::Stepping::Adaptive(__a)
+            }}
+        }
+    }
+}
+
+fn q_strs(v: &[Q]) -> Vec<String> {
+    v.iter().map(|q| q.to_string()).collect()
+}
+
+/// The body of `tableau()`: the built-in by name, or the exact rationals rebuilt.
+pub(super) fn tableau_tokens(m: &CheckedModel) -> TokenStream {
+    let t = &m.tableau;
+    if let Some(name) = &t.builtin {
+        return quote!(::symplode::codegen::tableau::builtin(#name));
+    }
+    let tab = &t.tableau;
+    let name = tab.name();
+    let rows = tab.a().iter().map(|r| {
+        let r = q_strs(r);
+        quote!(::std::vec![#(__q(#r)?),*])
+    });
+    let b = q_strs(tab.b());
+    let c = q_strs(tab.c());
+    let b_hat = match tab.b_hat() {
+        Some(bh) => {
+            let bh = q_strs(bh);
+            quote!(::std::option::Option::Some(::std::vec![#(__q(#bh)?),*]))
+        }
+        None => quote!(::std::option::Option::None),
+    };
+    let order = tab.order();
+    let eo = match tab.embedded_order() {
+        Some(p) => quote!(::std::option::Option::Some(#p)),
+        None => quote!(::std::option::Option::None),
+    };
+    let tol = tab.tolerance().to_string();
+    quote! {
+        let __q = ::symplode::codegen::tableau::parse_q;
+        ::symplode::codegen::tableau::Tableau::new_with_tolerance(
+            #name,
+            ::std::vec![#(#rows),*],
+            ::std::vec![#(__q(#b)?),*],
+            ::std::vec![#(__q(#c)?),*],
+            #b_hat,
+            #order,
+            #eo,
+            __q(#tol)?,
+        )
+    }
+}

@@ -1,0 +1,224 @@
+//! The dense layer `Y = X Wᵀ + b` (PyTorch `nn.Linear`: `W [out, inp]` row-major, `b [out]`)
+//! and its derivatives, written once: the hand-written [`Mlp`](crate::models::Mlp), the code
+//! `neural_ode!` generates and the interpreter's dense steps all call these functions, so a
+//! change to how a layer is computed lands in every execution at once.
+//!
+//! - [`affine`]: `Y = X·Wᵀ (+ b)`, the bias added in the GEMM's store;
+//! - [`affine_time`]: the same for a layer that reads `[x, t]`, with the time column folded
+//!   into the bias (`b + t·W[:, k]`), so `[x, t]` is never materialised;
+//! - [`weight_grad`] (`G (+)= Δᵀ·X`), [`input_grad`] (`G = Δ·W`), [`col_sum`] (bias gradient);
+//! - [`DenseLayer`]: one layer's place in a flat parameter vector, with its forward pass and
+//!   its parameter and input gradients composed from the functions above.
+//!
+//! None of them allocates (the time-folded bias lives on the stack up to 512 outputs).
+
+use crate::linalg::matmul::{MatMut, MatRef, matmul, matmul_bias};
+use crate::real::Real;
+
+/// `y = x·wt (+ 1·biasᵀ)`: `x [batch, k]`, `wt [k, out]` (any strides, e.g. `Wᵀ` as a view
+/// of `W [out, k]`), `y [batch, out]`; the bias is added in the GEMM's store (bit for bit
+/// what bias rows followed by an accumulating product give).
+#[inline]
+pub fn affine<T: Real>(y: &mut [T], x: &[T], wt: MatRef<'_, T>, bias: Option<&[T]>, batch: usize) {
+    let (k, out) = (wt.rows(), wt.cols());
+    let c = MatMut::row_major(&mut y[..batch * out], batch, out);
+    let a = MatRef::row_major(&x[..batch * k], batch, k);
+    match bias {
+        Some(b) => matmul_bias(c, a, wt, b),
+        None => matmul(c, a, wt, false),
+    }
+}
+
+/// `dst ← b + t·w`: a bias with the time column folded in.
+fn effective_bias<T: Real>(dst: &mut [T], bias: &[T], t: T, time_col: impl Iterator<Item = T>) {
+    for ((e, &bj), wj) in dst.iter_mut().zip(bias).zip(time_col) {
+        *e = bj + t * wj;
+    }
+}
+
+/// [`affine`] with the bias `b + t·w` in an `N`-element stack buffer (`b.len() ≤ N`).
+fn affine_stack_bias<T: Real, const N: usize>(
+    y: &mut [T],
+    x: &[T],
+    wt: MatRef<'_, T>,
+    bias: &[T],
+    t: T,
+    time_col: impl Iterator<Item = T>,
+    batch: usize,
+) {
+    let mut eff = [T::zero(); N];
+    let n = bias.len();
+    effective_bias(&mut eff[..n], bias, t, time_col);
+    affine(y, x, wt, Some(&eff[..n]), batch);
+}
+
+/// `y = x·wt + 1·(b + t·w)ᵀ` for a layer whose input is `[x, t]` with the time last: `w`
+/// is the time column of the weight (`W[:, k]`), yielded in output order. Bit for bit
+/// [`affine`] with the effective bias `b + t·w`; up to 512 outputs the bias is built on the
+/// stack (a buffer just big enough, so common widths do not zero a large one), wider layers
+/// write it into every row of `y` and accumulate the product.
+#[inline]
+pub fn affine_time<T: Real>(
+    y: &mut [T],
+    x: &[T],
+    wt: MatRef<'_, T>,
+    bias: &[T],
+    t: T,
+    time_col: impl Iterator<Item = T>,
+    batch: usize,
+) {
+    let (k, out) = (wt.rows(), wt.cols());
+    match out {
+        0..=64 => affine_stack_bias::<T, 64>(y, x, wt, bias, t, time_col, batch),
+        65..=512 => affine_stack_bias::<T, 512>(y, x, wt, bias, t, time_col, batch),
+        _ => {
+            let y = &mut y[..batch * out];
+            let (row0, rest) = y.split_at_mut(out);
+            effective_bias(row0, bias, t, time_col);
+            for r in rest.chunks_exact_mut(out) {
+                r.copy_from_slice(row0);
+            }
+            let a = MatRef::row_major(&x[..batch * k], batch, k);
+            matmul(MatMut::row_major(y, batch, out), a, wt, true);
+        }
+    }
+}
+
+/// `gw (+)= Δᵀ·x`: `delta [batch, p]`, `x [batch, q]`, `gw` a `[p, q]` view (row stride
+/// `ld`, e.g. the first `q` columns of a `[p, q + 1]` weight gradient).
+#[inline]
+pub fn weight_grad<T: Real>(gw: MatMut<'_, T>, delta: &[T], x: &[T], batch: usize, acc: bool) {
+    let (p, q) = (gw.rows(), gw.cols());
+    matmul(
+        gw,
+        MatRef::row_major(&delta[..batch * p], batch, p).t(),
+        MatRef::row_major(&x[..batch * q], batch, q),
+        acc,
+    );
+}
+
+/// `gin = Δ·w`: `delta [batch, out]`, `w` an `[out, k]` view (e.g. the first `k` columns
+/// of a weight `[out, inp]`), `gin [batch, k]`.
+#[inline]
+pub fn input_grad<T: Real>(gin: &mut [T], delta: &[T], w: MatRef<'_, T>, batch: usize) {
+    let (out, k) = (w.rows(), w.cols());
+    matmul(
+        MatMut::row_major(&mut gin[..batch * k], batch, k),
+        MatRef::row_major(&delta[..batch * out], batch, out),
+        w,
+        false,
+    );
+}
+
+/// Column sums `s (+)= Σ_rows x` of `x [rows, w]` (`s` has `w` elements), rows in order.
+#[inline]
+pub fn col_sum<T: Real>(s: &mut [T], x: &[T], w: usize, acc: bool) {
+    if !acc {
+        s.fill(T::zero());
+    }
+    for row in x.chunks_exact(w) {
+        for (si, &xi) in s.iter_mut().zip(row) {
+            *si += xi;
+        }
+    }
+}
+
+/// One dense layer's place in a flat parameter vector (weight `[out, inp]` at `w`, bias
+/// `[out]` at `b`). With `k < inp` the layer reads `[x, t]`: only the first `k` columns of
+/// the weight multiply the input matrix and column `k` (the time) is folded into the bias.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DenseLayer {
+    /// Input width (including the time column).
+    pub inp: usize,
+    /// Output width.
+    pub out: usize,
+    /// Columns of the weight that multiply a matrix: `inp`, or `inp − 1` with the time.
+    pub k: usize,
+    /// Offset of the weight.
+    pub w: usize,
+    /// Offset of the bias.
+    pub b: usize,
+}
+
+impl DenseLayer {
+    /// `W[:, :k]ᵀ` as a `[k, out]` view of the weight in `params` (no copy).
+    #[inline]
+    pub fn weight_t<'a, T>(&self, params: &'a [T]) -> MatRef<'a, T> {
+        self.weight_k(params).t()
+    }
+
+    /// `W[:, :k]` as an `[out, k]` view of the weight in `params`.
+    #[inline]
+    fn weight_k<'a, T>(&self, params: &'a [T]) -> MatRef<'a, T> {
+        MatRef::new(
+            &params[self.w..self.w + self.out * self.inp],
+            self.out,
+            self.k,
+            self.inp,
+            1,
+        )
+    }
+
+    /// `out = input·W[:, :k]ᵀ + b (+ t·W[:, k])` for `batch` rows; `wt` is `W[:, :k]ᵀ`
+    /// `[k, out]` ([`DenseLayer::weight_t`], or a transposed copy of it: same result).
+    #[inline]
+    pub fn forward<T: Real>(
+        &self,
+        params: &[T],
+        wt: MatRef<'_, T>,
+        t: T,
+        input: &[T],
+        out: &mut [T],
+        batch: usize,
+    ) {
+        let bias = &params[self.b..self.b + self.out];
+        if self.k == self.inp {
+            affine(out, input, wt, Some(bias), batch);
+        } else {
+            let w = &params[self.w..self.w + self.out * self.inp];
+            let (inp, k) = (self.inp, self.k);
+            let time_col = (0..self.out).map(|j| w[j * inp + k]);
+            affine_time(out, input, wt, bias, t, time_col, batch);
+        }
+    }
+
+    /// `gW += Δᵀ·input`, `gb += Σ_rows Δ` (and the time column `gW[:, k] += t·Σ_rows Δ`);
+    /// `colsum` holds at least `out` elements of work space.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn grad_params<T: Real>(
+        &self,
+        t: T,
+        delta: &[T],
+        input: &[T],
+        gp: &mut [T],
+        colsum: &mut [T],
+        batch: usize,
+    ) {
+        let (inp, out, k) = (self.inp, self.out, self.k);
+        let delta = &delta[..batch * out];
+        weight_grad(
+            MatMut::new(&mut gp[self.w..self.w + out * inp], out, k, inp),
+            delta,
+            input,
+            batch,
+            true,
+        );
+        let s = &mut colsum[..out];
+        col_sum(s, delta, out, false);
+        for (g, &sj) in gp[self.b..self.b + out].iter_mut().zip(s.iter()) {
+            *g += sj;
+        }
+        if k < inp {
+            for (j, &sj) in s.iter().enumerate() {
+                gp[self.w + j * inp + k] += t * sj;
+            }
+        }
+    }
+
+    /// `gin = Δ·W[:, :k]` (the time column's gradient is not needed).
+    #[inline]
+    pub fn grad_input<T: Real>(&self, params: &[T], delta: &[T], gin: &mut [T], batch: usize) {
+        input_grad(gin, delta, self.weight_k(params), batch);
+    }
+}
