@@ -401,7 +401,10 @@ fn huge_widths_in_a_spec_are_refused_not_overflowed() {
     )
     .unwrap_err()
     .to_string();
-    assert!(e.starts_with("m.toml: `dim`: 18446744073709551615 is more than"), "{e}");
+    assert!(
+        e.starts_with("m.toml: `dim`: 18446744073709551615 is more than"),
+        "{e}"
+    );
     let e = ModelSpec::parse(
         "dim = 2\n[[layers]]\nname = \"a\"\nout = 4294967296\nactivation = \"tanh\"\n\
          [[layers]]\nname = \"b\"\nout = 2\n",
@@ -409,12 +412,18 @@ fn huge_widths_in_a_spec_are_refused_not_overflowed() {
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("`layers[0].out`: 4294967296 is more than"), "{e}");
+    assert!(
+        e.contains("`layers[0].out`: 4294967296 is more than"),
+        "{e}"
+    );
     let e = ModelSpec::parse(
         "dim = 1\n[[layers]]\nname = \"a\\u001b[0m\"\nout = 1\n",
         "m.toml",
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("control characters") && !e.contains('\u{1b}'), "{e}");
+    assert!(
+        e.contains("control characters") && !e.contains('\u{1b}'),
+        "{e}"
+    );
 }

@@ -105,13 +105,19 @@ fn check_gemm(level: SimdLevel, m: usize, n: usize, k: usize) {
 fn check_fastmath(level: SimdLevel) {
     // tanh over the whole range, including the tails and tiny values; odd lengths for tails.
     let mut xs: Vec<f64> = values(1003, 5).iter().map(|v| v * 25.0).collect();
-    xs.extend([0.0, -0.0, 1e-300, -1e-20, 1e-9, 0.5, 19.0, -19.1, 40.0, -700.0, 710.0]);
+    xs.extend([
+        0.0, -0.0, 1e-300, -1e-20, 1e-9, 0.5, 19.0, -19.1, 40.0, -700.0, 710.0,
+    ]);
     let mut t = xs.clone();
     tanh_in_place(&mut t);
     for (x, got) in xs.iter().zip(&t) {
         let want = x.tanh();
         let ulp = (got - want).abs() / (want.abs().max(f64::MIN_POSITIVE) * f64::EPSILON);
-        assert!(ulp <= 4.0, "{}: tanh({x}) = {got}, want {want}", level.name());
+        assert!(
+            ulp <= 4.0,
+            "{}: tanh({x}) = {got}, want {want}",
+            level.name()
+        );
     }
     let mut e: Vec<f64> = values(777, 9).iter().map(|v| v * 700.0).collect();
     let xe = e.clone();
@@ -119,7 +125,11 @@ fn check_fastmath(level: SimdLevel) {
     for (x, got) in xe.iter().zip(&e) {
         let want = x.exp();
         let ulp = (got - want).abs() / (want.abs().max(f64::MIN_POSITIVE) * f64::EPSILON);
-        assert!(ulp <= 3.0, "{}: exp({x}) = {got}, want {want}", level.name());
+        assert!(
+            ulp <= 3.0,
+            "{}: exp({x}) = {got}, want {want}",
+            level.name()
+        );
     }
     let mut t32: Vec<f32> = xs.iter().map(|&v| v as f32).collect();
     let x32 = t32.clone();

@@ -320,8 +320,8 @@ trait Micro<T> {
 unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
     #[cfg(target_arch = "x86_64")]
     {
-        use std::any::TypeId;
         use super::simd::{SimdLevel, simd_level};
+        use std::any::TypeId;
         let level = simd_level();
         if level >= SimdLevel::Avx512 {
             // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (`simd_level` never exceeds the
