@@ -168,7 +168,7 @@ pub enum IoError {
 pub(crate) const MAX_ECHO: usize = 120;
 
 /// `s` made safe to print on a terminal: control characters (escape codes, newlines) shown
-/// escaped, and text longer than [`MAX_ECHO`] characters cut with a count of the rest.
+/// escaped, and text longer than `MAX_ECHO` (120) characters cut with a count of the rest.
 pub fn printable(s: &str) -> String {
     let total = s.chars().count();
     let mut out = String::new();
