@@ -67,16 +67,18 @@ impl BackwardKind for Taped {
             let gp = &mut dtheta[m];
             match record.kept {
                 Kept::Tapes(steps) => {
-                    stats.vjp_backward += backward_sweep(
+                    stats.vjp_backward += TapedStep {
                         dynamics,
-                        sch,
+                        scheme: sch,
+                        ws: &mut bws,
+                    }
+                    .sweep(
                         m,
                         grid,
                         &cot[m],
                         &steps,
                         lam,
                         gp,
-                        &mut bws,
                         &mut run.ws.scratch,
                     )?;
                     release_tapes(steps, &run.tracker);
@@ -95,16 +97,18 @@ impl BackwardKind for Taped {
                     )?;
                     stats.nfe_backward += counters.nfe;
                     let steps = sink.into_steps();
-                    stats.vjp_backward += backward_sweep(
+                    stats.vjp_backward += TapedStep {
                         dynamics,
-                        sch,
+                        scheme: sch,
+                        ws: &mut bws,
+                    }
+                    .sweep(
                         m,
                         grid,
                         &cot[m],
                         &steps,
                         lam,
                         gp,
-                        &mut bws,
                         &mut run.ws.scratch,
                     )?;
                     release_tapes(steps, &run.tracker);
@@ -120,32 +124,22 @@ impl BackwardKind for Taped {
                     run.tracker.gr_add(step_bytes);
                     let ws = &mut run.ws;
                     let kept = &record.kept;
+                    let mut taped = TapedStep {
+                        dynamics,
+                        scheme: sch,
+                        ws: &mut bws,
+                    };
                     sweep(m, grid, &cot[m], lam, |i, lam| {
                         step.t0 = grid.t[i];
                         step.t1 = grid.t[i + 1];
                         stats.nfe_backward += match kept {
-                            Kept::States(states) => recompute_taped(
-                                dynamics,
-                                sch,
-                                step.t0,
-                                step.t1,
-                                &states[i],
-                                &mut step.stages,
-                                &mut ws.k,
-                            ),
-                            Kept::Stages(stored) => retape_stored(
-                                dynamics,
-                                sch,
-                                step.t0,
-                                step.t1,
-                                &stored[i],
-                                &mut step.stages,
-                                &mut ws.k,
-                            ),
+                            Kept::States(states) => {
+                                taped.recompute(&states[i], &mut step, &mut ws.k)
+                            }
+                            Kept::Stages(stored) => taped.retape(&stored[i], &mut step, &mut ws.k),
                             _ => 0,
                         };
-                        stats.vjp_backward +=
-                            backward_step(dynamics, sch, &step, lam, gp, &mut bws, &mut ws.scratch);
+                        stats.vjp_backward += taped.back(&step, lam, gp, &mut ws.scratch);
                         Ok(())
                     })?;
                     run.tracker.gr_sub(step_bytes);
@@ -209,136 +203,125 @@ impl<T: Real> TapeBackWorkspace<T> {
     }
 }
 
-/// λ_{n+1} → λ_n (in place) through the stored step; accumulates dL/dθ into `gp`.
-///
-/// With k̄_i = ∂L/∂k_i: k̄_i = h b_i λ_{n+1}, then for i = S…1: u = J_iᵀ k̄_i (taped backward),
-/// λ_n += u, k̄_j += h a_ij u for j < i.
-fn backward_step<T: Real>(
-    dynamics: &dyn Dynamics<T>,
-    sch: &Scheme<T>,
-    step: &StepTapes<T>,
-    lam: &mut [T],
-    gp: &mut [T],
-    ws: &mut TapeBackWorkspace<T>,
-    scratch: &mut [T],
-) -> usize {
-    let s = step.stages.len();
-    let h = step.t1 - step.t0;
-    let ht = T::of(h);
-    for i in 0..s {
-        let w = ht * sch.b(i);
-        for (kb, &l) in ws.kbar[i].iter_mut().zip(lam.iter()) {
-            *kb = w * l;
+/// One step of the taped backward: the dynamics, the scheme and the buffers.
+struct TapedStep<'s, T: Real> {
+    dynamics: &'s dyn Dynamics<T>,
+    scheme: &'s Scheme<T>,
+    ws: &'s mut TapeBackWorkspace<T>,
+}
+
+impl<T: Real> TapedStep<'_, T> {
+    /// λ_{n+1} → λ_n (in place) through the stored step; accumulates dL/dθ into `gp`. Returns
+    /// the number of taped backwards.
+    ///
+    /// With k̄_i = ∂L/∂k_i: k̄_i = h b_i λ_{n+1}, then for i = S…1: u = J_iᵀ k̄_i (taped
+    /// backward), λ_n += u, k̄_j += h a_ij u for j < i.
+    fn back(
+        &mut self,
+        step: &StepTapes<T>,
+        lam: &mut [T],
+        gp: &mut [T],
+        scratch: &mut [T],
+    ) -> usize {
+        let (sch, ws) = (self.scheme, &mut *self.ws);
+        let s = step.stages.len();
+        let h = step.t1 - step.t0;
+        let ht = T::of(h);
+        for i in 0..s {
+            let w = ht * sch.b(i);
+            for (kb, &l) in ws.kbar[i].iter_mut().zip(lam.iter()) {
+                *kb = w * l;
+            }
         }
-    }
-    for i in (0..s).rev() {
-        let ti = if i == 0 {
-            step.t0
-        } else {
-            stage_time(step.t0, h, sch.c(i), step.t1)
-        };
-        let st = &step.stages[i];
-        dynamics.backward_taped(
-            T::of(ti),
-            &st.input,
-            &st.tape,
-            &ws.kbar[i],
-            &mut ws.gx,
-            gp,
-            scratch,
-        );
-        for (l, &u) in lam.iter_mut().zip(&ws.gx) {
-            *l += u;
-        }
-        for j in 0..i {
-            let a = sch.a(i, j);
-            if a != T::zero() {
-                let w = ht * a;
-                for (kb, &u) in ws.kbar[j].iter_mut().zip(&ws.gx) {
-                    *kb += w * u;
+        for i in (0..s).rev() {
+            let st = &step.stages[i];
+            let ti = stage_time_of(sch, step.t0, step.t1, i);
+            self.dynamics.backward_taped(
+                T::of(ti),
+                &st.input,
+                &st.tape,
+                &ws.kbar[i],
+                &mut ws.gx,
+                gp,
+                scratch,
+            );
+            for (l, &u) in lam.iter_mut().zip(&ws.gx) {
+                *l += u;
+            }
+            for j in 0..i {
+                let a = sch.a(i, j);
+                if a != T::zero() {
+                    let w = ht * a;
+                    for (kb, &u) in ws.kbar[j].iter_mut().zip(&ws.gx) {
+                        *kb += w * u;
+                    }
                 }
             }
         }
+        s
     }
-    s
-}
 
-/// Re-evaluates the S effective stages of the step (t0, x_n) → t1 with tapes into `stages`,
-/// using `k` (S buffers) for the slopes. Returns the number of evaluations.
-fn recompute_taped<T: Real>(
-    dynamics: &dyn Dynamics<T>,
-    sch: &Scheme<T>,
-    t0: f64,
-    t1: f64,
-    x_n: &[T],
-    stages: &mut [StageTape<T>],
-    k: &mut [Vec<T>],
-) -> usize {
-    let s = stages.len();
-    let h = t1 - t0;
-    let ht = T::of(h);
-    for i in 0..s {
-        let (done, rest) = k.split_at_mut(i);
-        let st = &mut stages[i];
-        if i == 0 {
-            st.input.copy_from_slice(x_n);
-        } else {
-            sch.stage_input(i, ht, x_n, done, &mut st.input);
+    /// Re-evaluates the S effective stages of `step` (its times set) from xₙ with tapes, using
+    /// `k` (S buffers) for the slopes. Returns the number of evaluations.
+    fn recompute(&self, x_n: &[T], step: &mut StepTapes<T>, k: &mut [Vec<T>]) -> usize {
+        let sch = self.scheme;
+        let ht = T::of(step.t1 - step.t0);
+        for i in 0..step.stages.len() {
+            let (done, rest) = k.split_at_mut(i);
+            let ti = stage_time_of(sch, step.t0, step.t1, i);
+            let st = &mut step.stages[i];
+            if i == 0 {
+                st.input.copy_from_slice(x_n);
+            } else {
+                sch.stage_input(i, ht, x_n, done, &mut st.input);
+            }
+            self.dynamics
+                .eval_taped(T::of(ti), &st.input, &mut rest[0], &mut st.tape);
         }
-        let ti = if i == 0 {
-            t0
-        } else {
-            stage_time(t0, h, sch.c(i), t1)
-        };
-        dynamics.eval_taped(T::of(ti), &st.input, &mut rest[0], &mut st.tape);
+        step.stages.len()
     }
-    s
+
+    /// Re-evaluates the S effective stages of `step` with tapes at their stored inputs
+    /// (`stored`: S·n elements, stage i at `i·n..(i+1)·n`). Returns the number of evaluations.
+    fn retape(&self, stored: &[T], step: &mut StepTapes<T>, k: &mut [Vec<T>]) -> usize {
+        let n = stored.len() / step.stages.len().max(1);
+        for i in 0..step.stages.len() {
+            let ti = stage_time_of(self.scheme, step.t0, step.t1, i);
+            let st = &mut step.stages[i];
+            st.input.copy_from_slice(&stored[i * n..(i + 1) * n]);
+            self.dynamics
+                .eval_taped(T::of(ti), &st.input, &mut k[i], &mut st.tape);
+        }
+        step.stages.len()
+    }
+
+    /// Reverse mode through all stored steps of component `m` (backprop, checkpoint per
+    /// component): λ and dL/dθ in place; returns the number of taped backwards.
+    #[allow(clippy::too_many_arguments)]
+    fn sweep(
+        &mut self,
+        m: usize,
+        grid: &Grid,
+        cot: &Trajectory<T>,
+        steps: &[StepTapes<T>],
+        lam: &mut [T],
+        gp: &mut [T],
+        scratch: &mut [T],
+    ) -> Result<usize, SolveError> {
+        let mut vjps = 0;
+        sweep(m, grid, cot, lam, |i, lam| {
+            vjps += self.back(&steps[i], lam, gp, scratch);
+            Ok(())
+        })?;
+        Ok(vjps)
+    }
 }
 
-/// Re-evaluates the S effective stages of the step (t0, ·) → t1 with tapes at their stored
-/// inputs (`stored`: S·n elements, stage i at `i·n..(i+1)·n`). Returns the number of
-/// evaluations.
-fn retape_stored<T: Real>(
-    dynamics: &dyn Dynamics<T>,
-    sch: &Scheme<T>,
-    t0: f64,
-    t1: f64,
-    stored: &[T],
-    stages: &mut [StageTape<T>],
-    k: &mut [Vec<T>],
-) -> usize {
-    let h = t1 - t0;
-    let n = stored.len() / stages.len().max(1);
-    for (i, st) in stages.iter_mut().enumerate() {
-        st.input.copy_from_slice(&stored[i * n..(i + 1) * n]);
-        let ti = if i == 0 {
-            t0
-        } else {
-            stage_time(t0, h, sch.c(i), t1)
-        };
-        dynamics.eval_taped(T::of(ti), &st.input, &mut k[i], &mut st.tape);
+/// The time of stage i of the step t0 → t1.
+fn stage_time_of<T: Real>(sch: &Scheme<T>, t0: f64, t1: f64, i: usize) -> f64 {
+    if i == 0 {
+        t0
+    } else {
+        stage_time(t0, t1 - t0, sch.c(i), t1)
     }
-    stages.len()
-}
-
-/// Reverse-mode through all stored steps of component `m` (backprop, checkpoint per component):
-/// λ and dL/dθ in place; returns the number of taped backwards.
-fn backward_sweep<T: Real>(
-    dynamics: &dyn Dynamics<T>,
-    sch: &Scheme<T>,
-    m: usize,
-    grid: &Grid,
-    cot: &Trajectory<T>,
-    steps: &[StepTapes<T>],
-    lam: &mut [T],
-    gp: &mut [T],
-    ws: &mut TapeBackWorkspace<T>,
-    scratch: &mut [T],
-) -> Result<usize, SolveError> {
-    let mut vjps = 0;
-    sweep(m, grid, cot, lam, |i, lam| {
-        vjps += backward_step(dynamics, sch, &steps[i], lam, gp, ws, scratch);
-        Ok(())
-    })?;
-    Ok(vjps)
 }
