@@ -8,8 +8,9 @@
 //! a per-thread allocator, under [`MAX_CASE_HEAP`] plus a small multiple of the input size).
 //!
 //! `cargo test --test fuzz_readers` runs [`CI_CASES`] cases per reader;
-//! `cargo test --release --test fuzz_readers -- --ignored` runs [`LONG_CASES`] per reader
-//! (override either with `SYMPLODE_FUZZ_CASES=N`).
+//! `cargo test --test fuzz_readers -- --ignored --nocapture --test-threads 1` runs
+//! [`LONG_CASES`] per reader, one `long_fuzz_*` test each (override either with
+//! `SYMPLODE_FUZZ_CASES=N`).
 
 #![cfg(feature = "model-files")]
 
@@ -834,7 +835,14 @@ fn leaves(v: &serde_json::Value, path: String, out: &mut Vec<String>) {
 
 fn fuzz_checkpoint(n: u32) {
     let scheme = Scheme::<f64>::builtin("rk4").unwrap();
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fuzz_checkpoint");
+    // Memory-backed when available: each case writes two small files.
+    let shm = Path::new("/dev/shm");
+    let root = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+    };
+    let base = root.join(format!("symplode-fuzz-checkpoint-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     let good = base.join("good");
     {
@@ -957,14 +965,38 @@ fn fuzz_checkpoint_reader() {
     fuzz_checkpoint(cases(CI_CASES / 3));
 }
 
-/// The long run: `cargo test --release --test fuzz_readers -- --ignored --nocapture`.
+/// The long run of one reader (`SYMPLODE_FUZZ_CASES` cases, default 100,000):
+/// `cargo test --test fuzz_readers -- --ignored --nocapture --test-threads 1`.
 #[test]
-#[ignore = "long: 100,000 cases per reader"]
-fn fuzz_all_readers_long() {
-    let n = cases(LONG_CASES);
-    fuzz_safetensors(n);
-    fuzz_npy(n);
-    fuzz_spec(n);
-    fuzz_tableau(n);
-    fuzz_checkpoint(n);
+#[ignore = "long: 100,000 cases"]
+fn long_fuzz_safetensors() {
+    fuzz_safetensors(cases(LONG_CASES));
+}
+
+/// See [`long_fuzz_safetensors`].
+#[test]
+#[ignore = "long: 100,000 cases"]
+fn long_fuzz_npy() {
+    fuzz_npy(cases(LONG_CASES));
+}
+
+/// See [`long_fuzz_safetensors`].
+#[test]
+#[ignore = "long: 100,000 cases"]
+fn long_fuzz_spec() {
+    fuzz_spec(cases(LONG_CASES));
+}
+
+/// See [`long_fuzz_safetensors`].
+#[test]
+#[ignore = "long: 100,000 cases"]
+fn long_fuzz_tableau() {
+    fuzz_tableau(cases(LONG_CASES));
+}
+
+/// See [`long_fuzz_safetensors`].
+#[test]
+#[ignore = "long: 100,000 cases"]
+fn long_fuzz_checkpoint() {
+    fuzz_checkpoint(cases(LONG_CASES));
 }
