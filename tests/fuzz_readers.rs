@@ -30,7 +30,7 @@ use symplode::runtime::optim::{Adam, AdamConfig};
 use symplode::train::{TrainConfig, Trainer, TrajectoryWindows};
 
 /// Cases per reader in the ordinary test run.
-const CI_CASES: u32 = 300;
+const CI_CASES: u32 = 2000;
 /// Cases per reader in the `--ignored` run.
 const LONG_CASES: u32 = 100_000;
 /// Longest time one case may take (debug build, on a shared 2-core machine).
@@ -122,11 +122,17 @@ fn fuzz<S: Strategy>(
 ) {
     let start = Instant::now();
     let mut r = runner(cases);
-    if let Err(e) = r.run(&strategy, check) {
+    let ran = std::sync::atomic::AtomicUsize::new(0);
+    if let Err(e) = r.run(&strategy, |v| {
+        ran.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        check(v)
+    }) {
         panic!("{label}: {e}");
     }
+    let ran = ran.into_inner();
+    assert!(ran >= cases as usize, "{label}: only {ran} cases ran");
     println!(
-        "fuzz {label}: {cases} cases in {:.1} s",
+        "fuzz {label}: {ran} cases in {:.1} s",
         start.elapsed().as_secs_f64()
     );
 }
