@@ -34,11 +34,16 @@ use symplode::runtime::optim::{Adam, AdamConfig, LrSchedule, Optimizer, WeightDe
 use symplode::runtime::rng::Rng;
 use symplode::train::batch_seed;
 
+#[path = "common/font.rs"]
+mod font;
 #[path = "common/heap.rs"]
 mod heap;
+#[path = "common/patches_report.rs"]
+mod patches_report;
 #[path = "common/tabular.rs"]
 mod tabular;
 use heap::{CURRENT, PEAK};
+use patches_report::{patches_report, patches_training};
 
 #[global_allocator]
 static GLOBAL: heap::Counting = heap::Counting;
@@ -104,6 +109,13 @@ struct Args {
     /// `--data patches`: the batch the predictions are made for (the paper's).
     #[arg(long, default_value_t = 10_000)]
     paper_batch: usize,
+    /// `--data patches`: instead of the table, train the flow for this many iterations with
+    /// `--method` and report the test NLL (exact trace) and a learning curve.
+    #[arg(long)]
+    train_iters: Option<usize>,
+    /// `--data patches --train-iters N`: the gradient method.
+    #[arg(long, default_value = "symplectic")]
+    method: String,
     /// `--data patches`: skimage's data directory (default: `SYMPLODE_SKIMAGE_DIR` or the
     /// package's path).
     #[arg(long)]
@@ -484,7 +496,9 @@ fn report(rows: &[Row], setup: &str, wall: f64) -> String {
 fn main() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
     let start = Instant::now();
-    let (md, default_out) = if args.data == "patches" {
+    let (md, default_out) = if args.data == "patches" && args.train_iters.is_some() {
+        (patches_training(&args)?, "docs/train-patches.md")
+    } else if args.data == "patches" {
         (patches_report(&args)?, "docs/compare-patches.md")
     } else {
         let (rows, setup) = if args.f32 {
@@ -506,114 +520,4 @@ fn main() -> Result<(), Box<dyn Error>> {
         println!("wrote {}", out.display());
     }
     Ok(())
-}
-
-/// `--data patches`: every method at the paper's BSDS300 architecture on natural-image
-/// patches, measured at small batches and predicted at the paper's.
-fn patches_report(args: &Args) -> Result<String, Box<dyn Error>> {
-    let start = Instant::now();
-    let data = tabular::load_patches(args.data_dir.as_deref(), args.seed)?;
-    let hidden = toy::parse_dims(&args.patch_dims)?;
-    let stepping = match (args.steps, args.rtol, args.atol) {
-        (Some(n), _, _) => Stepping::fixed(n),
-        (None, r, a) => Stepping::adaptive(r.unwrap_or(1e-6), a.unwrap_or(1e-8)),
-    };
-    let methods: Vec<Box<dyn GradientMethod<f64>>> = vec![
-        Box::new(Adjoint::default()),
-        Box::new(Backprop),
-        Box::new(CheckpointComponent),
-        Box::new(CheckpointStep),
-        Box::new(SymplecticAdjoint),
-        Box::new(SymplecticAdjointStored),
-    ];
-    let batches = toy::parse_dims(&args.batches)?;
-    let mut all = Vec::new();
-    for &b in &batches {
-        println!("batch {b}:");
-        all.extend(tabular::measure(
-            &methods,
-            &data.train.data,
-            args.blocks,
-            &hidden,
-            b,
-            args.patch_iters,
-            &stepping,
-            args.seed,
-            args.paper_batch,
-        )?);
-    }
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
-    let mut md = String::new();
-    let _ = writeln!(
-        md,
-        "# The paper's table on natural-image patches (BSDS300 recipe)\n\n\
-         Command: `cargo run --release --example compare -- --data patches --batches {} \
-         --patch-iters {}` · CPU: {cpu} · f64, one process · {:.0} s in all.\n\n\
-         Data: 63-D patches by the BSDS300 recipe from skimage's photographs ({} train patches \
-         from {} photographs; validation and test from other photographs). Model: FFJORD's \
-         BSDS300 flow, M = {} CNF blocks, ConcatSquash 63-{}-63 softplus, T = 1 per block, \
-         dopri5 {}, Gaussian Hutchinson ε per block and solve; the same weights, batches and \
-         noise for every method.\n",
-        args.batches,
-        args.patch_iters,
-        start.elapsed().as_secs_f64(),
-        data.train.len(),
-        data.train.photos.len(),
-        args.blocks,
-        args.patch_dims,
-        match &stepping {
-            Stepping::Fixed { steps } => format!("{steps} fixed steps"),
-            Stepping::Adaptive(a) => format!("rtol {:e} atol {:e}", a.rtol, a.atol),
-        },
-    );
-    let _ = writeln!(
-        md,
-        "Peak heap of one gradient call (counting allocator), the method's own prediction, \
-         seconds per call, accepted steps per block, and the prediction at the paper's batch \
-         of {} with those step counts. \"does not fit\" means above this machine's 24 GiB.\n",
-        args.paper_batch
-    );
-    let _ = writeln!(
-        md,
-        "| method | batch | peak MiB | predicted MiB | measured/predicted | s/iter | steps per block | NFE fwd+bwd | predicted MiB at batch {} | first loss |",
-        args.paper_batch
-    );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
-    for p in &all {
-        let paper = if p.predicted_paper > tabular::MACHINE_BYTES {
-            format!("{:.0} (does not fit)", tabular::mib(p.predicted_paper))
-        } else {
-            format!("{:.0}", tabular::mib(p.predicted_paper))
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {:.1} | {:.1} | {:.3} | {:.2} | {:?} | {:.0}+{:.0} | {} | {:.6} |",
-            p.method,
-            p.batch,
-            tabular::mib(p.peak),
-            tabular::mib(p.predicted),
-            p.peak as f64 / p.predicted.max(1) as f64,
-            p.seconds,
-            p.steps,
-            p.nfe.0,
-            p.nfe.1,
-            paper,
-            p.first_loss
-        );
-    }
-    let _ = writeln!(
-        md,
-        "\nThe paper (Table 2, BSDS300, GPU, batch 10,000): adjoint 577 MiB / 11.7 s, ACA 757 MiB \
-         / 6.97 s, symplectic adjoint 283 MiB / 8.07 s; backprop and the per-component baseline \
-         did not fit (\"–\"). NLLs there: −152.04 (adjoint), −151.27 (ACA), −151.17 \
-         (symplectic)."
-    );
-    Ok(md)
 }

@@ -135,6 +135,7 @@ pub use symplode_runtime as runtime;
 #[cfg(feature = "datasets")]
 pub mod datasets;
 pub mod io;
+pub mod physics;
 pub mod train;
 
 /// The names most programs need.

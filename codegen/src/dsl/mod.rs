@@ -36,6 +36,11 @@ use syn::{
 ///               | "form" ":" form                      (default: the layers are dx/dt)
 /// layer        := ("dense" | "concat_squash") "(" INT ("," IDENT)? ")"
 ///                                                       (width, activation after it)
+///               | "conv1d" "(" INT "," INT ("," IDENT)* ")"
+///                                                       (channels, odd kernel size, then the
+///                                                        activation and/or `no_bias`; periodic
+///                                                        on the energy form's grid, else on
+///                                                        `dim` points)
 /// form         := "cnf" "(" ("exact" | "hutchinson") ")"
 ///               | "energy" "(" ("central_difference" | "laplacian") "(" INT "," coef ")" ")"
 /// tableau_ref  := IDENT                                 (a built-in, lower case: rk4, dopri5, …)
@@ -144,12 +149,16 @@ impl Field {
 
 /// `dense(WIDTH, ACTIVATION?)` or `concat_squash(WIDTH, ACTIVATION?)`.
 pub struct LayerDecl {
-    /// The layer kind (`dense` or `concat_squash`).
+    /// The layer kind (`dense`, `concat_squash` or `conv1d`).
     pub kind: Ident,
-    /// Output width.
+    /// Output width (output channels of a `conv1d`).
     pub width: LitInt,
     /// Activation applied after the layer.
     pub activation: Option<Ident>,
+    /// A `conv1d`'s kernel size.
+    pub kernel: Option<LitInt>,
+    /// A `conv1d`'s `no_bias` flag.
+    pub no_bias: Option<Ident>,
 }
 
 /// Where the tableau comes from.
@@ -324,28 +333,47 @@ impl Parse for Field {
 impl Parse for LayerDecl {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let kind: Ident = input.parse()?;
-        if kind != "dense" && kind != "concat_squash" {
+        if kind != "dense" && kind != "concat_squash" && kind != "conv1d" {
             return Err(syn::Error::new(
                 kind.span(),
                 format!(
-                    "unknown layer kind `{kind}`; expected `dense(width, activation?)` or \
-                     `concat_squash(width, activation?)`"
+                    "unknown layer kind `{kind}`; expected `dense(width, activation?)`, \
+                     `concat_squash(width, activation?)` or \
+                     `conv1d(channels, kernel, activation?, no_bias?)`"
                 ),
             ));
         }
         let content;
         parenthesized!(content in input);
         let width: LitInt = content.parse()?;
-        let activation = if content.peek(Token![,]) {
+        let conv = kind == "conv1d";
+        let kernel = if conv {
             content.parse::<Token![,]>()?;
-            if content.is_empty() {
-                None
-            } else {
-                Some(content.parse()?)
-            }
+            Some(content.parse::<LitInt>()?)
         } else {
             None
         };
+        let (mut activation, mut no_bias) = (None, None);
+        while content.peek(Token![,]) {
+            content.parse::<Token![,]>()?;
+            if content.is_empty() {
+                break;
+            }
+            let id: Ident = content.parse()?;
+            if conv && id == "no_bias" && no_bias.is_none() {
+                no_bias = Some(id);
+            } else if activation.is_none() {
+                activation = Some(id);
+            } else {
+                return Err(syn::Error::new(
+                    id.span(),
+                    "expected `)` after the activation",
+                ));
+            }
+            if !conv {
+                break;
+            }
+        }
         if !content.is_empty() {
             return Err(content.error("expected `)` after the activation"));
         }
@@ -353,6 +381,8 @@ impl Parse for LayerDecl {
             kind,
             width,
             activation,
+            kernel,
+            no_bias,
         })
     }
 }

@@ -162,3 +162,55 @@ fn forms_are_checked() {
     assert!(e[0].contains("not a multiple"), "{e:?}");
     assert!(e[1].contains("spacing must be positive"), "{e:?}");
 }
+
+#[test]
+fn conv1d_layers_are_parsed_and_checked() {
+    let (m, e) = model(quote! {
+        struct Kdv {
+            float: f64, dim: 10, time: false,
+            layers: [conv1d(4, 3, tanh), conv1d(4, 1, tanh), conv1d(1, 1, no_bias)],
+            form: energy(central_difference(10, 1/5)),
+            tableau: dopri5,
+        }
+    });
+    assert!(e.is_empty(), "{e:?}");
+    assert_eq!(
+        m.layers[0].kind,
+        LayerKind::Conv1d {
+            kernel: 3,
+            bias: true
+        }
+    );
+    assert_eq!(m.layers[0].activation, Some(crate::ir::Activation::Tanh));
+    assert_eq!(
+        m.layers[2].kind,
+        LayerKind::Conv1d {
+            kernel: 1,
+            bias: false
+        }
+    );
+    assert!(m.form.interpreted(&m.layers));
+    let g = build_graph(m.dim, m.time, &m.layers, &m.form).unwrap();
+    assert_eq!(g.param_len(), 4 * 3 + 4 + 4 * 4 + 4 + 4);
+
+    // A vector field of convolutions on `dim` points ends in one channel; kernels are odd.
+    let (m, e) = model(quote! {
+        struct Field {
+            float: f64, dim: 6, time: false,
+            layers: [conv1d(2, 3, no_bias, relu), conv1d(1, 1)],
+            tableau: rk4,
+        }
+    });
+    assert!(e.is_empty(), "{e:?}");
+    assert_eq!(m.layers[0].activation, Some(crate::ir::Activation::Relu));
+    let (_, e) = model(quote! {
+        struct Bad {
+            float: f64, dim: 6, time: false,
+            layers: [conv1d(2, 2, tanh), conv1d(3, 1)],
+            tableau: rk4,
+        }
+    });
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].contains("odd"), "{e:?}");
+    assert!(e[1].contains("needs 1 channel"), "{e:?}");
+}

@@ -1,4 +1,4 @@
-//! A model on the interpreter (a CNF, an energy, or `concat_squash` layers) as Rust tokens:
+//! A model on the interpreter (a CNF, an energy, `concat_squash` or `conv1d` layers) as Rust tokens:
 //! the type wraps `::symplode::runtime::interp::Interpreted`, which runs the plans of the
 //! graph [`build_graph`] builds (the same plans the JIT compiles).
 
@@ -14,6 +14,7 @@ fn layer_tokens(l: &LayerSpec) -> TokenStream {
     let kind = match l.kind {
         LayerKind::Dense => quote!(Dense),
         LayerKind::ConcatSquash => quote!(ConcatSquash),
+        LayerKind::Conv1d { kernel, bias } => quote!(Conv1d { kernel: #kernel, bias: #bias }),
     };
     let width = l.width;
     let act = match l.activation {

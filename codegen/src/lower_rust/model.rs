@@ -1,5 +1,5 @@
 //! The model type and its `Dynamics` implementation as Rust tokens, for a vector field of
-//! dense layers (other models go to [`super::interpreted`]).
+//! dense layers (models on the interpreter are emitted by `interpreted.rs`).
 //!
 //! Layout and arithmetic follow the hand-written `Mlp` (runtime/src/models/mlp.rs): layer l
 //! stores its weight `[out, in]` row-major then its bias `[out]`; the time column of layer 0

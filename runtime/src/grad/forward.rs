@@ -7,7 +7,9 @@ use super::record::Record;
 use super::storage::{RecordContext, StoragePolicy};
 use crate::error::SolveError;
 use crate::real::Real;
-use crate::solver::{Counters, Forward, Grid, Norm, StepWorkspace, stages_evaluated, state_norm};
+use crate::solver::{
+    Counters, Forward, Grid, Norm, StepWorkspace, Stepping, stages_evaluated, state_norm,
+};
 
 /// Workspace and counters of a gradient computation.
 pub(crate) struct Run<T: Real> {
@@ -81,6 +83,10 @@ pub(crate) fn forward_chain<T: Real, S: StoragePolicy>(
             stages_evaluated: stages_evaluated(problem.scheme, &problem.stepping),
             effective: problem.scheme.effective_stages(),
             tracker: &run.tracker,
+            known_steps: match problem.stepping {
+                Stepping::Fixed { steps } => Some(steps * comp.times.len().saturating_sub(1)),
+                Stepping::Adaptive(_) => None,
+            },
         };
         let mut recorder = storage.recorder(&cx, &x_start);
         let grid = component_forward(problem, m, &norm, None).run(

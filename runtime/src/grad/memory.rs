@@ -5,7 +5,7 @@ use std::cell::Cell;
 use super::Problem;
 use super::record::StageTape;
 use crate::real::Real;
-use crate::solver::{StepWorkspace, stages_evaluated};
+use crate::solver::{StepWorkspace, Stepping, stages_evaluated};
 
 /// What a tracked buffer holds, in the paper's two categories plus the solver's own buffers.
 #[derive(Clone, Copy, Debug)]
@@ -125,6 +125,8 @@ pub struct ProblemSizes {
     pub effective: usize,
     /// Per component.
     pub components: Vec<ComponentSizes>,
+    /// Whether the step counts are known before the forward sweep (fixed stepping).
+    pub steps_known: bool,
 }
 
 impl ProblemSizes {
@@ -151,7 +153,13 @@ impl ProblemSizes {
                     params: c.dynamics.n_params(),
                 })
                 .collect(),
+            steps_known: matches!(problem.stepping, Stepping::Fixed { .. }),
         }
+    }
+
+    /// Accepted steps of component m when known before the forward sweep.
+    pub fn known_steps(&self, m: usize) -> Option<usize> {
+        self.steps_known.then(|| self.components[m].steps)
     }
 
     /// Bytes of one state snapshot.

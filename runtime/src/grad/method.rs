@@ -205,45 +205,14 @@ impl<T: Real, C: Composition> GradientMethod<T> for C {
         cotangents: &Outputs<T>,
         loss: f64,
     ) -> Result<GradResult<T>, SolveError> {
-        let ForwardPass {
-            method,
-            problem,
-            mut run,
-            outputs,
-            grids,
-            records,
-        } = pass;
-        if method != Composition::name(self) {
-            return Err(SolveError::BadOption {
-                name: "forward pass",
-                value: method.to_string(),
-                reason: "a forward pass goes back through the backward sweep of the method that made it",
-            });
-        }
-        check_cotangents(&outputs, cotangents)?;
-        run.tracker.ws_add(outputs_bytes(cotangents));
-        let mut stats = Stats::default();
-        let (mut lam, mut dtheta) = zero_gradients(&run, problem);
-        let cx = BackwardContext {
-            problem,
-            run: &mut run,
-            outputs: &outputs,
-            grids: &grids,
-            cot: cotangents,
-            lam: &mut lam,
-            dtheta: &mut dtheta,
-            stats: &mut stats,
-        };
-        self.backward_kind().run(cx, records)?;
-        run.finish_stats(&mut stats);
-        Ok(GradResult {
+        let kind = self.backward_kind();
+        backward_shell(
+            Composition::name(self),
+            pass,
+            cotangents,
             loss,
-            outputs,
-            dx0: lam,
-            dtheta,
-            grids,
-            stats,
-        })
+            |cx, records| kind.run(cx, records),
+        )
     }
 
     fn predict(&self, z: &ProblemSizes) -> MemoryPrediction {
@@ -256,4 +225,55 @@ impl<T: Real, C: Composition> GradientMethod<T> for C {
             workspace_bytes: z.common_workspace_bytes() + store.workspace.max(back.workspace),
         }
     }
+}
+
+/// The part every backward sweep shares: checks the pass was made by `method`, checks and
+/// counts the cotangents, zeroes dL/dx0 and dL/dθ, runs `sweep` on the records, and collects
+/// the result with the counters and memory peaks.
+pub(crate) fn backward_shell<T: Real>(
+    method: &'static str,
+    pass: ForwardPass<'_, '_, T>,
+    cotangents: &Outputs<T>,
+    loss: f64,
+    sweep: impl FnOnce(BackwardContext<'_, '_, T>, Vec<Record<T>>) -> Result<(), SolveError>,
+) -> Result<GradResult<T>, SolveError> {
+    let ForwardPass {
+        method: made_by,
+        problem,
+        mut run,
+        outputs,
+        grids,
+        records,
+    } = pass;
+    if made_by != method {
+        return Err(SolveError::BadOption {
+            name: "forward pass",
+            value: made_by.to_string(),
+            reason: "a forward pass goes back through the backward sweep of the method that made it",
+        });
+    }
+    check_cotangents(&outputs, cotangents)?;
+    run.tracker.ws_add(outputs_bytes(cotangents));
+    let mut stats = Stats::default();
+    let (mut lam, mut dtheta) = zero_gradients(&run, problem);
+    let cx = BackwardContext {
+        problem,
+        run: &mut run,
+        outputs: &outputs,
+        grids: &grids,
+        cot: cotangents,
+        lam: &mut lam,
+        dtheta: &mut dtheta,
+        stats: &mut stats,
+    };
+    sweep(cx, records)?;
+    run.finish_stats(&mut stats);
+    Ok(GradResult {
+        loss,
+        outputs,
+        dx0: lam,
+        dtheta,
+        grids,
+        stats,
+    })
 }

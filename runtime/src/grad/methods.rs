@@ -9,9 +9,11 @@
 //! | [`CheckpointStep`] (ACA) | [`Taped`] | [`StepStates`] |
 //! | [`SymplecticAdjoint`] | [`Partner`] | [`StepStates`] |
 //! | [`SymplecticAdjointStored`] | [`Partner`] | [`StepStages`] |
+//! | [`SymplecticBinomial`] | [`Partner`] | [`BinomialStates`] |
 
 use super::Adjoint;
 use super::backward::{Partner, Taped};
+use super::binomial::BinomialStates;
 use super::method::Composition;
 use super::storage::{AllTapes, ComponentStarts, OutputStates, StepStages, StepStates};
 
@@ -97,5 +99,43 @@ impl Composition for Adjoint {
     }
     fn storage(&self) -> OutputStates {
         OutputStates
+    }
+}
+
+/// The symplectic adjoint method over binomial checkpoints ([`BinomialStates`]): the forward
+/// pass keeps the start and at most `checkpoints` = C further step states per component (plus
+/// x_{N−1} when the step count is known in advance); the backward pass recovers every other
+/// xₙ by replaying steps on the accepted grid, bit for bit the forward pass's states, so the
+/// gradient is bit-identical to [`SymplecticAdjoint`]'s, fixed and adaptive.
+///
+/// Checkpoint memory per component: at most C + 1 states plus the live state, instead of N.
+/// The price is t(N, C + 1) forward steps replayed (the revolve optimum; N − 1 fewer with
+/// fixed steps, where the forward pass places the first checkpoints), counted in
+/// [`Stats::recomputed_steps`](super::Stats::recomputed_steps).
+///
+/// ```
+/// use symplode_runtime::grad::{GradientMethod, SymplecticBinomial};
+/// let m = SymplecticBinomial { checkpoints: 4 };
+/// assert_eq!(GradientMethod::<f64>::name(&m), "symplectic-binomial");
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct SymplecticBinomial {
+    /// Checkpoint slots C besides the start's.
+    pub checkpoints: usize,
+}
+
+impl Composition for SymplecticBinomial {
+    type Backward = Partner;
+    type Storage = BinomialStates;
+    fn name(&self) -> &'static str {
+        "symplectic-binomial"
+    }
+    fn backward_kind(&self) -> &Partner {
+        &Partner
+    }
+    fn storage(&self) -> BinomialStates {
+        BinomialStates {
+            checkpoints: self.checkpoints,
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! | [`CheckpointStep`] (ACA) | xₙ each accepted step | re-run one step with tapes | M·N | s·L | 3N |
 //! | [`SymplecticAdjoint`] | xₙ each accepted step | recompute stages, one VJP per stage | M·N + s | L | 4N |
 //! | [`SymplecticAdjointStored`] | S stage states each accepted step | one VJP per stage | M·N·S | L | 3N |
+//! | [`SymplecticBinomial`] | start + C states (revolve) | replay steps, then as symplectic | M·(C + 2) + s | L | 4N + t(N, C + 1)·s |
 //!
 //! All but [`Adjoint`] return the gradient of the *discrete* solution on the accepted step grid
 //! (step sizes are constants), equal to each other up to rounding.
@@ -23,7 +24,9 @@
 
 #[cfg(feature = "ndarray")]
 mod arrays;
+mod auto;
 pub mod backward;
+mod binomial;
 mod by_name;
 mod forward;
 pub mod losses;
@@ -32,19 +35,25 @@ mod method;
 mod methods;
 mod problem;
 mod record;
+mod reversible;
+pub mod revolve;
 pub mod storage;
 mod sweep;
 
+pub use auto::{Auto, Choice, parse_bytes};
 pub use backward::continuous::Adjoint;
 pub use backward::{BackwardContext, BackwardKind, Partner, Taped};
-pub use by_name::{METHOD_NAMES, method_by_name};
+pub use binomial::BinomialStates;
+pub use by_name::{METHOD_NAMES, MethodOptions, method_by_name, method_with_options};
 pub use memory::{ComponentSizes, MemoryPrediction, ProblemSizes};
 pub use method::{Composed, Composition, ForwardPass, GradientMethod};
 pub use methods::{
     Backprop, CheckpointComponent, CheckpointStep, SymplecticAdjoint, SymplecticAdjointStored,
+    SymplecticBinomial,
 };
 pub use problem::{Component, Outputs, Problem};
 pub use record::{Record, Recorder};
+pub use reversible::{Reversible, ReversibleBackprop};
 pub use storage::{
     AllTapes, ComponentStarts, Keeps, OutputStates, RecordContext, StepStages, StepStates,
     StoragePolicy, StoreBytes,
@@ -54,7 +63,7 @@ use crate::real::Real;
 use crate::solver::Grid;
 
 /// Counters and memory of one gradient computation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Stats {
     /// Evaluations of f in the forward sweep (including rejected trials).
     pub nfe_forward: usize,
@@ -70,6 +79,12 @@ pub struct Stats {
     pub backward_accepted: usize,
     /// Rejected steps of the adjoint method's backward solve.
     pub backward_rejected: usize,
+    /// Forward steps replayed in the backward sweep to recover step states that were not kept
+    /// (binomial checkpointing, component replays).
+    pub recomputed_steps: usize,
+    /// Largest |reconstructed − true| over the elements of a component's start state (y₀ and
+    /// z₀ of the reversible scheme; 0 for the other methods).
+    pub x0_reconstruction_error: f64,
     /// Peak checkpoint bytes, as counted by the runtime.
     pub peak_checkpoint_bytes: usize,
     /// Peak graph (tape and activation) bytes, as counted by the runtime.

@@ -1,6 +1,7 @@
 //! What a forward sweep records of one component for the backward sweep: the stage sinks of the
 //! storage policies ([`super::storage`]) and the [`Record`] they leave.
 
+use super::binomial::{BinomialKept, BinomialSink};
 use super::memory::Tracker;
 use crate::dynamics::Dynamics;
 use crate::real::Real;
@@ -19,6 +20,10 @@ pub(crate) enum Kept<T> {
     Stages(Vec<Vec<T>>),
     /// The effective stages' inputs and tapes of every accepted step.
     Tapes(Vec<StepTapes<T>>),
+    /// The start, the binomial schedule's checkpoints and the live state.
+    Binomial(BinomialKept<T>),
+    /// Pairs (y, z) of the reversible scheme: y_N, z_N, or every pair y_0, z_0, y_1, ….
+    Pairs(Vec<Vec<T>>),
 }
 
 impl<T> Kept<T> {
@@ -30,6 +35,8 @@ impl<T> Kept<T> {
             Kept::States(_) => "step states",
             Kept::Stages(_) => "step stages",
             Kept::Tapes(_) => "all tapes",
+            Kept::Binomial(_) => "binomial states",
+            Kept::Pairs(_) => "reversible pairs",
         }
     }
 }
@@ -64,6 +71,8 @@ pub(crate) enum Rec<'a, T: Real> {
     Stages(StageStateSink<'a, T>),
     /// Keeps the tapes of every stage.
     Tapes(TapeSink<'a, T>),
+    /// Keeps the binomial schedule's checkpoints.
+    Binomial(BinomialSink<'a, T>),
 }
 
 impl<T: Real> Recorder<'_, T> {
@@ -79,6 +88,7 @@ impl<T: Real> Recorder<'_, T> {
             Rec::States(s) => Kept::States(s.states),
             Rec::Stages(s) => Kept::Stages(s.into_steps()),
             Rec::Tapes(s) => Kept::Tapes(s.into_steps()),
+            Rec::Binomial(s) => Kept::Binomial(s.into_kept()),
         };
         Record { kept }
     }
@@ -91,6 +101,7 @@ impl<'a, T: Real> Recorder<'a, T> {
             Rec::States(s) => s,
             Rec::Stages(s) => s,
             Rec::Tapes(s) => s,
+            Rec::Binomial(s) => s,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! | [`StepStates`] | xₙ of every accepted step | N states | – |
 //! | [`StepStages`] | the S stage states of every accepted step | N·S states | – |
 //! | [`AllTapes`] | input and tape of every effective stage | – | N·S·(state + tape) |
+//! | [`BinomialStates`](super::BinomialStates) | start + ≤ C states on the revolve schedule (+ x_{N−1} live) | ≤ C + 2 states | – |
 
 use std::fmt::Debug;
 
@@ -28,6 +29,8 @@ pub struct RecordContext<'a, T: Real> {
     pub(crate) stages_evaluated: usize,
     pub(crate) effective: usize,
     pub(crate) tracker: &'a Tracker,
+    /// Accepted steps N of the component when known before the sweep (fixed stepping).
+    pub(crate) known_steps: Option<usize>,
 }
 
 /// Bytes a storage policy holds, predicted from the sizes.
@@ -54,6 +57,8 @@ pub enum Keeps {
     StepStages,
     /// Input and tape of every effective stage.
     Tapes,
+    /// The start and at most C further step states on the binomial schedule (C given).
+    Binomial(usize),
 }
 
 /// What the forward sweep keeps of each component (a zero-sized strategy type).

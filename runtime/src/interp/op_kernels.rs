@@ -236,6 +236,9 @@ pub(super) fn conv1d<T: Real>(
     s: &ConvShape,
     batch: usize,
 ) {
+    if s.k == 1 {
+        return super::conv_gemm::conv1d_pointwise(y, x, w, b, s, batch);
+    }
     let (n, cin, cout, k) = (s.n, s.cin, s.cout, s.k);
     let r = k / 2;
     for bs in 0..batch {
@@ -257,6 +260,9 @@ pub(super) fn conv1d<T: Real>(
 
 /// Input-transpose `x̄[c,i] = Σ_o Σ_j w[o,c,j] y[o,(i−j+r) mod n]`.
 pub(super) fn conv1d_t<T: Real>(xb: &mut [T], y: &[T], w: &[T], s: &ConvShape, batch: usize) {
+    if s.k == 1 {
+        return super::conv_gemm::conv1d_t_pointwise(xb, y, w, s, batch);
+    }
     let (n, cin, cout, k) = (s.n, s.cin, s.cout, s.k);
     let r = k / 2;
     xb.fill(T::zero());
@@ -286,6 +292,9 @@ pub(super) fn conv1d_wgrad<T: Real>(
     batch: usize,
     acc: bool,
 ) {
+    if s.k == 1 {
+        return super::conv_gemm::conv1d_wgrad_pointwise(g, dy, x, s, batch, acc);
+    }
     let (n, cin, cout, k) = (s.n, s.cin, s.cout, s.k);
     let r = k / 2;
     if !acc {

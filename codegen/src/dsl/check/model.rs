@@ -4,7 +4,7 @@
 //! ([`build_graph`]).
 
 use num_traits::Zero;
-use syn::{Attribute, Ident, Visibility};
+use syn::{Attribute, Ident, LitInt, Visibility};
 
 use super::err;
 use super::tableau::{CheckedTableau, check_explicit_adjoint, check_tableau, fallback_tableau};
@@ -20,6 +20,15 @@ pub enum LayerKind {
     Dense,
     /// `concat_squash(width, activation?)`: FFJORD's `ConcatSquashLinear` (reads `t` itself).
     ConcatSquash,
+    /// `conv1d(channels, kernel, activation?, no_bias?)`: a periodic 1-D convolution (PyTorch
+    /// `Conv1d` after a circular pad of `(kernel − 1) / 2`) on the energy form's grid, or on
+    /// `dim` points for the other forms; `width` is the output channel count.
+    Conv1d {
+        /// Kernel size (odd).
+        kernel: usize,
+        /// Whether the layer has a bias.
+        bias: bool,
+    },
 }
 
 /// One validated layer.
@@ -58,9 +67,9 @@ pub enum FormSpec {
 
 impl FormSpec {
     /// Whether a model runs on the interpreter (any form but [`FormSpec::Field`], or any
-    /// `concat_squash` layer) rather than on generated Rust.
+    /// `concat_squash` or `conv1d` layer) rather than on generated Rust.
     pub fn interpreted(&self, layers: &[LayerSpec]) -> bool {
-        *self != FormSpec::Field || layers.iter().any(|l| l.kind == LayerKind::ConcatSquash)
+        *self != FormSpec::Field || layers.iter().any(|l| !matches!(l.kind, LayerKind::Dense))
     }
 }
 
@@ -77,6 +86,10 @@ pub fn build_graph(
     layers: &[LayerSpec],
     form: &FormSpec,
 ) -> Result<Graph, IrError> {
+    let grid = match *form {
+        FormSpec::Energy { n, .. } => n,
+        _ => dim,
+    };
     let mut b = GraphBuilder::new();
     let mut h = b.input("x", dim)?;
     if time && layers.first().is_some_and(|l| l.kind == LayerKind::Dense) {
@@ -87,6 +100,9 @@ pub fn build_graph(
         h = match l.kind {
             LayerKind::Dense => b.dense_layer(h, &name, l.width, Activation::Identity, true)?,
             LayerKind::ConcatSquash => b.concat_squash(h, &name, l.width)?,
+            LayerKind::Conv1d { kernel, bias } => {
+                b.conv1d_layer(h, &name, grid, l.width, kernel, Activation::Identity, bias)?
+            }
         };
         if let Some(a) = l.activation {
             h = b.activation(h, a)?;
@@ -335,11 +351,39 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
                 };
                 let kind = if l.kind == "concat_squash" {
                     LayerKind::ConcatSquash
+                } else if l.kind == "conv1d" {
+                    let kernel = match l.kernel.as_ref().map(LitInt::base10_parse::<usize>) {
+                        Some(Ok(k)) if k % 2 == 1 => k,
+                        _ => {
+                            let span = l.kernel.as_ref().map_or(l.width.span(), LitInt::span);
+                            errors
+                                .push(err(span, "a conv1d kernel size must be an odd integer ≥ 1"));
+                            1
+                        }
+                    };
+                    LayerKind::Conv1d {
+                        kernel,
+                        bias: l.no_bias.is_none(),
+                    }
                 } else {
                     LayerKind::Dense
                 };
                 let last = n + 1 == decls.len() && !energy;
-                let width = if last && width != d && dim.is_some() {
+                // A conv1d's width is its channel count; as the last layer of a vector field
+                // it must have one channel (output width `dim`, one value per grid point).
+                let conv = matches!(kind, LayerKind::Conv1d { .. });
+                let width = if last && conv {
+                    if width != 1 {
+                        errors.push(err(
+                            l.width.span(),
+                            format!(
+                                "the last conv1d has {width} channels but the network's output is \
+                                 dx/dt on the {d}-point grid: it needs 1 channel"
+                            ),
+                        ));
+                    }
+                    1
+                } else if last && width != d && dim.is_some() {
                     errors.push(err(
                         l.width.span(),
                         format!(

@@ -4,6 +4,7 @@
 use super::{BackwardContext, BackwardKind, unsupported};
 use crate::dynamics::Dynamics;
 use crate::error::SolveError;
+use crate::grad::binomial::{StateWalker, backward_extra_states};
 use crate::grad::forward::component_forward;
 use crate::grad::memory::ProblemSizes;
 use crate::grad::record::{CheckpointSink, Kept, Record, StageTape};
@@ -11,7 +12,7 @@ use crate::grad::storage::{Keeps, StoreBytes};
 use crate::grad::sweep::sweep;
 use crate::real::Real;
 use crate::scheme::Scheme;
-use crate::solver::{Counters, Trajectory, stage_time, state_norm};
+use crate::solver::{Counters, Trajectory, stage_time, stages_evaluated, state_norm};
 
 /// The symplectic adjoint's backward sweep: per accepted step, the S stage states (recomputed
 /// from xₙ without a graph, or stored by the forward pass), then the adjoint integrated with
@@ -176,7 +177,7 @@ impl BackwardKind for Partner {
         let n = problem.x0.len();
         let recompute = records
             .iter()
-            .any(|r| matches!(r.kept, Kept::States(_) | Kept::Start(_)));
+            .any(|r| matches!(r.kept, Kept::States(_) | Kept::Start(_) | Kept::Binomial(_)));
         let mut sws = SymplecticWorkspace::new(problem.scheme.effective_stages(), n, recompute);
         run.tracker.ck_add(sws.stage_bytes());
         run.tracker.ws_add(sws.work_bytes());
@@ -184,7 +185,35 @@ impl BackwardKind for Partner {
         for m in (0..problem.chain.len()).rev() {
             let comp = &problem.chain[m];
             let grid = &grids[m];
-            let record = records.pop().expect("one record per component");
+            let mut record = records.pop().expect("one record per component");
+            if let Kept::Binomial(_) = record.kept {
+                let Kept::Binomial(b) = std::mem::replace(&mut record.kept, Kept::Nothing) else {
+                    unreachable!("matched above")
+                };
+                let mut walker = StateWalker::new(b, grid, &run.tracker);
+                let s_eval = stages_evaluated(problem.scheme, &problem.stepping);
+                let mut step = SymplecticStep {
+                    dynamics: comp.dynamics,
+                    scheme: problem.scheme,
+                    ws: &mut sws,
+                };
+                let gp = &mut dtheta[m];
+                let ws = &mut run.ws;
+                sweep(m, grid, &cot[m], lam, |i, lam| {
+                    let x = walker.state(i, comp.dynamics, problem.scheme, s_eval, ws, m)?;
+                    let (t0, t1) = (grid.t[i], grid.t[i + 1]);
+                    let source = StageSource::Recompute(x);
+                    let (e, v) = step.back(t0, t1, source, lam, gp, &mut ws.scratch);
+                    walker.passed(i);
+                    stats.nfe_backward += e;
+                    stats.vjp_backward += v;
+                    Ok(())
+                })?;
+                stats.nfe_backward += walker.evals;
+                stats.recomputed_steps += walker.replayed;
+                walker.finish();
+                continue;
+            }
             // Replay a component kept by its start to recover the step states.
             let mut replayed = Vec::new();
             if let Kept::Start(x_start) = &record.kept {
@@ -206,6 +235,7 @@ impl BackwardKind for Partner {
                     &mut counters,
                 )?;
                 stats.nfe_backward += counters.nfe;
+                stats.recomputed_steps += counters.accepted;
                 run.tracker.ws_sub(outs_bytes);
                 replayed = sink.states;
             }
@@ -217,7 +247,7 @@ impl BackwardKind for Partner {
             let gp = &mut dtheta[m];
             let scratch = &mut run.ws.scratch;
             let kept = &record.kept;
-            if matches!(kept, Kept::Nothing) {
+            if matches!(kept, Kept::Nothing | Kept::Pairs(_)) {
                 return Err(unsupported(self.name(), &record));
             }
             sweep(m, grid, &cot[m], lam, |i, lam| {
@@ -225,7 +255,9 @@ impl BackwardKind for Partner {
                     Kept::States(states) => StageSource::Recompute(&states[i]),
                     Kept::Stages(stored) => StageSource::Stored(&stored[i]),
                     Kept::Tapes(steps) => StageSource::Taped(&steps[i].stages),
-                    Kept::Start(_) | Kept::Nothing => StageSource::Recompute(&replayed[i]),
+                    Kept::Start(_) | Kept::Nothing | Kept::Binomial(_) | Kept::Pairs(_) => {
+                        StageSource::Recompute(&replayed[i])
+                    }
                 };
                 let (e, v) = step.back(grid.t[i], grid.t[i + 1], source, lam, gp, scratch);
                 stats.nfe_backward += e;
@@ -258,6 +290,11 @@ impl BackwardKind for Partner {
                 graph: 0,
                 workspace: work
                     + z.components.iter().map(|c| c.outputs).max().unwrap_or(0) * z.state_bytes(),
+            },
+            Keeps::Binomial(c) => StoreBytes {
+                checkpoint: stage_states + backward_extra_states(z, c) * z.state_bytes(),
+                graph: 0,
+                workspace: work,
             },
             Keeps::StepStages | Keeps::Tapes | Keeps::Outputs => StoreBytes {
                 workspace: work,

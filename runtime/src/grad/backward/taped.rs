@@ -28,7 +28,7 @@ impl BackwardKind for Taped {
     }
 
     fn supports(&self, keeps: Keeps) -> bool {
-        keeps != Keeps::Outputs
+        !matches!(keeps, Keeps::Outputs | Keeps::Binomial(_))
     }
 
     fn run<T: Real>(
@@ -66,51 +66,36 @@ impl BackwardKind for Taped {
             let grid = &grids[m];
             let gp = &mut dtheta[m];
             match record.kept {
-                Kept::Tapes(steps) => {
-                    stats.vjp_backward += TapedStep {
+                Kept::Tapes(_) | Kept::Start(_) => {
+                    // Tapes kept by the forward sweep, or re-taped by replaying the component
+                    // from its start on its accepted grid.
+                    let steps = match record.kept {
+                        Kept::Start(x_start) => {
+                            let s_eval = stages_evaluated(sch, &problem.stepping);
+                            let mut sink = TapeSink::new(dynamics, n, s_eval, eff, &run.tracker);
+                            let mut counters = Counters::default();
+                            component_forward(problem, m, &norm, Some(grid)).run(
+                                &problem.chain[m].times,
+                                &x_start,
+                                &mut rerun_outputs[m],
+                                &mut sink,
+                                &mut run.ws,
+                                &mut counters,
+                            )?;
+                            stats.nfe_backward += counters.nfe;
+                            stats.recomputed_steps += counters.accepted;
+                            sink.into_steps()
+                        }
+                        Kept::Tapes(steps) => steps,
+                        _ => Vec::new(),
+                    };
+                    let mut taped = TapedStep {
                         dynamics,
                         scheme: sch,
                         ws: &mut bws,
-                    }
-                    .sweep(
-                        m,
-                        grid,
-                        &cot[m],
-                        &steps,
-                        lam,
-                        gp,
-                        &mut run.ws.scratch,
-                    )?;
-                    release_tapes(steps, &run.tracker);
-                }
-                Kept::Start(x_start) => {
-                    let s_eval = stages_evaluated(sch, &problem.stepping);
-                    let mut sink = TapeSink::new(dynamics, n, s_eval, eff, &run.tracker);
-                    let mut counters = Counters::default();
-                    component_forward(problem, m, &norm, Some(grid)).run(
-                        &problem.chain[m].times,
-                        &x_start,
-                        &mut rerun_outputs[m],
-                        &mut sink,
-                        &mut run.ws,
-                        &mut counters,
-                    )?;
-                    stats.nfe_backward += counters.nfe;
-                    let steps = sink.into_steps();
-                    stats.vjp_backward += TapedStep {
-                        dynamics,
-                        scheme: sch,
-                        ws: &mut bws,
-                    }
-                    .sweep(
-                        m,
-                        grid,
-                        &cot[m],
-                        &steps,
-                        lam,
-                        gp,
-                        &mut run.ws.scratch,
-                    )?;
+                    };
+                    stats.vjp_backward +=
+                        taped.sweep(m, grid, &cot[m], &steps, lam, gp, &mut run.ws.scratch)?;
                     release_tapes(steps, &run.tracker);
                 }
                 Kept::States(_) | Kept::Stages(_) => {
@@ -144,7 +129,9 @@ impl BackwardKind for Taped {
                     })?;
                     run.tracker.gr_sub(step_bytes);
                 }
-                Kept::Nothing => return Err(unsupported(self.name(), &record)),
+                Kept::Nothing | Kept::Binomial(_) | Kept::Pairs(_) => {
+                    return Err(unsupported(self.name(), &record));
+                }
             }
         }
         Ok(())
@@ -155,7 +142,7 @@ impl BackwardKind for Taped {
         let per_component =
             |f: &dyn Fn(usize) -> usize| (0..z.components.len()).map(f).max().unwrap_or(0);
         match keeps {
-            Keeps::Tapes | Keeps::Outputs => StoreBytes {
+            Keeps::Tapes | Keeps::Outputs | Keeps::Binomial(_) => StoreBytes {
                 workspace: bws,
                 ..StoreBytes::default()
             },
