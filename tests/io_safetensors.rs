@@ -120,7 +120,7 @@ fn rejects_damaged_files() {
             raw("{}", &[]).into_iter().take(9).collect(),
             "exceeds the file",
         ),
-        (raw("[1, 2]", &[]), "not a JSON object"),
+        (raw("[1, 2]", &[]), "does not start with `{`"),
         (raw("{\"a\": ", &[]), "not a JSON object"),
         (
             raw(

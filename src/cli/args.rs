@@ -56,6 +56,11 @@ pub struct ModelArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Refuse (before starting) a run whose predicted peak memory exceeds this, e.g. `4G`,
+    /// `512M` (default: 3/4 of the machine's memory). Adaptive runs whose step budget
+    /// (max_steps) does not fit get a smaller step budget.
+    #[arg(long, value_name = "SIZE")]
+    pub memory_budget: Option<String>,
 }
 
 /// Step options.
@@ -65,13 +70,13 @@ pub struct SolverArgs {
     #[arg(long, value_name = "N", conflicts_with_all = ["rtol", "atol", "first_step", "max_steps"])]
     pub steps: Option<usize>,
     /// Relative tolerance of adaptive steps.
-    #[arg(long, value_name = "R", allow_negative_numbers = true)]
+    #[arg(long, value_name = "R", allow_hyphen_values = true)]
     pub rtol: Option<f64>,
     /// Absolute tolerance of adaptive steps.
-    #[arg(long, value_name = "A", allow_negative_numbers = true)]
+    #[arg(long, value_name = "A", allow_hyphen_values = true)]
     pub atol: Option<f64>,
     /// First adaptive step (default: Hairer's selection).
-    #[arg(long, value_name = "H", allow_negative_numbers = true)]
+    #[arg(long, value_name = "H", allow_hyphen_values = true)]
     pub first_step: Option<f64>,
     /// Budget of accepted plus rejected adaptive steps.
     #[arg(long, value_name = "N")]
@@ -85,10 +90,10 @@ pub struct GradArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// Start time.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub t0: f64,
     /// End time (the loss is taken at x(t1)).
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     pub t1: f64,
     /// Gradient method.
     #[arg(long, value_enum, default_value_t = Method::Symplectic)]
@@ -111,15 +116,15 @@ pub struct SolveArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// Start time.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub t0: f64,
     /// End time.
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     pub t1: f64,
     /// All times, the first being the start (torchdiffeq's `t`), e.g. `0,0.5,1`; replaces
     /// --t0/--t1.
-    #[arg(long, value_name = "T0,T1,...", value_delimiter = ',', num_args = 1..,
-          allow_negative_numbers = true, conflicts_with_all = ["t0", "t1"])]
+    #[arg(long, value_name = "T0,T1,...", value_delimiter = ',', num_args = 1,
+          allow_hyphen_values = true, conflicts_with_all = ["t0", "t1"])]
     pub times: Option<Vec<f64>>,
     /// Where to write the states at the times, .npy [K, batch, dim] (K = number of times;
     /// the first is x0 itself).

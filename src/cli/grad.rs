@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde::Serialize;
-use symplode::io::save_gradients;
+use symplode::io::{check_output_not_input, save_gradients};
 use symplode::prelude::*;
 
 use super::args::{GradArgs, LossKind, Method};
 use super::load::{CliReal, load, read_states};
-use super::report::{Memory, Steps, bytes, l2, stepping_text};
+use super::report::{Memory, Steps, bytes, l2, num, stepping_text};
 use super::{CliError, check_span};
 
 /// The norm of one gradient tensor.
@@ -85,15 +85,31 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
         ),
     };
     let method = method_of::<T>(args.method);
-    let problem = Problem::single(&l.net, &times, &l.scheme, l.stepping.clone(), &l.x0);
+    if let Some(out) = &args.out {
+        check_outputs(out, args)?;
+    }
+    let budget = super::memory_budget(args.model.memory_budget.as_deref())?;
+    let fit = {
+        let problem = Problem::single(&l.net, &times, &l.scheme, l.stepping.clone(), &l.x0);
+        budget
+            .fit_gradient(&*method, &problem)
+            .map_err(|e| CliError(e.to_string()))?
+    };
+    let problem = Problem::single(&l.net, &times, &l.scheme, fit.stepping.clone(), &l.x0);
     let start = Instant::now();
-    let r = method
-        .gradient(&problem, &mut *loss)
-        .map_err(|e| CliError(format!("{} gradient: {e}", method.name())))?;
+    let r = method.gradient(&problem, &mut *loss).map_err(|e| {
+        match (&e, fit.capped_message(&budget)) {
+            (SolveError::TooManySteps { .. }, Some(msg)) => {
+                CliError(format!("{} gradient: {msg}", method.name()))
+            }
+            _ => CliError(format!("{} gradient: {e}", method.name())),
+        }
+    })?;
     let wall = start.elapsed().as_secs_f64();
     let steps: Vec<usize> = r.grids.iter().map(|g| g.steps()).collect();
     let predicted = method.predict(&ProblemSizes::of(&problem, &steps));
     let dtheta = r.dtheta.first().map_or(&[][..], Vec::as_slice);
+    check_finite_result(&l.net, r.loss, &r.dx0, dtheta)?;
     let dtheta_norms = l
         .net
         .param_tensors()
@@ -119,7 +135,7 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
         summary: l.spec.summary(),
         precision: T::NAME,
         tableau: l.tableau.name().to_string(),
-        stepping: stepping_text(&l.stepping),
+        stepping: stepping_text(&fit.stepping),
         t0: args.t0,
         t1: args.t1,
         batch: l.batch,
@@ -162,6 +178,59 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
     Ok(())
 }
 
+/// Refuses an output path that is one of the inputs (writing would destroy it).
+fn check_outputs(out: &std::path::Path, args: &GradArgs) -> Result<(), CliError> {
+    let m = &args.model;
+    let mut inputs: Vec<(&str, &std::path::Path)> = vec![
+        ("--model", m.model.as_path()),
+        ("--weights", m.weights.as_path()),
+        ("--x0", m.x0.as_path()),
+    ];
+    if let Some(p) = &m.tableau_file {
+        inputs.push(("--tableau-file", p));
+    }
+    if let Some(p) = &m.tableau {
+        inputs.push(("--tableau", std::path::Path::new(p)));
+    }
+    if let Some(p) = &args.cotangent {
+        inputs.push(("--cotangent", p));
+    }
+    Ok(check_output_not_input(out, "--out", &inputs)?)
+}
+
+/// A loss or gradient that is not finite is an error, never a report with exit 0.
+fn check_finite_result<T: Real>(
+    net: &dyn Dynamics<T>,
+    loss: f64,
+    dx0: &[T],
+    dtheta: &[T],
+) -> Result<(), CliError> {
+    if !loss.is_finite() {
+        return Err(CliError(format!(
+            "the loss is {loss} (not finite): the solution overflowed or the inputs are too \
+             large; nothing was written"
+        )));
+    }
+    if let Some(i) = dx0.iter().position(|v| !v.is_finite()) {
+        return Err(CliError(format!(
+            "dL/dx0 element {i} is {} (not finite); nothing was written",
+            dx0[i]
+        )));
+    }
+    if let Some(i) = dtheta.iter().position(|v| !v.is_finite()) {
+        let name = net
+            .param_tensors()
+            .into_iter()
+            .find(|t| t.range().contains(&i))
+            .map_or(String::new(), |t| format!(" (tensor `{}`)", t.name));
+        return Err(CliError(format!(
+            "dL/dθ element {i}{name} is {} (not finite); nothing was written",
+            dtheta[i]
+        )));
+    }
+    Ok(())
+}
+
 /// The human-readable report.
 fn text(r: &GradReport, out: &mut String) {
     let mut line = |k: &str, v: String| out.push_str(&format!("{k:<12}{v}\n"));
@@ -173,11 +242,15 @@ fn text(r: &GradReport, out: &mut String) {
         "problem",
         format!(
             "batch {}, t {} → {}, tableau {}, {}",
-            r.batch, r.t0, r.t1, r.tableau, r.stepping
+            r.batch,
+            num(r.t0),
+            num(r.t1),
+            r.tableau,
+            r.stepping
         ),
     );
     line("method", r.method.to_string());
-    line("loss", format!("{}  [{}]", r.loss, r.loss_kind));
+    line("loss", format!("{}  [{}]", num(r.loss), r.loss_kind));
     line("‖dL/dx0‖", format!("{:.6e}", r.dx0_norm));
     for (k, t) in r.dtheta_norms.iter().enumerate() {
         let key = if k == 0 { "‖dL/dθ‖" } else { "" };

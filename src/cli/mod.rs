@@ -43,12 +43,21 @@ fn check_span(times: &[f64], what: &str) -> Result<(), CliError> {
             return Err(CliError(format!(
                 "{what}: times must be finite and strictly increasing, but time {} ({}) follows {}",
                 i + 1,
-                w[1],
-                w[0]
+                report::num(w[1]),
+                report::num(w[0])
             )));
         }
     }
     Ok(())
+}
+
+/// The memory budget of `--memory-budget`, or the machine's default.
+fn memory_budget(arg: Option<&str>) -> Result<symplode::io::budget::MemoryBudget, CliError> {
+    use symplode::io::budget::MemoryBudget;
+    match arg {
+        Some(text) => Ok(MemoryBudget::parse(text, "--memory-budget")?),
+        None => Ok(MemoryBudget::machine_default()),
+    }
 }
 
 /// Runs the parsed command, appending what it prints to `out`.

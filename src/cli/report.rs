@@ -50,9 +50,32 @@ pub fn bytes(b: usize) -> String {
     }
 }
 
-/// The Euclidean (Frobenius) norm, accumulated in f64.
+/// The Euclidean (Frobenius) norm, accumulated in f64 and scaled by the largest magnitude, so
+/// it is finite whenever the true norm is (entries near 1e300 do not overflow the squares).
 pub fn l2<T: Real>(v: &[T]) -> f64 {
-    v.iter().map(|x| x.f64() * x.f64()).sum::<f64>().sqrt()
+    let scale = v.iter().fold(0.0f64, |m, x| m.max(x.f64().abs()));
+    if scale == 0.0 || !scale.is_finite() {
+        return scale;
+    }
+    let sum: f64 = v
+        .iter()
+        .map(|x| {
+            let r = x.f64() / scale;
+            r * r
+        })
+        .sum();
+    scale * sum.sqrt()
+}
+
+/// A number for a message or report: plain when of moderate size, otherwise in exponent
+/// notation (never hundreds of digits).
+pub fn num(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && a.is_finite() && !(1e-5..1e15).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
 }
 
 /// `fixed, 20 steps per interval` or `adaptive rtol 1e-6 atol 1e-8`.

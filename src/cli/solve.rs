@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use serde::Serialize;
-use symplode::io::npy;
+use symplode::io::{check_output_not_input, npy};
 use symplode::prelude::*;
 
 use super::args::SolveArgs;
@@ -40,9 +40,38 @@ pub fn run<T: CliReal>(args: &SolveArgs, out: &mut String) -> Result<(), CliErro
     };
     check_span(&times, what)?;
     let l = load::<T>(&args.model)?;
+    if let Some(out) = &args.out {
+        let m = &args.model;
+        let mut inputs: Vec<(&str, &std::path::Path)> = vec![
+            ("--model", m.model.as_path()),
+            ("--weights", m.weights.as_path()),
+            ("--x0", m.x0.as_path()),
+        ];
+        if let Some(p) = &m.tableau_file {
+            inputs.push(("--tableau-file", p));
+        }
+        if let Some(p) = &m.tableau {
+            inputs.push(("--tableau", std::path::Path::new(p)));
+        }
+        check_output_not_input(out, "--out", &inputs)?;
+    }
+    let budget = super::memory_budget(args.model.memory_budget.as_deref())?;
+    let fit = budget
+        .fit_solve(&Problem::single(
+            &l.net,
+            &times,
+            &l.scheme,
+            l.stepping.clone(),
+            &l.x0,
+        ))
+        .map_err(|e| CliError(e.to_string()))?;
     let start = Instant::now();
-    let sol = solve(&l.net, &l.scheme, &l.stepping, &times, &l.x0)
-        .map_err(|e| CliError(format!("solve: {e}")))?;
+    let sol = solve(&l.net, &l.scheme, &fit.stepping, &times, &l.x0).map_err(|e| {
+        match (&e, fit.capped_message(&budget)) {
+            (SolveError::TooManySteps { .. }, Some(msg)) => CliError(format!("solve: {msg}")),
+            _ => CliError(format!("solve: {e}")),
+        }
+    })?;
     let wall = start.elapsed().as_secs_f64();
     let dim = l.spec.dim;
     let shape = [times.len(), l.batch, dim];
@@ -60,7 +89,7 @@ pub fn run<T: CliReal>(args: &SolveArgs, out: &mut String) -> Result<(), CliErro
         summary: l.spec.summary(),
         precision: T::NAME,
         tableau: l.tableau.name().to_string(),
-        stepping: stepping_text(&l.stepping),
+        stepping: stepping_text(&fit.stepping),
         times,
         batch: l.batch,
         dim,

@@ -43,13 +43,13 @@ pub fn list(out: &mut String) -> Result<(), CliError> {
 /// Loads a tableau file, or a built-in when no such file exists.
 fn load(arg: &str) -> Result<(Tableau, String), CliError> {
     let path = Path::new(arg);
-    if path.is_file() || arg.ends_with(".toml") {
+    if std::fs::symlink_metadata(path).is_ok() || arg.ends_with(".toml") {
         return Ok((read_tableau(path)?, path.display().to_string()));
     }
     match builtin(arg) {
         Ok(t) => Ok((t, format!("built-in `{arg}`"))),
         Err(_) => Err(IoError::Field {
-            origin: arg.to_string(),
+            origin: symplode::io::printable(arg),
             field: "tableau".into(),
             reason: format!(
                 "no such file, and not a built-in ({})",

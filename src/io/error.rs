@@ -22,6 +22,37 @@ pub enum IoError {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// The path is not a regular file (a directory, FIFO, device or socket): refused before
+    /// it is opened, so a pipe cannot block and a device cannot be read without end.
+    #[error("{origin}: is {kind}, not a regular file")]
+    NotRegular {
+        /// The path.
+        origin: String,
+        /// What it is, e.g. `"a directory"`.
+        kind: &'static str,
+    },
+    /// An input claims or has more bytes than allowed.
+    #[error("{origin}: {what} has {bytes} bytes, more than the limit of {limit}")]
+    TooLarge {
+        /// The file.
+        origin: String,
+        /// What is too large.
+        what: String,
+        /// Its size in bytes.
+        bytes: u64,
+        /// The limit, with its unit or meaning.
+        limit: String,
+    },
+    /// An output path names one of the inputs (writing would destroy it).
+    #[error("{origin}: {flag} is the same file as the input {input}; choose another output path")]
+    OutputIsInput {
+        /// The output path.
+        origin: String,
+        /// The option giving the output, e.g. `--out`.
+        flag: String,
+        /// The input, e.g. `--model m.toml`.
+        input: String,
+    },
     /// The file could not be written.
     #[error("cannot write {origin}: {source}")]
     Write {
@@ -131,6 +162,27 @@ pub enum IoError {
         /// The value, formatted.
         value: String,
     },
+}
+
+/// Longest text (in characters) echoed whole in a message.
+pub(crate) const MAX_ECHO: usize = 120;
+
+/// `s` made safe to print on a terminal: control characters (escape codes, newlines) shown
+/// escaped, and text longer than `MAX_ECHO` (120) characters cut with a count of the rest.
+pub fn printable(s: &str) -> String {
+    let total = s.chars().count();
+    let mut out = String::new();
+    for c in s.chars().take(MAX_ECHO) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if total > MAX_ECHO {
+        let _ = write!(out, "… ({} more characters)", total - MAX_ECHO);
+    }
+    out
 }
 
 /// `[a, b, c]`.

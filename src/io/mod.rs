@@ -87,7 +87,9 @@
 //! [`parse_tableau`] / [`read_tableau`]: exact rational coefficients, validated with
 //! [`Tableau::new_checked`](symplode_codegen::tableau::Tableau::new_checked).
 
+pub mod budget;
 mod error;
+pub mod files;
 mod named;
 pub mod npy;
 pub mod safetensors;
@@ -101,7 +103,10 @@ mod tableau_file;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub use error::IoError;
+pub use error::{IoError, printable};
+#[cfg(feature = "model-files")]
+pub(crate) use files::read_text;
+pub use files::{check_output_not_input, same_file, write_atomic};
 pub use named::Named;
 pub use safetensors::{NamedTensor, SafeTensors};
 #[cfg(feature = "model-files")]
@@ -185,32 +190,6 @@ impl Dtype {
             Dtype::F64 => out.extend_from_slice(&v.to_le_bytes()),
         }
     }
-}
-
-/// Reads a whole file.
-pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, IoError> {
-    std::fs::read(path).map_err(|source| IoError::Read {
-        origin: path.display().to_string(),
-        source,
-    })
-}
-
-/// Reads a whole text file.
-#[cfg(feature = "model-files")]
-pub(crate) fn read_text(path: &Path) -> Result<String, IoError> {
-    String::from_utf8(read_bytes(path)?).map_err(|e| IoError::Format {
-        origin: path.display().to_string(),
-        format: "UTF-8 text",
-        reason: format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()),
-    })
-}
-
-/// Writes a whole file.
-pub(crate) fn write_bytes(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
-    std::fs::write(path, bytes).map_err(|source| IoError::Write {
-        origin: path.display().to_string(),
-        source,
-    })
 }
 
 /// The parameter tensors of `dynamics` under their names (see

@@ -47,8 +47,9 @@ impl<D> Named<D> {
                 names.len()
             )));
         }
+        let mut seen = std::collections::HashSet::with_capacity(names.len());
         for (k, n) in names.iter().enumerate() {
-            if n.is_empty() || names[..k].contains(n) {
+            if n.is_empty() || !seen.insert(n.as_str()) {
                 return Err(bad(format!("name {k} (`{n}`) is empty or repeated")));
             }
         }

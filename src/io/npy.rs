@@ -16,12 +16,14 @@
 //! # Ok::<(), symplode::io::IoError>(())
 //! ```
 
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use symplode_runtime::Real;
 
 use super::error::{IoError, check_finite, shape_text};
-use super::{Dtype, read_bytes, write_bytes};
+use super::files::{open_regular, read_exact_len};
+use super::{Dtype, write_atomic};
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
@@ -48,29 +50,65 @@ impl NpyArray {
     }
 }
 
+/// Largest `.npy` header accepted: 1 MiB (NumPy itself refuses headers over 10 000 bytes
+/// unless told otherwise).
+pub const MAX_HEADER: usize = 1 << 20;
+
 /// Reads a `.npy` file.
 ///
+/// Only a regular file is opened; its header is read first and the data size it implies is
+/// checked against the file's size before the data are read.
+///
 /// # Errors
-/// [`IoError::Read`], [`IoError::Format`] (bad magic, truncated data, malformed header,
-/// Fortran order), [`IoError::Dtype`] (not `f4`/`f8`).
+/// [`IoError::Read`], [`IoError::NotRegular`], [`IoError::Format`] (bad magic, truncated
+/// data, malformed header, Fortran order), [`IoError::Dtype`] (not `f4`/`f8`).
 pub fn read(path: impl AsRef<Path>) -> Result<NpyArray, IoError> {
     let path = path.as_ref();
     let origin = path.display().to_string();
-    parse(&read_bytes(path)?, &origin)
+    let (mut file, len) = open_regular(path)?;
+    let mut prefix = vec![0u8; len.min(12) as usize];
+    file.read_exact(&mut prefix)
+        .map_err(|source| IoError::Read {
+            origin: origin.clone(),
+            source,
+        })?;
+    let (header_len, start) = header_span(&prefix, &origin)?;
+    let head_end = (start + header_len) as u64;
+    if head_end > len {
+        return Err(bad(
+            &origin,
+            format!("header of {header_len} bytes runs past the end"),
+        ));
+    }
+    file.seek(SeekFrom::Start(0))
+        .map_err(|source| IoError::Read {
+            origin: origin.clone(),
+            source,
+        })?;
+    let head = read_exact_len(&mut file, head_end, &origin)?;
+    let layout = parse_layout(&head, &origin)?;
+    let need = (layout.count as u64).saturating_mul(layout.dtype.size() as u64);
+    if head_end.checked_add(need) != Some(len) {
+        return Err(size_mismatch(&origin, &layout, need, len - head_end));
+    }
+    let mut bytes = head;
+    bytes.extend(read_exact_len(&mut file, need, &origin)?);
+    parse(&bytes, &origin)
 }
 
-/// Parses the bytes of a `.npy` file; `origin` names it in errors.
-///
-/// # Errors
-/// As [`read`].
-pub fn parse(bytes: &[u8], origin: &str) -> Result<NpyArray, IoError> {
-    let bad = |reason: String| IoError::Format {
+/// A [`IoError::Format`] of an `.npy` file.
+fn bad(origin: &str, reason: String) -> IoError {
+    IoError::Format {
         origin: origin.to_string(),
         format: "npy",
         reason,
-    };
+    }
+}
+
+/// The header's length and start offset, from the first 10 (version 1) or 12 bytes.
+fn header_span(bytes: &[u8], origin: &str) -> Result<(usize, usize), IoError> {
     if bytes.len() < 10 || &bytes[..6] != MAGIC {
-        return Err(bad("missing the \\x93NUMPY magic string".into()));
+        return Err(bad(origin, "missing the \\x93NUMPY magic string".into()));
     }
     let major = bytes[6];
     let (header_len, start): (usize, usize) = match major {
@@ -78,20 +116,59 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<NpyArray, IoError> {
         2 | 3 => {
             let b = bytes
                 .get(8..12)
-                .ok_or_else(|| bad("truncated header".into()))?;
+                .ok_or_else(|| bad(origin, "truncated header".into()))?;
             (u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize, 12)
         }
-        v => return Err(bad(format!("unsupported format version {v}.{}", bytes[7]))),
+        v => {
+            return Err(bad(
+                origin,
+                format!("unsupported format version {v}.{}", bytes[7]),
+            ));
+        }
     };
+    if header_len > MAX_HEADER {
+        return Err(bad(
+            origin,
+            format!("header of {header_len} bytes is longer than the limit of {MAX_HEADER}"),
+        ));
+    }
+    Ok((header_len, start))
+}
+
+/// What the header says about the data.
+struct Layout {
+    dtype: Dtype,
+    little: bool,
+    shape: Vec<usize>,
+    count: usize,
+    /// Offset of the data.
+    end: usize,
+}
+
+/// Parses the magic, version and header (all of `bytes` up to the data).
+fn parse_layout(bytes: &[u8], origin: &str) -> Result<Layout, IoError> {
+    let (header_len, start) = header_span(bytes, origin)?;
     let end = start
         .checked_add(header_len)
         .filter(|&e| e <= bytes.len())
-        .ok_or_else(|| bad(format!("header of {header_len} bytes runs past the end")))?;
-    let header =
-        std::str::from_utf8(&bytes[start..end]).map_err(|_| bad("header is not text".into()))?;
-    let h = parse_header(header).map_err(|r| bad(format!("header {}: {r}", header.trim())))?;
+        .ok_or_else(|| {
+            bad(
+                origin,
+                format!("header of {header_len} bytes runs past the end"),
+            )
+        })?;
+    let header = std::str::from_utf8(&bytes[start..end])
+        .map_err(|_| bad(origin, "header is not text".into()))?;
+    let h = parse_header(header).map_err(|r| {
+        let shown: String = header.trim().chars().take(200).collect();
+        bad(
+            origin,
+            format!("header {}: {r}", crate::io::error::printable(&shown)),
+        )
+    })?;
     if h.fortran_order {
         return Err(bad(
+            origin,
             "Fortran-order arrays are not supported (save a C-order array, e.g. \
              np.save(path, np.ascontiguousarray(a)))"
                 .into(),
@@ -106,7 +183,7 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<NpyArray, IoError> {
             return Err(IoError::Dtype {
                 origin: origin.to_string(),
                 what: "the array".into(),
-                dtype: other.to_string(),
+                dtype: crate::io::error::printable(&other.chars().take(40).collect::<String>()),
                 supported: "float32 (<f4) and float64 (<f8)",
             });
         }
@@ -115,25 +192,57 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<NpyArray, IoError> {
         .shape
         .iter()
         .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .ok_or_else(|| bad(format!("shape {} is too large", shape_text(&h.shape))))?;
-    let body = &bytes[end..];
-    let size = dtype.size();
-    if count.checked_mul(size) != Some(body.len()) {
-        return Err(bad(format!(
-            "shape {} of {} needs {} data bytes, the file has {}",
-            shape_text(&h.shape),
-            dtype.name(),
-            count.saturating_mul(size),
-            body.len()
-        )));
+        .filter(|n| n.checked_mul(dtype.size()).is_some())
+        .ok_or_else(|| {
+            bad(
+                origin,
+                format!("shape {} is too large", shape_text(&h.shape)),
+            )
+        })?;
+    Ok(Layout {
+        dtype,
+        little,
+        shape: h.shape,
+        count,
+        end,
+    })
+}
+
+/// The data section's size differs from what the header implies.
+fn size_mismatch(origin: &str, l: &Layout, need: u64, have: u64) -> IoError {
+    bad(
+        origin,
+        format!(
+            "shape {} of {} needs {need} data bytes, the file has {have}",
+            shape_text(&l.shape),
+            l.dtype.name(),
+        ),
+    )
+}
+
+/// Parses the bytes of a `.npy` file; `origin` names it in errors.
+///
+/// # Errors
+/// As [`read`].
+pub fn parse(bytes: &[u8], origin: &str) -> Result<NpyArray, IoError> {
+    let l = parse_layout(bytes, origin)?;
+    let body = &bytes[l.end..];
+    let size = l.dtype.size();
+    if l.count * size != body.len() {
+        return Err(size_mismatch(
+            origin,
+            &l,
+            (l.count * size) as u64,
+            body.len() as u64,
+        ));
     }
     let data = body
         .chunks_exact(size)
-        .map(|c| dtype.decode(c, little))
+        .map(|c| l.dtype.decode(c, l.little))
         .collect();
     Ok(NpyArray {
-        dtype,
-        shape: h.shape,
+        dtype: l.dtype,
+        shape: l.shape,
         data,
     })
 }
@@ -145,7 +254,7 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<NpyArray, IoError> {
 pub fn write<T: Real>(path: impl AsRef<Path>, shape: &[usize], data: &[T]) -> Result<(), IoError> {
     let path = path.as_ref();
     let origin = path.display().to_string();
-    write_bytes(path, &to_bytes(shape, data, &origin)?)
+    write_atomic(path, &to_bytes(shape, data, &origin)?)
 }
 
 /// The bytes of a version-1.0 `.npy` file holding `data` with `shape`; `origin` names the

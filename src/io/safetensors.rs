@@ -24,13 +24,15 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use serde_json::{Map, Value};
 use symplode_runtime::Real;
 
 use super::error::{IoError, check_finite, shape_text};
-use super::{Dtype, read_bytes, write_bytes};
+use super::files::{open_regular, read_exact_len};
+use super::{Dtype, write_atomic};
 
 /// Largest JSON header accepted (the reference implementation's limit).
 const MAX_HEADER: u64 = 100_000_000;
@@ -90,58 +92,64 @@ pub struct SafeTensors {
 impl SafeTensors {
     /// Reads and checks a file (header, offsets, sizes; values are decoded on access).
     ///
+    /// Only a regular file is opened; its header is read and checked against the file's size
+    /// (every data byte covered by exactly one tensor) before the data are read, so a damaged
+    /// or hostile header cannot make it read more than the file holds.
+    ///
     /// # Errors
-    /// [`IoError::Read`], [`IoError::Format`] naming what is malformed.
+    /// [`IoError::Read`], [`IoError::NotRegular`], [`IoError::Format`] naming what is
+    /// malformed.
     pub fn read(path: impl AsRef<Path>) -> Result<Self, IoError> {
         let path = path.as_ref();
-        Self::parse(read_bytes(path)?, &path.display().to_string())
+        let origin = path.display().to_string();
+        let (mut file, len) = open_regular(path)?;
+        if len >= 8 {
+            let mut first = [0u8; 8];
+            file.read_exact(&mut first)
+                .map_err(|source| IoError::Read {
+                    origin: origin.clone(),
+                    source,
+                })?;
+            let n = u64::from_le_bytes(first);
+            let header_len = checked_header_len(n, len - 8).map_err(|r| bad(&origin, r))?;
+            let header = read_exact_len(&mut file, header_len as u64, &origin)?;
+            // Checks the header against the file size before reading the data.
+            parse_header(&header, (len - 8 - n) as usize).map_err(|r| bad(&origin, r))?;
+        }
+        file.seek(SeekFrom::Start(0))
+            .map_err(|source| IoError::Read {
+                origin: origin.clone(),
+                source,
+            })?;
+        Self::parse(read_exact_len(&mut file, len, &origin)?, &origin)
     }
 
     /// Parses the bytes of a file; `origin` names it in errors.
     ///
+    /// As the reference implementation, the data section must be covered exactly: tensors'
+    /// `data_offsets` lie end to end from 0 to the end of the file, with no gap, overlap or
+    /// trailing byte (so a header length that is off, e.g. by its padding, is an error rather
+    /// than a shifted read).
+    ///
     /// # Errors
     /// As [`SafeTensors::read`].
     pub fn parse(bytes: Vec<u8>, origin: &str) -> Result<Self, IoError> {
-        let bad = |reason: String| IoError::Format {
-            origin: origin.to_string(),
-            format: "safetensors",
-            reason,
-        };
         let Some(len) = bytes.get(..8) else {
-            return Err(bad(format!(
-                "{} bytes, shorter than the 8-byte header length",
-                bytes.len()
-            )));
+            return Err(bad(
+                origin,
+                format!(
+                    "{} bytes, shorter than the 8-byte header length",
+                    bytes.len()
+                ),
+            ));
         };
         let n = u64::from_le_bytes(len.try_into().unwrap_or([0; 8]));
-        if n > MAX_HEADER || n > (bytes.len() - 8) as u64 {
-            return Err(bad(format!(
-                "header length {n} exceeds the file ({} bytes after the length)",
-                bytes.len() - 8
-            )));
-        }
-        let data_start = 8 + n as usize;
-        let header: Map<String, Value> = serde_json::from_slice(&bytes[8..data_start])
-            .map_err(|e| bad(format!("header is not a JSON object: {e}")))?;
+        let header_len =
+            checked_header_len(n, (bytes.len() - 8) as u64).map_err(|r| bad(origin, r))?;
+        let data_start = 8 + header_len;
         let data_len = bytes.len() - data_start;
-        let mut entries = BTreeMap::new();
-        let mut metadata = BTreeMap::new();
-        for (name, value) in header {
-            if name == "__metadata__" {
-                let Value::Object(map) = value else {
-                    return Err(bad("`__metadata__` is not an object".into()));
-                };
-                for (k, v) in map {
-                    let Value::String(v) = v else {
-                        return Err(bad(format!("`__metadata__.{k}` is not a string")));
-                    };
-                    metadata.insert(k, v);
-                }
-                continue;
-            }
-            let entry = parse_entry(&name, &value, data_len).map_err(bad)?;
-            entries.insert(name, entry);
-        }
+        let (entries, metadata) =
+            parse_header(&bytes[8..data_start], data_len).map_err(|r| bad(origin, r))?;
         Ok(SafeTensors {
             origin: origin.to_string(),
             entries,
@@ -235,6 +243,90 @@ impl SafeTensors {
         check_finite(&self.origin, &what, &t.shape, &t.data)?;
         Ok(t.data)
     }
+}
+
+/// A [`IoError::Format`] of a safetensors file.
+fn bad(origin: &str, reason: String) -> IoError {
+    IoError::Format {
+        origin: origin.to_string(),
+        format: "safetensors",
+        reason,
+    }
+}
+
+/// The header length `n` as read, checked against the limit and the `rest` bytes after it.
+fn checked_header_len(n: u64, rest: u64) -> Result<usize, String> {
+    if n > MAX_HEADER || n > rest {
+        return Err(format!(
+            "header length {n} exceeds the file ({rest} bytes after the length) or the limit \
+             of {MAX_HEADER} bytes"
+        ));
+    }
+    Ok(n as usize)
+}
+
+/// The parsed header: tensor entries by name, and the metadata.
+type Header = (BTreeMap<String, Entry>, BTreeMap<String, String>);
+
+/// Parses the JSON header and checks every entry, and that the entries cover the `data_len`
+/// data bytes exactly (no gap, no overlap, nothing after the last tensor).
+fn parse_header(header: &[u8], data_len: usize) -> Result<Header, String> {
+    if header.first() != Some(&b'{') {
+        return Err("header does not start with `{` (a wrong header length?)".into());
+    }
+    let header: Map<String, Value> =
+        serde_json::from_slice(header).map_err(|e| format!("header is not a JSON object: {e}"))?;
+    let mut entries = BTreeMap::new();
+    let mut metadata = BTreeMap::new();
+    for (name, value) in header {
+        if name == "__metadata__" {
+            let Value::Object(map) = value else {
+                return Err("`__metadata__` is not an object".into());
+            };
+            for (k, v) in map {
+                let Value::String(v) = v else {
+                    return Err(format!("`__metadata__.{k}` is not a string"));
+                };
+                metadata.insert(k, v);
+            }
+            continue;
+        }
+        let entry = parse_entry(&name, &value, data_len)?;
+        entries.insert(name, entry);
+    }
+    let mut spans: Vec<(usize, usize, &str)> = entries
+        .iter()
+        .map(|(n, e)| (e.begin, e.end, n.as_str()))
+        .collect();
+    spans.sort_unstable();
+    let mut at = 0usize;
+    let mut prev: Option<&str> = None;
+    for (begin, end, name) in spans {
+        if begin != at {
+            let after = prev.map_or("the start of the data".to_string(), |p| {
+                format!("the end of tensor `{p}`")
+            });
+            let what = if begin < at {
+                "overlaps"
+            } else {
+                "leaves a gap after"
+            };
+            return Err(format!(
+                "file not fully covered: tensor `{name}` (data_offsets [{begin}, {end}]) {what} \
+                 {after} (byte {at})"
+            ));
+        }
+        at = end;
+        prev = Some(name);
+    }
+    if at != data_len {
+        return Err(format!(
+            "file not fully covered: the tensors end at data byte {at}, but the data section \
+             has {data_len} bytes ({} trailing)",
+            data_len - at
+        ));
+    }
+    Ok((entries, metadata))
 }
 
 /// Checks one header entry against the data section.
@@ -374,5 +466,5 @@ pub fn write<T: Real>(
 ) -> Result<(), IoError> {
     let path = path.as_ref();
     let bytes = to_bytes(tensors, metadata, &path.display().to_string())?;
-    write_bytes(path, &bytes)
+    write_atomic(path, &bytes)
 }

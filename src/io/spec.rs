@@ -2,6 +2,7 @@
 //!
 //! The format is documented with a full example on [`crate::io`].
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -9,12 +10,16 @@ use symplode_codegen::tableau::Tableau;
 use symplode_runtime::models::{Activation, Mlp, MlpConfig};
 use symplode_runtime::{ParamTensor, Real};
 
-use super::error::{IoError, toml_error};
+use super::error::{IoError, printable, toml_error};
 use super::named::Named;
 use super::safetensors::SafeTensors;
 use super::solver_spec::SolverSpec;
 use super::tableau_file::resolve_tableau;
-use super::{read_text, write_bytes};
+use super::{read_text, write_atomic};
+
+/// Largest state dimension or layer width a spec may give (2^24): far beyond practical
+/// networks, and small enough that sizes computed from it cannot overflow.
+pub const MAX_WIDTH: usize = 1 << 24;
 
 /// One dense layer `y = x Wᵀ + b` (PyTorch `nn.Linear`), followed by `activation` (none on the
 /// last layer). Its tensors are `{name}.weight` `[out, in]` and `{name}.bias` `[out]`.
@@ -97,7 +102,7 @@ impl ModelSpec {
     /// # Errors
     /// Those of [`ModelSpec::to_toml`], and [`IoError::Write`].
     pub fn write(&self, path: impl AsRef<Path>) -> Result<(), IoError> {
-        write_bytes(path.as_ref(), self.to_toml()?.as_bytes())
+        write_atomic(path.as_ref(), self.to_toml()?.as_bytes())
     }
 
     /// The file (or label) this spec came from.
@@ -123,6 +128,12 @@ impl ModelSpec {
         if self.dim == 0 {
             return Err(self.field("dim".into(), "must be at least 1".into()));
         }
+        if self.dim > MAX_WIDTH {
+            return Err(self.field(
+                "dim".into(),
+                format!("{} is more than the {MAX_WIDTH} supported", self.dim),
+            ));
+        }
         let Some(last) = self.layers.len().checked_sub(1) else {
             return Err(self.field(
                 "layers".into(),
@@ -130,19 +141,32 @@ impl ModelSpec {
             ));
         };
         let mut first_act: Option<(Activation, &str)> = None;
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(self.layers.len());
         for (k, l) in self.layers.iter().enumerate() {
             let at = |f: &str| format!("layers[{k}].{f}");
             if l.name.is_empty() {
                 return Err(self.field(at("name"), "must not be empty".into()));
             }
-            if let Some(j) = self.layers[..k].iter().position(|o| o.name == l.name) {
+            if l.name.chars().any(char::is_control) {
                 return Err(self.field(
                     at("name"),
-                    format!("`{}` is also the name of layers[{j}]", l.name),
+                    format!("`{}` contains control characters", printable(&l.name)),
+                ));
+            }
+            if let Some(j) = seen.insert(l.name.as_str(), k) {
+                return Err(self.field(
+                    at("name"),
+                    format!("`{}` is also the name of layers[{j}]", printable(&l.name)),
                 ));
             }
             if l.out == 0 {
                 return Err(self.field(at("out"), "must be at least 1".into()));
+            }
+            if l.out > MAX_WIDTH {
+                return Err(self.field(
+                    at("out"),
+                    format!("{} is more than the {MAX_WIDTH} supported", l.out),
+                ));
             }
             if k == last {
                 if let Some(a) = &l.activation {

@@ -20,9 +20,11 @@ use std::path::Path;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
-use symplode_codegen::tableau::{BUILTIN_NAMES, Q, Tableau, builtin, parse_q};
+use symplode_codegen::tableau::{
+    BUILTIN_NAMES, MAX_COEFFICIENT_CHARS, Q, Tableau, builtin, parse_q,
+};
 
-use super::error::{IoError, toml_error};
+use super::error::{IoError, printable, toml_error};
 use super::read_text;
 
 /// A coefficient as written: the text to parse exactly.
@@ -98,6 +100,7 @@ pub fn parse_tableau(text: &str, origin: &str, default_name: &str) -> Result<Tab
             .map(|(k, c)| q(format!("{name}[{k}]"), c))
             .collect()
     };
+    check_work(&t, origin)?;
     let c = vector("c", &t.c)?;
     let b = vector("b", &t.b)?;
     let b_hat = t.b_hat.as_deref().map(|v| vector("b_hat", v)).transpose()?;
@@ -106,7 +109,18 @@ pub fn parse_tableau(text: &str, origin: &str, default_name: &str) -> Result<Tab
             .enumerate()
             .map(|(i, row)| vector(&format!("a[{i}]"), row))
             .collect::<Result<Vec<_>, _>>()?;
-    let name = t.name.as_deref().unwrap_or(default_name);
+    let name = match t.name.as_deref() {
+        Some(n) => {
+            check_name(n).map_err(|reason| IoError::Field {
+                origin: origin.to_string(),
+                field: "name".into(),
+                reason,
+            })?;
+            n.to_string()
+        }
+        None => printable(default_name),
+    };
+    let name = name.as_str();
     let built = match &t.tolerance {
         None => Tableau::new_checked(name, a, b, c, b_hat, t.order, t.embedded_order),
         Some(tol) => {
@@ -118,6 +132,95 @@ pub fn parse_tableau(text: &str, origin: &str, default_name: &str) -> Result<Tab
         origin: origin.to_string(),
         source: Box::new(source),
     })
+}
+
+/// Budget of coefficient characters × claimed order: the exact order conditions multiply up to
+/// `order` coefficients, so their cost grows with both. 8000 allows 1000-character
+/// coefficients at order 8 and tsit5's exact 1334-character rationals at order 5.
+pub const MAX_CHARS_TIMES_ORDER: usize = 8000;
+
+/// Largest total of coefficient characters in one file (tsit5's exact tableau has 15,417).
+pub const MAX_TOTAL_CHARS: usize = 64 * 1024;
+
+/// Refuses coefficients whose length would make the exact order conditions slow, before any
+/// is parsed (each coefficient alone is also capped by `parse_q`).
+fn check_work(t: &TableauToml, origin: &str) -> Result<(), IoError> {
+    let mut all: Vec<(String, &Coef)> = Vec::new();
+    all.extend(t.c.iter().enumerate().map(|(k, c)| (format!("c[{k}]"), c)));
+    all.extend(t.b.iter().enumerate().map(|(k, c)| (format!("b[{k}]"), c)));
+    for (i, row) in t.a.iter().enumerate() {
+        all.extend(
+            row.iter()
+                .enumerate()
+                .map(|(j, c)| (format!("a[{i}][{j}]"), c)),
+        );
+    }
+    if let Some(bh) = &t.b_hat {
+        all.extend(
+            bh.iter()
+                .enumerate()
+                .map(|(k, c)| (format!("b_hat[{k}]"), c)),
+        );
+    }
+    if let Some(tol) = &t.tolerance {
+        all.push(("tolerance".into(), tol));
+    }
+    if all
+        .iter()
+        .any(|(_, c)| c.0.chars().count() > MAX_COEFFICIENT_CHARS)
+    {
+        // `parse_q` refuses it, naming it, before any big number is built.
+        return Ok(());
+    }
+    let total: usize = all.iter().map(|(_, c)| c.0.len()).sum();
+    if total > MAX_TOTAL_CHARS {
+        return Err(IoError::Field {
+            origin: origin.to_string(),
+            field: "coefficients".into(),
+            reason: format!("{total} characters in all, more than the {MAX_TOTAL_CHARS} supported"),
+        });
+    }
+    let order = t.order.max(t.embedded_order.unwrap_or(0)).max(1) as usize;
+    let limit = MAX_CHARS_TIMES_ORDER / order;
+    if let Some((field, c)) = all.iter().max_by_key(|(_, c)| c.0.len())
+        && c.0.len() > limit
+    {
+        return Err(IoError::Field {
+            origin: origin.to_string(),
+            field: field.clone(),
+            reason: format!(
+                "{} characters; with claimed order {order}, coefficients may have at most \
+                 {limit} (the exact order conditions multiply up to {order} of them)",
+                c.0.len()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Longest tableau name accepted, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// A tableau name is printed in reports: it must be non-empty, short and free of control
+/// characters (terminal escape codes, newlines).
+fn check_name(n: &str) -> Result<(), String> {
+    if n.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if n.chars().count() > MAX_NAME_CHARS {
+        return Err(format!(
+            "{} is longer than {MAX_NAME_CHARS} characters",
+            printable(n)
+        ));
+    }
+    if let Some(c) = n.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "{} contains the control character U+{:04X}",
+            printable(n),
+            u32::from(c)
+        ));
+    }
+    Ok(())
 }
 
 /// Reads and validates a tableau TOML file (see [`parse_tableau`]); its name defaults to the
@@ -157,7 +260,8 @@ pub fn resolve_tableau(name: &str, base: Option<&Path>) -> Result<Tableau, IoErr
         origin: "tableau".into(),
         field: "tableau".into(),
         reason: format!(
-            "unknown tableau `{name}`: neither a built-in ({}) nor a .toml file",
+            "unknown tableau `{}`: neither a built-in ({}) nor a .toml file",
+            printable(name),
             BUILTIN_NAMES.join(", ")
         ),
     })

@@ -18,8 +18,7 @@
 //! the commit.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -27,6 +26,7 @@ use symplode_runtime::optim::{OptimState, Optimizer};
 use symplode_runtime::{Dynamics, Real};
 
 use super::TrainError;
+use crate::io::IoError;
 use crate::io::safetensors::{self, NamedTensor, SafeTensors};
 
 /// Name of the metadata file (the commit record) inside a checkpoint directory.
@@ -129,35 +129,50 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
     h
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, `fsync`,
-/// rename over `path`, then `fsync` of the directory. On failure the temporary file is removed
-/// and `path` is unchanged.
+/// Writes `bytes` to `path` atomically (see [`crate::io::write_atomic`]): a temporary file in
+/// the same directory, `fsync`, rename over `path`, then `fsync` of the directory; stale
+/// temporaries of interrupted earlier saves are removed. On failure the temporary file is
+/// removed and `path` is unchanged.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = File::create(&tmp).map_err(|e| TrainError::file("create", &tmp, e))?;
-        f.write_all(bytes)
-            .map_err(|e| TrainError::file("write", &tmp, e))?;
-        f.sync_all()
-            .map_err(|e| TrainError::file("sync", &tmp, e))?;
-        drop(f);
-        fs::rename(&tmp, path).map_err(|e| TrainError::file("rename into place", path, e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-        return result;
+    crate::io::write_atomic(path, bytes).map_err(TrainError::Io)
+}
+
+/// The first non-finite parameter or optimiser state entry, as a
+/// [`TrainError::NonFiniteState`] at `iteration`.
+pub(crate) fn check_finite_state<T: Real>(
+    model: &dyn Dynamics<T>,
+    optimizer: &dyn Optimizer<T>,
+    iteration: u64,
+) -> Result<(), TrainError> {
+    let params = model.params();
+    if let Some(i) = params.iter().position(|v| !v.f64().is_finite()) {
+        let name = model
+            .param_tensors()
+            .into_iter()
+            .find(|t| t.range().contains(&i))
+            .map_or(String::new(), |t| format!(" (`{}`)", t.name));
+        return Err(TrainError::NonFiniteState {
+            iteration,
+            what: format!("parameter {i}{name}"),
+            value: params[i].f64(),
+        });
     }
-    // Make the rename itself durable (not possible on every platform; best effort).
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
+    let state = optimizer.state();
+    for (name, buf) in &state.buffers {
+        if let Some(i) = buf.iter().position(|v| !v.is_finite()) {
+            return Err(TrainError::NonFiniteState {
+                iteration,
+                what: format!("optimiser state {name}[{i}]"),
+                value: buf[i],
+            });
+        }
+    }
+    if !state.lr.is_finite() {
+        return Err(TrainError::NonFiniteState {
+            iteration,
+            what: "the learning rate".into(),
+            value: state.lr,
+        });
     }
     Ok(())
 }
@@ -173,6 +188,7 @@ pub fn save<T: Real>(
     base_lr: f64,
     config: serde_json::Value,
 ) -> Result<PathBuf, TrainError> {
+    check_finite_state(model, optimizer, iteration)?;
     fs::create_dir_all(dir).map_err(|e| TrainError::file("create directory", dir, e))?;
     let tensors_file = format!("checkpoint-{iteration:08}.safetensors");
     let tensors_path = dir.join(&tensors_file);
@@ -259,7 +275,10 @@ pub fn save<T: Real>(
     if let Ok(entries) = fs::read_dir(dir) {
         for e in entries.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
-            if n.starts_with("checkpoint-") && n.ends_with(".safetensors") && n != tensors_file {
+            let old_tensors =
+                n.starts_with("checkpoint-") && n.ends_with(".safetensors") && n != tensors_file;
+            let stale = n.starts_with(".checkpoint") && crate::io::files::is_stale_temporary(&n);
+            if old_tensors || stale {
                 let _ = fs::remove_file(e.path());
             }
         }
@@ -270,15 +289,15 @@ pub fn save<T: Real>(
 /// Reads `dir/checkpoint.json` and checks it is a checkpoint of this format.
 pub fn read_meta(dir: &Path) -> Result<CheckpointMeta, TrainError> {
     let path = dir.join(META_FILE);
-    let text = match fs::read(&path) {
+    let text = match crate::io::files::read_bytes(&path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(IoError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             return Err(TrainError::CheckpointMissing {
                 path,
                 reason: "the directory has no checkpoint.json".into(),
             });
         }
-        Err(e) => return Err(TrainError::file("read", &path, e)),
+        Err(e) => return Err(TrainError::Io(e)),
     };
     let meta: CheckpointMeta =
         serde_json::from_slice(&text).map_err(|e| TrainError::CheckpointCorrupt {
@@ -306,6 +325,7 @@ pub fn load<T: Real>(
     model: &mut dyn Dynamics<T>,
     optimizer: &mut dyn Optimizer<T>,
     seed: u64,
+    iterations: u64,
 ) -> Result<Restored, TrainError> {
     let meta = read_meta(dir)?;
     let meta_path = dir.join(META_FILE);
@@ -317,6 +337,46 @@ pub fn load<T: Real>(
     };
     if meta.seed != seed {
         return Err(mismatch("seed", seed.to_string(), meta.seed.to_string()));
+    }
+    if meta.dtype != T::NAME {
+        return Err(mismatch(
+            "the precision (`dtype`)",
+            T::NAME.to_string(),
+            meta.dtype.clone(),
+        ));
+    }
+    if meta.iteration > iterations {
+        return Err(mismatch(
+            "`iteration`",
+            format!("at most the run's {iterations} iterations"),
+            meta.iteration.to_string(),
+        ));
+    }
+    let corrupt_meta = |reason: String| TrainError::CheckpointCorrupt {
+        path: meta_path.clone(),
+        reason,
+    };
+    if meta.rng.seed != meta.seed || meta.rng.next_iteration != meta.iteration {
+        return Err(corrupt_meta(format!(
+            "`rng` (seed {}, next_iteration {}) does not match `seed` {} and `iteration` {}",
+            meta.rng.seed, meta.rng.next_iteration, meta.seed, meta.iteration
+        )));
+    }
+    if meta.optimizer.step > meta.iteration {
+        return Err(corrupt_meta(format!(
+            "`optimizer.step` = {} exceeds `iteration` = {} (one optimiser step per iteration)",
+            meta.optimizer.step, meta.iteration
+        )));
+    }
+    for (field, v) in [
+        ("optimizer.lr", meta.optimizer.lr),
+        ("optimizer.base_lr", meta.optimizer.base_lr),
+    ] {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(corrupt_meta(format!(
+                "`{field}` = {v} is not finite and > 0"
+            )));
+        }
     }
     let layout = model.param_tensors();
     let here: Vec<TensorInfo> = layout
@@ -354,15 +414,15 @@ pub fn load<T: Real>(
         });
     }
     let tensors_path = dir.join(name);
-    let bytes = match fs::read(&tensors_path) {
+    let bytes = match crate::io::files::read_bytes(&tensors_path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(IoError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             return Err(TrainError::CheckpointMissing {
                 path: tensors_path,
                 reason: "the tensor file named by checkpoint.json does not exist".into(),
             });
         }
-        Err(e) => return Err(TrainError::file("read", &tensors_path, e)),
+        Err(e) => return Err(TrainError::Io(e)),
     };
     let corrupt = |reason: String| TrainError::CheckpointCorrupt {
         path: tensors_path.clone(),
@@ -407,6 +467,11 @@ pub fn load<T: Real>(
     }
     let lr = read("optimizer.lr", &[1])?[0];
     let base_lr = read("optimizer.base_lr", &[1])?[0];
+    if !(lr > 0.0 && base_lr > 0.0) {
+        return Err(corrupt(format!(
+            "learning rates must be > 0, got optimizer.lr = {lr}, optimizer.base_lr = {base_lr}"
+        )));
+    }
     let state = OptimState {
         kind: meta.optimizer.kind.clone(),
         step: meta.optimizer.step,

@@ -6,6 +6,9 @@ use symplode_runtime::SolveError;
 use symplode_runtime::optim::OptimError;
 use thiserror::Error;
 
+use crate::io::IoError;
+use crate::io::budget::BudgetError;
+
 /// What went wrong while training, checkpointing or resuming, and where.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -34,6 +37,32 @@ pub enum TrainError {
         /// The loss value.
         value: f64,
     },
+    /// An update made a parameter or an optimiser state entry NaN or infinite (the run
+    /// diverged); nothing is saved, the last good checkpoint stays.
+    #[error(
+        "iteration {iteration}: {what} became non-finite ({value}); the run diverged (try a \
+         smaller learning rate or --clip-norm); the last good checkpoint is kept"
+    )]
+    NonFiniteState {
+        /// The iteration (1-based) whose update diverged.
+        iteration: u64,
+        /// Which value, e.g. ``parameter 12 (`layers.0.weight`)`` or `optimiser exp_avg[3]`.
+        what: String,
+        /// The value.
+        value: f64,
+    },
+    /// The iteration's predicted peak memory exceeds the memory budget (checked before it
+    /// runs).
+    #[error("iteration {iteration}: {source}")]
+    Budget {
+        /// The iteration (1-based).
+        iteration: u64,
+        /// The prediction and the budget.
+        source: BudgetError,
+    },
+    /// Writing an output file failed (see [`IoError`]).
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// Training data or a mini-batch is malformed.
     #[error("training data: {what}: {reason}")]
     Data {

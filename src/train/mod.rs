@@ -46,7 +46,9 @@ pub use log::IterationLog;
 use symplode_runtime::grad::{GradientMethod, Problem};
 use symplode_runtime::optim::{LrSchedule, Optimizer, clip_grad_norm, global_norm};
 use symplode_runtime::rng::Rng;
-use symplode_runtime::{Dynamics, Real, Scheme, Stepping};
+use symplode_runtime::{Dynamics, Real, Scheme, SolveError, Stepping};
+
+use crate::io::budget::MemoryBudget;
 
 /// How the per-iteration random streams are derived (recorded in checkpoints).
 pub const RNG_ALGORITHM: &str =
@@ -88,6 +90,9 @@ pub struct TrainConfig {
     pub checkpoint_every: u64,
     /// Anything else to record in the checkpoint metadata (e.g. the model's configuration).
     pub extra: serde_json::Value,
+    /// Each iteration's predicted peak memory is checked against this before it runs
+    /// (`None`: 3/4 of the machine's memory); see [`crate::io::budget`].
+    pub memory_budget: Option<MemoryBudget>,
 }
 
 impl Default for TrainConfig {
@@ -103,6 +108,7 @@ impl Default for TrainConfig {
             checkpoint_dir: None,
             checkpoint_every: 0,
             extra: serde_json::Value::Null,
+            memory_budget: None,
         }
     }
 }
@@ -140,6 +146,7 @@ pub struct Trainer<'a, T: Real> {
     config: TrainConfig,
     iteration: u64,
     base_lr: f64,
+    budget: MemoryBudget,
 }
 
 impl<'a, T: Real> Trainer<'a, T> {
@@ -172,6 +179,10 @@ impl<'a, T: Real> Trainer<'a, T> {
                 reason: format!("{c}; must be finite and > 0"),
             });
         }
+        let budget = config
+            .memory_budget
+            .clone()
+            .unwrap_or_else(MemoryBudget::machine_default);
         Ok(Trainer {
             method,
             scheme,
@@ -180,6 +191,7 @@ impl<'a, T: Real> Trainer<'a, T> {
             config,
             iteration: 0,
             base_lr,
+            budget,
         })
     }
 
@@ -233,13 +245,21 @@ impl<'a, T: Real> Trainer<'a, T> {
         let start = Instant::now();
         let loss = self.config.loss;
         let g = {
-            let problem = Problem::single(
+            let mut problem = Problem::single(
                 &*model,
                 &batch.times,
                 self.scheme,
                 self.stepping.clone(),
                 &batch.x0,
             );
+            let fit = self
+                .budget
+                .fit_gradient(self.method, &problem)
+                .map_err(|source| TrainError::Budget {
+                    iteration: it,
+                    source,
+                })?;
+            problem.stepping = fit.stepping.clone();
             let mut loss_fn =
                 |out: &symplode_runtime::grad::Outputs<T>,
                  cot: &mut symplode_runtime::grad::Outputs<T>| {
@@ -250,9 +270,15 @@ impl<'a, T: Real> Trainer<'a, T> {
                 };
             self.method
                 .gradient(&problem, &mut loss_fn)
-                .map_err(|source| TrainError::Solve {
-                    iteration: it,
-                    source,
+                .map_err(|source| match (&source, fit.capped_message(&self.budget)) {
+                    (SolveError::TooManySteps { .. }, Some(reason)) => TrainError::Config {
+                        field: "memory_budget",
+                        reason: format!("iteration {it}: {reason}"),
+                    },
+                    _ => TrainError::Solve {
+                        iteration: it,
+                        source,
+                    },
                 })?
         };
         if !g.loss.is_finite() {
@@ -270,6 +296,7 @@ impl<'a, T: Real> Trainer<'a, T> {
         self.optimizer
             .step(model.params_mut(), &grad)
             .map_err(optim)?;
+        checkpoint::check_finite_state(model, &*self.optimizer, it)?;
         self.iteration = it;
         let seconds = start.elapsed().as_secs_f64();
         Ok(IterationLog::new(
@@ -382,14 +409,22 @@ impl<'a, T: Real> Trainer<'a, T> {
 
     /// Loads the checkpoint in `dir` into `model` and the optimiser and continues from its
     /// iteration. Fails with [`TrainError::CheckpointMissing`], [`TrainError::CheckpointCorrupt`]
-    /// or [`TrainError::CheckpointMismatch`] (model layout, optimiser kind or seed differ),
+    /// (including an optimiser step count above the iteration, or inconsistent random-stream
+    /// state) or [`TrainError::CheckpointMismatch`] (model layout, optimiser kind, seed or
+    /// precision differ, or the checkpoint's iteration is beyond this run's iterations),
     /// leaving `model` and the trainer unchanged.
     pub fn resume(
         &mut self,
         model: &mut dyn Dynamics<T>,
         dir: &Path,
     ) -> Result<Restored, TrainError> {
-        let restored = checkpoint::load(dir, model, &mut *self.optimizer, self.config.seed)?;
+        let restored = checkpoint::load(
+            dir,
+            model,
+            &mut *self.optimizer,
+            self.config.seed,
+            self.config.iterations,
+        )?;
         self.iteration = restored.iteration;
         self.base_lr = restored.base_lr;
         Ok(restored)

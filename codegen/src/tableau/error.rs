@@ -210,6 +210,46 @@ pub enum TableauError {
         got: String,
     },
 
+    /// The tolerance of [`Tableau::new_with_tolerance`](super::Tableau::new_with_tolerance)
+    /// is negative or so large that it would excuse conditions that do not hold.
+    #[error(
+        "tableau `{name}`: tolerance {tolerance} is not allowed: it must be ≥ 0 and at most \
+         {max} (a tolerance only excuses the rounding of published decimal coefficients)"
+    )]
+    BadTolerance {
+        /// Name of the tableau.
+        name: String,
+        /// The tolerance given (shortened).
+        tolerance: String,
+        /// The largest tolerance allowed.
+        max: String,
+    },
+
+    /// A coefficient's magnitude is beyond the range of `f64`, so the kernels could not use it.
+    #[error(
+        "tableau `{name}`: coefficient {what} = {value} is beyond the range of f64 \
+         (|x| ≤ 1.8e308)"
+    )]
+    CoefficientOutOfRange {
+        /// Name of the tableau.
+        name: String,
+        /// Which coefficient, 1-based: `a_32`, `b_4`, `c_2`, `b_hat_1`.
+        what: String,
+        /// The value (shortened).
+        value: String,
+    },
+
+    /// More stages than supported (validation time grows with the stage count).
+    #[error("tableau `{name}` has {stages} stages; at most {max} are supported")]
+    TooManyStages {
+        /// Name of the tableau.
+        name: String,
+        /// The stage count given.
+        stages: usize,
+        /// The limit.
+        max: usize,
+    },
+
     /// A built-in tableau derived from free parameters could not be derived
     /// (an internal invariant; never expected).
     #[error("tableau `{name}`: derivation failed: {reason}")]

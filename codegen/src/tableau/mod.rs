@@ -61,9 +61,10 @@ pub use order::{MAX_ORDER, RootedTree, rooted_trees};
 pub use partner::SymplecticPartner;
 pub use poly::Poly;
 pub use proof::{IdentityKind, PairingIdentity, PairingProof, check_adjoint, prove_pairing};
-pub use rational::{Q, parse_q, q, q_to_f64};
+pub use rational::{MAX_COEFFICIENT_CHARS, Q, parse_q, q, q_to_f64};
+pub use validate::MAX_STAGES;
 
-use num_traits::{Signed, Zero};
+use num_traits::Zero;
 
 use order::{StageVectors, forest};
 use validate::tolerance_note;
@@ -142,7 +143,8 @@ impl Tableau {
     /// ([`Tableau::tolerance`]) so users can see the tableau is not exact.
     ///
     /// # Errors
-    /// As [`Tableau::new_checked`], with the tolerance named in the messages.
+    /// As [`Tableau::new_checked`], with the tolerance named in the messages;
+    /// [`TableauError::BadTolerance`] for a negative tolerance or one above `1e-10`.
     #[allow(clippy::too_many_arguments)]
     pub fn new_with_tolerance(
         name: &str,
@@ -154,7 +156,14 @@ impl Tableau {
         embedded_order: Option<u32>,
         tol: Q,
     ) -> Result<Tableau, TableauError> {
-        let tol = tol.abs();
+        let max = Q::new(1.into(), num_bigint::BigInt::from(10u32).pow(10));
+        if tol < Q::zero() || tol > max {
+            return Err(TableauError::BadTolerance {
+                name: name.to_string(),
+                tolerance: rational::shown(&tol.to_string()),
+                max: "1e-10".into(),
+            });
+        }
         let t = validate::build(name, a, b, c, b_hat, order, embedded_order, tol.clone())?;
         t.check_claims(&tol)?;
         Ok(t)

@@ -9,9 +9,40 @@ use super::TableauError;
 /// The exact coefficient type of every tableau.
 pub type Q = num_rational::BigRational;
 
-/// Largest decimal exponent accepted by [`parse_q`] (`1e10000`); larger ones are rejected
-/// instead of building enormous integers.
-const MAX_DECIMAL_EXPONENT: u64 = 10_000;
+/// Largest decimal exponent accepted by [`parse_q`] (`1e400`, beyond the range of `f64`);
+/// larger ones are rejected instead of building enormous integers.
+const MAX_DECIMAL_EXPONENT: u64 = 400;
+
+/// Longest coefficient text accepted by [`parse_q`], in characters: three times the longest
+/// exact coefficient of the built-in tableaux (tsit5's derived rationals have up to 1334
+/// characters; published decimals have about 40 digits), and small enough that validating a
+/// tableau stays fast. Longer text is rejected with a clear error
+/// instead of taking time quadratic in its length.
+pub const MAX_COEFFICIENT_CHARS: usize = 4096;
+
+/// `text` for a message: whole when short, otherwise its start and its length; control
+/// characters escaped.
+pub(crate) fn shown(text: &str) -> String {
+    const SHOW: usize = 40;
+    let n = text.chars().count();
+    let esc = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    };
+    if n <= SHOW {
+        esc(text)
+    } else {
+        let head: String = text.chars().take(SHOW).collect();
+        format!("{}… ({n} characters)", esc(&head))
+    }
+}
 
 /// Shorthand for the rational `num/den`, reduced to lowest terms.
 ///
@@ -37,9 +68,15 @@ pub fn q(num: i64, den: i64) -> Q {
 /// denominator, exponent too large).
 pub fn parse_q(s: &str) -> Result<Q, TableauError> {
     let err = |reason: &str| TableauError::Parse {
-        text: s.to_string(),
+        text: shown(s),
         reason: reason.to_string(),
     };
+    if s.chars().count() > MAX_COEFFICIENT_CHARS {
+        return Err(err(&format!(
+            "longer than {MAX_COEFFICIENT_CHARS} characters (write a fraction n/d, or round the \
+             decimal)"
+        )));
+    }
     let t = s.trim();
     if t.is_empty() {
         return Err(err("empty text"));
@@ -112,7 +149,7 @@ fn parse_decimal(s: &str) -> Result<Q, String> {
             .ok_or_else(|| format!("exponent larger than {MAX_DECIMAL_EXPONENT} in magnitude"))?;
         exp10 += if eneg { -(k as i64) } else { k as i64 };
     }
-    if exp10.unsigned_abs() > MAX_DECIMAL_EXPONENT + 64 * 1024 {
+    if exp10.unsigned_abs() > MAX_DECIMAL_EXPONENT + MAX_COEFFICIENT_CHARS as u64 {
         return Err("too many digits".to_string());
     }
     let mut den = BigInt::one();

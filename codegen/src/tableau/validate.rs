@@ -1,6 +1,6 @@
 //! Structural validation: shapes, explicitness, consistency `c_i = Σ_j a_ij`.
 
-use num_traits::Zero;
+use num_traits::{Signed, Zero};
 
 use super::rational::within;
 use super::{Q, Tableau, TableauError};
@@ -90,6 +90,13 @@ pub(crate) fn build(
             name: name.to_string(),
         });
     }
+    if s > MAX_STAGES {
+        return Err(TableauError::TooManyStages {
+            name: name.to_string(),
+            stages: s,
+            max: MAX_STAGES,
+        });
+    }
     let shape = |what: &str, got: usize| TableauError::Shape {
         name: name.to_string(),
         what: what.to_string(),
@@ -120,6 +127,7 @@ pub(crate) fn build(
         _ => {}
     }
     let a = full_matrix(name, a, s)?;
+    check_range(name, &a, &b, &c, b_hat.as_deref())?;
     for (i, (row, ci)) in a.iter().zip(&c).enumerate() {
         let sum = row.iter().fold(Q::zero(), |acc, x| acc + x);
         if !within(&(&sum - ci), &tol) {
@@ -142,6 +150,41 @@ pub(crate) fn build(
         embedded_order,
         tolerance: tol,
     })
+}
+
+/// Largest stage count accepted: far above any practical explicit method (dopri8 has 13
+/// stages), small enough that the order conditions and the partner proof stay quick.
+pub const MAX_STAGES: usize = 64;
+
+/// Fails with [`TableauError::CoefficientOutOfRange`] for the first coefficient whose
+/// magnitude exceeds `f64::MAX` (it would become ±∞ in the kernels).
+fn check_range(
+    name: &str,
+    a: &[Vec<Q>],
+    b: &[Q],
+    c: &[Q],
+    b_hat: Option<&[Q]>,
+) -> Result<(), TableauError> {
+    let limit = Q::from_float(f64::MAX).unwrap_or_default();
+    let bad = |what: String, x: &Q| TableauError::CoefficientOutOfRange {
+        name: name.to_string(),
+        what,
+        value: super::rational::shown(&x.to_string()),
+    };
+    let too_big = |x: &Q| x.abs() > limit;
+    for (i, row) in a.iter().enumerate() {
+        if let Some(j) = row.iter().position(too_big) {
+            return Err(bad(format!("a_{}{}", i + 1, j + 1), &row[j]));
+        }
+    }
+    for (v, label) in [(Some(b), "b"), (Some(c), "c"), (b_hat, "b_hat")] {
+        if let Some(v) = v
+            && let Some(i) = v.iter().position(too_big)
+        {
+            return Err(bad(format!("{label}_{}", i + 1), &v[i]));
+        }
+    }
+    Ok(())
 }
 
 /// `""` for exact checks, `" (tolerance 1e-16 = …)"` otherwise.

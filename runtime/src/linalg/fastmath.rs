@@ -19,6 +19,9 @@
 //!   stays straight-line code.
 
 #[cfg(target_arch = "x86_64")]
+use super::simd::{SimdLevel, simd_level};
+
+#[cfg(target_arch = "x86_64")]
 mod tanh512;
 
 const LOG2E: f64 = std::f64::consts::LOG2_E;
@@ -135,37 +138,32 @@ fn exp_loop_avx2(v: &mut [f64]) {
     exp_loop_with::<true>(v)
 }
 
+/// AVX2 and FMA may run: the CPU supports them and [`simd_level`] allows them.
 #[cfg(target_arch = "x86_64")]
 fn has_avx2_fma() -> bool {
-    use std::sync::OnceLock;
-    static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    })
+    simd_level() >= SimdLevel::Avx2
 }
 
+/// AVX-512F/DQ (with AVX2 and FMA) may run: the CPU supports them and [`simd_level`] allows
+/// them.
 #[cfg(target_arch = "x86_64")]
 fn has_avx512() -> bool {
-    use std::sync::OnceLock;
-    static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-            && has_avx2_fma()
-    })
+    simd_level() >= SimdLevel::Avx512
 }
 
 /// `v[i] ← tanh(v[i])`.
 pub fn tanh_in_place(v: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if has_avx512() {
-        // SAFETY: the CPU supports AVX-512F/DQ (checked above).
+        // SAFETY: the CPU supports AVX-512F/DQ (checked above: `simd_level` never exceeds the
+        // detected level).
         unsafe { tanh512::tanh_in_place(v) };
         return;
     }
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA (checked above).
+        // SAFETY: the CPU supports AVX2 and FMA (checked above: `simd_level` never exceeds the
+        // detected level).
         unsafe { tanh_loop_avx2(v) };
         return;
     }
@@ -176,7 +174,8 @@ pub fn tanh_in_place(v: &mut [f64]) {
 pub fn exp_in_place(v: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA (checked above).
+        // SAFETY: the CPU supports AVX2 and FMA (checked above: `simd_level` never exceeds the
+        // detected level).
         unsafe { exp_loop_avx2(v) };
         return;
     }

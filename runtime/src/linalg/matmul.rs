@@ -320,12 +320,12 @@ trait Micro<T> {
 unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
     #[cfg(target_arch = "x86_64")]
     {
+        use super::simd::{SimdLevel, simd_level};
         use std::any::TypeId;
-        if std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx2")
-            && std::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA; `T` is exactly the type cast to.
+        let level = simd_level();
+        if level >= SimdLevel::Avx512 {
+            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (`simd_level` never exceeds the
+            // detected level); `T` is exactly the type cast to.
             unsafe {
                 if TypeId::of::<T>() == TypeId::of::<f64>() {
                     if narrow::applies(prob) {
@@ -343,8 +343,9 @@ unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
                 }
             }
         }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU supports AVX2 and FMA; `T` is exactly the type cast to.
+        if level >= SimdLevel::Avx2 {
+            // SAFETY: the CPU supports AVX2 and FMA (`simd_level` never exceeds the detected
+            // level); `T` is exactly the type cast to.
             unsafe {
                 if TypeId::of::<T>() == TypeId::of::<f64>() {
                     if narrow::applies(prob) {

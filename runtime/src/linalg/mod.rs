@@ -1,9 +1,10 @@
 //! Numeric kernels under the models and the interpreter: dense products that never allocate
 //! ([`matmul`]), the dense layer and its derivatives on top of them ([`dense`]), the
 //! elementwise ops and activations ([`elementwise`]), and vectorised `exp`/`tanh` over slices
-//! ([`fastmath`]).
+//! ([`fastmath`]); [`simd`] selects (or forces, for tests) their SIMD path.
 
 pub mod dense;
 pub mod elementwise;
 pub mod fastmath;
 pub mod matmul;
+pub mod simd;
