@@ -38,7 +38,7 @@ use super::model::{ModelForm, PhysicsModel};
 use super::system::{PdeSystem, SystemKind};
 use crate::io::{SafeTensors, SolverSpec};
 
-/// The physics model in TOML (see the [module documentation](self)).
+/// The physics model in TOML (see the module documentation of `symplode::physics`).
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PhysicsSpec {
