@@ -295,3 +295,76 @@ fn solve_writes_states_at_every_time() {
         (vec![2, BATCH, 2], symplode::io::Dtype::F32)
     );
 }
+
+#[test]
+fn memory_frontier_methods_from_the_command_line() {
+    let dir = fixture("frontier");
+    let names: Vec<String> = ModelSpec::read(dir.join("m.toml"))
+        .unwrap()
+        .build::<f64>(&SafeTensors::read(dir.join("w.safetensors")).unwrap())
+        .unwrap()
+        .param_tensors()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    let grads = |extra: &[&str], file: &str| {
+        let mut args: Vec<&str> = vec!["grad"];
+        args.extend(MODEL);
+        args.extend(["--tableau", "dopri5", "--steps", "12", "--out", file]);
+        args.extend(extra);
+        let out = run(&dir, &args);
+        (
+            read_grads(&dir.join(file), &names),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // Binomial checkpoints: the symplectic adjoint's gradient, bit for bit.
+    let (sym, _) = grads(&["--method", "symplectic"], "s.safetensors");
+    let (bin, _) = grads(
+        &["--method", "symplectic-binomial", "--checkpoints", "3"],
+        "b.safetensors",
+    );
+    assert_eq!(bits(&bin.0), bits(&sym.0));
+    assert_eq!(bits(&bin.1), bits(&sym.1));
+    // Reversible: equal to backprop through the same reversible scheme.
+    let (rev, _) = grads(
+        &["--method", "reversible", "--lambda", "0.9"],
+        "r.safetensors",
+    );
+    let (refr, _) = grads(
+        &["--method", "reversible-backprop", "--lambda", "0.9"],
+        "rb.safetensors",
+    );
+    let diff = rev
+        .1
+        .iter()
+        .zip(&refr.1)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    let scale = refr.1.iter().map(|v| v.abs()).fold(0.0, f64::max);
+    assert!(
+        diff <= 1e-10 * scale,
+        "reversible vs reversible-backprop: {diff:e}"
+    );
+    // Auto: says which method it picked and why.
+    let (_, text) = grads(
+        &["--method", "auto", "--memory-budget", "64MiB"],
+        "a.safetensors",
+    );
+    assert!(text.contains("auto: "), "{text}");
+    // A budget nothing fits is one clear error naming the smallest achievable peak.
+    let mut args: Vec<&str> = vec!["grad"];
+    args.extend(MODEL);
+    args.extend(["--method", "auto", "--memory-budget", "1KiB"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_symplode"))
+        .current_dir(&dir)
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: ") && err.lines().count() == 1,
+        "{err}"
+    );
+}

@@ -98,6 +98,12 @@ pub struct GradArgs {
     /// Gradient method.
     #[arg(long, value_enum, default_value_t = Method::Symplectic)]
     pub method: Method,
+    /// Checkpoint slots C of `--method symplectic-binomial`.
+    #[arg(long, default_value_t = 16)]
+    pub checkpoints: usize,
+    /// Coupling λ ∈ (0, 1] of `--method reversible` / `reversible-backprop`.
+    #[arg(long, default_value_t = 0.999)]
+    pub lambda: f64,
     /// Loss at x(t1) (default mean-sumsq: mean over the batch of ‖x(t1)‖²).
     #[arg(long, value_enum, conflicts_with = "cotangent")]
     pub loss: Option<LossKind>,
@@ -175,6 +181,34 @@ pub enum Method {
     Aca,
     /// Checkpoint per component, re-run the component with tapes.
     CheckpointComponent,
+    /// Symplectic adjoint with binomial (revolve) checkpoints: at most `--checkpoints` states.
+    SymplecticBinomial,
+    /// Algebraically reversible Runge–Kutta (McCallum & Foster), coupling `--lambda`: states
+    /// reconstructed backwards, memory flat in the number of steps.
+    Reversible,
+    /// Backpropagation through the same reversible scheme (its reference).
+    ReversibleBackprop,
+    /// The fastest exact method whose predicted peak fits `--memory-budget`.
+    Auto,
+}
+
+impl Method {
+    /// The library's name of the method.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Symplectic => "symplectic",
+            Method::SymplecticStored => "symplectic-stored",
+            Method::Backprop => "backprop",
+            Method::Adjoint => "adjoint",
+            Method::AdjointSeminorm => "adjoint-seminorm",
+            Method::Aca => "aca",
+            Method::CheckpointComponent => "checkpoint-component",
+            Method::SymplecticBinomial => "symplectic-binomial",
+            Method::Reversible => "reversible",
+            Method::ReversibleBackprop => "reversible-backprop",
+            Method::Auto => "auto",
+        }
+    }
 }
 
 /// The built-in losses.

@@ -52,19 +52,19 @@ struct GradReport {
 /// A loss as the gradient methods take it.
 type LossFn<T> = dyn FnMut(&Outputs<T>, &mut Outputs<T>) -> f64;
 
-fn method_of<T: Real>(m: Method) -> Box<dyn GradientMethod<T>> {
-    match m {
-        Method::Symplectic => Box::new(SymplecticAdjoint),
-        Method::SymplecticStored => Box::new(SymplecticAdjointStored),
-        Method::Backprop => Box::new(Backprop),
-        Method::Adjoint => Box::new(Adjoint::default()),
-        Method::AdjointSeminorm => Box::new(Adjoint {
-            seminorm: true,
-            backward: None,
-        }),
-        Method::Aca => Box::new(CheckpointStep),
-        Method::CheckpointComponent => Box::new(CheckpointComponent),
-    }
+/// The method of `--method`, with `--checkpoints`, `--lambda` and, for `auto`, the memory
+/// budget.
+fn method_of<T: Real>(
+    args: &GradArgs,
+    budget_bytes: u64,
+) -> Result<Box<dyn GradientMethod<T>>, CliError> {
+    let options = symplode::runtime::grad::MethodOptions {
+        checkpoints: args.checkpoints,
+        lambda: args.lambda,
+        memory_budget: Some(usize::try_from(budget_bytes).unwrap_or(usize::MAX)),
+    };
+    symplode::runtime::grad::method_with_options::<T>(args.method.name(), &options)
+        .map_err(|e| CliError(format!("--method {}: {e}", args.method.name())))
 }
 
 /// Runs `grad` in precision `T`, appending the report to `out`.
@@ -84,11 +84,24 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
             "mean-sumsq (mean over the batch of ‖x(t1)‖²)".to_string(),
         ),
     };
-    let method = method_of::<T>(args.method);
     if let Some(out) = &args.out {
         check_outputs(out, args)?;
     }
     let budget = super::memory_budget(args.model.memory_budget.as_deref())?;
+    let mut method = method_of::<T>(args, budget.bytes)?;
+    // `auto`: choose once, up front, and say which and why.
+    let mut auto_reason = None;
+    if args.method == Method::Auto {
+        let problem = Problem::single(&l.net, &times, &l.scheme, l.stepping.clone(), &l.x0);
+        let auto = symplode::runtime::grad::Auto {
+            budget: usize::try_from(budget.bytes).unwrap_or(usize::MAX),
+        };
+        let choice = auto
+            .choose(&problem)
+            .map_err(|e| CliError(format!("--method auto: {e}")))?;
+        auto_reason = Some(choice.reason);
+        method = choice.method;
+    }
     let fit = {
         let problem = Problem::single(&l.net, &times, &l.scheme, l.stepping.clone(), &l.x0);
         budget
@@ -170,6 +183,9 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
         wall_seconds: wall,
         out: args.out.as_ref().map(|p| p.display().to_string()),
     };
+    if let (Some(reason), false) = (&auto_reason, args.model.json) {
+        out.push_str(&format!("auto: {reason}\n"));
+    }
     if args.model.json {
         out.push_str(&super::report::json(&report)?);
     } else {

@@ -35,9 +35,10 @@ impl MlpConfig {
         }
     }
 
-    /// Width of the network's input: `dim + 1` with time input, else `dim`.
+    /// Width of the network's input: `dim + 1` with time input, else `dim` (saturating:
+    /// [`MlpConfig::n_params`] refuses a `dim` that leaves no room for the time column).
     pub fn input_width(&self) -> usize {
-        self.dim + usize::from(self.time_input)
+        self.dim.saturating_add(usize::from(self.time_input))
     }
 
     /// The network as an IR graph ([`Graph::mlp`]): the same layers, parameter names and
@@ -70,6 +71,12 @@ impl MlpConfig {
         };
         if self.dim == 0 {
             return Err(bad("dim".into(), "the state dimension must be at least 1"));
+        }
+        if self.dim.checked_add(usize::from(self.time_input)).is_none() {
+            return Err(bad(
+                "dim".into(),
+                "the state dimension plus the time input overflows usize",
+            ));
         }
         if let Some(k) = self.hidden.iter().position(|&h| h == 0) {
             return Err(bad(
