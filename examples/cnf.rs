@@ -44,6 +44,8 @@
 
 #[path = "common/font.rs"]
 mod font;
+#[path = "common/png.rs"]
+mod png;
 #[path = "common/toy.rs"]
 mod toy;
 
@@ -521,7 +523,8 @@ fn viridis(u: f64) -> RGBColor {
 /// Three square panels: true samples, the learned density `exp(log p)` on the grid, model
 /// samples.
 fn plot(path: &Path, o: &Outcome, text: bool) -> Result<(), Box<dyn Error>> {
-    let root = BitMapBackend::new(path, (1200, 420)).into_drawing_area();
+    let tmp = png::tmp_path(path);
+    let root = BitMapBackend::new(&tmp, (1200, 420)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((1, 3));
     let titles = [
@@ -566,5 +569,6 @@ fn plot(path: &Path, o: &Outcome, text: bool) -> Result<(), Box<dyn Error>> {
         }
     }
     root.present()?;
+    png::commit(&tmp, path)?;
     Ok(())
 }

@@ -40,6 +40,8 @@ mod font;
 mod heap;
 #[path = "common/patches_report.rs"]
 mod patches_report;
+#[path = "common/png.rs"]
+mod png;
 #[path = "common/tabular.rs"]
 mod tabular;
 use heap::{CURRENT, PEAK};

@@ -25,6 +25,8 @@
 mod font;
 #[path = "common/heap.rs"]
 mod heap;
+#[path = "common/png.rs"]
+mod png;
 #[path = "common/toy.rs"]
 mod toy;
 
@@ -261,7 +263,8 @@ fn plot(
     value: impl Fn(&Row) -> f64,
     text: bool,
 ) -> Result<(), Box<dyn Error>> {
-    let root = BitMapBackend::new(path, (900, 600)).into_drawing_area();
+    let tmp = png::tmp_path(path);
+    let root = BitMapBackend::new(&tmp, (900, 600)).into_drawing_area();
     root.fill(&WHITE)?;
     let (x_lo, x_hi) = rows.iter().fold((f64::MAX, 0.0f64), |(a, b), r| {
         (a.min(r.n as f64), b.max(r.n as f64))
@@ -317,6 +320,7 @@ fn plot(
             .draw()?;
     }
     root.present()?;
+    png::commit(&tmp, path)?;
     Ok(())
 }
 

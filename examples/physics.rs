@@ -24,6 +24,8 @@ mod font;
 mod heap;
 #[path = "common/physics_plot.rs"]
 mod physics_plot;
+#[path = "common/png.rs"]
+mod png;
 
 use std::error::Error;
 use std::fmt::Write as _;

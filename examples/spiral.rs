@@ -23,6 +23,8 @@
 
 #[path = "common/font.rs"]
 mod font;
+#[path = "common/png.rs"]
+mod png;
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -505,7 +507,8 @@ fn plot(path: &Path, o: &Outcome) -> Result<(), Box<dyn Error>> {
             "no TrueType font found (set SYMPLODE_FONT=/path/to/font.ttf): plotting without text"
         );
     }
-    let root = BitMapBackend::new(path, (1200, 900)).into_drawing_area();
+    let tmp = png::tmp_path(path);
+    let root = BitMapBackend::new(&tmp, (1200, 900)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((2, 2));
     let x_col = RGBColor(34, 139, 34);
@@ -663,5 +666,6 @@ fn plot(path: &Path, o: &Outcome) -> Result<(), Box<dyn Error>> {
     c.draw_series(tests.iter().map(|&p| Circle::new(p, 4, RED.filled())))?;
     legend!(c, text, SeriesLabelPosition::UpperRight);
     root.present()?;
+    png::commit(&tmp, path)?;
     Ok(())
 }

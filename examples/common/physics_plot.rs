@@ -39,7 +39,8 @@ fn seismic(v: f64) -> RGBColor {
 
 /// Draws the three heat maps (truth, model, model − truth) stacked.
 pub fn heat_maps(path: &Path, r: &Rollout<'_>, text: bool) -> Result<(), Box<dyn Error>> {
-    let root = BitMapBackend::new(path, (1200, 1000)).into_drawing_area();
+    let tmp = super::png::tmp_path(path);
+    let root = BitMapBackend::new(&tmp, (1200, 1000)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((3, 1));
     let states = r.times.len();
@@ -104,12 +105,14 @@ pub fn heat_maps(path: &Path, r: &Rollout<'_>, text: bool) -> Result<(), Box<dyn
         }))?;
     }
     root.present()?;
+    super::png::commit(&tmp, path)?;
     Ok(())
 }
 
 /// Draws energy (relative change from the start) and mass against time, truth and model.
 pub fn invariants(path: &Path, r: &Rollout<'_>, text: bool) -> Result<(), Box<dyn Error>> {
-    let root = BitMapBackend::new(path, (1200, 800)).into_drawing_area();
+    let tmp = super::png::tmp_path(path);
+    let root = BitMapBackend::new(&tmp, (1200, 800)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((2, 1));
     let t_end = *r.times.last().unwrap_or(&1.0);
@@ -163,5 +166,6 @@ pub fn invariants(path: &Path, r: &Rollout<'_>, text: bool) -> Result<(), Box<dy
         }
     }
     root.present()?;
+    super::png::commit(&tmp, path)?;
     Ok(())
 }

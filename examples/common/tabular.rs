@@ -377,7 +377,8 @@ pub fn plot_learning(
 ) -> Result<(), Box<dyn Error>> {
     use plotters::prelude::*;
     let text = super::font::register_font();
-    let root = BitMapBackend::new(path, (900, 500)).into_drawing_area();
+    let tmp = super::png::tmp_path(path);
+    let root = BitMapBackend::new(&tmp, (900, 500)).into_drawing_area();
     root.fill(&WHITE)?;
     let all: Vec<f64> = t
         .losses
@@ -428,5 +429,6 @@ pub fn plot_learning(
             .draw()?;
     }
     root.present()?;
+    super::png::commit(&tmp, path)?;
     Ok(())
 }
