@@ -266,3 +266,40 @@ fn windows_are_distinct_and_reproducible() {
         symplode::train::batch_seed(5, 8)
     );
 }
+
+#[test]
+fn a_fresh_run_keeps_the_previous_log_as_dot_one() {
+    let dir = scratch("train_loop_log_rotation");
+    let data = spiral_data(8, 4);
+    let scheme = Scheme::<f64>::builtin("rk4").unwrap();
+    let log_path = dir.join("log.jsonl");
+    let run = |iterations: u64| {
+        let mut net = tiny_net(1);
+        let config = TrainConfig {
+            iterations,
+            seed: 1,
+            log_path: Some(log_path.clone()),
+            ..TrainConfig::default()
+        };
+        let adam = Adam::new(AdamConfig::default()).unwrap();
+        let mut trainer = Trainer::new(
+            &SymplecticAdjoint,
+            &scheme,
+            Stepping::fixed(2),
+            adam,
+            config,
+        )
+        .unwrap();
+        trainer.run(&mut net, &data).unwrap();
+    };
+    run(3);
+    run(2);
+    let lines = |p: &std::path::Path| std::fs::read_to_string(p).unwrap().lines().count();
+    assert_eq!(lines(&log_path), 2, "the new run's log");
+    assert_eq!(
+        lines(&dir.join("log.jsonl.1")),
+        3,
+        "the previous run's log, kept"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -79,14 +79,21 @@ pub(crate) struct JsonLines {
 }
 
 impl JsonLines {
-    /// Opens `path` for a run starting after `iteration` iterations: a fresh run (0) truncates
-    /// it; a resumed run keeps the lines up to `iteration` and drops later ones (written after
+    /// Opens `path` for a run starting after `iteration` iterations: a fresh run (0) starts a
+    /// new file, first renaming a previous non-empty log to `<path>.1` (replacing an older
+    /// `.1`), so no earlier run's log is lost by starting another; a resumed run keeps the lines up to `iteration` and drops later ones (written after
     /// the checkpoint by an interrupted run), rewriting the file atomically.
     pub(crate) fn open(path: &Path, iteration: u64) -> Result<Self, TrainError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(|e| TrainError::file("create directory", dir, e))?;
         }
         if iteration == 0 || !path.exists() {
+            if fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() > 0) {
+                let mut rotated = path.as_os_str().to_owned();
+                rotated.push(".1");
+                fs::rename(path, &rotated)
+                    .map_err(|e| TrainError::file("rotate the previous log", path, e))?;
+            }
             let file = File::create(path).map_err(|e| TrainError::file("create", path, e))?;
             return Ok(JsonLines {
                 path: path.to_path_buf(),
