@@ -32,7 +32,7 @@ pub enum SolveError {
     },
     /// Output times are not strictly increasing or not finite.
     #[error(
-        "component {component}: times must be finite and strictly increasing, but t[{index}] = {value} follows {previous}"
+        "component {component}: times must be finite and strictly increasing, but t[{index}] = {} follows {}", time(.value), time(.previous)
     )]
     BadTimes {
         /// Component index.
@@ -55,7 +55,7 @@ pub enum SolveError {
         got: usize,
     },
     /// A non-finite value appeared in the state.
-    #[error("non-finite state ({what}) in component {component} at step {step}, t = {t}")]
+    #[error("non-finite state ({what}) in component {component} at step {step}, t = {}", time(.t))]
     NonFinite {
         /// Which quantity (state, adjoint, initial state, cotangent).
         what: &'static str,
@@ -68,7 +68,7 @@ pub enum SolveError {
     },
     /// The adaptive controller shrank the step below the minimum (or below what t can resolve).
     #[error(
-        "step size underflow in component {component} at t = {t}: h = {h:e} (min step {min_step:e})"
+        "step size underflow in component {component} at t = {}: h = {h:e} (min step {min_step:e})", time(.t)
     )]
     StepSizeUnderflow {
         /// Component index.
@@ -82,7 +82,7 @@ pub enum SolveError {
     },
     /// The step budget of one solve was exceeded.
     #[error(
-        "step budget exceeded in component {component}: {max_steps} steps taken by t = {t} (end {t_end})"
+        "step budget exceeded in component {component}: {max_steps} steps taken by t = {} (end {})", time(.t), time(.t_end)
     )]
     TooManySteps {
         /// Component index.
@@ -114,4 +114,15 @@ pub enum SolveError {
         "component {0}: the step grid to replay does not start at the start time or does not land on every output time"
     )]
     GridMismatch(usize),
+}
+
+/// A time for a message: plain decimals in the usual range, scientific notation outside it
+/// (so t = 1e308 is `1e308`, not 309 digits).
+fn time(t: &f64) -> String {
+    let a = t.abs();
+    if a.is_finite() && a != 0.0 && !(1e-4..1e6).contains(&a) {
+        format!("{t:e}")
+    } else {
+        format!("{t}")
+    }
 }

@@ -193,3 +193,26 @@ fn bad_input_is_a_typed_error() {
         "{e}"
     );
 }
+
+#[test]
+fn huge_and_tiny_times_print_short_in_messages() {
+    let e = SolveError::NonFinite {
+        what: "state",
+        component: 0,
+        step: 3,
+        t: 1e308,
+    };
+    let text = e.to_string();
+    assert!(text.contains("t = 1e308") && text.len() < 100, "{text}");
+    let e = SolveError::TooManySteps {
+        component: 1,
+        max_steps: 10,
+        t: 2.5e-9,
+        t_end: 0.5,
+    };
+    let text = e.to_string();
+    assert!(
+        text.contains("t = 2.5e-9") && text.contains("(end 0.5)"),
+        "{text}"
+    );
+}
