@@ -12,22 +12,34 @@ use symplode_runtime::parallel::Chunked;
 use symplode_runtime::{Stepping, SymplecticAdjoint};
 
 struct Counting;
+/// Allocations of every thread (the rayon path allocates on worker threads).
 static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// Allocations of the calling thread only: libtest's main thread may allocate while a test
+    /// runs (STACK.md §6), which a process-wide count would see now and then.
+    static MINE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn count() {
+    ALLOCS.fetch_add(1, Ordering::SeqCst);
+    let _ = MINE.try_with(|c| c.set(c.get() + 1));
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        count();
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        count();
         unsafe { System.alloc_zeroed(l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::SeqCst);
+        count();
         unsafe { System.realloc(p, l, n) }
     }
 }
@@ -35,8 +47,16 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Allocations made after the loss was evaluated (i.e. by the backward sweep).
+/// Allocations made after the loss was evaluated (i.e. by the backward sweep): by this thread
+/// alone on the plain path, by every thread on a rayon pool.
 fn backward_allocations(name: &str, steps: usize, threads: Option<usize>) -> usize {
+    let now = || {
+        if threads.is_some() {
+            ALLOCS.load(Ordering::SeqCst)
+        } else {
+            MINE.with(|c| c.get())
+        }
+    };
     let sch = scheme::<f64>(name);
     let plain = mlp::<f64>(2, 16, 4);
     let chunked = threads.map(|n| {
@@ -54,13 +74,13 @@ fn backward_allocations(name: &str, steps: usize, threads: Option<usize>) -> usi
     let mut inner = losses::mean_sq_final::<f64>(2);
     let mut loss = |o: &Outputs<f64>, c: &mut Outputs<f64>| {
         let v = inner(o, c);
-        at_loss = ALLOCS.load(Ordering::SeqCst);
+        at_loss = now();
         v
     };
     let r = SymplecticAdjoint
         .gradient(&problem, &mut loss)
         .expect("gradient");
-    let end = ALLOCS.load(Ordering::SeqCst);
+    let end = now();
     drop(r);
     end - at_loss
 }
