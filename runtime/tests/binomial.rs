@@ -7,31 +7,8 @@ mod common;
 
 use common::*;
 use symplode_runtime::grad::revolve::optimal_advances;
-use symplode_runtime::grad::{
-    Component, GradientMethod, Problem, ProblemSizes, SymplecticBinomial,
-};
+use symplode_runtime::grad::{GradientMethod, Problem, ProblemSizes, SymplecticBinomial};
 use symplode_runtime::{Stepping, SymplecticAdjoint};
-
-fn chain<'a>(
-    nets: &'a [symplode_runtime::models::Mlp<f64>],
-    sch: &'a symplode_runtime::Scheme<f64>,
-    stepping: Stepping,
-    x0: &'a [f64],
-) -> Problem<'a, f64> {
-    Problem {
-        chain: nets
-            .iter()
-            .enumerate()
-            .map(|(m, n)| Component {
-                dynamics: dyn_ref(n),
-                times: vec![m as f64, m as f64 + 0.3, m as f64 + 1.0],
-            })
-            .collect(),
-        scheme: sch,
-        stepping,
-        x0,
-    }
-}
 
 /// The expected replays: the full revolve count without a forward placement (adaptive), N − 1
 /// fewer when the forward sweep placed the first descent (fixed).

@@ -5,32 +5,11 @@ mod common;
 
 use common::*;
 use symplode_runtime::grad::{
-    AllTapes, BackwardKind, Component, ComponentStarts, Composed, GradientMethod, Partner, Problem,
+    AllTapes, BackwardKind, ComponentStarts, Composed, GradientMethod, Partner, Problem,
     ProblemSizes, StepStages, StepStates, StoragePolicy, Taped, losses,
 };
 use symplode_runtime::solver::{Trajectory, replay, solve};
 use symplode_runtime::{Backprop, SolveError, Stepping, SymplecticAdjoint};
-
-fn two_components<'a>(
-    nets: &'a [symplode_runtime::models::Mlp<f64>],
-    sch: &'a symplode_runtime::Scheme<f64>,
-    stepping: Stepping,
-    x0: &'a [f64],
-) -> Problem<'a, f64> {
-    Problem {
-        chain: nets
-            .iter()
-            .enumerate()
-            .map(|(m, n)| Component {
-                dynamics: dyn_ref(n),
-                times: vec![m as f64, m as f64 + 0.3, m as f64 + 1.0],
-            })
-            .collect(),
-        scheme: sch,
-        stepping,
-        x0,
-    }
-}
 
 /// Every pair beyond the six named methods.
 fn extra_pairs() -> Vec<Box<dyn GradientMethod<f64>>> {
@@ -46,7 +25,7 @@ fn forward_then_backward_equals_gradient_bit_for_bit() {
     let sch = scheme::<f64>("dopri5");
     let nets = [mlp::<f64>(2, 8, 1), mlp::<f64>(2, 8, 2)];
     let x0 = random_state::<f64>(2 * 4, 5);
-    let problem = two_components(&nets, &sch, Stepping::adaptive(1e-6, 1e-8), &x0);
+    let problem = chain(&nets, &sch, Stepping::adaptive(1e-6, 1e-8), &x0);
     for method in all_methods::<f64>() {
         let whole = method
             .gradient(&problem, &mut losses::mean_sq_final(2))
@@ -97,7 +76,7 @@ fn every_supported_pair_is_exact_and_predicted() {
         let sch = scheme::<f64>(name);
         let nets = [mlp::<f64>(2, 8, 3), mlp::<f64>(2, 8, 4)];
         let x0 = random_state::<f64>(2 * 5, 9);
-        let problem = two_components(&nets, &sch, stepping_for(name, adaptive), &x0);
+        let problem = chain(&nets, &sch, stepping_for(name, adaptive), &x0);
         let cot = random_cotangents(&problem, 11);
         let reference = run(&Backprop, &problem, &cot);
         for method in extra_pairs() {

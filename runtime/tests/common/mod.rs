@@ -141,3 +141,25 @@ pub fn stepping_for(name: &str, adaptive: bool) -> Stepping {
 pub fn dyn_ref<T: Real>(m: &Mlp<T>) -> &dyn Dynamics<T> {
     m
 }
+
+/// A chain of one component per net, component m over [m, m + 0.3, m + 1] (two outputs).
+pub fn chain<'a>(
+    nets: &'a [Mlp<f64>],
+    sch: &'a Scheme<f64>,
+    stepping: Stepping,
+    x0: &'a [f64],
+) -> Problem<'a, f64> {
+    Problem {
+        chain: nets
+            .iter()
+            .enumerate()
+            .map(|(m, n)| symplode_runtime::grad::Component {
+                dynamics: dyn_ref(n),
+                times: vec![m as f64, m as f64 + 0.3, m as f64 + 1.0],
+            })
+            .collect(),
+        scheme: sch,
+        stepping,
+        x0,
+    }
+}
