@@ -133,48 +133,33 @@ fn predict(z: &ProblemSizes, keep: Keep) -> MemoryPrediction {
     }
 }
 
-impl<T: Real> GradientMethod<T> for Reversible {
-    fn name(&self) -> &'static str {
-        "reversible"
-    }
-    fn forward<'p, 'a>(
-        &self,
-        problem: &'p Problem<'a, T>,
-    ) -> Result<ForwardPass<'p, 'a, T>, SolveError> {
-        run_forward("reversible", problem, self.lambda, Keep::Final)
-    }
-    fn backward(
-        &self,
-        pass: ForwardPass<'_, '_, T>,
-        cotangents: &Outputs<T>,
-        loss: f64,
-    ) -> Result<GradResult<T>, SolveError> {
-        run_backward("reversible", pass, cotangents, loss, self.lambda)
-    }
-    fn predict(&self, sizes: &ProblemSizes) -> MemoryPrediction {
-        predict(sizes, Keep::Final)
-    }
+/// The two reversible methods differ only in what the forward sweep keeps.
+macro_rules! reversible_method {
+    ($ty:ident, $name:literal, $keep:expr) => {
+        impl<T: Real> GradientMethod<T> for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn forward<'p, 'a>(
+                &self,
+                problem: &'p Problem<'a, T>,
+            ) -> Result<ForwardPass<'p, 'a, T>, SolveError> {
+                run_forward($name, problem, self.lambda, $keep)
+            }
+            fn backward(
+                &self,
+                pass: ForwardPass<'_, '_, T>,
+                cotangents: &Outputs<T>,
+                loss: f64,
+            ) -> Result<GradResult<T>, SolveError> {
+                run_backward($name, pass, cotangents, loss, self.lambda)
+            }
+            fn predict(&self, sizes: &ProblemSizes) -> MemoryPrediction {
+                predict(sizes, $keep)
+            }
+        }
+    };
 }
 
-impl<T: Real> GradientMethod<T> for ReversibleBackprop {
-    fn name(&self) -> &'static str {
-        "reversible-backprop"
-    }
-    fn forward<'p, 'a>(
-        &self,
-        problem: &'p Problem<'a, T>,
-    ) -> Result<ForwardPass<'p, 'a, T>, SolveError> {
-        run_forward("reversible-backprop", problem, self.lambda, Keep::All)
-    }
-    fn backward(
-        &self,
-        pass: ForwardPass<'_, '_, T>,
-        cotangents: &Outputs<T>,
-        loss: f64,
-    ) -> Result<GradResult<T>, SolveError> {
-        run_backward("reversible-backprop", pass, cotangents, loss, self.lambda)
-    }
-    fn predict(&self, sizes: &ProblemSizes) -> MemoryPrediction {
-        predict(sizes, Keep::All)
-    }
-}
+reversible_method!(Reversible, "reversible", Keep::Final);
+reversible_method!(ReversibleBackprop, "reversible-backprop", Keep::All);
