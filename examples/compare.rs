@@ -38,8 +38,11 @@ use symplode::train::batch_seed;
 mod font;
 #[path = "common/heap.rs"]
 mod heap;
+#[path = "common/machine.rs"]
+mod machine;
 #[path = "common/patches_report.rs"]
 mod patches_report;
+use machine::{cpu, uptime};
 #[path = "common/png.rs"]
 mod png;
 #[path = "common/tabular.rs"]
@@ -278,36 +281,6 @@ fn run<T: Real>(args: &Args) -> Result<(Vec<Row>, String), Box<dyn Error>> {
         rows.push(row);
     }
     Ok((rows, setup))
-}
-
-/// `uptime`, or the load averages when the command is missing.
-fn uptime() -> String {
-    std::process::Command::new("uptime")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_string())
-        .or_else(|| {
-            std::fs::read_to_string("/proc/loadavg")
-                .ok()
-                .map(|s| format!("load average {}", s.trim()))
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// The CPU model and the number of logical CPUs.
-fn cpu() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{model}, {n} logical CPUs")
 }
 
 fn report(rows: &[Row], setup: &str, wall: f64) -> String {

@@ -25,6 +25,9 @@
 mod font;
 #[path = "common/heap.rs"]
 mod heap;
+#[path = "common/machine.rs"]
+#[allow(dead_code)] // this example prints the CPU, not the load
+mod machine;
 #[path = "common/png.rs"]
 mod png;
 #[path = "common/toy.rs"]
@@ -327,14 +330,7 @@ fn plot(
 fn main() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
     std::fs::create_dir_all(&args.out)?;
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu = machine::cpu();
     println!("CPU: {cpu}; one thread; f64");
     let text = font::register_font();
     if !args.no_complexity {

@@ -22,8 +22,11 @@
 mod font;
 #[path = "common/heap.rs"]
 mod heap;
+#[path = "common/machine.rs"]
+mod machine;
 #[path = "common/physics_plot.rs"]
 mod physics_plot;
+use machine::{cpu, uptime};
 #[path = "common/png.rs"]
 mod png;
 
@@ -551,28 +554,6 @@ its section. Data: DGNet's generator (discrete variational derivative scheme, Ne
 bias → Σ = H; du/dt = D∇H, D = δ₁ for KdV, δ₂ for CH), orthogonal initialisation. Training: \
 from each sampled state integrate one data interval with the adaptive solver and fit the next \
 state by MSE, Adam.\n";
-
-/// `uptime`, or the load averages.
-fn uptime() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| format!("load average {}", s.trim()))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-/// The CPU model and the number of logical CPUs.
-fn cpu() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{model}, {n} logical CPUs")
-}
 
 /// The poster's physics table: (method, err, MiB, time) for KdV and CH.
 fn paper(kind: SystemKind, name: &str) -> String {

@@ -132,14 +132,7 @@ pub fn patches_report(args: &Args) -> Result<String, Box<dyn Error>> {
             args.paper_batch,
         )?);
     }
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
+    let cpu = super::machine::cpu();
     let mut md = String::new();
     let _ = writeln!(
         md,
