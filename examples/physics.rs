@@ -3,6 +3,10 @@
 //! one-interval prediction (from each state `u_k`, integrate `dt` with an adaptive solver,
 //! fit `u_{k+1}` by MSE; Adam).
 //!
+//! Length: one file of about 730 lines because the example is one pipeline (data, training,
+//! the six-method comparison, the markdown section); its plotting already lives in
+//! `common/physics_plot.rs`. Splitting the report writer out is the next step if it grows.
+//!
 //! - Data: generated on first use with the discrete variational derivative scheme and cached
 //!   (`--data`, default `target/physics/{system}.safetensors`).
 //! - Train one method (default): `cargo run --release --example physics -- --system kdv

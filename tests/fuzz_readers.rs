@@ -3,6 +3,10 @@
 //! (header fields, dtypes, shapes, offsets, lengths, coefficients, JSON fields) and byte-level
 //! mutation (flips, truncation, insertion, duplication, overwritten length words).
 //!
+//! Length: about 1000 lines, one file on purpose: the five readers share the mutation
+//! strategies, the bounded-time/heap harness and the case counter defined here, and a test
+//! target per reader would compile these helpers five times.
+//!
 //! Invariant for every case: a clean error or a correct value, no panic, bounded time (each
 //! case under [`MAX_CASE_SECONDS`]) and bounded memory (each case's peak heap growth, counted by
 //! a per-thread allocator, under [`MAX_CASE_HEAP`] plus a small multiple of the input size).
