@@ -4,7 +4,8 @@
 
 use crate::ir::{Graph, Op, Value};
 
-use super::fuse::{closure, fuse_tanh_grads};
+use super::dense_time::fuse_dense_time;
+use super::fuse::{Fused, closure, fuse_tanh_grads, readers as count_readers};
 use super::{Arena, Finish, Kernel, Len, Plan, PlanSpec, Slot, Step, Temps};
 
 /// First-fit allocator over one arena (units: elements or rows).
@@ -122,9 +123,12 @@ pub fn compile(spec: &PlanSpec<'_>) -> (Plan, Vec<(Value, Slot)>) {
     // The nodes needed, stopping at loaded values; then again after fusing `g · (1 − y²)`.
     let plain = |k: usize| nodes[k].op.operands();
     let needed = closure(spec, &slot, n, plain);
-    let fused = fuse_tanh_grads(spec, g, &slot, &needed);
-    let operands = |k: usize| match fused[k] {
-        Some((gv, y)) => vec![gv, y],
+    let counts = count_readers(spec, g, &slot, &needed);
+    let mut fused: Vec<Option<Fused>> = vec![None; n];
+    fuse_dense_time(g, &slot, &needed, &counts, &mut fused);
+    fuse_tanh_grads(g, &slot, &needed, &counts, &mut fused);
+    let operands = |k: usize| match &fused[k] {
+        Some(f) => f.operands.clone(),
         None => nodes[k].op.operands(),
     };
     let needed = closure(spec, &slot, n, operands);
@@ -235,7 +239,10 @@ pub fn compile(spec: &PlanSpec<'_>) -> (Plan, Vec<(Value, Slot)>) {
             d
         } else {
             // In place on an operand that dies here.
-            let inherit = if node.op.is_elementwise() || fused[k].is_some() {
+            let elementwise = fused[k]
+                .as_ref()
+                .map_or(node.op.is_elementwise(), |f| f.in_place);
+            let inherit = if elementwise {
                 ops.iter().copied().find(|u| {
                     owned[u.index()] && last[u.index()] == i && Len::of(&nodes[u.index()].ty) == len
                 })
@@ -253,13 +260,14 @@ pub fn compile(spec: &PlanSpec<'_>) -> (Plan, Vec<(Value, Slot)>) {
         };
         slot[k] = Some(out);
         owned[k] = matches!(out, Slot::Buf(..)) && !reserved[k];
-        let mut kern = match fused[k] {
-            Some(_) => Kernel::TanhGrad,
+        let mut kern = match &fused[k] {
+            Some(f) => f.kernel.clone(),
             None => kernel(g, Value(k as u32)),
         };
         if let Slot::Gp(_) = out {
             match &mut kern {
                 Kernel::BatchOuter { acc, .. }
+                | Kernel::BatchOuterTime { acc, .. }
                 | Kernel::BatchSum { acc, .. }
                 | Kernel::Conv1dWGrad { acc, .. } => *acc = true,
                 _ => {}

@@ -1,10 +1,45 @@
 //! Peephole fusion before buffer assignment: the `tanh` derivative `g · (1 − y²)`, which
 //! [`ad::vjp`](crate::ad::vjp) writes as three elementwise nodes, becomes one
-//! pass when nothing else reads the intermediate values.
+//! pass when nothing else reads the intermediate values; dense layers reading `[x, t]` are
+//! fused by [`super::dense_time`].
 
 use crate::ir::{BinaryOp, Graph, Op, Type, UnaryOp, Value};
 
-use super::{PlanSpec, Slot};
+use super::{Kernel, PlanSpec, Slot};
+
+/// A node computed by another kernel than its op's, from other operands.
+#[derive(Clone, Debug)]
+pub(super) struct Fused {
+    /// The kernel that computes it.
+    pub kernel: Kernel,
+    /// Its operands, in the kernel's order.
+    pub operands: Vec<Value>,
+    /// Whether it may run in place on an operand that dies there (elementwise kernels).
+    pub in_place: bool,
+}
+
+/// How many needed nodes (and outputs, reserved values) read each value.
+pub(super) fn readers(
+    spec: &PlanSpec<'_>,
+    g: &Graph,
+    slot: &[Option<Slot>],
+    needed: &[bool],
+) -> Vec<usize> {
+    let nodes = g.nodes();
+    let mut readers = vec![0usize; nodes.len()];
+    for k in (0..nodes.len()).filter(|&k| needed[k] && slot[k].is_none()) {
+        for u in nodes[k].op.operands() {
+            readers[u.index()] += 1;
+        }
+    }
+    for &(v, _) in &spec.outputs {
+        readers[v.index()] += 1;
+    }
+    for &v in spec.reserve {
+        readers[v.index()] += 1;
+    }
+    readers
+}
 
 /// The nodes the outputs and reserved values need, stopping at loaded values.
 pub(super) fn closure(
@@ -31,28 +66,17 @@ pub(super) fn closure(
 }
 
 /// Products `g · (1 − y²)` (how `ad::vjp` writes the derivative of `tanh`) whose
-/// intermediate values nothing else reads: `fused[k] = Some((g, y))`, computed in one pass
-/// (the same expression, so the same rounding, as the runtime `Mlp`).
+/// intermediate values nothing else reads become [`Kernel::TanhGrad`] of `(g, y)`, computed
+/// in one pass (the same expression, so the same rounding, as the runtime `Mlp`).
 pub(super) fn fuse_tanh_grads(
-    spec: &PlanSpec<'_>,
     g: &Graph,
     slot: &[Option<Slot>],
     needed: &[bool],
-) -> Vec<Option<(Value, Value)>> {
+    readers: &[usize],
+    fused: &mut [Option<Fused>],
+) {
     let nodes = g.nodes();
     let n = nodes.len();
-    let mut readers = vec![0usize; n];
-    for k in (0..n).filter(|&k| needed[k] && slot[k].is_none()) {
-        for u in nodes[k].op.operands() {
-            readers[u.index()] += 1;
-        }
-    }
-    for &(v, _) in &spec.outputs {
-        readers[v.index()] += 1;
-    }
-    for &v in spec.reserve {
-        readers[v.index()] += 1;
-    }
     let private = |v: Value| readers[v.index()] == 1 && slot[v.index()].is_none();
     let same = |a: Value, b: Value| nodes[a.index()].ty == nodes[b.index()].ty;
     // `d = 1 − y²` with private intermediates: `Some(y)`.
@@ -78,8 +102,10 @@ pub(super) fn fuse_tanh_grads(
         };
         (is_one && private(d) && private(sq) && same(d, y) && same(sq, y)).then_some(y)
     };
-    let mut fused = vec![None; n];
-    for k in (0..n).filter(|&k| needed[k] && slot[k].is_none()) {
+    for k in 0..n {
+        if !needed[k] || slot[k].is_some() || fused[k].is_some() {
+            continue;
+        }
         if let Op::Binary {
             op: BinaryOp::Mul,
             a,
@@ -93,11 +119,14 @@ pub(super) fn fuse_tanh_grads(
                     && same(d, v)
                     && d != gv
                 {
-                    fused[k] = Some((gv, y));
+                    fused[k] = Some(Fused {
+                        kernel: Kernel::TanhGrad,
+                        operands: vec![gv, y],
+                        in_place: true,
+                    });
                     break;
                 }
             }
         }
     }
-    fused
 }

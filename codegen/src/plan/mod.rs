@@ -14,6 +14,7 @@
 //! taped backward) from its graph.
 
 mod compile;
+mod dense_time;
 mod fuse;
 mod network;
 
@@ -107,12 +108,42 @@ pub enum Kernel {
         /// Output width.
         out: usize,
     },
+    /// A dense layer reading `[x, t]` (the time last) without materialising it:
+    /// `x W[:, :k]ᵀ + (b + t·W[:, k])`, the time column folded into the bias exactly as the
+    /// runtime's `dense::affine_time`; args `x, w, b` (`w` is `[out, k + 1]`).
+    DenseTime {
+        /// Columns of `x` (the weight has `k + 1`).
+        k: usize,
+        /// Output width.
+        out: usize,
+    },
     /// `x W`; args `x, w`.
     DenseNT {
         /// Input width (rows of `W`).
         k: usize,
         /// Output width (columns of `W`).
         m: usize,
+    },
+    /// `x W[:, :cols]` (the input gradient of a [`Kernel::DenseTime`] layer, the time column
+    /// dropped); args `x, w` with `w` `[k, m]`.
+    DenseNTCols {
+        /// Input width (rows of `W`).
+        k: usize,
+        /// Columns of `W`.
+        m: usize,
+        /// Columns computed (`cols ≤ m`).
+        cols: usize,
+    },
+    /// The weight gradient of a [`Kernel::DenseTime`] layer: `G[:, :k] (+)= Σ_batch aᵀ x`,
+    /// `G[:, k] (+)= t·Σ_batch a` (the column sums first, then scaled); args `a, x`;
+    /// the output is `[p, k + 1]`.
+    BatchOuterTime {
+        /// Width of `a` (the layer's output width).
+        p: usize,
+        /// Width of `x`.
+        k: usize,
+        /// Add into the output instead of overwriting it.
+        acc: bool,
     },
     /// `Σ_batch aᵀ b`; args `a, b`; `acc`: add into the output.
     BatchOuter {
@@ -123,7 +154,8 @@ pub enum Kernel {
         /// Add into the output instead of overwriting it.
         acc: bool,
     },
-    /// Column sums; `acc`: add into the output.
+    /// Column sums; `acc`: add into the output (the sums formed first, then added, so a bias
+    /// gradient has one summation order everywhere).
     BatchSum {
         /// Width.
         w: usize,

@@ -219,7 +219,16 @@ pub(super) fn run_hooked<T: Real>(prog: &Plan, mem: &Mem<'_, T>, t: T, hook: Hoo
                 let b = (step.args.len() > 2).then(|| a(2));
                 k::dense(y, a(0), a(1), b, batch, *inp, *out);
             }
+            Kernel::DenseTime { k: kk, out } => {
+                k::dense_time(y, a(0), a(1), a(2), t, batch, *kk, *out)
+            }
             Kernel::DenseNT { k: kk, m } => k::dense_nt(y, a(0), a(1), batch, *kk, *m),
+            Kernel::DenseNTCols { k: kk, m, cols } => {
+                k::dense_nt_cols(y, a(0), a(1), batch, *kk, *m, *cols)
+            }
+            Kernel::BatchOuterTime { p, k: kk, acc } => {
+                k::batch_outer_time(y, a(0), a(1), t, batch, *p, *kk, *acc)
+            }
             Kernel::BatchOuter { p, q, acc } => k::batch_outer(y, a(0), a(1), batch, *p, *q, *acc),
             Kernel::BatchSum { w, acc } => k::batch_sum(y, a(0), *w, *acc),
             Kernel::BroadcastRows { w } => k::broadcast_rows(y, a(0), *w),

@@ -50,7 +50,7 @@
 mod conv_gemm;
 mod error;
 mod exec;
-mod op_kernels;
+pub mod op_kernels;
 
 pub use error::InterpError;
 

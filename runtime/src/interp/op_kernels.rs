@@ -1,6 +1,10 @@
-//! The op kernels of the interpreter: dense products through [`crate::linalg::dense`] (the
-//! functions `Mlp` and `neural_ode!`'s code call too), elementwise loops (in place when the output reuses an operand's buffer: the
-//! operand is then `None`), data movement and periodic stencils/convolutions.
+//! The kernels of the plan's steps, one function per [`Kernel`](symplode_codegen::plan::Kernel)
+//! (or family): the interpreter calls them for every step it runs, and the code
+//! `neural_ode!` lowers from a plan calls the same functions with the sizes inlined, so each
+//! kernel's code exists once. Dense products go through [`crate::linalg::dense`] (the
+//! functions `Mlp` calls too), elementwise loops run in place when the output reuses an
+//! operand's buffer (the operand is then `None`), then data movement and periodic
+//! stencils/convolutions.
 
 use symplode_codegen::ir::{BinaryOp, ConvShape, UnaryOp};
 
@@ -10,7 +14,7 @@ use crate::linalg::matmul::{MatMut, MatRef};
 use crate::real::Real;
 
 /// `y = x Wᵀ (+ b)`: `x [B,inp]`, `w [out,inp]`, `b [out]`.
-pub(super) fn dense<T: Real>(
+pub fn dense<T: Real>(
     y: &mut [T],
     x: &[T],
     w: &[T],
@@ -23,13 +27,57 @@ pub(super) fn dense<T: Real>(
     dense::affine(y, x, MatRef::row_major(w, out, inp).t(), b, batch);
 }
 
+/// `y = x W[:, :k]ᵀ + (b + t·W[:, k])`: `x [B,k]`, `w [out,k+1]`, `b [out]`
+/// ([`Kernel::DenseTime`](symplode_codegen::plan::Kernel::DenseTime)).
+#[allow(clippy::too_many_arguments)]
+pub fn dense_time<T: Real>(
+    y: &mut [T],
+    x: &[T],
+    w: &[T],
+    b: &[T],
+    t: T,
+    batch: usize,
+    k: usize,
+    out: usize,
+) {
+    dense::affine_time_rows(y, x, w, b, t, batch, k, out);
+}
+
+/// `y = x W[:, :cols]`: `x [B,k]`, `w [k,m]`.
+pub fn dense_nt_cols<T: Real>(
+    y: &mut [T],
+    x: &[T],
+    w: &[T],
+    batch: usize,
+    k: usize,
+    m: usize,
+    cols: usize,
+) {
+    dense::input_grad_cols(y, x, w, batch, k, m, cols);
+}
+
+/// `G[:, :k] (+)= aᵀ x`, `G[:, k] (+)= t·Σ_batch a`: `a [B,p]`, `x [B,k]` → `[p,k+1]`.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_outer_time<T: Real>(
+    g: &mut [T],
+    a: &[T],
+    x: &[T],
+    t: T,
+    batch: usize,
+    p: usize,
+    k: usize,
+    acc: bool,
+) {
+    dense::weight_grad_time(g, a, x, t, batch, p, k, acc);
+}
+
 /// `y = x W`: `x [B,k]`, `w [k,m]`.
-pub(super) fn dense_nt<T: Real>(y: &mut [T], x: &[T], w: &[T], batch: usize, k: usize, m: usize) {
+pub fn dense_nt<T: Real>(y: &mut [T], x: &[T], w: &[T], batch: usize, k: usize, m: usize) {
     dense::input_grad(y, x, MatRef::row_major(w, k, m), batch);
 }
 
 /// `G (+)= aᵀ b`: `a [B,p]`, `b [B,q]` → `[p,q]`.
-pub(super) fn batch_outer<T: Real>(
+pub fn batch_outer<T: Real>(
     g: &mut [T],
     a: &[T],
     b: &[T],
@@ -42,12 +90,12 @@ pub(super) fn batch_outer<T: Real>(
 }
 
 /// Column sums `g (+)= Σ_rows x`.
-pub(super) fn batch_sum<T: Real>(g: &mut [T], x: &[T], w: usize, acc: bool) {
+pub fn batch_sum<T: Real>(g: &mut [T], x: &[T], w: usize, acc: bool) {
     dense::col_sum(g, x, w, acc);
 }
 
 /// Every row a copy of `x`.
-pub(super) fn broadcast_rows<T: Real>(y: &mut [T], x: &[T], w: usize) {
+pub fn broadcast_rows<T: Real>(y: &mut [T], x: &[T], w: usize) {
     for r in y.chunks_exact_mut(w) {
         r.copy_from_slice(x);
     }
@@ -61,7 +109,7 @@ fn map<T: Real>(y: &mut [T], f: impl Fn(T) -> T) {
 }
 
 /// `y = op(x)` (`x == None`: in place), through the runtime's one elementwise kernel.
-pub(super) fn unary<T: Real>(op: UnaryOp, y: &mut [T], x: Option<&[T]>) {
+pub fn unary<T: Real>(op: UnaryOp, y: &mut [T], x: Option<&[T]>) {
     if let Some(x) = x {
         y.copy_from_slice(x);
     }
@@ -69,13 +117,13 @@ pub(super) fn unary<T: Real>(op: UnaryOp, y: &mut [T], x: Option<&[T]>) {
 }
 
 /// `out = g · (1 − y²)` (`None`: read from `out`).
-pub(super) fn tanh_grad<T: Real>(out: &mut [T], g: Option<&[T]>, y: Option<&[T]>) {
+pub fn tanh_grad<T: Real>(out: &mut [T], g: Option<&[T]>, y: Option<&[T]>) {
     let one = T::one();
     zip2(out, g, y, |g, y| g * (one - y * y));
 }
 
 /// `y = c·x` (`x == None`: in place).
-pub(super) fn scale<T: Real>(y: &mut [T], x: Option<&[T]>, c: f64) {
+pub fn scale<T: Real>(y: &mut [T], x: Option<&[T]>, c: f64) {
     let c = T::of(c);
     match x {
         Some(x) => {
@@ -159,7 +207,7 @@ fn binary_with<T: Real>(
 }
 
 /// `y = op(a, b)`, with `[B,1]` broadcasting (`wa`, `wb` batched widths, both 0 for globals).
-pub(super) fn binary<T: Real>(
+pub fn binary<T: Real>(
     op: BinaryOp,
     y: &mut [T],
     a: Option<&[T]>,
@@ -176,21 +224,21 @@ pub(super) fn binary<T: Real>(
 }
 
 /// Copies `part [B,pw]` into columns `at..at + pw` of `y [B,w]`.
-pub(super) fn concat_part<T: Real>(y: &mut [T], part: &[T], w: usize, at: usize, pw: usize) {
+pub fn concat_part<T: Real>(y: &mut [T], part: &[T], w: usize, at: usize, pw: usize) {
     for (r, p) in y.chunks_exact_mut(w).zip(part.chunks_exact(pw)) {
         r[at..at + pw].copy_from_slice(p);
     }
 }
 
 /// Columns `start..start + len` of `x [B,w]`.
-pub(super) fn slice<T: Real>(y: &mut [T], x: &[T], w: usize, start: usize, len: usize) {
+pub fn slice<T: Real>(y: &mut [T], x: &[T], w: usize, start: usize, len: usize) {
     for (r, xr) in y.chunks_exact_mut(len).zip(x.chunks_exact(w)) {
         r.copy_from_slice(&xr[start..start + len]);
     }
 }
 
 /// Sums of consecutive groups of `size`.
-pub(super) fn sum_groups<T: Real>(y: &mut [T], x: &[T], size: usize) {
+pub fn sum_groups<T: Real>(y: &mut [T], x: &[T], size: usize) {
     for (o, grp) in y.iter_mut().zip(x.chunks_exact(size)) {
         let mut s = T::zero();
         for &v in grp {
@@ -201,7 +249,7 @@ pub(super) fn sum_groups<T: Real>(y: &mut [T], x: &[T], size: usize) {
 }
 
 /// Each element repeated `size` times.
-pub(super) fn repeat_groups<T: Real>(y: &mut [T], x: &[T], size: usize) {
+pub fn repeat_groups<T: Real>(y: &mut [T], x: &[T], size: usize) {
     for (grp, &v) in y.chunks_exact_mut(size).zip(x) {
         grp.fill(v);
     }
@@ -214,7 +262,7 @@ fn wrap(i: usize, j: usize, r: usize, n: usize) -> usize {
 }
 
 /// Periodic stencil on rows of `n` points (every channel of every sample).
-pub(super) fn stencil<T: Real>(y: &mut [T], x: &[T], coeffs: &[f64], n: usize) {
+pub fn stencil<T: Real>(y: &mut [T], x: &[T], coeffs: &[f64], n: usize) {
     let r = coeffs.len() / 2;
     for (yr, xr) in y.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
         for (i, o) in yr.iter_mut().enumerate() {
@@ -228,7 +276,7 @@ pub(super) fn stencil<T: Real>(y: &mut [T], x: &[T], coeffs: &[f64], n: usize) {
 }
 
 /// Periodic convolution `y[o,i] = b[o] + Σ_c Σ_j w[o,c,j] x[c,(i+j−r) mod n]`.
-pub(super) fn conv1d<T: Real>(
+pub fn conv1d<T: Real>(
     y: &mut [T],
     x: &[T],
     w: &[T],
@@ -259,7 +307,7 @@ pub(super) fn conv1d<T: Real>(
 }
 
 /// Input-transpose `x̄[c,i] = Σ_o Σ_j w[o,c,j] y[o,(i−j+r) mod n]`.
-pub(super) fn conv1d_t<T: Real>(xb: &mut [T], y: &[T], w: &[T], s: &ConvShape, batch: usize) {
+pub fn conv1d_t<T: Real>(xb: &mut [T], y: &[T], w: &[T], s: &ConvShape, batch: usize) {
     if s.k == 1 {
         return super::conv_gemm::conv1d_t_pointwise(xb, y, w, s, batch);
     }
@@ -284,7 +332,7 @@ pub(super) fn conv1d_t<T: Real>(xb: &mut [T], y: &[T], w: &[T], s: &ConvShape, b
 }
 
 /// Weight gradient `G[o,c,j] (+)= Σ_batch Σ_i dy[o,i] x[c,(i+j−r) mod n]`.
-pub(super) fn conv1d_wgrad<T: Real>(
+pub fn conv1d_wgrad<T: Real>(
     g: &mut [T],
     dy: &[T],
     x: &[T],

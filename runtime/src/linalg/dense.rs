@@ -110,17 +110,118 @@ pub fn input_grad<T: Real>(gin: &mut [T], delta: &[T], w: MatRef<'_, T>, batch: 
     );
 }
 
-/// Column sums `s (+)= Σ_rows x` of `x [rows, w]` (`s` has `w` elements), rows in order.
+/// Column sums of `x [rows, w]` into `s` (`w` elements), rows in order. With `acc` the
+/// sums are formed first (from zero) and then added to `s` — the order
+/// [`DenseLayer::grad_params`] uses for a bias gradient, so every execution that
+/// accumulates a bias gradient rounds the same way. Allocates nothing.
 #[inline]
 pub fn col_sum<T: Real>(s: &mut [T], x: &[T], w: usize, acc: bool) {
     if !acc {
-        s.fill(T::zero());
-    }
-    for row in x.chunks_exact(w) {
-        for (si, &xi) in s.iter_mut().zip(row) {
-            *si += xi;
+        s[..w].fill(T::zero());
+        for row in x.chunks_exact(w) {
+            for (si, &xi) in s.iter_mut().zip(row) {
+                *si += xi;
+            }
         }
+        return;
     }
+    const CHUNK: usize = 64;
+    let mut c0 = 0;
+    while c0 < w {
+        let n = CHUNK.min(w - c0);
+        let mut part = [T::zero(); CHUNK];
+        for row in x.chunks_exact(w) {
+            for (p, &xi) in part[..n].iter_mut().zip(&row[c0..c0 + n]) {
+                *p += xi;
+            }
+        }
+        for (si, &p) in s[c0..c0 + n].iter_mut().zip(&part[..n]) {
+            *si += p;
+        }
+        c0 += n;
+    }
+}
+
+/// `y = x·W[:, :k]ᵀ + (b + t·W[:, k])` for a layer reading `[x, t]`: `w` is `[out, k + 1]`
+/// row-major, `x [batch, k]` ([`affine_time`] with the views [`DenseLayer::forward`] uses).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn affine_time_rows<T: Real>(
+    y: &mut [T],
+    x: &[T],
+    w: &[T],
+    bias: &[T],
+    t: T,
+    batch: usize,
+    k: usize,
+    out: usize,
+) {
+    let inp = k + 1;
+    let wt = MatRef::new(&w[..out * inp], out, k, inp, 1).t();
+    let time_col = (0..out).map(|j| w[j * inp + k]);
+    affine_time(y, x, wt, &bias[..out], t, time_col, batch);
+}
+
+/// The weight gradient of a layer reading `[x, t]`: `g[:, :k] (+)= Δᵀ·x` and
+/// `g[:, k] (+)= t·Σ_rows Δ` (column sums first, as [`DenseLayer::grad_params`]); `g` is
+/// `[p, k + 1]` row-major, `delta [batch, p]`, `x [batch, k]`. Allocates nothing.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn weight_grad_time<T: Real>(
+    g: &mut [T],
+    delta: &[T],
+    x: &[T],
+    t: T,
+    batch: usize,
+    p: usize,
+    k: usize,
+    acc: bool,
+) {
+    let inp = k + 1;
+    let delta = &delta[..batch * p];
+    weight_grad(
+        MatMut::new(&mut g[..p * inp], p, k, inp),
+        delta,
+        x,
+        batch,
+        acc,
+    );
+    const CHUNK: usize = 64;
+    let mut c0 = 0;
+    while c0 < p {
+        let n = CHUNK.min(p - c0);
+        let mut s = [T::zero(); CHUNK];
+        for row in delta.chunks_exact(p) {
+            for (si, &d) in s[..n].iter_mut().zip(&row[c0..c0 + n]) {
+                *si += d;
+            }
+        }
+        for (j, &sj) in s[..n].iter().enumerate() {
+            let gj = &mut g[(c0 + j) * inp + k];
+            *gj = if acc { *gj + t * sj } else { t * sj };
+        }
+        c0 += n;
+    }
+}
+
+/// `gin = Δ·W[:, :cols]`: `delta [batch, out]`, `w [out, m]` row-major, `gin [batch, cols]`
+/// (the input gradient of a layer reading `[x, t]`, the time column dropped).
+#[inline]
+pub fn input_grad_cols<T: Real>(
+    gin: &mut [T],
+    delta: &[T],
+    w: &[T],
+    batch: usize,
+    out: usize,
+    m: usize,
+    cols: usize,
+) {
+    input_grad(
+        gin,
+        delta,
+        MatRef::new(&w[..out * m], out, cols, m, 1),
+        batch,
+    );
 }
 
 /// One dense layer's place in a flat parameter vector (weight `[out, inp]` at `w`, bias

@@ -181,6 +181,9 @@ pub(super) fn lower_step(
                 bias: None,
             })]
         }
+        // An accumulating column sum forms the sums first (`linalg::dense::col_sum`): the
+        // interpreter's code runs it.
+        Kernel::BatchSum { acc: true, .. } => return None,
         Kernel::BatchSum { w, acc } => {
             if args.len() != 1 || arg_len(0) != Some(rows(*w)) || len != fixed(*w) {
                 return None;
@@ -275,7 +278,10 @@ pub(super) fn lower_step(
         | Kernel::Stencil { .. }
         | Kernel::Conv1d(_)
         | Kernel::Conv1dT(_)
-        | Kernel::Conv1dWGrad { .. } => return None,
+        | Kernel::Conv1dWGrad { .. }
+        | Kernel::DenseTime { .. }
+        | Kernel::DenseNTCols { .. }
+        | Kernel::BatchOuterTime { .. } => return None,
     };
     Some(Lowered::Ops(ops))
 }
