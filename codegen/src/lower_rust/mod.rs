@@ -2,21 +2,18 @@
 //!
 //! [`expand_neural_ode`] parses and checks a model ([`crate::dsl`]) and emits
 //! - the model type (its flat parameter vector) implementing
-//!   `::symplode::runtime::Dynamics<F>` with every size a constant ([`model`]): dense layers in
-//!   PyTorch layout, the same dense-layer functions (`::symplode::runtime::linalg::dense`)
-//!   and activation kernels as the hand-written `Mlp`, in the same order, so results agree bit
-//!   for bit;
+//!   `::symplode::runtime::Dynamics<F>` ([`model`]): the declaration's graph
+//!   ([`crate::dsl::build_graph`]) compiled into the four plans of
+//!   [`crate::plan::NetworkPlans`], each lowered to Rust with its sizes, offsets and
+//!   constants inlined (`plan.rs`, one arm per plan kernel), calling the runtime kernels
+//!   the interpreter calls — for every layer kind and form the DSL accepts;
 //! - `<Name>Kernels`, the tableau's step kernels with the coefficients inlined as float
 //!   constants, zero coefficients skipped ([`step_kernels`]), attached by `<Name>::scheme()`.
 //!
-//! Dense and activation layers are lowered directly from the declaration, without the IR.
-//! A model with a `form:` (CNF, energy) or a `concat_squash` layer is instead emitted as a
-//! wrapper of `::symplode::runtime::interp::Interpreted` built from
-//! [`crate::dsl::build_graph`] (same kernels, same associated functions; `interpreted.rs`).
 //! Generated code names runtime items through `::symplode::…`.
 
-mod interpreted;
 pub mod model;
+mod plan;
 mod shared;
 pub mod step_kernels;
 

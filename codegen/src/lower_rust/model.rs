@@ -1,121 +1,71 @@
-//! The model type and its `Dynamics` implementation as Rust tokens, for a vector field of
-//! dense layers (models on the interpreter are emitted by `interpreted.rs`).
+//! The model type and its `Dynamics` implementation as Rust tokens, for every model the DSL
+//! accepts (dense, `concat_squash` and `conv1d` layers, a vector field, a CNF or an energy
+//! form): the declaration's graph ([`build_graph`]) is compiled at expansion time into the
+//! four plans of [`NetworkPlans`] (eval, VJP, taped forward, taped backward), and each plan
+//! is lowered to Rust by [`super::plan`] with its sizes, offsets and constants inlined. The
+//! generated code calls the runtime kernels the interpreter calls for the same plans, so a
+//! macro model, `runtime::interp::Interpreted` on the same graph and the network JIT agree
+//! bit for bit; a dense network reading `[x, t]` computes as the hand-written `Mlp`.
 //!
-//! Layout and arithmetic follow the hand-written `Mlp` (runtime/src/models/mlp.rs): layer l
-//! stores its weight `[out, in]` row-major then its bias `[out]`; the time column of layer 0
-//! is folded into its bias (`b + t·W[:, d]`); every layer's forward pass and gradients are
-//! `::symplode::runtime::linalg::dense::DenseLayer`'s (the code `Mlp` and the interpreter run). Per-layer activations are allowed (also after the
-//! last layer).
-//!
-//! Tape (per batch row, in order): for every layer that is not the last, or the last when it
-//! has an activation, the pre-activation (only for `silu`) then the output. Scratch: the tape,
-//! two gradient buffers of `batch·G` (G = the widest layer) and `G` column sums; `eval` alone
-//! uses two ping-pong buffers of the widest hidden layer.
+//! The parameter vector holds the graph's tensors in declaration order (PyTorch layout:
+//! `layers.{k}.weight [out, in]` then `layers.{k}.bias`). Auxiliary inputs (the noise of a
+//! Hutchinson CNF) are held by the model (`set_aux`), as by the interpreter.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use super::interpreted::emit_interpreted;
-use super::shared::{stepping_tokens, tableau_tokens};
-use crate::dsl::CheckedModel;
-use crate::ir::{Activation, Saved};
+use super::plan::{arena_len, lower};
+use super::shared::{form_tokens, layer_tokens, stepping_tokens, tableau_tokens};
+use crate::dsl::{CheckedModel, FormSpec, LayerKind, build_graph};
+use crate::ir::Graph;
+use crate::plan::NetworkPlans;
 
-/// Sizes and offsets of one dense layer.
-#[derive(Clone, Debug)]
-struct Layer {
-    inp: usize,
-    out: usize,
-    /// Columns multiplied as a matrix (`inp − 1` for layer 0 with time input).
-    k: usize,
-    w: usize,
-    b: usize,
-    act: Option<Activation>,
-    /// Tape offsets (per row) of the pre-activation (silu) and of the output, if kept.
-    pre: Option<usize>,
-    y: Option<usize>,
+/// The generated `Dynamics` bodies of a model whose plans compiled.
+struct Bodies {
+    eval: TokenStream,
+    vjp: TokenStream,
+    forward: TokenStream,
+    backward: TokenStream,
+    scratch_len: TokenStream,
+    tape_len: TokenStream,
 }
 
-struct Plan {
-    layers: Vec<Layer>,
-    n_params: usize,
-    tape_row: usize,
-    /// Widest hidden layer (eval ping-pong).
-    hidden_max: usize,
-    /// Widest layer (backward buffers, column sums).
-    widest: usize,
-}
-
-fn plan(m: &CheckedModel) -> Plan {
-    let mut layers = Vec::new();
-    let mut off = 0;
-    let mut tape = 0;
-    let mut inp = m.dim + usize::from(m.time);
-    let n = m.layers.len();
-    for (l, spec) in m.layers.iter().enumerate() {
-        let out = spec.width;
-        let last = l + 1 == n;
-        let mut pre = None;
-        let mut y = None;
-        if !last || spec.activation.is_some() {
-            if spec.activation.map(Activation::saves) == Some(Saved::Input) {
-                pre = Some(tape);
-                tape += out;
-            }
-            y = Some(tape);
-            tape += out;
-        }
-        layers.push(Layer {
-            inp,
-            out,
-            k: if l == 0 && m.time { m.dim } else { inp },
-            w: off,
-            b: off + out * inp,
-            act: spec.activation,
-            pre,
-            y,
-        });
-        off += out * inp + out;
-        inp = out;
+/// The NaN guard of a plan that reads auxiliary inputs (as the interpreter's).
+fn aux_guard(used: &[usize], outs: TokenStream) -> TokenStream {
+    if used.is_empty() {
+        return TokenStream::new();
     }
-    let hidden_max = layers[..n - 1].iter().map(|l| l.out).max().unwrap_or(0);
-    let widest = layers.iter().map(|l| l.out).max().unwrap_or(0);
-    Plan {
-        layers,
-        n_params: off,
-        tape_row: tape,
-        hidden_max,
-        widest,
-    }
-}
-
-/// A call of the runtime's kernel `method` of activation `a` with `args` (the trait named in
-/// full, so the generated code needs no import).
-fn act_call(a: Activation, method: &str, args: TokenStream) -> TokenStream {
-    let v = format_ident!("{}", a.variant_name());
-    let m = format_ident!("{}", method);
     quote! {
-        <::symplode::runtime::models::Activation as ::symplode::runtime::models::ActivationKernels>::#m(
-            ::symplode::runtime::models::Activation::#v, #args
-        );
+        if !self.__aux.ready(&[#(#used),*], batch) {
+            #outs
+            return;
+        }
     }
 }
 
-/// `&tape[batch·off .. batch·(off + w)]` (mutable when `mutable`).
-fn seg(buf: &TokenStream, off: usize, w: usize) -> TokenStream {
-    quote!(#buf[batch * #off..batch * (#off + #w)])
-}
-
-fn dense_call(l: &Layer, input: TokenStream, output: TokenStream) -> TokenStream {
-    let (w, b, inp, out, k) = (l.w, l.b, l.inp, l.out, l.k);
-    quote!(self.__dense(#w, #b, #inp, #out, #k, t, #input, #output, batch);)
+fn bodies(plans: &NetworkPlans, ty: &TokenStream) -> Bodies {
+    let tg = plans.tape_globals();
+    let nan = quote!(<#ty as ::symplode::runtime::Real>::nan());
+    let grads_nan = quote!(gx.fill(#nan); gp.fill(#nan););
+    let body = |plan: &crate::plan::Plan, outs: TokenStream| {
+        let guard = aux_guard(&plan.aux_used, outs);
+        let code = lower(plan, tg, ty);
+        quote!(#guard #code)
+    };
+    let (eval, vjp, fwd, bwd) = (&plans.eval, &plans.vjp, &plans.forward, &plans.backward);
+    let (le, lv, lb) = (arena_len(eval), arena_len(vjp), arena_len(bwd));
+    Bodies {
+        eval: body(eval, quote!(dx.fill(#nan);)),
+        vjp: body(vjp, grads_nan.clone()),
+        forward: body(fwd, quote!(dx.fill(#nan);)),
+        backward: body(bwd, grads_nan),
+        scratch_len: quote!((#le).max(#lv).max(#lb)),
+        tape_len: arena_len(fwd),
+    }
 }
 
 /// Every item `neural_ode!` emits for a checked model.
 pub fn emit(m: &CheckedModel) -> TokenStream {
-    if m.form.interpreted(&m.layers) {
-        return emit_interpreted(m);
-    }
-    let p = plan(m);
     let name = &m.name;
     let vis = &m.vis;
     let attrs = &m.attrs;
@@ -123,214 +73,120 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
     let kernels = format_ident!("{}Kernels", name);
     let name_str = name.to_string();
     let dim = m.dim;
-    let n_params = p.n_params;
-    let tape_row = p.tape_row;
-    let hidden_max = p.hidden_max;
-    let widest = p.widest;
-    let nl = p.layers.len();
-    let widths: Vec<usize> = std::iter::once(p.layers[0].inp)
-        .chain(p.layers.iter().map(|l| l.out))
-        .collect();
     let time = m.time;
-    let eval_bufs = (nl - 1).min(2);
-    let tab = &m.tableau.tableau;
-    let tab_name = tab.name().to_string();
-
-    // eval: ping-pong through __b0/__b1, last layer into dx.
-    let mut eval = TokenStream::new();
-    for (l, ly) in p.layers.iter().enumerate() {
-        let input = if l == 0 {
-            quote!(x)
-        } else {
-            let src = format_ident!("__b{}", (l - 1) % 2);
-            let w = p.layers[l - 1].out;
-            quote!(&#src[..batch * #w])
-        };
-        let out_w = ly.out;
-        let dst = if l + 1 == nl {
-            quote!(dx[..batch * #out_w])
-        } else {
-            let d = format_ident!("__b{}", l % 2);
-            quote!(#d[..batch * #out_w])
-        };
-        eval.extend(dense_call(ly, input, quote!(&mut #dst)));
-        if let Some(a) = ly.act {
-            eval.extend(act_call(a, "apply", quote!(&mut #dst)));
-        }
-    }
-    let eval_split = match eval_bufs {
-        0 => quote!(let _ = scratch;),
-        1 => quote!(let __b0 = &mut scratch[..batch * #hidden_max];),
-        _ => quote! {
-            let (__b0, __rest) = scratch.split_at_mut(batch * #hidden_max);
-            let __b1 = &mut __rest[..batch * #hidden_max];
-        },
+    // The checks built this graph already; a model with errors still gets coherent items.
+    let graph = build_graph(m.dim, m.time, &m.layers, &m.form).ok();
+    let plans = graph.as_ref().and_then(|g| NetworkPlans::new(g).ok());
+    let bodies = plans.as_ref().map(|p| bodies(p, &ty));
+    let (eval, vjp, forward, backward, scratch_len, tape_len) = match bodies {
+        Some(b) => (
+            b.eval,
+            b.vjp,
+            b.forward,
+            b.backward,
+            b.scratch_len,
+            b.tape_len,
+        ),
+        None => (
+            quote!(let _ = (t, x, dx, scratch);),
+            quote!(let _ = (t, x, lam, gx, gp, scratch);),
+            quote!(let _ = (t, x, dx, tape);),
+            quote!(let _ = (t, x, tape, lam, gx, gp, scratch);),
+            quote!(0),
+            quote!(0),
+        ),
     };
-
-    // forward_taped: every kept layer into the tape.
-    let mut fwd = TokenStream::new();
-    for (l, ly) in p.layers.iter().enumerate() {
-        let Some(y) = ly.y else { continue };
-        let input = if l == 0 {
-            quote!(x)
-        } else {
-            let prev = &p.layers[l - 1];
-            let s = seg(
-                &quote!(__done),
-                prev.y.expect("hidden layers are kept"),
-                prev.out,
-            );
-            quote!(&#s)
-        };
-        let start = ly.pre.unwrap_or(y);
-        let out = ly.out;
-        let body = match (ly.pre, ly.act) {
-            (Some(_), Some(act)) => {
-                let d = dense_call(ly, input, quote!(__pre));
-                let a = act_call(act, "apply_to", quote!(__pre, __y));
-                quote! {
-                    let (__pre, __y) = __cur.split_at_mut(batch * #out);
-                    let __y = &mut __y[..batch * #out];
-                    #d
-                    #a
-                }
-            }
-            (_, act) => {
-                let d = dense_call(ly, input, quote!(__y));
-                let a = act.map(|act| act_call(act, "apply", quote!(__y)));
-                quote! {
-                    let __y = &mut __cur[..batch * #out];
-                    #d
-                    #a
-                }
-            }
-        };
-        fwd.extend(quote! {{
-            let (__done, __cur) = tape.split_at_mut(batch * #start);
-            let _ = &__done;
-            #body
-        }});
-    }
-
-    // eval_taped's last layer.
-    let last = &p.layers[nl - 1];
-    let last_out = last.out;
-    let taped_last = match last.y {
-        Some(y) => {
-            let s = seg(&quote!(tape), y, last_out);
-            quote!(dx[..batch * #last_out].copy_from_slice(&#s);)
-        }
-        None => {
-            let input = if nl == 1 {
-                quote!(x)
-            } else {
-                let prev = &p.layers[nl - 2];
-                let s = seg(&quote!(tape), prev.y.expect("kept"), prev.out);
-                quote!(&#s)
-            };
-            dense_call(last, input, quote!(&mut dx[..batch * #last_out]))
-        }
-    };
-
-    // backward.
-    let mut bwd = TokenStream::new();
-    // The delta of the last layer: λ, or λ·σ'(saved) in __ga.
-    let mut cur = if let Some(a) = last.act {
-        let saved = seg(&quote!(tape), last.pre.or(last.y).expect("kept"), last_out);
-        let md = act_call(
-            a,
-            "mul_derivative",
-            quote!(&#saved, &mut __ga[..batch * #last_out]),
-        );
-        bwd.extend(quote! {
-            __ga[..batch * #last_out].copy_from_slice(&lam[..batch * #last_out]);
-            #md
-        });
-        1u8
-    } else {
-        0u8
-    };
-    for l in (0..nl).rev() {
-        let ly = &p.layers[l];
-        let o = ly.out;
-        let delta = match cur {
-            0 => quote!(&lam[..batch * #o]),
-            1 => quote!(&__ga[..batch * #o]),
-            _ => quote!(&__gb[..batch * #o]),
-        };
-        let input = if l == 0 {
-            quote!(x)
-        } else {
-            let prev = &p.layers[l - 1];
-            let s = seg(&quote!(tape), prev.y.expect("kept"), prev.out);
-            quote!(&#s)
-        };
-        let (w, b, inp, k) = (ly.w, ly.b, ly.inp, ly.k);
-        bwd.extend(quote!(self.__dense_grad_params(#w, #b, #inp, #o, #k, t, #delta, #input, gp, __colsum, batch);));
-        if l > 0 {
-            let prev = &p.layers[l - 1];
-            let pw = prev.out;
-            let (dst, next) = if cur == 1 {
-                (quote!(__gb), 2)
-            } else {
-                (quote!(__ga), 1)
-            };
-            bwd.extend(quote!(self.__dense_grad_input(#w, #inp, #o, #k, #delta, &mut #dst[..batch * #pw], batch);));
-            if let Some(a) = prev.act {
-                let saved = seg(&quote!(tape), prev.pre.or(prev.y).expect("kept"), pw);
-                bwd.extend(act_call(
-                    a,
-                    "mul_derivative",
-                    quote!(&#saved, &mut #dst[..batch * #pw]),
-                ));
-            }
-            cur = next;
-        } else {
-            bwd.extend(quote!(self.__dense_grad_input(#w, #inp, #o, #k, #delta, gx, batch);));
-        }
-    }
-
-    // Parameter tensors and initialisation.
-    let tensors = p.layers.iter().enumerate().map(|(l, ly)| {
-        let wn = format!("layers.{l}.weight");
-        let bn = format!("layers.{l}.bias");
-        let (inp, out, w, b) = (ly.inp, ly.out, ly.w, ly.b);
-        quote! {
-            ::symplode::runtime::ParamTensor { name: ::std::string::String::from(#wn), shape: ::std::vec![#out, #inp], offset: #w },
-            ::symplode::runtime::ParamTensor { name: ::std::string::String::from(#bn), shape: ::std::vec![#out], offset: #b },
-        }
+    let g = graph.as_ref();
+    let n_params = g.map_or(0, Graph::param_len);
+    let state_dim = g
+        .and_then(|g| g.inputs().first())
+        .map_or(dim, |i| i.width)
+        .max(1);
+    let inputs = g.map_or_else(Vec::new, |g| {
+        g.inputs()
+            .iter()
+            .map(|i| {
+                let (n, w) = (&i.name, i.width);
+                quote!((::std::string::String::from(#n), #w))
+            })
+            .collect()
     });
-    let fans = p.layers.iter().map(|ly| {
-        let (inp, count) = (ly.inp, ly.out * ly.inp + ly.out);
-        quote!((#inp, #count))
+    let tensors = g.map_or_else(Vec::new, |g| {
+        g.params()
+            .iter()
+            .zip(g.param_offsets())
+            .map(|(p, offset)| {
+                let (n, shape) = (&p.name, &p.shape);
+                quote! {
+                    ::symplode::runtime::ParamTensor {
+                        name: ::std::string::String::from(#n),
+                        shape: ::std::vec![#(#shape),*],
+                        offset: #offset,
+                    }
+                }
+            })
+            .collect()
     });
-    let n_layers = nl;
+    // PyTorch's default initialisation: uniform in ±1/√fan_in, a bias taking the fan-in of
+    // the weight before it.
+    let mut fan = 1usize;
+    let fans: Vec<TokenStream> = g.map_or_else(Vec::new, |g| {
+        g.params()
+            .iter()
+            .map(|p| {
+                if p.shape.len() >= 2 {
+                    fan = p.shape[1..].iter().product();
+                }
+                let count: usize = p.shape.iter().product();
+                quote!((#fan, #count))
+            })
+            .collect()
+    });
     let of = if m.f64 {
         quote!(__v)
     } else {
         quote!(__v as f32)
     };
-
+    // Layer widths, input first, for a plain dense network.
+    let dense_field =
+        m.form == FormSpec::Field && m.layers.iter().all(|l| matches!(l.kind, LayerKind::Dense));
+    let widths_const = dense_field.then(|| {
+        let n = m.layers.len() + 1;
+        let widths =
+            std::iter::once(dim + usize::from(time)).chain(m.layers.iter().map(|l| l.width));
+        quote! {
+            /// Layer widths, input first.
+            pub const WIDTHS: [usize; #n] = [#(#widths),*];
+        }
+    });
+    let layer_list = m.layers.iter().map(layer_tokens);
+    let form = form_tokens(&m.form);
+    let tab_name = m.tableau.tableau.name().to_string();
     let tableau_fn = tableau_tokens(m);
     let stepping = stepping_tokens(m);
     let kernel_impl = super::step_kernels::emit(&kernels, &m.tableau, m.f64);
+    let form_name = match m.form {
+        FormSpec::Field => "vector field",
+        FormSpec::Cnf { hutchinson: false } => "CNF (exact trace)",
+        FormSpec::Cnf { hutchinson: true } => "CNF (Hutchinson trace)",
+        FormSpec::Energy { .. } => "energy-based model",
+    };
     let kernels_doc = format!(
         "Step kernels of [`{name_str}`]'s tableau `{tab_name}` with the coefficients inlined \
          (generated by `neural_ode!`); attached by [`{name_str}::scheme`]."
     );
-    let widths_doc = format!(
-        "Generated by `neural_ode!`: a {}-layer network on {} ({} parameters), tableau `{tab_name}`.",
-        nl,
-        if time { "[x, t]" } else { "x" },
-        n_params
+    let doc = format!(
+        "Generated by `neural_ode!`: a {form_name} of {} layers lowered from its plan \
+         ({n_params} parameters, state dimension {state_dim}), tableau `{tab_name}`.",
+        m.layers.len()
     );
-
     quote! {
         #(#attrs)*
-        #[doc = #widths_doc]
+        #[doc = #doc]
         #[derive(Clone, Debug, PartialEq)]
         #vis struct #name {
             params: ::std::vec::Vec<#ty>,
+            __aux: ::symplode::runtime::interp::AuxInputs<#ty>,
         }
 
         #[doc = #kernels_doc]
@@ -339,41 +195,49 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
 
         #[allow(dead_code, clippy::all)]
         impl #name {
-            /// State dimension d.
-            pub const DIM: usize = #dim;
+            /// State dimension of the dynamics (`dim + 1` for a CNF: `[z, log p]`).
+            pub const DIM: usize = #state_dim;
             /// Number of parameters.
             pub const N_PARAMS: usize = #n_params;
-            /// Layer widths, input first.
-            pub const WIDTHS: [usize; #n_layers + 1] = [#(#widths),*];
-            /// Whether the network reads `[x, t]`.
+            /// Whether a leading dense layer reads `[x, t]`.
             pub const TIME_INPUT: bool = #time;
             /// The tableau's name.
             pub const TABLEAU: &'static str = #tab_name;
+            #widths_const
 
-            /// A model with PyTorch's default `nn.Linear` initialisation drawn from
-            /// `Rng::new(seed)` (the same values as `Mlp::new` with the same shape and seed).
+            /// The IR graph of the dynamics, built from the declaration (it was built, planned
+            /// and lowered at compile time, so this does not fail).
+            pub fn graph() -> ::symplode::codegen::ir::Graph {
+                ::symplode::codegen::dsl::build_graph(#dim, #time, &[#(#layer_list),*], &#form)
+                    .expect("the graph was checked by neural_ode!")
+            }
+
+            /// A model with PyTorch's default initialisation drawn from `Rng::new(seed)`:
+            /// every tensor uniform in ±1/√fan_in (a bias takes its weight's fan-in; the
+            /// same values as `Mlp::new` for a dense network of the same shape and seed).
             pub fn new(seed: u64) -> Self {
                 let mut __rng = ::symplode::runtime::rng::Rng::new(seed);
                 let mut params = ::std::vec::Vec::with_capacity(#n_params);
-                for (__fan_in, __count) in [#(#fans),*] {
+                let __fans: &[(usize, usize)] = &[#(#fans),*];
+                for &(__fan_in, __count) in __fans {
                     let __bound = 1.0 / (__fan_in as f64).sqrt();
                     for _ in 0..__count {
                         let __v = __rng.uniform_range(-__bound, __bound);
                         params.push(#of);
                     }
                 }
-                #name { params }
+                Self::from_params(params).expect("a fresh initialisation is valid")
             }
 
-            /// A model with the given flat parameters (PyTorch layout, `layers.{k}.weight`
-            /// then `layers.{k}.bias`).
+            /// A model with the given flat parameters (the graph's tensors in order, see
+            /// `param_tensors`).
             ///
             /// # Errors
             /// A wrong count or a non-finite value.
             pub fn from_params(params: ::std::vec::Vec<#ty>) -> ::std::result::Result<Self, ::symplode::runtime::models::ModelError> {
-                let __m = #name { params: ::std::vec::Vec::new() };
+                let __tensors = Self::__tensors();
                 if params.len() != #n_params {
-                    let layout = ::symplode::runtime::Dynamics::<#ty>::param_tensors(&__m)
+                    let layout = __tensors
                         .iter()
                         .map(|t| ::std::format!("{} {:?}", t.name, t.shape))
                         .collect::<::std::vec::Vec<_>>()
@@ -382,14 +246,37 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
                         model: #name_str, expected: #n_params, got: params.len(), layout,
                     });
                 }
-                for t in ::symplode::runtime::Dynamics::<#ty>::param_tensors(&__m) {
+                for t in __tensors {
                     if let ::std::option::Option::Some(i) = params[t.range()].iter().position(|v| !v.is_finite()) {
                         return ::std::result::Result::Err(::symplode::runtime::models::ModelError::NonFinite {
                             model: #name_str, value: params[t.offset + i].to_string(), tensor: t.name, index: i,
                         });
                     }
                 }
-                ::std::result::Result::Ok(#name { params })
+                ::std::result::Result::Ok(#name {
+                    params,
+                    __aux: ::symplode::runtime::interp::AuxInputs::new(::std::vec![#(#inputs),*]),
+                })
+            }
+
+            /// Sets auxiliary input `index` (e.g. `1`, the noise `ε [B, d]` of a Hutchinson
+            /// CNF) for the batch of the coming evaluations; kept until changed. An
+            /// evaluation whose auxiliary inputs are missing or of another batch fills its
+            /// outputs with NaN.
+            ///
+            /// # Errors
+            /// Not an auxiliary input, a length that is not whole rows, a non-finite value.
+            pub fn set_aux(&mut self, index: usize, data: &[#ty]) -> ::std::result::Result<(), ::symplode::runtime::interp::InterpError> {
+                self.__aux.set(index, data)
+            }
+
+            /// The data of auxiliary input `index` (empty if unset).
+            pub fn aux(&self, index: usize) -> &[#ty] {
+                self.__aux.get(index)
+            }
+
+            fn __tensors() -> ::std::vec::Vec<::symplode::runtime::ParamTensor> {
+                ::std::vec![#(#tensors),*]
             }
 
             /// The exact tableau the kernels were generated from.
@@ -416,53 +303,12 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
             pub fn stepping() -> ::symplode::runtime::Stepping {
                 #stepping
             }
-
-            /// Layer sizes and parameter offsets as the runtime's dense layer.
-            #[inline(always)]
-            fn __layer(w: usize, b: usize, inp: usize, out: usize, k: usize) -> ::symplode::runtime::linalg::dense::DenseLayer {
-                ::symplode::runtime::linalg::dense::DenseLayer { inp, out, k, w, b }
-            }
-
-            #[inline(always)]
-            fn __dense(&self, w: usize, b: usize, inp: usize, out: usize, k: usize, t: #ty, input: &[#ty], output: &mut [#ty], batch: usize) {
-                // The bias goes into the GEMM's store; with the time column (first layer only)
-                // it is b + t·W[:, k].
-                let ly = Self::__layer(w, b, inp, out, k);
-                ly.forward(&self.params, ly.weight_t(&self.params), t, input, output, batch);
-            }
-
-            #[inline(always)]
-            fn __dense_grad_params(&self, w: usize, b: usize, inp: usize, out: usize, k: usize, t: #ty, delta: &[#ty], input: &[#ty], gp: &mut [#ty], colsum: &mut [#ty], batch: usize) {
-                Self::__layer(w, b, inp, out, k).grad_params(t, delta, input, gp, colsum, batch);
-            }
-
-            #[inline(always)]
-            fn __dense_grad_input(&self, w: usize, inp: usize, out: usize, k: usize, delta: &[#ty], gin: &mut [#ty], batch: usize) {
-                Self::__layer(w, 0, inp, out, k).grad_input(&self.params, delta, gin, batch);
-            }
-
-            fn __forward_taped(&self, t: #ty, x: &[#ty], tape: &mut [#ty], batch: usize) {
-                let _ = (t, x, &tape, batch);
-                #fwd
-            }
-
-            fn __backward(&self, t: #ty, x: &[#ty], tape: &[#ty], lam: &[#ty], gx: &mut [#ty], gp: &mut [#ty], scratch: &mut [#ty], batch: usize) {
-                let (__ga, __rest) = scratch.split_at_mut(batch * #widest);
-                let (__gb, __rest) = __rest.split_at_mut(batch * #widest);
-                let __colsum = &mut __rest[..#widest];
-                let _ = (&__ga, &__gb);
-                #bwd
-            }
-
-            fn __backward_len(batch: usize) -> usize {
-                if batch == 0 { 0 } else { 2 * batch * #widest + #widest }
-            }
         }
 
-        #[allow(clippy::all)]
+        #[allow(unused_variables, unused_braces, clippy::all)]
         impl ::symplode::runtime::Dynamics<#ty> for #name {
             fn dim(&self) -> usize {
-                #dim
+                #state_dim
             }
             fn params(&self) -> &[#ty] {
                 &self.params
@@ -471,46 +317,45 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
                 &mut self.params
             }
             fn param_tensors(&self) -> ::std::vec::Vec<::symplode::runtime::ParamTensor> {
-                ::std::vec![#(#tensors)*]
+                Self::__tensors()
             }
             fn scratch_len(&self, batch: usize) -> usize {
-                let eval = #eval_bufs * batch * #hidden_max;
-                eval.max(self.tape_len(batch) + Self::__backward_len(batch))
+                #scratch_len
             }
             fn tape_len(&self, batch: usize) -> usize {
-                batch * #tape_row
+                #tape_len
             }
             fn eval(&self, t: #ty, x: &[#ty], dx: &mut [#ty], scratch: &mut [#ty]) {
-                let batch = x.len() / #dim;
+                let batch = x.len() / #state_dim;
                 if batch == 0 {
                     return;
                 }
-                #eval_split
+                let (__params, __aux) = (&self.params[..], self.__aux.all());
                 #eval
             }
             fn vjp(&self, t: #ty, x: &[#ty], lam: &[#ty], gx: &mut [#ty], gp: &mut [#ty], scratch: &mut [#ty]) {
-                let batch = x.len() / #dim;
+                let batch = x.len() / #state_dim;
                 if batch == 0 {
                     return;
                 }
-                let (tape, rest) = scratch.split_at_mut(batch * #tape_row);
-                self.__forward_taped(t, x, tape, batch);
-                self.__backward(t, x, tape, lam, gx, gp, rest, batch);
+                let (__params, __aux) = (&self.params[..], self.__aux.all());
+                #vjp
             }
             fn eval_taped(&self, t: #ty, x: &[#ty], dx: &mut [#ty], tape: &mut [#ty]) {
-                let batch = x.len() / #dim;
+                let batch = x.len() / #state_dim;
                 if batch == 0 {
                     return;
                 }
-                self.__forward_taped(t, x, tape, batch);
-                #taped_last
+                let (__params, __aux) = (&self.params[..], self.__aux.all());
+                #forward
             }
             fn backward_taped(&self, t: #ty, x: &[#ty], tape: &[#ty], lam: &[#ty], gx: &mut [#ty], gp: &mut [#ty], scratch: &mut [#ty]) {
-                let batch = x.len() / #dim;
+                let batch = x.len() / #state_dim;
                 if batch == 0 {
                     return;
                 }
-                self.__backward(t, x, tape, lam, gx, gp, scratch, batch);
+                let (__params, __aux) = (&self.params[..], self.__aux.all());
+                #backward
             }
         }
 

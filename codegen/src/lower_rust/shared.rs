@@ -1,10 +1,11 @@
-//! Items every generated model has, whatever runs its network: `tableau()` (the exact
-//! tableau rebuilt, or the built-in by name) and `stepping()`.
+//! Items every generated model has besides its network: `tableau()` (the exact tableau
+//! rebuilt, or the built-in by name), `stepping()`, and the declaration's layers and form as
+//! expressions (for `graph()`).
 
 use proc_macro2::{Literal, TokenStream};
-use quote::quote;
+use quote::{format_ident, quote};
 
-use crate::dsl::{CheckedModel, SteppingSpec};
+use crate::dsl::{CheckedModel, FormSpec, LayerKind, LayerSpec, SteppingSpec};
 use crate::tableau::Q;
 
 /// The body of `stepping()`.
@@ -72,5 +73,43 @@ pub(super) fn tableau_tokens(m: &CheckedModel) -> TokenStream {
             #eo,
             __q(#tol)?,
         )
+    }
+}
+
+/// A [`LayerSpec`] as an expression.
+pub(super) fn layer_tokens(l: &LayerSpec) -> TokenStream {
+    let kind = match l.kind {
+        LayerKind::Dense => quote!(Dense),
+        LayerKind::ConcatSquash => quote!(ConcatSquash),
+        LayerKind::Conv1d { kernel, bias } => quote!(Conv1d { kernel: #kernel, bias: #bias }),
+    };
+    let width = l.width;
+    let act = match l.activation {
+        Some(a) => {
+            let v = format_ident!("{}", a.variant_name());
+            quote!(::std::option::Option::Some(::symplode::codegen::ir::Activation::#v))
+        }
+        None => quote!(::std::option::Option::None),
+    };
+    quote! {
+        ::symplode::codegen::dsl::LayerSpec {
+            kind: ::symplode::codegen::dsl::LayerKind::#kind,
+            width: #width,
+            activation: #act,
+        }
+    }
+}
+
+/// A [`FormSpec`] as an expression.
+pub(super) fn form_tokens(f: &FormSpec) -> TokenStream {
+    match *f {
+        FormSpec::Field => quote!(::symplode::codegen::dsl::FormSpec::Field),
+        FormSpec::Cnf { hutchinson } => {
+            quote!(::symplode::codegen::dsl::FormSpec::Cnf { hutchinson: #hutchinson })
+        }
+        FormSpec::Energy { laplacian, n, dx } => {
+            let dx = Literal::f64_suffixed(dx);
+            quote!(::symplode::codegen::dsl::FormSpec::Energy { laplacian: #laplacian, n: #n, dx: #dx })
+        }
     }
 }

@@ -272,9 +272,7 @@ pub(super) fn run_hooked<T: Real>(prog: &Plan, mem: &Mem<'_, T>, t: T, hook: Hoo
                 };
                 // SAFETY: `gp` is a caller slice distinct from every source.
                 let (src, dst) = unsafe { (mem.get(from, len), mem.get_mut(Slot::Gp(off), len)) };
-                for (g, &v) in dst.iter_mut().zip(src) {
-                    *g += v;
-                }
+                k::add_into(dst, src);
             }
         }
     }

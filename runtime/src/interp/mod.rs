@@ -47,11 +47,13 @@
 //! assert!((dx[0] - (0.1 * 8.0 * h + 0.1)).abs() < 1e-14);
 //! ```
 
+mod aux;
 mod conv_gemm;
 mod error;
 mod exec;
 pub mod op_kernels;
 
+pub use aux::AuxInputs;
 pub use error::InterpError;
 
 use symplode_codegen::ad::{self, LinearOp, Trace};
@@ -72,7 +74,7 @@ pub struct Interpreted<T: Real> {
     params: Vec<T>,
     tensors: Vec<ParamTensor>,
     /// Auxiliary data by input index (index 0, the state, stays empty).
-    aux: Vec<Vec<T>>,
+    aux: AuxInputs<T>,
     /// The four programs (eval, VJP, taped forward, taped backward) and the graph they run.
     plans: NetworkPlans,
     /// Each program's constants in `T` (the order of [`NetworkPlans::all`]).
@@ -136,7 +138,13 @@ impl<T: Real> Interpreted<T> {
             .all()
             .map(|p| p.consts.iter().map(|&c| T::of(c)).collect());
         Ok(Interpreted {
-            aux: vec![Vec::new(); graph.inputs().len()],
+            aux: AuxInputs::new(
+                graph
+                    .inputs()
+                    .iter()
+                    .map(|i| (i.name.clone(), i.width))
+                    .collect(),
+            ),
             dim,
             params,
             tensors,
@@ -156,70 +164,25 @@ impl<T: Real> Interpreted<T> {
     /// Errors: `index` is the state or not an input, the length is not a positive multiple
     /// of the width, or a value is not finite.
     pub fn set_aux(&mut self, index: usize, data: &[T]) -> Result<(), InterpError> {
-        let declared = self.plans.graph.inputs().len();
-        if index == 0 || index >= declared {
-            return Err(InterpError::NotAux { index, declared });
-        }
-        let d = &self.plans.graph.inputs()[index];
-        if data.is_empty() || !data.len().is_multiple_of(d.width) {
-            return Err(InterpError::AuxLength {
-                index,
-                name: d.name.clone(),
-                width: d.width,
-                got: data.len(),
-            });
-        }
-        if let Some(position) = data.iter().position(|v| !v.is_finite()) {
-            return Err(InterpError::AuxNonFinite {
-                index,
-                name: d.name.clone(),
-                position,
-                value: data[position].to_string(),
-            });
-        }
-        let slot = &mut self.aux[index];
-        slot.clear();
-        slot.extend_from_slice(data);
-        Ok(())
+        self.aux.set(index, data)
     }
 
     /// The data of auxiliary input `index` (empty if unset or not an auxiliary input).
     pub fn aux(&self, index: usize) -> &[T] {
-        self.aux.get(index).map_or(&[], Vec::as_slice)
+        self.aux.get(index)
     }
 
     /// Checks that every auxiliary input the dynamics reads is set for batch size `batch`.
     pub fn check_aux(&self, batch: usize) -> Result<(), InterpError> {
         let used = self.plans.all().into_iter().flat_map(|p| &p.aux_used);
         for &i in used {
-            self.aux_ok(i, batch)?;
-        }
-        Ok(())
-    }
-
-    fn aux_ok(&self, index: usize, batch: usize) -> Result<(), InterpError> {
-        let d = &self.plans.graph.inputs()[index];
-        let data = &self.aux[index];
-        if data.is_empty() {
-            return Err(InterpError::AuxMissing {
-                index,
-                name: d.name.clone(),
-            });
-        }
-        let got = data.len() / d.width;
-        if got != batch {
-            return Err(InterpError::AuxBatch {
-                index,
-                name: d.name.clone(),
-                batch,
-                got,
-            });
+            self.aux.check(i, batch)?;
         }
         Ok(())
     }
 
     fn ready(&self, prog: &Plan, batch: usize) -> bool {
-        prog.aux_used.iter().all(|&i| self.aux_ok(i, batch).is_ok())
+        self.aux.ready(&prog.aux_used, batch)
     }
 
     /// The buffers of a run of program `p` (index into [`NetworkPlans::all`]).
@@ -228,7 +191,7 @@ impl<T: Real> Interpreted<T> {
             b,
             &self.params,
             &self.consts[p],
-            &self.aux,
+            self.aux.all(),
             self.plans.all()[p].globals,
             self.plans.tape_globals(),
             batch,

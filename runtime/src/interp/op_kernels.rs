@@ -94,6 +94,13 @@ pub fn batch_sum<T: Real>(g: &mut [T], x: &[T], w: usize, acc: bool) {
     dense::col_sum(g, x, w, acc);
 }
 
+/// `dst += src` elementwise (a program's finishing accumulation into `gp`).
+pub fn add_into<T: Real>(dst: &mut [T], src: &[T]) {
+    for (g, &v) in dst.iter_mut().zip(src) {
+        *g += v;
+    }
+}
+
 /// Every row a copy of `x`.
 pub fn broadcast_rows<T: Real>(y: &mut [T], x: &[T], w: usize) {
     for r in y.chunks_exact_mut(w) {
