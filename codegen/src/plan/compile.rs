@@ -387,11 +387,19 @@ mod tests {
         let count = |f: fn(&Kernel) -> bool| p.steps.iter().filter(|s| f(&s.kernel)).count();
         assert_eq!(count(|k| matches!(k, Kernel::TanhGrad)), 2);
         assert_eq!(count(|k| matches!(k, Kernel::Unary(UnaryOp::Square))), 0);
-        // Every weight and bias gradient is accumulated straight into gp.
+        // Every weight and bias gradient is accumulated straight into gp; layer 0 reads
+        // [x, t] without materialising it (its weight and input gradients fused).
         assert_eq!(
             count(|k| matches!(k, Kernel::BatchOuter { acc: true, .. })),
-            3
+            2
         );
+        assert_eq!(
+            count(|k| matches!(k, Kernel::BatchOuterTime { acc: true, .. })),
+            1
+        );
+        assert_eq!(count(|k| matches!(k, Kernel::DenseTime { .. })), 1);
+        assert_eq!(count(|k| matches!(k, Kernel::DenseNTCols { .. })), 1);
+        assert_eq!(count(|k| matches!(k, Kernel::Concat(_))), 0);
         assert_eq!(
             count(|k| matches!(k, Kernel::BatchSum { acc: true, .. })),
             3

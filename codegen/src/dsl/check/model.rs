@@ -65,18 +65,10 @@ pub enum FormSpec {
     },
 }
 
-impl FormSpec {
-    /// Whether a model runs on the interpreter (any form but [`FormSpec::Field`], or any
-    /// `concat_squash` or `conv1d` layer) rather than on generated Rust.
-    pub fn interpreted(&self, layers: &[LayerSpec]) -> bool {
-        *self != FormSpec::Field || layers.iter().any(|l| !matches!(l.kind, LayerKind::Dense))
-    }
-}
-
 /// The IR graph of a declaration: input `x [B,dim]` (and `[x, t]` when `time` and the first
 /// layer is dense), layers `layers.{k}` with their activations, then the form's transform.
-/// The generated code of interpreted models calls it at construction; `neural_ode!` calls it
-/// at compile time, so it does not fail for a model that compiled.
+/// `neural_ode!` calls it at compile time (and lowers the graph's plans), so it does not fail
+/// for a model that compiled; the generated `graph()` calls it again.
 ///
 /// # Errors
 /// A layer or form that does not fit (checked by [`check_model`]).
@@ -535,8 +527,8 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
         }
     }
 
-    // Interpreted models: build and differentiate the graph now, as the run time will.
-    if errors.is_empty() && form.interpreted(&layers) {
+    // Build and differentiate the graph now: the lowering compiles its plans.
+    if errors.is_empty() {
         let built = build_graph(d, time, &layers, &form).and_then(|g| {
             let g = crate::ir::passes::simplify(&g);
             crate::ad::vjp(&g, &Wrt::state_and_params(&g)).map(|_| ())
