@@ -72,8 +72,7 @@ fn case(k: usize, out: usize, time: bool, batch: usize) {
     // Parameter gradients (accumulated onto a non-zero gp).
     let delta = random(batch * out, 3);
     let mut gp = vec![0.5; params.len()];
-    let mut colsum = vec![0.0; out];
-    ly.grad_params(t, &delta, &x, &mut gp, &mut colsum, batch);
+    ly.grad_params(t, &delta, &x, &mut gp, batch);
     let mut want = vec![0.5; params.len()];
     for s in 0..batch {
         for j in 0..out {

@@ -479,18 +479,16 @@ fn constructor_errors_say_what_and_where() {
 
 #[test]
 fn buffer_sizes_are_as_documented() {
-    // tanh: tape B·Σh; scratch = tape + 2·B·H + max(H, d).
+    // tanh: tape B·Σh; scratch = tape + 2·B·H (bias and time-column gradients accumulate
+    // into gp row by row: no column-sum buffer).
     let m = Mlp::<f64>::new(MlpConfig::new(3, vec![8, 5, 6], Activation::Tanh, true), 1).unwrap();
     assert_eq!(m.tape_len(10), 10 * 19);
-    assert_eq!(m.scratch_len(10), 10 * 19 + 2 * 10 * 8 + 8);
+    assert_eq!(m.scratch_len(10), 10 * 19 + 2 * 10 * 8);
     // silu keeps an extra B·H work buffer on the tape and in the backward scratch.
     let m = Mlp::<f64>::new(MlpConfig::new(3, vec![8, 5, 6], Activation::Silu, true), 1).unwrap();
     assert_eq!(m.tape_len(10), 10 * 19 + 10 * 8);
-    assert_eq!(
-        m.scratch_len(10),
-        10 * 19 + 10 * 8 + 2 * 10 * 8 + 10 * 8 + 8
-    );
-    // No hidden layer: nothing but the column sums.
+    assert_eq!(m.scratch_len(10), 10 * 19 + 10 * 8 + 2 * 10 * 8 + 10 * 8);
+    // No hidden layer: no buffers at all.
     let m = Mlp::<f64>::new(MlpConfig::new(3, vec![], Activation::Silu, false), 1).unwrap();
-    assert_eq!((m.tape_len(10), m.scratch_len(10)), (0, 3));
+    assert_eq!((m.tape_len(10), m.scratch_len(10)), (0, 0));
 }

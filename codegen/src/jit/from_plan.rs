@@ -8,6 +8,8 @@
 //! | plan step | generated code |
 //! |---|---|
 //! | `Dense` (`x Wᵀ + b`) | inline bias-row loop (the GEMM's initial value), then a call to the runtime's GEMM through a function pointer |
+//! | `DenseTime` (`[x, t]` layer) | inline rows of `b + t·W[:, k]`, then an accumulating GEMM call over the first `k` columns |
+//! | `DenseNTCols`, `BatchOuterTime` | GEMM calls on column views; the time column's gradient an inline row-by-row loop |
 //! | `DenseNT` (`x W`), `BatchOuter` (`Σ aᵀ b`, accumulating into `gp`) | GEMM call through the function pointer |
 //! | `Unary(Tanh)` | (inline copy if not in place, then) call of the vectorised `tanh` through a function pointer |
 //! | negation, square, reciprocal, ReLU, scaling, same-shape add/sub/mul/div, `g·(1 − y²)` | fused elementwise chains, inline `f64x2`/`f32x4` loops, values passed in registers |

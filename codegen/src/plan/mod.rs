@@ -135,8 +135,8 @@ pub enum Kernel {
         cols: usize,
     },
     /// The weight gradient of a [`Kernel::DenseTime`] layer: `G[:, :k] (+)= Σ_batch aᵀ x`,
-    /// `G[:, k] (+)= t·Σ_batch a` (the column sums first, then scaled); args `a, x`;
-    /// the output is `[p, k + 1]`.
+    /// `G[:, k] (+)= t·Σ_batch a` (accumulated row by row, `G[j, k] += t·a[r, j]`); args
+    /// `a, x`; the output is `[p, k + 1]`.
     BatchOuterTime {
         /// Width of `a` (the layer's output width).
         p: usize,
@@ -154,8 +154,7 @@ pub enum Kernel {
         /// Add into the output instead of overwriting it.
         acc: bool,
     },
-    /// Column sums; `acc`: add into the output (the sums formed first, then added, so a bias
-    /// gradient has one summation order everywhere).
+    /// Column sums; `acc`: add into the output (row by row).
     BatchSum {
         /// Width.
         w: usize,

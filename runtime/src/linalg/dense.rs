@@ -11,6 +11,8 @@
 //!   its parameter and input gradients composed from the functions above.
 //!
 //! None of them allocates (the time-folded bias lives on the stack up to 512 outputs).
+//! Summation orders are chosen so that the JIT can reproduce them without work space: bias
+//! and time-column gradients accumulate into `gp` row by row.
 
 use crate::linalg::matmul::{MatMut, MatRef, matmul, matmul_bias};
 use crate::real::Real;
@@ -110,35 +112,34 @@ pub fn input_grad<T: Real>(gin: &mut [T], delta: &[T], w: MatRef<'_, T>, batch: 
     );
 }
 
-/// Column sums of `x [rows, w]` into `s` (`w` elements), rows in order. With `acc` the
-/// sums are formed first (from zero) and then added to `s` — the order
-/// [`DenseLayer::grad_params`] uses for a bias gradient, so every execution that
-/// accumulates a bias gradient rounds the same way. Allocates nothing.
+/// Column sums `s (+)= Σ_rows x` of `x [rows, w]` (`s` has `w` elements), rows in order,
+/// each row added into `s` (so a bias gradient accumulates into `gp` row by row: one
+/// summation order for `Mlp`, the interpreter, the JIT and `neural_ode!`'s code).
 #[inline]
 pub fn col_sum<T: Real>(s: &mut [T], x: &[T], w: usize, acc: bool) {
     if !acc {
         s[..w].fill(T::zero());
-        for row in x.chunks_exact(w) {
-            for (si, &xi) in s.iter_mut().zip(row) {
-                *si += xi;
-            }
-        }
-        return;
     }
-    const CHUNK: usize = 64;
-    let mut c0 = 0;
-    while c0 < w {
-        let n = CHUNK.min(w - c0);
-        let mut part = [T::zero(); CHUNK];
-        for row in x.chunks_exact(w) {
-            for (p, &xi) in part[..n].iter_mut().zip(&row[c0..c0 + n]) {
-                *p += xi;
-            }
+    for row in x.chunks_exact(w) {
+        for (si, &xi) in s.iter_mut().zip(row) {
+            *si += xi;
         }
-        for (si, &p) in s[c0..c0 + n].iter_mut().zip(&part[..n]) {
-            *si += p;
+    }
+}
+
+/// The time column's weight gradient `g[j·ld] (+)= t·Σ_rows Δ[r, j]`, accumulated row by row
+/// (`g[j·ld] += t·Δ[r, j]`, rows in order): `delta [rows, p]`, `g` starting at the column.
+#[inline]
+pub fn time_col_grad<T: Real>(g: &mut [T], ld: usize, delta: &[T], p: usize, t: T, acc: bool) {
+    if !acc {
+        for j in 0..p {
+            g[j * ld] = T::zero();
         }
-        c0 += n;
+    }
+    for row in delta.chunks_exact(p) {
+        for (j, &d) in row.iter().enumerate() {
+            g[j * ld] += t * d;
+        }
     }
 }
 
@@ -162,9 +163,9 @@ pub fn affine_time_rows<T: Real>(
     affine_time(y, x, wt, &bias[..out], t, time_col, batch);
 }
 
-/// The weight gradient of a layer reading `[x, t]`: `g[:, :k] (+)= Δᵀ·x` and
-/// `g[:, k] (+)= t·Σ_rows Δ` (column sums first, as [`DenseLayer::grad_params`]); `g` is
-/// `[p, k + 1]` row-major, `delta [batch, p]`, `x [batch, k]`. Allocates nothing.
+/// The weight gradient of a layer reading `[x, t]`: `g[:, :k] (+)= Δᵀ·x` and the time
+/// column by [`time_col_grad`] (as [`DenseLayer::grad_params`]); `g` is `[p, k + 1]`
+/// row-major, `delta [batch, p]`, `x [batch, k]`. Allocates nothing.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub fn weight_grad_time<T: Real>(
@@ -186,22 +187,7 @@ pub fn weight_grad_time<T: Real>(
         batch,
         acc,
     );
-    const CHUNK: usize = 64;
-    let mut c0 = 0;
-    while c0 < p {
-        let n = CHUNK.min(p - c0);
-        let mut s = [T::zero(); CHUNK];
-        for row in delta.chunks_exact(p) {
-            for (si, &d) in s[..n].iter_mut().zip(&row[c0..c0 + n]) {
-                *si += d;
-            }
-        }
-        for (j, &sj) in s[..n].iter().enumerate() {
-            let gj = &mut g[(c0 + j) * inp + k];
-            *gj = if acc { *gj + t * sj } else { t * sj };
-        }
-        c0 += n;
-    }
+    time_col_grad(&mut g[k..p * inp], inp, delta, p, t, acc);
 }
 
 /// `gin = Δ·W[:, :cols]`: `delta [batch, out]`, `w [out, m]` row-major, `gin [batch, cols]`
@@ -283,19 +269,10 @@ impl DenseLayer {
         }
     }
 
-    /// `gW += Δᵀ·input`, `gb += Σ_rows Δ` (and the time column `gW[:, k] += t·Σ_rows Δ`);
-    /// `colsum` holds at least `out` elements of work space.
-    #[allow(clippy::too_many_arguments)]
+    /// `gW += Δᵀ·input`, `gb += Σ_rows Δ` (row by row, [`col_sum`]) and the time column
+    /// `gW[:, k] += t·Σ_rows Δ` ([`time_col_grad`]).
     #[inline]
-    pub fn grad_params<T: Real>(
-        &self,
-        t: T,
-        delta: &[T],
-        input: &[T],
-        gp: &mut [T],
-        colsum: &mut [T],
-        batch: usize,
-    ) {
+    pub fn grad_params<T: Real>(&self, t: T, delta: &[T], input: &[T], gp: &mut [T], batch: usize) {
         let (inp, out, k) = (self.inp, self.out, self.k);
         let delta = &delta[..batch * out];
         weight_grad(
@@ -305,15 +282,16 @@ impl DenseLayer {
             batch,
             true,
         );
-        let s = &mut colsum[..out];
-        col_sum(s, delta, out, false);
-        for (g, &sj) in gp[self.b..self.b + out].iter_mut().zip(s.iter()) {
-            *g += sj;
-        }
+        col_sum(&mut gp[self.b..self.b + out], delta, out, true);
         if k < inp {
-            for (j, &sj) in s.iter().enumerate() {
-                gp[self.w + j * inp + k] += t * sj;
-            }
+            time_col_grad(
+                &mut gp[self.w + k..self.w + out * inp],
+                inp,
+                delta,
+                out,
+                t,
+                true,
+            );
         }
     }
 

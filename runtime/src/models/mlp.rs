@@ -118,8 +118,9 @@ struct Layer {
 /// Memory (elements, batch B, hidden widths hₖ, H = max hₖ, L = number of hidden layers):
 /// - tape: `B·Σhₖ` (each hidden layer's output, or its pre-activation for `silu`, which also keeps
 ///   one `B·H` work buffer on the tape because `eval_taped` has no scratch argument);
-/// - scratch: the tape plus the backward's buffers (`min(L, 2)·B·H`, another `B·H` for `silu`,
-///   and `max(H, d)` for column sums). `eval` alone needs only `min(L, 2)·B·H` of it.
+/// - scratch: the tape plus the backward's buffers (`min(L, 2)·B·H`, another `B·H` for `silu`;
+///   bias and time-column gradients accumulate into `gp` row by row). `eval` alone needs
+///   only `min(L, 2)·B·H` of it.
 ///
 /// `eval`, `vjp`, `eval_taped` and `backward_taped` never allocate: every layer is a
 /// [`DenseLayer`] of [`crate::linalg::dense`] (the functions `neural_ode!`'s code and the
@@ -133,7 +134,6 @@ pub struct Mlp<T: Real> {
     params: Vec<T>,
     max_hidden: usize,
     sum_hidden: usize,
-    max_out: usize,
     wt: WeightCache<T>,
 }
 
@@ -207,13 +207,6 @@ impl<T: Real> Mlp<T> {
         let mut mlp = Mlp {
             max_hidden: config.hidden.iter().copied().max().unwrap_or(0),
             sum_hidden: config.hidden.iter().sum(),
-            max_out: config
-                .hidden
-                .iter()
-                .copied()
-                .chain([config.dim])
-                .max()
-                .unwrap_or(0),
             config,
             layers,
             params: Vec::new(),
@@ -260,7 +253,6 @@ impl<T: Real> Mlp<T> {
             params: self.params.iter().map(|v| U::of(v.f64())).collect(),
             max_hidden: self.max_hidden,
             sum_hidden: self.sum_hidden,
-            max_out: self.max_out,
             wt: WeightCache::default(),
         }
     }
@@ -298,7 +290,6 @@ impl<T: Real> Mlp<T> {
         }
         self.pingpong_len(batch)
             .saturating_add(self.work_len(batch))
-            .saturating_add(self.max_out)
     }
 
     /// The transposed weights of every layer (see [`WeightCache`]); layer `l`'s `[k, out]`
@@ -334,12 +325,9 @@ impl<T: Real> Mlp<T> {
         delta: &[T],
         input: &[T],
         gp: &mut [T],
-        colsum: &mut [T],
         batch: usize,
     ) {
-        self.layers[l]
-            .dense
-            .grad_params(t, delta, input, gp, colsum, batch);
+        self.layers[l].dense.grad_params(t, delta, input, gp, batch);
     }
 
     /// `gin = δ · W[:, :k]` (the time column's gradient is not needed).
@@ -410,8 +398,7 @@ impl<T: Real> Mlp<T> {
         let hb = batch * self.max_hidden;
         let (gbuf, rest) = scratch.split_at_mut(self.pingpong_len(batch));
         let (h0, h1) = gbuf.split_at_mut(hb.min(gbuf.len()));
-        let (ybuf, rest) = rest.split_at_mut(self.work_len(batch));
-        let colsum = &mut rest[..self.max_out];
+        let (ybuf, _) = rest.split_at_mut(self.work_len(batch));
         // Offsets of the hidden layers' saved tensors on the tape.
         let saved = |l: usize| -> &[T] {
             let off: usize = self.layers[..l]
@@ -442,7 +429,7 @@ impl<T: Real> Mlp<T> {
             } else {
                 saved(l - 1)
             };
-            self.dense_grad_params(l, t, delta, input, gp, colsum, batch);
+            self.dense_grad_params(l, t, delta, input, gp, batch);
             if l > 0 {
                 let g = &mut dst[..batch * ly.inp];
                 self.dense_grad_input(l, delta, g, batch);

@@ -132,6 +132,107 @@ pub(super) fn lower_step(
                 bias: bias.then_some(2),
             })]
         }
+        Kernel::DenseTime { k, out: w } => {
+            let inp = k + 1;
+            let ok = args.len() == 3
+                && arg_len(0) == Some(rows(*k))
+                && arg_len(1) == Some(fixed(inp * w))
+                && arg_len(2) == Some(fixed(*w))
+                && len == rows(*w);
+            if !ok {
+                return None;
+            }
+            // Rows of b + t·W[:, k], then x [B,k] · W[:, :k]ᵀ accumulated onto them
+            // (`linalg::dense::affine_time`: bit for bit the GEMM with that bias in its store).
+            vec![
+                SegOp::BiasTimeRows {
+                    dst: o,
+                    bias: 2,
+                    w: 1,
+                    out: *w,
+                    inp,
+                    k: *k,
+                    rows: Dim::rows(1),
+                },
+                SegOp::Gemm(GemmSpec {
+                    m: Dim::rows(1),
+                    n: Dim::fixed(*w),
+                    k: Dim::fixed(*k),
+                    a: 0,
+                    rs_a: *k,
+                    cs_a: 1,
+                    b: 1,
+                    rs_b: 1,
+                    cs_b: inp,
+                    c: o,
+                    ldc: *w,
+                    acc: true,
+                    bias: None,
+                }),
+            ]
+        }
+        Kernel::DenseNTCols { k, m, cols } => {
+            let ok = args.len() == 2
+                && arg_len(0) == Some(rows(*k))
+                && arg_len(1) == Some(fixed(k * m))
+                && len == rows(*cols);
+            if !ok {
+                return None;
+            }
+            // x [B,k] · W[:, :cols] (W [k,m] row-major).
+            vec![SegOp::Gemm(GemmSpec {
+                m: Dim::rows(1),
+                n: Dim::fixed(*cols),
+                k: Dim::fixed(*k),
+                a: 0,
+                rs_a: *k,
+                cs_a: 1,
+                b: 1,
+                rs_b: *m,
+                cs_b: 1,
+                c: o,
+                ldc: *cols,
+                acc: false,
+                bias: None,
+            })]
+        }
+        Kernel::BatchOuterTime { p, k, acc } => {
+            let inp = k + 1;
+            let ok = args.len() == 2
+                && arg_len(0) == Some(rows(*p))
+                && arg_len(1) == Some(rows(*k))
+                && len == fixed(p * inp);
+            if !ok {
+                return None;
+            }
+            // aᵀ · x into the first k columns of G [p, k+1], then the time column row by row.
+            vec![
+                SegOp::Gemm(GemmSpec {
+                    m: Dim::fixed(*p),
+                    n: Dim::fixed(*k),
+                    k: Dim::rows(1),
+                    a: 0,
+                    rs_a: 1,
+                    cs_a: *p,
+                    b: 1,
+                    rs_b: *k,
+                    cs_b: 1,
+                    c: o,
+                    ldc: inp,
+                    acc: *acc,
+                    bias: None,
+                }),
+                SegOp::TimeColGrad {
+                    dst: o,
+                    src: 0,
+                    p: *p,
+                    ld: inp,
+                    col: *k,
+                    rows: Dim::rows(1),
+                    acc: *acc,
+                },
+            ]
+        }
         Kernel::DenseNT { k, m } => {
             let ok = args.len() == 2
                 && arg_len(0) == Some(rows(*k))
@@ -181,9 +282,6 @@ pub(super) fn lower_step(
                 bias: None,
             })]
         }
-        // An accumulating column sum forms the sums first (`linalg::dense::col_sum`): the
-        // interpreter's code runs it.
-        Kernel::BatchSum { acc: true, .. } => return None,
         Kernel::BatchSum { w, acc } => {
             if args.len() != 1 || arg_len(0) != Some(rows(*w)) || len != fixed(*w) {
                 return None;
@@ -278,10 +376,7 @@ pub(super) fn lower_step(
         | Kernel::Stencil { .. }
         | Kernel::Conv1d(_)
         | Kernel::Conv1dT(_)
-        | Kernel::Conv1dWGrad { .. }
-        | Kernel::DenseTime { .. }
-        | Kernel::DenseNTCols { .. }
-        | Kernel::BatchOuterTime { .. } => return None,
+        | Kernel::Conv1dWGrad { .. } => return None,
     };
     Some(Lowered::Ops(ops))
 }
@@ -300,9 +395,14 @@ pub(super) fn remap(op: &mut SegOp, map: &[usize]) {
             *dst = map[*dst];
         }
         SegOp::Fill { dst, .. } | SegOp::Tanh { dst, .. } => *dst = map[*dst],
-        SegOp::ColSum { dst, src, .. } => {
+        SegOp::ColSum { dst, src, .. } | SegOp::TimeColGrad { dst, src, .. } => {
             *dst = map[*dst];
             *src = map[*src];
+        }
+        SegOp::BiasTimeRows { dst, bias, w, .. } => {
+            *dst = map[*dst];
+            *bias = map[*bias];
+            *w = map[*w];
         }
         SegOp::Chain { steps, .. } => {
             for s in steps {

@@ -155,6 +155,43 @@ pub enum SegOp {
         /// Add to `dst` instead of overwriting it.
         acc: bool,
     },
+    /// Rows of a time-folded bias: `dst[r·out + j] = b[j] + t·w[j·inp + k]` for every row
+    /// (the initial value of a `[x, t]` layer's GEMM, `linalg::dense::affine_time`'s
+    /// effective bias). Inline scalar loops.
+    BiasTimeRows {
+        /// Destination slot (`rows × out`).
+        dst: usize,
+        /// Bias slot (`out`).
+        bias: usize,
+        /// Weight slot (`[out, inp]`).
+        w: usize,
+        /// Output width.
+        out: usize,
+        /// Weight row length.
+        inp: usize,
+        /// The time column.
+        k: usize,
+        /// Number of rows.
+        rows: Dim,
+    },
+    /// A time column's weight gradient, row by row: `dst[j·ld + col] (+)= t·src[r·p + j]`
+    /// (`linalg::dense::time_col_grad`). Inline scalar loops.
+    TimeColGrad {
+        /// Destination slot (`[p, ld]`).
+        dst: usize,
+        /// Source slot (`rows × p`).
+        src: usize,
+        /// Source row width.
+        p: usize,
+        /// Destination row stride.
+        ld: usize,
+        /// Destination column.
+        col: usize,
+        /// Number of rows.
+        rows: Dim,
+        /// Add to `dst` instead of overwriting it.
+        acc: bool,
+    },
     /// A fused elementwise chain over `n` elements (slots are the segment's).
     Chain {
         /// Elements.
@@ -189,7 +226,10 @@ impl SegmentSpec {
                 }
                 SegOp::RowCopy { src, dst, .. } => *src < n && *dst < n,
                 SegOp::Fill { dst, .. } | SegOp::Tanh { dst, .. } => *dst < n,
-                SegOp::ColSum { dst, src, .. } => *dst < n && *src < n,
+                SegOp::ColSum { dst, src, .. } | SegOp::TimeColGrad { dst, src, .. } => {
+                    *dst < n && *src < n
+                }
+                SegOp::BiasTimeRows { dst, bias, w, .. } => *dst < n && *bias < n && *w < n,
                 SegOp::Chain { steps, .. } => steps.iter().all(|s| {
                     s.args.len() == s.op.arity() && s.out < n && s.args.iter().all(|&a| a < n)
                 }),
@@ -383,6 +423,78 @@ impl SegTranslator<'_, '_> {
                         let x = b.ins().load(ty, Self::flags(), xp, 0);
                         let s = b.ins().fadd(g, x);
                         b.ins().store(Self::flags(), s, gp, 0);
+                    });
+                });
+            }
+            SegOp::BiasTimeRows {
+                dst,
+                bias,
+                w,
+                out,
+                inp,
+                k,
+                rows,
+            } => {
+                let rows = self.dim(*rows);
+                let d0 = self.base(*dst);
+                let b0 = self.base(*bias);
+                let w0 = self.base(*w);
+                let w0 = self.b.ins().iadd_imm_s(w0, (k * bytes) as i64);
+                let (zero, outv, t) = (self.iconst(0), self.iconst(*out), self.t);
+                let (rb, wb) = ((out * bytes) as i64, (inp * bytes) as i64);
+                counted_loop(self.b, ptr, zero, rows, 1, &mut |b, r| {
+                    let ro = b.ins().imul_imm_s(r, rb);
+                    let drow = b.ins().iadd(d0, ro);
+                    counted_loop(b, ptr, zero, outv, 1, &mut |b, j| {
+                        let jo = b.ins().imul_imm_s(j, bytes as i64);
+                        let bp = b.ins().iadd(b0, jo);
+                        let bj = b.ins().load(fl.scalar, Self::flags(), bp, 0);
+                        let wo = b.ins().imul_imm_s(j, wb);
+                        let wp = b.ins().iadd(w0, wo);
+                        let wj = b.ins().load(fl.scalar, Self::flags(), wp, 0);
+                        let tw = b.ins().fmul(t, wj);
+                        let e = b.ins().fadd(bj, tw);
+                        let dp = b.ins().iadd(drow, jo);
+                        b.ins().store(Self::flags(), e, dp, 0);
+                    });
+                });
+            }
+            SegOp::TimeColGrad {
+                dst,
+                src,
+                p,
+                ld,
+                col,
+                rows,
+                acc,
+            } => {
+                let rows = self.dim(*rows);
+                let d0 = self.base(*dst);
+                let d0 = self.b.ins().iadd_imm_s(d0, (col * bytes) as i64);
+                let s0 = self.base(*src);
+                let (zero, pv, t) = (self.iconst(0), self.iconst(*p), self.t);
+                let (rb, db) = ((p * bytes) as i64, (ld * bytes) as i64);
+                if !acc {
+                    let z = self.float(0.0);
+                    counted_loop(self.b, ptr, zero, pv, 1, &mut |b, j| {
+                        let jo = b.ins().imul_imm_s(j, db);
+                        let dp = b.ins().iadd(d0, jo);
+                        b.ins().store(Self::flags(), z, dp, 0);
+                    });
+                }
+                counted_loop(self.b, ptr, zero, rows, 1, &mut |b, r| {
+                    let ro = b.ins().imul_imm_s(r, rb);
+                    let srow = b.ins().iadd(s0, ro);
+                    counted_loop(b, ptr, zero, pv, 1, &mut |b, j| {
+                        let so = b.ins().imul_imm_s(j, bytes as i64);
+                        let sp = b.ins().iadd(srow, so);
+                        let x = b.ins().load(fl.scalar, Self::flags(), sp, 0);
+                        let jo = b.ins().imul_imm_s(j, db);
+                        let dp = b.ins().iadd(d0, jo);
+                        let g = b.ins().load(fl.scalar, Self::flags(), dp, 0);
+                        let tx = b.ins().fmul(t, x);
+                        let sum = b.ins().fadd(g, tx);
+                        b.ins().store(Self::flags(), sum, dp, 0);
                     });
                 });
             }
