@@ -2,7 +2,7 @@
 //! accepts (dense, `concat_squash` and `conv1d` layers, a vector field, a CNF or an energy
 //! form): the declaration's graph ([`build_graph`]) is compiled at expansion time into the
 //! four plans of [`NetworkPlans`] (eval, VJP, taped forward, taped backward), and each plan
-//! is lowered to Rust by [`super::plan`] with its sizes, offsets and constants inlined. The
+//! is lowered to Rust by `lower_rust/plan.rs` with its sizes, offsets and constants inlined. The
 //! generated code calls the runtime kernels the interpreter calls for the same plans, so a
 //! macro model, `runtime::interp::Interpreted` on the same graph and the network JIT agree
 //! bit for bit; a dense network reading `[x, t]` computes as the hand-written `Mlp`.
