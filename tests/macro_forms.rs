@@ -1,6 +1,7 @@
 //! The model-level `form:` of `neural_ode!`: a macro CNF with ConcatSquash layers agrees with
 //! `runtime::interp::cnf` on the same network and parameters (evaluation and symplectic
-//! adjoint gradient), and an energy model runs.
+//! adjoint gradient), an energy model runs, and a Hutchinson CNF reads its noise (`set_aux`)
+//! bit for bit like the interpreter.
 
 use symplode::codegen::ad::{LinearOp, Trace};
 use symplode::codegen::ir::{Activation as IrActivation, Graph};
@@ -109,4 +110,46 @@ fn energy_matches_interp_energy() {
     model.eval(0.0, &x, &mut da, &mut sa);
     reference.eval(0.0, &x, &mut db, &mut sb);
     assert!(max_abs(&da, &db) <= 1e-12, "eval: {:e}", max_abs(&da, &db));
+}
+
+neural_ode! {
+    /// FFJORD's tabular net as a CNF with the Hutchinson trace (noise: auxiliary input 1).
+    struct HutchFlow {
+        float: f64,
+        dim: 2,
+        layers: [concat_squash(8, tanh), concat_squash(2)],
+        form: cnf(hutchinson),
+        tableau: rk4,
+        solver: { steps: 2 },
+    }
+}
+
+#[test]
+fn hutchinson_cnf_reads_its_noise_like_the_interpreter() {
+    let mut model = HutchFlow::new(5);
+    let f = Graph::concat_squash_mlp(2, &[8], IrActivation::Tanh).unwrap();
+    let mut reference = interp::cnf(&f, Trace::Hutchinson, model.params().to_vec()).unwrap();
+    let x: Vec<f64> = (0..12).map(|i| (i as f64 * 0.41).sin()).collect();
+    let lam: Vec<f64> = (0..12).map(|i| (i as f64 * 0.23).cos()).collect();
+    let run = |m: &dyn Dynamics<f64>| {
+        let mut s = vec![0.0; m.scratch_len(4)];
+        let mut dx = vec![0.0; 12];
+        m.eval(0.2, &x, &mut dx, &mut s);
+        let (mut gx, mut gp) = (vec![0.0; 12], vec![0.0; m.n_params()]);
+        m.vjp(0.2, &x, &lam, &mut gx, &mut gp, &mut s);
+        (dx, gx, gp)
+    };
+    // Without the noise every output is NaN, as on the interpreter.
+    let (dx, gx, gp) = run(&model);
+    assert!(dx.iter().chain(&gx).chain(&gp).all(|v| v.is_nan()));
+    let eps: Vec<f64> = (0..8).map(|i| if i % 3 == 0 { -1.0 } else { 1.0 }).collect();
+    model.set_aux(1, &eps).unwrap();
+    reference.set_aux(1, &eps).unwrap();
+    assert_eq!(model.aux(1), &eps[..]);
+    // The lowered plans and the interpreter: bit for bit.
+    assert_eq!(run(&model), run(&reference));
+    // The same checks as the interpreter's.
+    assert!(model.set_aux(0, &eps).is_err());
+    assert!(model.set_aux(1, &eps[..3]).is_err());
+    assert!(model.set_aux(1, &[f64::NAN, 0.0]).is_err());
 }
