@@ -45,7 +45,7 @@ fn aux_guard(used: &[usize], outs: TokenStream) -> TokenStream {
 
 fn bodies(plans: &NetworkPlans, ty: &TokenStream) -> Bodies {
     let tg = plans.tape_globals();
-    let nan = quote!(<#ty as ::symplode::runtime::Real>::nan());
+    let nan = quote!(<#ty>::NAN);
     let grads_nan = quote!(gx.fill(#nan); gp.fill(#nan););
     let body = |plan: &crate::plan::Plan, outs: TokenStream| {
         let guard = aux_guard(&plan.aux_used, outs);

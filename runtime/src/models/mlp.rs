@@ -43,9 +43,11 @@ impl MlpConfig {
 
     /// The network as an IR graph ([`Graph::mlp`]): the same layers, parameter names and
     /// flat order, so `Interpreted::new(config.graph()?, mlp.params().to_vec())` (and the JIT
-    /// over it) computes what the `Mlp` computes, to rounding (the `Mlp` folds the time into
-    /// the first bias and sums bias gradients per call, the plan concatenates `[x, t]` and
-    /// accumulates them row by row).
+    /// over it) computes what the `Mlp` computes: bit for bit with `tanh` (the plan's
+    /// `DenseTime` step folds the time into the first bias as the `Mlp` does, and both
+    /// accumulate bias and time-column gradients row by row); with other activations the
+    /// derivative is the AD graph's expression rather than `ActivationKernels`', equal to
+    /// rounding.
     ///
     /// # Errors
     /// A configuration the IR rejects (a zero width).
