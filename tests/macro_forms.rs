@@ -142,7 +142,9 @@ fn hutchinson_cnf_reads_its_noise_like_the_interpreter() {
     // Without the noise every output is NaN, as on the interpreter.
     let (dx, gx, gp) = run(&model);
     assert!(dx.iter().chain(&gx).chain(&gp).all(|v| v.is_nan()));
-    let eps: Vec<f64> = (0..8).map(|i| if i % 3 == 0 { -1.0 } else { 1.0 }).collect();
+    let eps: Vec<f64> = (0..8)
+        .map(|i| if i % 3 == 0 { -1.0 } else { 1.0 })
+        .collect();
     model.set_aux(1, &eps).unwrap();
     reference.set_aux(1, &eps).unwrap();
     assert_eq!(model.aux(1), &eps[..]);
