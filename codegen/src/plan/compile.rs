@@ -107,6 +107,22 @@ fn kernel(g: &Graph, v: Value) -> Kernel {
             shape: *shape,
             acc: false,
         },
+        // The scratch slots are assigned by the allocation pass.
+        Op::Conv2d { shape, .. } => Kernel::Conv2d {
+            shape: *shape,
+            cols: Slot::X,
+        },
+        Op::Conv2dT { shape, .. } => Kernel::Conv2dT {
+            shape: *shape,
+            cols: Slot::X,
+        },
+        Op::Conv2dWeightGrad { shape, .. } => Kernel::Conv2dWGrad {
+            shape: *shape,
+            cols: Slot::X,
+            acc: false,
+        },
+        Op::Squeeze { shape, .. } => Kernel::Squeeze(*shape),
+        Op::Unsqueeze { shape, .. } => Kernel::Unsqueeze(*shape),
     }
 }
 
@@ -192,7 +208,10 @@ pub fn compile(spec: &PlanSpec<'_>) -> (Plan, Vec<(Value, Slot)>) {
                 }
                 let accumulating = matches!(
                     nodes[k].op,
-                    Op::BatchOuter { .. } | Op::BatchSum { .. } | Op::Conv1dWeightGrad { .. }
+                    Op::BatchOuter { .. }
+                        | Op::BatchSum { .. }
+                        | Op::Conv1dWeightGrad { .. }
+                        | Op::Conv2dWeightGrad { .. }
                 );
                 if computed && times == 1 && readers[k] == 0 && accumulating {
                     direct[k] = Some(dest);
@@ -261,9 +280,20 @@ pub fn compile(spec: &PlanSpec<'_>) -> (Plan, Vec<(Value, Slot)>) {
             match &mut kern {
                 Kernel::BatchOuter { acc, .. }
                 | Kernel::BatchSum { acc, .. }
-                | Kernel::Conv1dWGrad { acc, .. } => *acc = true,
+                | Kernel::Conv1dWGrad { acc, .. }
+                | Kernel::Conv2dWGrad { acc, .. } => *acc = true,
                 _ => {}
             }
+        }
+        // A convolution's im2col scratch: a global buffer alive during this step only.
+        if let Kernel::Conv2d { shape, cols }
+        | Kernel::Conv2dT { shape, cols }
+        | Kernel::Conv2dWGrad { shape, cols, .. } = &mut kern
+        {
+            let n = shape.cols_len();
+            let off = galloc.take(n);
+            galloc.give(off, n);
+            *cols = Slot::Buf(ga, off);
         }
         let args = ops
             .iter()

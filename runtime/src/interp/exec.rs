@@ -7,6 +7,7 @@
 //! output never overlaps an operand's buffer (an elementwise step that reuses an operand's
 //! buffer gets that operand as `None`), and every range is checked against its region.
 
+use super::conv2d_gemm as c2;
 use super::op_kernels as k;
 use symplode_codegen::plan::{Arena, Finish, Kernel, Len, Plan, Slot};
 
@@ -247,6 +248,24 @@ pub(super) fn run_hooked<T: Real>(prog: &Plan, mem: &Mem<'_, T>, t: T, hook: Hoo
             Kernel::Conv1dWGrad { shape, acc } => {
                 k::conv1d_wgrad(y, a(0), a(1), shape, batch, *acc)
             }
+            Kernel::Conv2d { shape, cols } => {
+                let b = (step.args.len() > 2).then(|| a(2));
+                // SAFETY: the plan gives the im2col scratch a buffer of its own for this step.
+                let cols = unsafe { mem.get_mut(*cols, fixed_len(shape.cols_len())) };
+                c2::conv2d(y, a(0), a(1), b, cols, shape, batch);
+            }
+            Kernel::Conv2dT { shape, cols } => {
+                // SAFETY: as above.
+                let cols = unsafe { mem.get_mut(*cols, fixed_len(shape.cols_len())) };
+                c2::conv2d_t(y, a(0), a(1), cols, shape, batch);
+            }
+            Kernel::Conv2dWGrad { shape, cols, acc } => {
+                // SAFETY: as above.
+                let cols = unsafe { mem.get_mut(*cols, fixed_len(shape.cols_len())) };
+                c2::conv2d_wgrad(y, a(0), a(1), cols, shape, batch, *acc);
+            }
+            Kernel::Squeeze(s) => c2::squeeze(y, a(0), s.c, s.h, s.w, false),
+            Kernel::Unsqueeze(s) => c2::squeeze(y, a(0), s.c, s.h, s.w, true),
         }
     }
     for f in &prog.finish {
@@ -268,5 +287,13 @@ pub(super) fn run_hooked<T: Real>(prog: &Plan, mem: &Mem<'_, T>, t: T, hook: Hoo
                 }
             }
         }
+    }
+}
+
+/// The length of a global buffer of `n` elements.
+fn fixed_len(n: usize) -> Len {
+    Len {
+        per_row: 0,
+        fixed: n,
     }
 }
