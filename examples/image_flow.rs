@@ -25,6 +25,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use clap::Parser;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use symplode::codegen::ad::Trace;
 use symplode::codegen::ir::Graph;
 use symplode::datasets::fashion_mnist::{DEFAULT_DIR, FashionMnist, Images};
@@ -306,6 +307,13 @@ fn train(args: &Args, train: &Images, test: &Images) -> Result<(), Box<dyn Error
         args.seed,
     )?;
     println!("  test bits/dim before training (100 images): {initial:.4}");
+    // The bar counts seconds of the time budget.
+    let budget = (60.0 * args.minutes).ceil() as u64;
+    let bar = ProgressBar::with_draw_target(Some(budget), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} s {msg}")?
+            .progress_chars("=> "),
+    );
     for it in 0..args.iters {
         if start.elapsed().as_secs_f64() > 60.0 * args.minutes {
             break;
@@ -329,14 +337,17 @@ fn train(args: &Args, train: &Images, test: &Images) -> Result<(), Box<dyn Error
         let steps_now: Vec<usize> = g.grids.iter().map(|gr| gr.steps()).collect();
         steps = steps_now.iter().sum::<usize>() as f64;
         curve.push((start.elapsed().as_secs_f64(), bpd));
+        bar.set_position((start.elapsed().as_secs() as u64).min(budget));
+        bar.set_message(format!("iteration {} · {bpd:.3} bits/dim", it + 1));
         if it % 5 == 0 {
-            println!(
+            bar.println(format!(
                 "  iteration {:>4}: train {bpd:.4} bits/dim · steps {steps_now:?} · {:.0} s",
                 it + 1,
                 start.elapsed().as_secs_f64()
-            );
+            ));
         }
     }
+    bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
     let tstart = Instant::now();
     let test_bpd = test_bits(&mut flow, test, args.test, &scheme, &stepping, args.seed)?;
