@@ -337,7 +337,7 @@ fn train(args: &Args, train: &Images, test: &Images) -> Result<(), Box<dyn Error
         let steps_now: Vec<usize> = g.grids.iter().map(|gr| gr.steps()).collect();
         steps = steps_now.iter().sum::<usize>() as f64;
         curve.push((start.elapsed().as_secs_f64(), bpd));
-        bar.set_position((start.elapsed().as_secs() as u64).min(budget));
+        bar.set_position(start.elapsed().as_secs().min(budget));
         bar.set_message(format!("iteration {} · {bpd:.3} bits/dim", it + 1));
         if it % 5 == 0 {
             bar.println(format!(
