@@ -7,10 +7,10 @@
 //! output never overlaps an operand's buffer (an elementwise step that reuses an operand's
 //! buffer gets that operand as `None`), and every range is checked against its region.
 
-use super::conv2d_gemm as c2;
 use super::op_kernels as k;
 use symplode_codegen::plan::{Arena, Finish, Kernel, Len, Plan, Slot};
 
+use crate::linalg::conv2d as c2;
 use crate::real::Real;
 
 /// One caller region: pointer, length, writable.

@@ -47,7 +47,6 @@
 //! assert!((dx[0] - (0.1 * 8.0 * h + 0.1)).abs() < 1e-14);
 //! ```
 
-mod conv2d_gemm;
 mod conv_gemm;
 mod error;
 mod exec;

@@ -1,4 +1,9 @@
-//! 2-D convolutions as matrix products (im2col): per sample, the image `x [cin, h·w]` is
+//! 2-D convolutions as matrix products (im2col), the kernels of the plan's `Conv2d`,
+//! `Conv2dT`, `Conv2dWGrad`, `Squeeze` and `Unsqueeze` steps (the interpreter calls them; code
+//! generated from a plan may call them too). Layout: a batch of images `[B, c·h·w]`,
+//! channel-major per sample (`symplode_codegen::ir::conv2d`); the kernel `[cout, cin, k, k]`.
+//!
+//! Per sample, the image `x [cin, h·w]` is
 //! unfolded into `cols [cin·k·k, ho·wo]` (row `(c·k + u)·k + v`, column `i·wo + j` holds
 //! `x[c, i·s + u − p, j·s + v − p]`, 0 in the padding), so that with the kernel as the
 //! row-major matrix `W [cout, cin·k·k]`:
@@ -8,11 +13,13 @@
 //! - weight gradient: `G (+)= ȳ · colsᵀ`, summed over the batch,
 //!
 //! each one call of the runtime GEMM ([`matmul`]) per sample; the unfolding is row copies.
-//! The `cols` scratch is one sample's matrix ([`Conv2dShape::cols_len`]), a plan buffer.
+//! The `cols` scratch is one sample's matrix: at least [`Conv2dShape::cols_len`] elements (a
+//! plan buffer); nothing allocates. Slices shorter than the shapes say panic, as the GEMM's
+//! views do (the plan sizes every buffer from the same shapes).
 
 use symplode_codegen::ir::Conv2dShape;
 
-use crate::linalg::matmul::{MatMut, MatRef, matmul};
+use super::matmul::{MatMut, MatRef, matmul};
 use crate::real::Real;
 
 /// For kernel offset `u` (or `v`) along one axis of size `n`: the output positions `i`
@@ -87,8 +94,9 @@ fn col2im<T: Real>(x: &mut [T], cols: &[T], s: &Conv2dShape) {
     }
 }
 
-/// `y = conv2d(x, w) + b` for every sample.
-pub(super) fn conv2d<T: Real>(
+/// `y = conv2d(x, w) + b` for every sample: `x [batch, cin·h·w]`, `w [cout, cin, k, k]`,
+/// `b [cout]` → `y [batch, cout·ho·wo]` (overwritten).
+pub fn conv2d<T: Real>(
     y: &mut [T],
     x: &[T],
     w: &[T],
@@ -121,8 +129,9 @@ pub(super) fn conv2d<T: Real>(
     }
 }
 
-/// `x̄ = conv2d_t(ȳ, w)` for every sample.
-pub(super) fn conv2d_t<T: Real>(
+/// `x̄ = conv2d_t(ȳ, w)` for every sample (the VJP w.r.t. the input): `ȳ [batch,
+/// cout·ho·wo]` → `x̄ [batch, cin·h·w]` (overwritten).
+pub fn conv2d_t<T: Real>(
     xb: &mut [T],
     y: &[T],
     w: &[T],
@@ -141,8 +150,9 @@ pub(super) fn conv2d_t<T: Real>(
     }
 }
 
-/// `G (+)= Σ_batch ȳ · colsᵀ`: the weight gradient `[cout, cin, k, k]`.
-pub(super) fn conv2d_wgrad<T: Real>(
+/// `G (+)= Σ_batch ȳ · colsᵀ`: the weight gradient `[cout, cin, k, k]` of `ȳ [batch,
+/// cout·ho·wo]` and `x [batch, cin·h·w]`; `acc`: add into `g` instead of overwriting it.
+pub fn conv2d_wgrad<T: Real>(
     g: &mut [T],
     dy: &[T],
     x: &[T],
@@ -166,9 +176,10 @@ pub(super) fn conv2d_wgrad<T: Real>(
     }
 }
 
-/// 2×2 space-to-channel (`inverse`: back) of every sample: channel `4c + 2u + v` of the
-/// squeezed image holds the pixels `(2i + u, 2j + v)` of channel `c`.
-pub(super) fn squeeze<T: Real>(y: &mut [T], x: &[T], c: usize, h: usize, w: usize, inverse: bool) {
+/// 2×2 space-to-channel (`inverse`: back) of every sample of `x` (whole samples of `c·h·w`,
+/// `h`, `w` even) into `y`: channel `4c + 2u + v` of the squeezed image holds the pixels
+/// `(2i + u, 2j + v)` of channel `c` (FFJORD's `SqueezeLayer(2)`).
+pub fn squeeze<T: Real>(y: &mut [T], x: &[T], c: usize, h: usize, w: usize, inverse: bool) {
     let (h2, w2, n) = (h / 2, w / 2, c * h * w);
     for (yb, xb) in y.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
         for ch in 0..c {
