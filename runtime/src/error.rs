@@ -114,6 +114,14 @@ pub enum SolveError {
         "component {0}: the step grid to replay does not start at the start time or does not land on every output time"
     )]
     GridMismatch(usize),
+    /// An error of one sample's integration under per-sample steps.
+    #[error("sample {sample}: {source}")]
+    InSample {
+        /// The sample (row of the batch).
+        sample: usize,
+        /// What went wrong in its integration.
+        source: Box<SolveError>,
+    },
 }
 
 /// A time for a message: plain decimals in the usual range, scientific notation outside it

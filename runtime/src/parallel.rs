@@ -151,6 +151,25 @@ impl<T: Real, D: Dynamics<T>> Dynamics<T> for Chunked<D> {
         });
     }
 
+    fn eval_at(&self, t: &[T], x: &[T], dx: &mut [T], scratch: &mut [T]) {
+        let (cx, cs, n) = self.layout::<T>(x.len());
+        if n <= 1 {
+            return self.inner.eval_at(t, x, dx, scratch);
+        }
+        let inner = &self.inner;
+        let d = inner.dim();
+        self.run(|| {
+            x.par_chunks(cx)
+                .zip(dx.par_chunks_mut(cx))
+                .zip(t.par_chunks(cx / d))
+                .zip(scratch[..n * cs].par_chunks_mut(cs))
+                .for_each(|(((xc, dc), tc), sc)| {
+                    let need = inner.scratch_len(xc.len() / d);
+                    inner.eval_at(tc, xc, dc, &mut sc[..need]);
+                })
+        });
+    }
+
     fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
         let (cx, cs, n) = self.layout::<T>(x.len());
         if n <= 1 {

@@ -103,6 +103,9 @@ impl<T: Real, D: Dynamics<T>> Dynamics<T> for Named<D> {
     fn eval(&self, t: T, x: &[T], dx: &mut [T], scratch: &mut [T]) {
         self.inner.eval(t, x, dx, scratch);
     }
+    fn eval_at(&self, t: &[T], x: &[T], dx: &mut [T], scratch: &mut [T]) {
+        self.inner.eval_at(t, x, dx, scratch);
+    }
     fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
         self.inner.vjp(t, x, lam, gx, gp, scratch);
     }

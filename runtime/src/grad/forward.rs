@@ -70,6 +70,16 @@ pub(crate) fn forward_chain<T: Real, S: StoragePolicy>(
     run: &mut Run<T>,
     storage: &S,
 ) -> Result<Recorded<T>, SolveError> {
+    forward_chain_on(problem, run, storage, None)
+}
+
+/// [`forward_chain`], replaying `replay[m]` for component m when given.
+pub(crate) fn forward_chain_on<T: Real, S: StoragePolicy>(
+    problem: &Problem<'_, T>,
+    run: &mut Run<T>,
+    storage: &S,
+    replay: Option<&[&Grid]>,
+) -> Result<Recorded<T>, SolveError> {
     let mut outputs = problem.zero_outputs();
     run.tracker.ws_add(outputs_bytes(&outputs));
     let norm = state_norm::<T>(&problem.stepping);
@@ -89,7 +99,8 @@ pub(crate) fn forward_chain<T: Real, S: StoragePolicy>(
             },
         };
         let mut recorder = storage.recorder(&cx, &x_start);
-        let grid = component_forward(problem, m, &norm, None).run(
+        let on = replay.and_then(|r| r.get(m).copied());
+        let grid = component_forward(problem, m, &norm, on).run(
             &comp.times,
             &x_start,
             &mut outputs[m],

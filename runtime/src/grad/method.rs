@@ -2,7 +2,10 @@
 //! compositions of a [`BackwardKind`] and a [`StoragePolicy`].
 
 use super::backward::{BackwardContext, BackwardKind};
-use super::forward::{Recorded, Run, forward_chain, outputs_bytes, zero_gradients};
+use super::forward::{
+    Recorded, Run, forward_chain, forward_chain_on, outputs_bytes, zero_gradients,
+};
+use super::per_sample;
 use super::memory::{MemoryPrediction, ProblemSizes};
 use super::problem::{Outputs, Problem, check_cotangents};
 use super::record::Record;
@@ -22,6 +25,9 @@ pub struct ForwardPass<'p, 'a, T: Real> {
     pub(crate) outputs: Outputs<T>,
     pub(crate) grids: Vec<Grid>,
     pub(crate) records: Vec<Record<T>>,
+    /// Under per-sample steps, each sample's grid `[component][sample]` (no records then:
+    /// the backward sweep replays one sample at a time); empty otherwise.
+    pub(crate) sample_grids: Vec<Vec<Grid>>,
 }
 
 impl<T: Real> ForwardPass<'_, '_, T> {
@@ -29,9 +35,13 @@ impl<T: Real> ForwardPass<'_, '_, T> {
     pub fn outputs(&self) -> &Outputs<T> {
         &self.outputs
     }
-    /// The accepted step grid of each component.
+    /// The accepted step grid of each component (empty grids under per-sample steps).
     pub fn grids(&self) -> &[Grid] {
         &self.grids
+    }
+    /// Under per-sample steps, each sample's accepted grid `[component][sample]`; else empty.
+    pub fn sample_grids(&self) -> &[Vec<Grid>] {
+        &self.sample_grids
     }
     /// A zeroed cotangent buffer of the outputs' shape, for ∂L/∂x(t_k).
     pub fn zero_cotangents(&self) -> Outputs<T> {
@@ -183,6 +193,9 @@ impl<T: Real, C: Composition> GradientMethod<T> for C {
                 reason: "this backward kind cannot run on what that storage policy keeps",
             });
         }
+        if problem.stepping.is_per_sample() {
+            return per_sample::forward(Composition::name(self), problem);
+        }
         let mut run = Run::new(problem);
         let Recorded {
             outputs,
@@ -196,6 +209,7 @@ impl<T: Real, C: Composition> GradientMethod<T> for C {
             outputs,
             grids,
             records,
+            sample_grids: Vec::new(),
         })
     }
 
@@ -206,6 +220,17 @@ impl<T: Real, C: Composition> GradientMethod<T> for C {
         loss: f64,
     ) -> Result<GradResult<T>, SolveError> {
         let kind = self.backward_kind();
+        if !pass.sample_grids.is_empty() {
+            let storage = self.storage();
+            return per_sample::backward(
+                Composition::name(self),
+                pass,
+                cotangents,
+                loss,
+                |p, run, grids| forward_chain_on(p, run, &storage, Some(grids)),
+                |cx, records| kind.run(cx, records),
+            );
+        }
         backward_shell(
             Composition::name(self),
             pass,
@@ -244,6 +269,7 @@ pub(crate) fn backward_shell<T: Real>(
         outputs,
         grids,
         records,
+        sample_grids,
     } = pass;
     if made_by != method {
         return Err(SolveError::BadOption {
@@ -274,6 +300,7 @@ pub(crate) fn backward_shell<T: Real>(
         dx0: lam,
         dtheta,
         grids,
+        sample_grids,
         stats,
     })
 }

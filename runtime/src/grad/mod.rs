@@ -33,6 +33,7 @@ pub mod losses;
 mod memory;
 mod method;
 mod methods;
+mod per_sample;
 mod problem;
 mod record;
 mod reversible;
@@ -106,8 +107,11 @@ pub struct GradResult<T: Real> {
     pub dx0: Vec<T>,
     /// dL/dθ per component, in each component's flat parameter layout.
     pub dtheta: Vec<Vec<T>>,
-    /// The accepted forward grid of each component.
+    /// The accepted forward grid of each component (empty grids under per-sample steps).
     pub grids: Vec<Grid>,
+    /// Under per-sample steps, each sample's accepted grid, `[component][sample]`; empty
+    /// otherwise.
+    pub sample_grids: Vec<Vec<Grid>>,
     /// Counters and memory.
     pub stats: Stats,
 }

@@ -62,6 +62,7 @@ use crate::dynamics::{Dynamics, ParamTensor};
 use crate::real::Real;
 #[cfg(feature = "jit")]
 pub(crate) use exec::Mem as RunMem;
+pub(crate) use exec::Times;
 use exec::{Buffers, Hook, Mem, Tape, run_hooked};
 
 /// A graph of a vector field run as [`Dynamics`] by the interpreter (see the
@@ -284,6 +285,11 @@ impl<T: Real> Dynamics<T> for Interpreted<T> {
         self.eval_hooked(t, x, dx, scratch, &mut |_, _| false)
     }
 
+    fn eval_at(&self, t: &[T], x: &[T], dx: &mut [T], scratch: &mut [T]) {
+        check_len("t", t.len(), x.len() / self.dim.max(1));
+        self.eval_times_hooked(Times::Rows(t), x, dx, scratch, &mut |_, _| false)
+    }
+
     fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
         self.vjp_hooked(t, x, lam, gx, gp, scratch, &mut |_, _| false)
     }
@@ -316,6 +322,19 @@ impl<T: Real> Interpreted<T> {
     pub(crate) fn eval_hooked(
         &self,
         t: T,
+        x: &[T],
+        dx: &mut [T],
+        scratch: &mut [T],
+        hook: Hook<'_, T>,
+    ) {
+        self.eval_times_hooked(Times::One(t), x, dx, scratch, hook)
+    }
+
+    /// [`Dynamics::eval`] (one time) or [`Dynamics::eval_at`] (one time per row) with `hook`
+    /// offered every step.
+    pub(crate) fn eval_times_hooked(
+        &self,
+        t: Times<'_, T>,
         x: &[T],
         dx: &mut [T],
         scratch: &mut [T],
@@ -376,7 +395,7 @@ impl<T: Real> Interpreted<T> {
             scratch,
             tape: Tape::None,
         };
-        run_hooked(&self.plans.vjp, &self.mem(1, b, batch), t, hook);
+        run_hooked(&self.plans.vjp, &self.mem(1, b, batch), Times::One(t), hook);
     }
 
     /// [`Dynamics::eval_taped`] with `hook` offered every step.
@@ -407,7 +426,7 @@ impl<T: Real> Interpreted<T> {
             scratch: &mut [],
             tape: Tape::Write(tape),
         };
-        run_hooked(&self.plans.forward, &self.mem(2, b, batch), t, hook);
+        run_hooked(&self.plans.forward, &self.mem(2, b, batch), Times::One(t), hook);
     }
 
     /// [`Dynamics::backward_taped`] with `hook` offered every step.
@@ -449,7 +468,7 @@ impl<T: Real> Interpreted<T> {
             scratch,
             tape: Tape::Read(tape),
         };
-        run_hooked(&self.plans.backward, &self.mem(3, b, batch), t, hook);
+        run_hooked(&self.plans.backward, &self.mem(3, b, batch), Times::One(t), hook);
     }
 }
 

@@ -325,6 +325,13 @@ impl<T: Real> Mlp<T> {
         ly.forward(&self.params, wt, t, input, out, batch);
     }
 
+    /// [`Mlp::dense`] with one time per row (only layer 0 reads the time).
+    fn dense_rows(&self, l: usize, times: &[T], input: &[T], out: &mut [T], batch: usize) {
+        let Layer { dense: ly, wt } = self.layers[l];
+        let wt = MatRef::row_major(&self.transposed()[wt..wt + ly.k * ly.out], ly.k, ly.out);
+        ly.forward_rows(&self.params, wt, times, input, out, batch);
+    }
+
     /// `gW += δᵀ·input`, `gb += Σ_rows δ` (and the time column `gW[:, k] += t·Σ_rows δ`).
     #[allow(clippy::too_many_arguments)]
     fn dense_grad_params(
@@ -454,6 +461,57 @@ impl<T: Real> Mlp<T> {
     }
 }
 
+/// One time for the whole batch, or one per row.
+#[derive(Clone, Copy)]
+enum Time<'a, T> {
+    One(T),
+    Rows(&'a [T]),
+}
+
+impl<T: Real> Time<'_, T> {
+    fn dense(self, net: &Mlp<T>, l: usize, input: &[T], out: &mut [T], batch: usize) {
+        match self {
+            Time::One(t) => net.dense(l, t, input, out, batch),
+            Time::Rows(t) => net.dense_rows(l, t, input, out, batch),
+        }
+    }
+}
+
+impl<T: Real> Mlp<T> {
+    /// [`Dynamics::eval`] at one time or one time per row.
+    fn eval_with(&self, time: Time<'_, T>, x: &[T], dx: &mut [T], scratch: &mut [T]) {
+        let batch = x.len() / self.config.dim;
+        debug_assert!(dx.len() >= batch * self.config.dim);
+        debug_assert!(scratch.len() >= self.pingpong_len(batch));
+        if batch == 0 {
+            return;
+        }
+        let act = self.config.activation;
+        let nh = self.n_hidden();
+        let hb = batch * self.max_hidden;
+        let buf = &mut scratch[..self.pingpong_len(batch)];
+        let (b0, b1) = buf.split_at_mut(hb.min(buf.len()));
+        // Hidden layer l writes buffer l % 2 and reads the other one.
+        for l in 0..nh {
+            let (src, dst) = if l % 2 == 0 {
+                (&*b1, &mut *b0)
+            } else {
+                (&*b0, &mut *b1)
+            };
+            let input = if l == 0 { x } else { src };
+            let out = &mut dst[..batch * self.layers[l].dense.out];
+            time.dense(self, l, input, out, batch);
+            act.apply(out);
+        }
+        let input: &[T] = match nh {
+            0 => x,
+            _ if (nh - 1).is_multiple_of(2) => b0,
+            _ => b1,
+        };
+        time.dense(self, nh, input, dx, batch);
+    }
+}
+
 impl<T: Real> Dynamics<T> for Mlp<T> {
     fn dim(&self) -> usize {
         self.config.dim
@@ -500,35 +558,12 @@ impl<T: Real> Dynamics<T> for Mlp<T> {
     }
 
     fn eval(&self, t: T, x: &[T], dx: &mut [T], scratch: &mut [T]) {
-        let batch = x.len() / self.config.dim;
-        debug_assert!(dx.len() >= batch * self.config.dim);
-        debug_assert!(scratch.len() >= self.pingpong_len(batch));
-        if batch == 0 {
-            return;
-        }
-        let act = self.config.activation;
-        let nh = self.n_hidden();
-        let hb = batch * self.max_hidden;
-        let buf = &mut scratch[..self.pingpong_len(batch)];
-        let (b0, b1) = buf.split_at_mut(hb.min(buf.len()));
-        // Hidden layer l writes buffer l % 2 and reads the other one.
-        for l in 0..nh {
-            let (src, dst) = if l % 2 == 0 {
-                (&*b1, &mut *b0)
-            } else {
-                (&*b0, &mut *b1)
-            };
-            let input = if l == 0 { x } else { src };
-            let out = &mut dst[..batch * self.layers[l].dense.out];
-            self.dense(l, t, input, out, batch);
-            act.apply(out);
-        }
-        let input: &[T] = match nh {
-            0 => x,
-            _ if (nh - 1).is_multiple_of(2) => b0,
-            _ => b1,
-        };
-        self.dense(nh, t, input, dx, batch);
+        self.eval_with(Time::One(t), x, dx, scratch);
+    }
+
+    fn eval_at(&self, t: &[T], x: &[T], dx: &mut [T], scratch: &mut [T]) {
+        debug_assert!(t.len() * self.config.dim >= x.len());
+        self.eval_with(Time::Rows(t), x, dx, scratch);
     }
 
     fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
