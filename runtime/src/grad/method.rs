@@ -5,8 +5,8 @@ use super::backward::{BackwardContext, BackwardKind};
 use super::forward::{
     Recorded, Run, forward_chain, forward_chain_on, outputs_bytes, zero_gradients,
 };
-use super::per_sample;
 use super::memory::{MemoryPrediction, ProblemSizes};
+use super::per_sample;
 use super::problem::{Outputs, Problem, check_cotangents};
 use super::record::Record;
 use super::storage::StoragePolicy;

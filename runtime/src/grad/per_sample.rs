@@ -30,10 +30,8 @@ pub(crate) fn forward<'p, 'a, T: Real>(
     let mut run = Run::new(problem);
     let mut outputs = problem.zero_outputs();
     run.tracker.ws_add(outputs_bytes(&outputs));
-    run.tracker.ws_add(PerSample::<T>::gather_bytes(
-        problem.batch(),
-        problem.dim(),
-    ));
+    run.tracker
+        .ws_add(PerSample::<T>::gather_bytes(problem.batch(), problem.dim()));
     let mut x_start = problem.x0.to_vec();
     let mut sample_grids = Vec::with_capacity(problem.chain.len());
     for (m, comp) in problem.chain.iter().enumerate() {
@@ -74,11 +72,7 @@ pub(crate) fn backward<T: Real>(
     pass: ForwardPass<'_, '_, T>,
     cotangents: &Outputs<T>,
     loss: f64,
-    mut record: impl FnMut(
-        &Problem<'_, T>,
-        &mut Run<T>,
-        &[&Grid],
-    ) -> Result<Recorded<T>, SolveError>,
+    mut record: impl FnMut(&Problem<'_, T>, &mut Run<T>, &[&Grid]) -> Result<Recorded<T>, SolveError>,
     sweep: impl Fn(BackwardContext<'_, '_, T>, Vec<Record<T>>) -> Result<(), SolveError>,
 ) -> Result<GradResult<T>, SolveError> {
     let ForwardPass {

@@ -426,7 +426,12 @@ impl<T: Real> Interpreted<T> {
             scratch: &mut [],
             tape: Tape::Write(tape),
         };
-        run_hooked(&self.plans.forward, &self.mem(2, b, batch), Times::One(t), hook);
+        run_hooked(
+            &self.plans.forward,
+            &self.mem(2, b, batch),
+            Times::One(t),
+            hook,
+        );
     }
 
     /// [`Dynamics::backward_taped`] with `hook` offered every step.
@@ -468,7 +473,12 @@ impl<T: Real> Interpreted<T> {
             scratch,
             tape: Tape::Read(tape),
         };
-        run_hooked(&self.plans.backward, &self.mem(3, b, batch), Times::One(t), hook);
+        run_hooked(
+            &self.plans.backward,
+            &self.mem(3, b, batch),
+            Times::One(t),
+            hook,
+        );
     }
 }
 

@@ -13,7 +13,7 @@ pub use drive::{Counters, Grid};
 pub(crate) use drive::{
     Forward, Norm, StepWorkspace, rms_norm, stage_time, stages_evaluated, state_norm,
 };
-pub(crate) use per_sample::PerSample;
 pub use options::{Adaptive, Controller, Stepping};
+pub(crate) use per_sample::PerSample;
 pub use solve::{Solution, replay, solve};
 pub use trajectory::Trajectory;

@@ -110,14 +110,14 @@ impl<T: Real> PerSample<'_, T> {
             .collect();
         // f(t0, x0) for every sample, then each sample's first step.
         self.eval_rows(
-                &mut g,
-                &lanes,
-                |l| l.t,
-                &ws.x,
-                &mut ws.k[0],
-                &mut ws.scratch,
-                counters,
-            );
+            &mut g,
+            &lanes,
+            |l| l.t,
+            &ws.x,
+            &mut ws.k[0],
+            &mut ws.scratch,
+            counters,
+        );
         match a.first_step {
             Some(h0) => lanes.iter_mut().for_each(|l| l.h = h0.min(a.max_step)),
             None => self.initial_steps(&mut lanes, &mut g, ws, counters),
@@ -151,17 +151,18 @@ impl<T: Real> PerSample<'_, T> {
             }
             let active = std::mem::take(&mut g.rows);
             // Stage 0 where it is not carried over.
-            g.rows.extend(active.iter().copied().filter(|&r| !lanes[r].k1_valid));
+            g.rows
+                .extend(active.iter().copied().filter(|&r| !lanes[r].k1_valid));
             if !g.rows.is_empty() {
                 self.eval_rows(
-                &mut g,
-                &lanes,
-                |l| l.t,
-                &ws.x,
-                &mut ws.k[0],
-                &mut ws.scratch,
-                counters,
-            );
+                    &mut g,
+                    &lanes,
+                    |l| l.t,
+                    &ws.x,
+                    &mut ws.k[0],
+                    &mut ws.scratch,
+                    counters,
+                );
             }
             g.rows.clear();
             g.rows.extend_from_slice(&active);

@@ -84,8 +84,7 @@ fn solve_impl<T: Real>(
     let mut ws = StepWorkspace::new(scheme.stages(), x0.len(), dynamics.scratch_len(batch));
     let mut states = Trajectory::zeros(times.len() - 1, x0.len());
     let mut counters = Counters::default();
-    if let (Stepping::Adaptive(adaptive), true, None) =
-        (stepping, stepping.is_per_sample(), replay)
+    if let (Stepping::Adaptive(adaptive), true, None) = (stepping, stepping.is_per_sample(), replay)
     {
         let sample_grids = PerSample {
             dynamics,
