@@ -89,6 +89,7 @@ fn rate_rows<T: Real>(batch: usize, k_max: f64) -> Vec<T> {
 
 fn per_sample_methods<T: Real>() -> Vec<Box<dyn GradientMethod<T>>> {
     vec![
+        Box::new(symplode_runtime::grad::Auto { budget: 1 << 30 }),
         Box::new(Backprop),
         Box::new(CheckpointComponent),
         Box::new(CheckpointStep),

@@ -81,6 +81,10 @@ pub struct SolverArgs {
     /// Budget of accepted plus rejected adaptive steps.
     #[arg(long, value_name = "N")]
     pub max_steps: Option<usize>,
+    /// Per-sample adaptive steps: every sample its own step sizes and error norm (counters
+    /// then count sample-steps and sample-evaluations).
+    #[arg(long, conflicts_with = "steps")]
+    pub per_sample: bool,
 }
 
 /// `symplode grad`.
