@@ -79,6 +79,20 @@ pub trait Dynamics<T: Real>: Send + Sync {
     /// Vector–Jacobian product at (x, t), recomputing the activations itself:
     /// `gx = λᵀ ∂f/∂x` (overwritten) and `gp += λᵀ ∂f/∂θ` (accumulated).
     fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]);
+    /// [`Dynamics::vjp`] with one time per sample: row r at `t[r]`; `gx` rows overwritten,
+    /// `gp += Σ_r λ_rᵀ ∂f/∂θ(x_r, t[r])` accumulated over the rows. The default runs row by
+    /// row ([`Dynamics::vjp`] at batch 1); batched models override it (see
+    /// [`Dynamics::eval_at`]).
+    fn vjp_at(&self, t: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
+        let d = self.dim();
+        if d == 0 {
+            return;
+        }
+        let rows = x.chunks_exact(d).zip(lam.chunks_exact(d));
+        for ((&tr, (xr, lr)), gr) in t.iter().zip(rows).zip(gx.chunks_exact_mut(d)) {
+            self.vjp(tr, xr, lr, gr, gp, scratch);
+        }
+    }
     /// `dx = f(x, t)`, storing what the backward pass needs in `tape`.
     fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]);
     /// The VJP of a taped evaluation at the same (x, t): `gx = λᵀ ∂f/∂x` (overwritten),

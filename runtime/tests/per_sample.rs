@@ -190,6 +190,16 @@ fn mlp_and_interpreter_eval_at_match_row_by_row_eval() {
             f.eval(t[i], &x[r.clone()], &mut want[r], &mut scratch);
         }
         assert!(rel(&dx, &want) <= 1e-14, "{:e}", rel(&dx, &want));
+        let lam = random_state::<f64>(batch * 3, 4);
+        let (mut gx, mut gp) = (vec![0.0; batch * 3], vec![0.0; f.n_params()]);
+        f.vjp_at(&t, &x, &lam, &mut gx, &mut gp, &mut scratch);
+        let (mut wx, mut wp) = (vec![0.0; batch * 3], vec![0.0; f.n_params()]);
+        for i in 0..batch {
+            let r = i * 3..(i + 1) * 3;
+            f.vjp(t[i], &x[r.clone()], &lam[r.clone()], &mut wx[r], &mut wp, &mut scratch);
+        }
+        assert!(rel(&gx, &wx) <= 1e-14, "vjp_at gx {:e}", rel(&gx, &wx));
+        assert!(rel(&gp, &wp) <= 1e-13, "vjp_at gp {:e}", rel(&gp, &wp));
         // The times matter: one shared time gives a different answer.
         let mut shared = vec![0.0; batch * 3];
         f.eval(t[0], &x, &mut shared, &mut scratch);

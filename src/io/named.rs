@@ -109,6 +109,9 @@ impl<T: Real, D: Dynamics<T>> Dynamics<T> for Named<D> {
     fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
         self.inner.vjp(t, x, lam, gx, gp, scratch);
     }
+    fn vjp_at(&self, t: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
+        self.inner.vjp_at(t, x, lam, gx, gp, scratch);
+    }
     fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
         self.inner.eval_taped(t, x, dx, tape);
     }

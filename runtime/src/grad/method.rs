@@ -6,7 +6,8 @@ use super::forward::{
     Recorded, Run, forward_chain, forward_chain_on, outputs_bytes, zero_gradients,
 };
 use super::memory::{MemoryPrediction, ProblemSizes};
-use super::per_sample;
+use super::storage::Keeps;
+use super::{per_sample, per_sample_partner};
 use super::problem::{Outputs, Problem, check_cotangents};
 use super::record::Record;
 use super::storage::StoragePolicy;
@@ -28,6 +29,9 @@ pub struct ForwardPass<'p, 'a, T: Real> {
     /// Under per-sample steps, each sample's grid `[component][sample]` (no records then:
     /// the backward sweep replays one sample at a time); empty otherwise.
     pub(crate) sample_grids: Vec<Vec<Grid>>,
+    /// Under per-sample steps with the batched symplectic backward, each sample's step states
+    /// `[component][sample]` (N_i·d elements each); empty otherwise.
+    pub(crate) sample_states: Vec<Vec<Vec<T>>>,
 }
 
 impl<T: Real> ForwardPass<'_, '_, T> {
@@ -194,7 +198,7 @@ impl<T: Real, C: Composition> GradientMethod<T> for C {
             });
         }
         if problem.stepping.is_per_sample() {
-            return per_sample::forward(Composition::name(self), problem);
+            return per_sample::forward(Composition::name(self), problem, batched_partner(kind, &storage));
         }
         let mut run = Run::new(problem);
         let Recorded {
@@ -210,6 +214,7 @@ impl<T: Real, C: Composition> GradientMethod<T> for C {
             grids,
             records,
             sample_grids: Vec::new(),
+            sample_states: Vec::new(),
         })
     }
 
@@ -220,6 +225,9 @@ impl<T: Real, C: Composition> GradientMethod<T> for C {
         loss: f64,
     ) -> Result<GradResult<T>, SolveError> {
         let kind = self.backward_kind();
+        if !pass.sample_states.is_empty() {
+            return per_sample_partner::backward(Composition::name(self), pass, cotangents, loss);
+        }
         if !pass.sample_grids.is_empty() {
             let storage = self.storage();
             return per_sample::backward(
@@ -270,6 +278,7 @@ pub(crate) fn backward_shell<T: Real>(
         grids,
         records,
         sample_grids,
+        ..
     } = pass;
     if made_by != method {
         return Err(SolveError::BadOption {
@@ -303,4 +312,11 @@ pub(crate) fn backward_shell<T: Real>(
         sample_grids,
         stats,
     })
+}
+
+/// Whether per-sample steps run the batched symplectic backward (the partner kind on step
+/// states or stages: every sample's xₙ kept, all samples swept back together); other pairs
+/// replay one sample at a time, keeping only what their storage policy keeps.
+fn batched_partner<B: BackwardKind, S: StoragePolicy>(kind: &B, storage: &S) -> bool {
+    kind.name() == "partner" && matches!(storage.keeps(), Keeps::StepStates | Keeps::StepStages)
 }

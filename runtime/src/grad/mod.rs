@@ -34,6 +34,7 @@ mod memory;
 mod method;
 mod methods;
 mod per_sample;
+mod per_sample_partner;
 mod problem;
 mod record;
 mod reversible;

@@ -23,6 +23,7 @@ use crate::solver::{Grid, PerSample, Stepping, Trajectory};
 pub(crate) fn forward<'p, 'a, T: Real>(
     name: &'static str,
     problem: &'p Problem<'a, T>,
+    keep_states: bool,
 ) -> Result<ForwardPass<'p, 'a, T>, SolveError> {
     let Stepping::Adaptive(adaptive) = &problem.stepping else {
         unreachable!("per-sample stepping is adaptive");
@@ -34,7 +35,9 @@ pub(crate) fn forward<'p, 'a, T: Real>(
         .ws_add(PerSample::<T>::gather_bytes(problem.batch(), problem.dim()));
     let mut x_start = problem.x0.to_vec();
     let mut sample_grids = Vec::with_capacity(problem.chain.len());
+    let mut sample_states = Vec::new();
     for (m, comp) in problem.chain.iter().enumerate() {
+        let mut states = vec![Vec::new(); if keep_states { problem.batch() } else { 0 }];
         let grids = PerSample {
             dynamics: comp.dynamics,
             scheme: problem.scheme,
@@ -47,7 +50,13 @@ pub(crate) fn forward<'p, 'a, T: Real>(
             &mut outputs[m],
             &mut run.ws,
             &mut run.counters,
+            keep_states.then_some(&mut states[..]),
         )?;
+        if keep_states {
+            let kept: usize = states.iter().map(|v| size_of_val(&v[..])).sum();
+            run.tracker.ck_add(kept);
+            sample_states.push(states);
+        }
         if let Some(last) = outputs[m].last() {
             x_start.copy_from_slice(last);
         }
@@ -61,6 +70,7 @@ pub(crate) fn forward<'p, 'a, T: Real>(
         grids: vec![Grid::default(); problem.chain.len()],
         records: Vec::new(),
         sample_grids,
+        sample_states,
     })
 }
 
@@ -144,6 +154,7 @@ pub(crate) fn backward<T: Real>(
             grids: sub_grids,
             records,
             sample_grids: Vec::new(),
+            sample_states: Vec::new(),
         };
         let r = backward_shell(name, sub_pass, &sub_cot, loss, &sweep).map_err(in_sample)?;
         row.copy_from_slice(&r.dx0);

@@ -294,6 +294,12 @@ impl<T: Real> Dynamics<T> for Interpreted<T> {
         self.vjp_hooked(t, x, lam, gx, gp, scratch, &mut |_, _| false)
     }
 
+    fn vjp_at(&self, t: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
+        check_len("t", t.len(), x.len() / self.dim.max(1));
+        let never = &mut |_: usize, _: &Mem<'_, T>| false;
+        self.vjp_times_hooked(Times::Rows(t), x, lam, gx, gp, scratch, never)
+    }
+
     fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
         self.eval_taped_hooked(t, x, dx, tape, &mut |_, _| false)
     }
@@ -374,6 +380,22 @@ impl<T: Real> Interpreted<T> {
         scratch: &mut [T],
         hook: Hook<'_, T>,
     ) {
+        self.vjp_times_hooked(Times::One(t), x, lam, gx, gp, scratch, hook)
+    }
+
+    /// [`Dynamics::vjp`] (one time) or [`Dynamics::vjp_at`] (one time per row) with `hook`
+    /// offered every step.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn vjp_times_hooked(
+        &self,
+        t: Times<'_, T>,
+        x: &[T],
+        lam: &[T],
+        gx: &mut [T],
+        gp: &mut [T],
+        scratch: &mut [T],
+        hook: Hook<'_, T>,
+    ) {
         let batch = x.len() / self.dim;
         let n = batch * self.dim;
         if batch == 0 {
@@ -395,7 +417,7 @@ impl<T: Real> Interpreted<T> {
             scratch,
             tape: Tape::None,
         };
-        run_hooked(&self.plans.vjp, &self.mem(1, b, batch), Times::One(t), hook);
+        run_hooked(&self.plans.vjp, &self.mem(1, b, batch), t, hook);
     }
 
     /// [`Dynamics::eval_taped`] with `hook` offered every step.

@@ -245,6 +245,30 @@ impl DenseLayer {
         }
     }
 
+    /// [`DenseLayer::grad_params`] with one time per row: the time column gets
+    /// `gW[:, k] += Σ_r t[r]·Δ[r, :]`. A layer without a time column ignores `times`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn grad_params_rows<T: Real>(
+        &self,
+        times: &[T],
+        delta: &[T],
+        input: &[T],
+        gp: &mut [T],
+        colsum: &mut [T],
+        batch: usize,
+    ) {
+        self.grad_params(T::zero(), delta, input, gp, colsum, batch);
+        let (inp, out, k) = (self.inp, self.out, self.k);
+        if k < inp {
+            for (row, &t) in delta[..batch * out].chunks_exact(out).zip(times) {
+                for (j, &dj) in row.iter().enumerate() {
+                    gp[self.w + j * inp + k] += t * dj;
+                }
+            }
+        }
+    }
+
     /// `gin = Δ·W[:, :k]` (the time column's gradient is not needed).
     #[inline]
     pub fn grad_input<T: Real>(&self, params: &[T], delta: &[T], gin: &mut [T], batch: usize) {

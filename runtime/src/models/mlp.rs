@@ -332,21 +332,24 @@ impl<T: Real> Mlp<T> {
         ly.forward_rows(&self.params, wt, times, input, out, batch);
     }
 
-    /// `gW += δᵀ·input`, `gb += Σ_rows δ` (and the time column `gW[:, k] += t·Σ_rows δ`).
+    /// `gW += δᵀ·input`, `gb += Σ_rows δ` (and the time column `gW[:, k] += t·Σ_rows δ`, or
+    /// `Σ_r t_r·δ_r` with one time per row).
     #[allow(clippy::too_many_arguments)]
     fn dense_grad_params(
         &self,
         l: usize,
-        t: T,
+        t: Time<'_, T>,
         delta: &[T],
         input: &[T],
         gp: &mut [T],
         colsum: &mut [T],
         batch: usize,
     ) {
-        self.layers[l]
-            .dense
-            .grad_params(t, delta, input, gp, colsum, batch);
+        let ly = self.layers[l].dense;
+        match t {
+            Time::One(t) => ly.grad_params(t, delta, input, gp, colsum, batch),
+            Time::Rows(ts) => ly.grad_params_rows(ts, delta, input, gp, colsum, batch),
+        }
     }
 
     /// `gin = δ · W[:, :k]` (the time column's gradient is not needed).
@@ -358,7 +361,7 @@ impl<T: Real> Mlp<T> {
 
     /// Runs the hidden layers, keeping each layer's saved tensor on `tape` (and, for `silu`,
     /// the last hidden output in the tape's work buffer). `batch ≥ 1`.
-    fn forward_hidden_taped(&self, t: T, x: &[T], tape: &mut [T], batch: usize) {
+    fn forward_hidden_taped(&self, t: Time<'_, T>, x: &[T], tape: &mut [T], batch: usize) {
         let act = self.config.activation;
         let saves_input = self.saves_input();
         let (saved, work) = tape.split_at_mut(batch * self.sum_hidden);
@@ -375,7 +378,7 @@ impl<T: Real> Mlp<T> {
             } else {
                 &done[off - prev..]
             };
-            self.dense(l, t, input, cur, batch);
+            t.dense(self, l, input, cur, batch);
             if saves_input {
                 act.apply_to(cur, &mut work[..len]);
             } else {
@@ -403,7 +406,7 @@ impl<T: Real> Mlp<T> {
     /// The backward sweep over a tape written by [`Mlp::forward_hidden_taped`]. `batch ≥ 1`.
     fn backward(
         &self,
-        t: T,
+        t: Time<'_, T>,
         x: &[T],
         tape: &[T],
         lam: &[T],
@@ -573,8 +576,20 @@ impl<T: Real> Dynamics<T> for Mlp<T> {
             return;
         }
         let (tape, rest) = scratch.split_at_mut(self.tape_len(batch));
-        self.forward_hidden_taped(t, x, tape, batch);
-        self.backward(t, x, tape, lam, gx, gp, rest, batch);
+        self.forward_hidden_taped(Time::One(t), x, tape, batch);
+        self.backward(Time::One(t), x, tape, lam, gx, gp, rest, batch);
+    }
+
+    fn vjp_at(&self, t: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
+        let batch = x.len() / self.config.dim;
+        debug_assert!(scratch.len() >= self.scratch_len(batch));
+        debug_assert!(t.len() >= batch);
+        if batch == 0 {
+            return;
+        }
+        let (tape, rest) = scratch.split_at_mut(self.tape_len(batch));
+        self.forward_hidden_taped(Time::Rows(t), x, tape, batch);
+        self.backward(Time::Rows(t), x, tape, lam, gx, gp, rest, batch);
     }
 
     fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
@@ -583,7 +598,7 @@ impl<T: Real> Dynamics<T> for Mlp<T> {
         if batch == 0 {
             return;
         }
-        self.forward_hidden_taped(t, x, tape, batch);
+        self.forward_hidden_taped(Time::One(t), x, tape, batch);
         let input = self.taped_last_hidden(x, tape, batch);
         self.dense(self.n_hidden(), t, input, dx, batch);
     }
@@ -603,6 +618,6 @@ impl<T: Real> Dynamics<T> for Mlp<T> {
         if batch == 0 {
             return;
         }
-        self.backward(t, x, tape, lam, gx, gp, scratch, batch);
+        self.backward(Time::One(t), x, tape, lam, gx, gp, scratch, batch);
     }
 }

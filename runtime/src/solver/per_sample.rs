@@ -60,6 +60,8 @@ impl<T: Real> PerSample<'_, T> {
     /// Integrates every sample from its row of `x0` at `times[0]` through `times[1..]`, writing
     /// each sample's state at output time k into its row of `outputs[k]`; returns each
     /// sample's accepted grid. `ws` must have been made for this scheme and `x0.len()`.
+    /// With `keep` (one buffer per sample), each sample's xₙ at the start of every accepted
+    /// step is appended to its buffer (N_i·d elements in the end).
     pub fn run(
         &self,
         times: &[f64],
@@ -67,6 +69,7 @@ impl<T: Real> PerSample<'_, T> {
         outputs: &mut Trajectory<T>,
         ws: &mut StepWorkspace<T>,
         counters: &mut Counters,
+        mut keep: Option<&mut [Vec<T>]>,
     ) -> Result<Vec<Grid>, SolveError> {
         let sch = self.scheme;
         let a = self.adaptive;
@@ -211,6 +214,9 @@ impl<T: Real> PerSample<'_, T> {
                 let accepted = ratio <= 1.0;
                 let factor = step_factor(a, ratio, l.prev_ratio, sch.control_order(), accepted);
                 if accepted {
+                    if let Some(k) = keep.as_deref_mut() {
+                        k[r].extend_from_slice(&ws.x[row.clone()]);
+                    }
                     ws.x[row.clone()].copy_from_slice(&ws.x1[row.clone()]);
                     if fsal {
                         let (k0, rest) = ws.k.split_at_mut(s - 1);

@@ -92,7 +92,7 @@ fn solve_impl<T: Real>(
             adaptive,
             component: 0,
         }
-        .run(times, x0, &mut states, &mut ws, &mut counters)?;
+        .run(times, x0, &mut states, &mut ws, &mut counters, None)?;
         return Ok(Solution {
             states,
             grid: Grid::default(),

@@ -106,6 +106,7 @@ fn run_forward<'p, 'a, T: Real>(
         grids,
         records,
         sample_grids: Vec::new(),
+        sample_states: Vec::new(),
     })
 }
 
