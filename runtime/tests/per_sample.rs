@@ -196,7 +196,14 @@ fn mlp_and_interpreter_eval_at_match_row_by_row_eval() {
         let (mut wx, mut wp) = (vec![0.0; batch * 3], vec![0.0; f.n_params()]);
         for i in 0..batch {
             let r = i * 3..(i + 1) * 3;
-            f.vjp(t[i], &x[r.clone()], &lam[r.clone()], &mut wx[r], &mut wp, &mut scratch);
+            f.vjp(
+                t[i],
+                &x[r.clone()],
+                &lam[r.clone()],
+                &mut wx[r],
+                &mut wp,
+                &mut scratch,
+            );
         }
         assert!(rel(&gx, &wx) <= 1e-14, "vjp_at gx {:e}", rel(&gx, &wx));
         assert!(rel(&gp, &wp) <= 1e-13, "vjp_at gp {:e}", rel(&gp, &wp));

@@ -6,12 +6,12 @@ use super::forward::{
     Recorded, Run, forward_chain, forward_chain_on, outputs_bytes, zero_gradients,
 };
 use super::memory::{MemoryPrediction, ProblemSizes};
-use super::storage::Keeps;
-use super::{per_sample, per_sample_partner};
 use super::problem::{Outputs, Problem, check_cotangents};
 use super::record::Record;
+use super::storage::Keeps;
 use super::storage::StoragePolicy;
 use super::{GradResult, Stats};
+use super::{per_sample, per_sample_partner};
 use crate::error::SolveError;
 use crate::real::Real;
 use crate::solver::Grid;
@@ -199,7 +199,11 @@ impl<T: Real, C: Composition> GradientMethod<T> for C {
             });
         }
         if problem.stepping.is_per_sample() {
-            return per_sample::forward(Composition::name(self), problem, batched_partner(kind, &storage));
+            return per_sample::forward(
+                Composition::name(self),
+                problem,
+                batched_partner(kind, &storage),
+            );
         }
         let mut run = Run::new(problem);
         let Recorded {

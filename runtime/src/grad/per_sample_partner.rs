@@ -79,7 +79,8 @@ pub(crate) fn backward<T: Real>(
         });
     }
     check_cotangents(&outputs, cotangents)?;
-    run.tracker.ws_add(super::forward::outputs_bytes(cotangents));
+    run.tracker
+        .ws_add(super::forward::outputs_bytes(cotangents));
     let sch = problem.scheme;
     let d = problem.dim();
     let batch = problem.batch();
@@ -242,13 +243,24 @@ fn back_rows<T: Real>(
                     }
                 }
             }
-            let scale = if sch.zero_weight(i) { h(a) } else { h(a) * sch.b(i) };
+            let scale = if sch.zero_weight(i) {
+                h(a)
+            } else {
+                h(a) * sch.b(i)
+            };
             for o in m.iter_mut() {
                 *o *= scale;
             }
             t[a] = stage_t(i, a);
         }
-        f.vjp_at(&t[..a_n], &stage_x[i][..n], &mu[..n], &mut ku[i][..n], gp, scratch);
+        f.vjp_at(
+            &t[..a_n],
+            &stage_x[i][..n],
+            &mu[..n],
+            &mut ku[i][..n],
+            gp,
+            scratch,
+        );
     }
     // 3. λ_n = λ_{n+1} + Σ u_i.
     for u in &ku[..s] {
