@@ -4,7 +4,8 @@
 //!
 //! Prints, for both step controls: the summed sample-steps and sample-evaluations, the
 //! batched evaluation calls, the forward wall time and the symplectic-adjoint gradient's wall
-//! time; and the sum of each sample solved alone (the per-sample sum must stay within 1.1×).
+//! time (best of 3), each sample's error at t = 1 against a tight reference; and the sum of each
+//! sample solved alone (the per-sample sum must stay within 1.1×).
 //!
 //! `cargo run --release --example per_sample [-- BATCH]` (default 1024). Figures in
 //! docs/per-sample.md. One file: the rate-scaled wrapper exists only for this benchmark.
@@ -157,38 +158,82 @@ fn gather_grad<T: Real>(lam: &[T], f: &[T], gi: &[T], gx: &mut [T], d: usize) {
     }
 }
 
-/// One measured run: summed sample-steps, sample-evaluations, batched calls, seconds.
+/// One measured run: summed sample-steps, sample-evaluations, batched calls, the fewest and
+/// most steps of one sample, the worst sample's error, seconds (best of `REPEAT`).
 struct Row {
     steps: usize,
     evals: usize,
     calls: usize,
+    min_max: (usize, usize),
+    worst_err: f64,
     forward_s: f64,
     grad_s: f64,
 }
 
-fn measure(f: &dyn Dynamics<f64>, sch: &Scheme<f64>, stepping: &Stepping, x0: &[f64]) -> Row {
+const REPEAT: usize = 3;
+const RTOL: f64 = 1e-6;
+const ATOL: f64 = 1e-8;
+
+/// The worst sample's error at t = 1 in tolerance units: max over samples of the RMS over its
+/// components of |x − x_ref| / (atol + rtol·|x_ref|).
+fn worst_error(x: &[f64], reference: &[f64], dim: usize) -> f64 {
+    x.chunks_exact(dim)
+        .zip(reference.chunks_exact(dim))
+        .map(|(a, r)| {
+            let s: f64 = a
+                .iter()
+                .zip(r)
+                .map(|(&a, &r)| ((a - r) / (ATOL + RTOL * r.abs())).powi(2))
+                .sum();
+            (s / dim as f64).sqrt()
+        })
+        .fold(0.0, f64::max)
+}
+
+fn measure(
+    f: &dyn Dynamics<f64>,
+    sch: &Scheme<f64>,
+    stepping: &Stepping,
+    x0: &[f64],
+    reference: &[f64],
+) -> Row {
     let batch = x0.len() / f.dim();
     let times = [0.0, 1.0];
-    let start = Instant::now();
-    let sol = solver::solve(f, sch, stepping, &times, x0).expect("solve");
-    let forward_s = start.elapsed().as_secs_f64();
+    let mut forward_s = f64::INFINITY;
+    let mut sol = None;
+    for _ in 0..REPEAT {
+        let start = Instant::now();
+        let s = solver::solve(f, sch, stepping, &times, x0).expect("solve");
+        forward_s = forward_s.min(start.elapsed().as_secs_f64());
+        sol = Some(s);
+    }
+    let sol = sol.expect("REPEAT ≥ 1");
     let c = sol.counters;
-    let (steps, evals, calls) = if stepping.is_per_sample() {
-        (c.accepted, c.nfe, c.eval_calls)
+    let (steps, evals, calls, min_max) = if stepping.is_per_sample() {
+        let per = sol.sample_grids.iter().map(|g| g.steps());
+        let mm = (per.clone().min().unwrap_or(0), per.max().unwrap_or(0));
+        (c.accepted, c.nfe, c.eval_calls, mm)
     } else {
-        (batch * c.accepted, batch * c.nfe, c.nfe)
+        let n = c.accepted;
+        (batch * n, batch * c.nfe, c.nfe, (n, n))
     };
+    let worst_err = worst_error(&sol.states[0], reference, f.dim());
     let problem = Problem::single(f, &times, sch, stepping.clone(), x0);
-    let start = Instant::now();
-    let g = SymplecticAdjoint
-        .gradient(&problem, &mut losses::mean_sq_final(f.dim()))
-        .expect("gradient");
-    let grad_s = start.elapsed().as_secs_f64();
-    assert!(g.dx0.iter().all(|v| v.is_finite()));
+    let mut grad_s = f64::INFINITY;
+    for _ in 0..REPEAT {
+        let start = Instant::now();
+        let g = SymplecticAdjoint
+            .gradient(&problem, &mut losses::mean_sq_final(f.dim()))
+            .expect("gradient");
+        grad_s = grad_s.min(start.elapsed().as_secs_f64());
+        assert!(g.dx0.iter().all(|v| v.is_finite()));
+    }
     Row {
         steps,
         evals,
         calls,
+        min_max,
+        worst_err,
         forward_s,
         grad_s,
     }
@@ -215,7 +260,7 @@ fn main() {
         })
         .collect();
     let sch = Scheme::<f64>::builtin("dopri5").expect("dopri5");
-    let per_batch = Stepping::adaptive(1e-6, 1e-8);
+    let per_batch = Stepping::adaptive(RTOL, ATOL);
     let per_sample = per_batch.clone().per_sample();
     println!(
         "batch {batch}, dx/dt = k·MLP(x, t) (2-32-32-2 tanh), k = 100^(i/(B−1)), dopri5, rtol 1e-6 atol 1e-8, t ∈ [0, 1]"
@@ -229,16 +274,33 @@ fn main() {
                 .accepted
         })
         .sum();
-    let b = measure(&f, &sch, &per_batch, &x0);
-    let s = measure(&f, &sch, &per_sample, &x0);
+    // The wrapper's VJPs against backprop on a few samples (both per-sample, same grids).
+    let few = &x0[..3 * batch.min(16)];
+    let check = Problem::single(&f, &[0.0, 1.0], &sch, per_sample.clone(), few);
+    let a = SymplecticAdjoint
+        .gradient(&check, &mut losses::mean_sq_final(3))
+        .expect("symplectic");
+    let bp = Backprop
+        .gradient(&check, &mut losses::mean_sq_final(3))
+        .expect("backprop");
+    let scale = bp.dtheta[0].iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let diff = a.dtheta[0]
+        .iter()
+        .zip(&bp.dtheta[0])
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+    assert!(diff <= 1e-10 * scale, "symplectic vs backprop: {diff:e}");
+    let tight = Stepping::adaptive(1e-12, 1e-14).per_sample();
+    let reference = solver::solve(&f, &sch, &tight, &[0.0, 1.0], &x0).expect("reference");
+    let b = measure(&f, &sch, &per_batch, &x0, &reference.states[0]);
+    let s = measure(&f, &sch, &per_sample, &x0, &reference.states[0]);
     println!(
-        "| step control | sample-steps | sample-evals | batched eval calls | forward s | gradient s (symplectic) |"
+        "| step control | sample-steps | sample-evals | batched eval calls | steps of one sample (min–max) | worst sample's error (tolerance units) | forward s | gradient s (symplectic) |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for (name, r) in [("per batch", &b), ("per sample", &s)] {
         println!(
-            "| {name} | {} | {} | {} | {:.3} | {:.3} |",
-            r.steps, r.evals, r.calls, r.forward_s, r.grad_s
+            "| {name} | {} | {} | {} | {}–{} | {:.2} | {:.4} | {:.4} |",
+            r.steps, r.evals, r.calls, r.min_max.0, r.min_max.1, r.worst_err, r.forward_s, r.grad_s
         );
     }
     println!(
