@@ -83,6 +83,19 @@ impl<T: Real, D: Dynamics<T>> Dynamics<T> for RateScaled<D> {
         self.0.vjp(t, xi, li, gi, gp, rest);
         gather_grad(lam, fi, gi, gx, d);
     }
+    fn vjp_at(&self, t: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
+        let d = self.0.dim();
+        let n = x.len() / (d + 1) * d;
+        let (xi, rest) = scratch.split_at_mut(n);
+        let (fi, rest) = rest.split_at_mut(n);
+        let (li, rest) = rest.split_at_mut(n);
+        let (gi, rest) = rest.split_at_mut(n);
+        Self::split(x, d, xi);
+        self.0.eval_at(t, xi, fi, rest);
+        scale_lam(x, lam, li, d);
+        self.0.vjp_at(t, xi, li, gi, gp, rest);
+        gather_grad(lam, fi, gi, gx, d);
+    }
     fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
         let d = self.0.dim();
         let n = x.len() / (d + 1) * d;
