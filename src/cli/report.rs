@@ -89,7 +89,7 @@ pub fn stepping_text(s: &Stepping) -> String {
             }
             t.push_str(&format!(" max_steps {}", a.max_steps));
             if a.per_sample {
-                t.push_str(" per-sample");
+                t.push_str(" per-sample (steps and NFE summed over the samples)");
             }
             t
         }
