@@ -214,6 +214,23 @@ fn mlp_and_interpreter_eval_at_match_row_by_row_eval() {
     }
 }
 
+#[test]
+fn chunked_eval_at_equals_the_inner_model() {
+    let inner = mlp::<f64>(2, 8, 6);
+    let chunked = symplode_runtime::parallel::Chunked::new(mlp::<f64>(2, 8, 6), 3)
+        .unwrap()
+        .with_threads(2)
+        .unwrap();
+    let batch = 10; // 4 chunks, the last one short
+    let x = random_state::<f64>(batch * 2, 8);
+    let t: Vec<f64> = (0..batch).map(|i| 0.2 * i as f64).collect();
+    let mut want = vec![0.0; batch * 2];
+    inner.eval_at(&t, &x, &mut want, &mut vec![0.0; inner.scratch_len(batch)]);
+    let mut got = vec![0.0; batch * 2];
+    chunked.eval_at(&t, &x, &mut got, &mut vec![0.0; chunked.scratch_len(batch)]);
+    assert!(rel(&got, &want) <= 1e-15, "{:e}", rel(&got, &want));
+}
+
 fn check_solve_matches_solo<T: Real>(f: &dyn Dynamics<T>, x0: &[T], times: &[f64], tol: f64) {
     let sch = scheme::<T>("dopri5");
     let stepping = Stepping::adaptive(1e-7, 1e-9).per_sample();
