@@ -195,6 +195,32 @@ impl<T: Real, D: Dynamics<T>> Dynamics<T> for Chunked<D> {
         reduce_in_order(gp, partial, p);
     }
 
+    fn vjp_at(&self, t: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
+        let (cx, cs, n) = self.layout::<T>(x.len());
+        if n <= 1 {
+            return self.inner.vjp_at(t, x, lam, gx, gp, scratch);
+        }
+        let inner = &self.inner;
+        let d = inner.dim();
+        let p = inner.n_params();
+        let (work, partial) = scratch.split_at_mut(n * cs);
+        let partial = &mut partial[..n * p];
+        self.run(|| {
+            x.par_chunks(cx)
+                .zip(lam.par_chunks(cx))
+                .zip(t.par_chunks(cx / d))
+                .zip(gx.par_chunks_mut(cx))
+                .zip(work.par_chunks_mut(cs))
+                .zip(partial.par_chunks_mut(p.max(1)))
+                .for_each(|(((((xc, lc), tc), gc), sc), pc)| {
+                    pc.fill(T::zero());
+                    let need = inner.scratch_len(xc.len() / d);
+                    inner.vjp_at(tc, xc, lc, gc, pc, &mut sc[..need]);
+                })
+        });
+        reduce_in_order(gp, partial, p);
+    }
+
     fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
         let (cx, _, n) = self.layout::<T>(x.len());
         if n <= 1 {

@@ -215,7 +215,7 @@ fn mlp_and_interpreter_eval_at_match_row_by_row_eval() {
 }
 
 #[test]
-fn chunked_eval_at_equals_the_inner_model() {
+fn chunked_eval_at_and_vjp_at_equal_the_inner_model() {
     let inner = mlp::<f64>(2, 8, 6);
     let chunked = symplode_runtime::parallel::Chunked::new(mlp::<f64>(2, 8, 6), 3)
         .unwrap()
@@ -229,6 +229,21 @@ fn chunked_eval_at_equals_the_inner_model() {
     let mut got = vec![0.0; batch * 2];
     chunked.eval_at(&t, &x, &mut got, &mut vec![0.0; chunked.scratch_len(batch)]);
     assert!(rel(&got, &want) <= 1e-15, "{:e}", rel(&got, &want));
+    let lam = random_state::<f64>(batch * 2, 9);
+    let (mut wx, mut wp) = (vec![0.0; batch * 2], vec![0.0; inner.n_params()]);
+    inner.vjp_at(
+        &t,
+        &x,
+        &lam,
+        &mut wx,
+        &mut wp,
+        &mut vec![0.0; inner.scratch_len(batch)],
+    );
+    let (mut gx, mut gp) = (vec![0.0; batch * 2], vec![0.0; inner.n_params()]);
+    let mut scratch = vec![0.0; chunked.scratch_len(batch)];
+    chunked.vjp_at(&t, &x, &lam, &mut gx, &mut gp, &mut scratch);
+    assert!(rel(&gx, &wx) <= 1e-15, "vjp_at gx {:e}", rel(&gx, &wx));
+    assert!(rel(&gp, &wp) <= 1e-13, "vjp_at gp {:e}", rel(&gp, &wp));
 }
 
 fn check_solve_matches_solo<T: Real>(f: &dyn Dynamics<T>, x0: &[T], times: &[f64], tol: f64) {
