@@ -124,8 +124,7 @@ impl<T: Real> TangentSystem<T> {
         self.pack(x, xd, &mut z);
         // The cotangent of [f | ḟ] is [μ̇ | μ]: its x part is the tangent of the VJP.
         self.pack(mud, mu, &mut cot);
-        self.model
-            .vjp(t, &z, &cot, &mut gz, &mut gq, &mut scratch);
+        self.model.vjp(t, &z, &cot, &mut gz, &mut gq, &mut scratch);
         self.unpack(&gz, gxd, gx);
         for (g, &v) in gpd.iter_mut().zip(&gq[..np]) {
             *g += v;

@@ -39,7 +39,9 @@ pub fn tangent_system(f: &Graph) -> Result<Graph, IrError> {
     let context = "tangent_system";
     let sig = |detail: String| IrError::Signature { context, detail };
     let Some(state) = f.inputs().first() else {
-        return Err(sig("the vector field has no inputs (input 0 must be the state)".into()));
+        return Err(sig(
+            "the vector field has no inputs (input 0 must be the state)".into(),
+        ));
     };
     let d = state.width;
     match f.output_types().as_slice() {

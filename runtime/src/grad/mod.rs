@@ -29,6 +29,7 @@ pub mod backward;
 mod binomial;
 mod by_name;
 mod forward;
+pub mod hvp;
 pub mod losses;
 mod memory;
 mod method;
@@ -46,7 +47,7 @@ pub use backward::{BackwardContext, BackwardKind, Partner, Taped};
 pub use binomial::BinomialStates;
 pub use by_name::{METHOD_NAMES, MethodOptions, method_by_name, method_with_options};
 pub use memory::{ComponentSizes, MemoryPrediction, ProblemSizes};
-pub use method::{Composed, Composition, ForwardPass, GradientMethod};
+pub use method::{Composed, Composition, ForwardPass, GradientMethod, forward_on_grids};
 pub use methods::{
     Backprop, CheckpointComponent, CheckpointStep, SymplecticAdjoint, SymplecticAdjointStored,
     SymplecticBinomial,
