@@ -164,7 +164,13 @@ fn check_against_differences(name: &str, adaptive: bool, components: usize) -> f
         },
         1e-2,
     );
-    rel(&flat_hv(&r), &fd)
+    let err = rel(&flat_hv(&r), &fd);
+    eprintln!(
+        "{name} adaptive={adaptive} M={components}: steps {:?}, rejected {}, |H·v − differences| / |H·v| = {err:.1e}",
+        r.grids.iter().map(|g| g.steps()).collect::<Vec<_>>(),
+        r.stats.rejected
+    );
+    err
 }
 
 #[test]
