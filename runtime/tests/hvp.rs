@@ -78,7 +78,9 @@ fn backprop_gradient(
     let pass = forward_on_grids(&Backprop, &problem, grids).expect("backprop on the grid");
     let mut cot = pass.zero_cotangents();
     let value = loss.value_and_cotangents(pass.outputs(), &mut cot);
-    let g = Backprop.backward(pass, &cot, value).expect("backprop backward");
+    let g = Backprop
+        .backward(pass, &cot, value)
+        .expect("backprop backward");
     let mut flat = g.dx0;
     for t in g.dtheta {
         flat.extend(t);
@@ -159,7 +161,15 @@ fn check_against_differences(name: &str, adaptive: bool, components: usize) -> f
     let fd = differenced(
         |e| {
             backprop_gradient(
-                &nets, &x0, &sch, &stepping, &times, &r.grids, &mut loss.clone(), &v, e,
+                &nets,
+                &x0,
+                &sch,
+                &stepping,
+                &times,
+                &r.grids,
+                &mut loss.clone(),
+                &v,
+                e,
             )
         },
         1e-2,
@@ -334,12 +344,21 @@ fn mlp_tangent_system_matches_differences_of_the_hand_written_mlp() {
     let mut tang = fd.clone();
     tang.extend(&gxd);
     tang.extend(&gpd);
-    assert!(rel(&tang, &fdiff) <= 1e-10, "tangents {:e}", rel(&tang, &fdiff));
+    assert!(
+        rel(&tang, &fdiff) <= 1e-10,
+        "tangents {:e}",
+        rel(&tang, &fdiff)
+    );
 }
 
 #[test]
 fn memory_is_predicted() {
-    for (name, adaptive) in [("rk4", false), ("dopri5", false), ("dopri5", true), ("bosh3", true)] {
+    for (name, adaptive) in [
+        ("rk4", false),
+        ("dopri5", false),
+        ("dopri5", true),
+        ("bosh3", true),
+    ] {
         let sch = scheme::<f64>(name);
         let net = mlp::<f64>(2, 16, 1);
         let x0 = random_state::<f64>(2 * 32, 2);
@@ -410,5 +429,8 @@ fn bad_directions_are_errors() {
     let mut v = Direction::zeros(&problem);
     v.theta[0][3] = f64::NAN;
     let e = hvp(&problem, &mut loss, &v).unwrap_err().to_string();
-    assert!(e.contains("layers.0.weight.tangent") && e.contains("element 3"), "{e}");
+    assert!(
+        e.contains("layers.0.weight.tangent") && e.contains("element 3"),
+        "{e}"
+    );
 }
