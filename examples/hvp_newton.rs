@@ -30,6 +30,7 @@ mod machine;
 mod png;
 
 use std::error::Error;
+use std::cell::{RefCell, RefMut};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -56,7 +57,7 @@ struct Args {
     #[arg(long, default_value_t = 40)]
     points: usize,
     /// End of the observation interval.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 2.5)]
     t_end: f64,
     /// Adam's learning rate.
     #[arg(long, default_value_t = 1e-2)]
@@ -109,7 +110,9 @@ struct Fit {
     truth: Vec<[f64; 2]>,
     scheme: Scheme<f64>,
     stepping: Stepping,
-    config: MlpConfig,
+    /// One network whose parameters are overwritten per call, so that its compiled tangent
+    /// system (built on the first H·v) is reused.
+    net: RefCell<Mlp<f64>>,
 }
 
 impl Fit {
@@ -121,14 +124,19 @@ impl Fit {
         }
     }
 
-    fn net(&self, params: &[f64]) -> Result<Mlp<f64>, Box<dyn Error>> {
-        Ok(Mlp::from_params(self.config.clone(), params.to_vec())?)
+    fn net(&self, params: &[f64]) -> Result<RefMut<'_, Mlp<f64>>, Box<dyn Error>> {
+        if let Some(i) = params.iter().position(|p| !p.is_finite()) {
+            return Err(format!("parameter {i} is not finite").into());
+        }
+        let mut net = self.net.borrow_mut();
+        net.params_mut().copy_from_slice(params);
+        Ok(net)
     }
 
     /// Loss and gradient by the symplectic adjoint.
     fn gradient(&self, params: &[f64]) -> Result<(f64, Vec<f64>), Box<dyn Error>> {
         let net = self.net(params)?;
-        let problem = Problem::single(&net, &self.times, &self.scheme, self.stepping.clone(), &Y0);
+        let problem = Problem::single(&*net, &self.times, &self.scheme, self.stepping.clone(), &Y0);
         let mut loss = self.loss();
         let r = SymplecticAdjoint.gradient(&problem, &mut |o, c| loss.value_and_cotangents(o, c))?;
         Ok((r.loss, r.dtheta[0].clone()))
@@ -139,7 +147,7 @@ impl Fit {
         let Ok(net) = self.net(params) else {
             return f64::INFINITY;
         };
-        match solve(&net, &self.scheme, &self.stepping, &self.times, &Y0) {
+        match solve(&*net, &self.scheme, &self.stepping, &self.times, &Y0) {
             Ok(sol) => {
                 let mut cot = vec![Trajectory::zeros(sol.states.len(), 2)];
                 self.loss()
@@ -152,7 +160,7 @@ impl Fit {
     /// H·v with respect to the parameters.
     fn hv(&self, params: &[f64], v: &[f64]) -> Result<Vec<f64>, Box<dyn Error>> {
         let net = self.net(params)?;
-        let problem = Problem::single(&net, &self.times, &self.scheme, self.stepping.clone(), &Y0);
+        let problem = Problem::single(&*net, &self.times, &self.scheme, self.stepping.clone(), &Y0);
         let dir = Direction {
             x0: vec![0.0; 2],
             theta: vec![v.to_vec()],
@@ -168,7 +176,7 @@ impl Fit {
         let times: Vec<f64> = (0..=400)
             .map(|k| self.times[self.times.len() - 1] * k as f64 / 400.0)
             .collect();
-        match solve(&net, &self.scheme, &self.stepping, &times, &Y0) {
+        match solve(&*net, &self.scheme, &self.stepping, &times, &Y0) {
             Ok(sol) => std::iter::once(Y0)
                 .chain(sol.states.iter().map(|s| [s[0], s[1]]))
                 .collect(),
@@ -361,14 +369,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         .collect();
     let truth = true_trajectory(&times);
     let config = MlpConfig::new(2, vec![args.hidden], Activation::Tanh, false);
+    let template = Mlp::<f64>::new(config, args.seed)?;
     let fit = Fit {
         times,
         truth,
         scheme: Scheme::builtin("dopri5")?,
         stepping: Stepping::adaptive(1e-6, 1e-8),
-        config: config.clone(),
+        net: RefCell::new(template.clone()),
     };
-    let template = Mlp::<f64>::new(config, args.seed)?;
     let mut rng = Rng::new(args.seed ^ 0x5EED);
     let mut p0 = vec![0.0; template.n_params()];
     for t in template.param_tensors() {
