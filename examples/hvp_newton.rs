@@ -29,8 +29,8 @@ mod machine;
 #[path = "common/png.rs"]
 mod png;
 
-use std::error::Error;
 use std::cell::{RefCell, RefMut};
+use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -138,7 +138,8 @@ impl Fit {
         let net = self.net(params)?;
         let problem = Problem::single(&*net, &self.times, &self.scheme, self.stepping.clone(), &Y0);
         let mut loss = self.loss();
-        let r = SymplecticAdjoint.gradient(&problem, &mut |o, c| loss.value_and_cotangents(o, c))?;
+        let r =
+            SymplecticAdjoint.gradient(&problem, &mut |o, c| loss.value_and_cotangents(o, c))?;
         Ok((r.loss, r.dtheta[0].clone()))
     }
 
@@ -381,7 +382,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut p0 = vec![0.0; template.n_params()];
     for t in template.param_tensors() {
         if t.name.ends_with("weight") {
-            p0[t.range()].iter_mut().for_each(|p| *p = 0.1 * rng.normal());
+            p0[t.range()]
+                .iter_mut()
+                .for_each(|p| *p = 0.1 * rng.normal());
         }
     }
     println!("CPU: {}", machine::cpu());
@@ -494,7 +497,10 @@ fn plot(
                     PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(2))
                 });
             }
-            let s = c.draw_series(LineSeries::new(newton.iter().map(pick), red.stroke_width(2)))?;
+            let s = c.draw_series(LineSeries::new(
+                newton.iter().map(pick),
+                red.stroke_width(2),
+            ))?;
             if text {
                 let label = format!("Newton–CG (H·v = {hv_cost:.1} gradients)");
                 s.label(label).legend(move |(x, y)| {
@@ -529,7 +535,8 @@ fn plot(
         for (p, col) in [(p_adam, blue), (p_newton, red)] {
             let tr = fit.trajectory(p);
             c.draw_series(LineSeries::new(
-                tr.iter().map(|y| (y[0].clamp(-9.0, 9.0), y[1].clamp(-9.0, 9.0))),
+                tr.iter()
+                    .map(|y| (y[0].clamp(-9.0, 9.0), y[1].clamp(-9.0, 9.0))),
                 col.stroke_width(2),
             ))?;
         }

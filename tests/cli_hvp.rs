@@ -157,3 +157,16 @@ fn unknown_direction_tensor_is_a_one_line_error() {
     assert_eq!(err.lines().count(), 1, "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn over_the_memory_budget_is_refused_before_starting() {
+    let dir = fixture("budget");
+    let mut args = vec!["hvp"];
+    args.extend(MODEL);
+    args.extend(["--memory-budget", "10K"]);
+    let out = run(&dir, &args);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("exceeds the memory budget"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

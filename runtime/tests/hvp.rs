@@ -149,6 +149,11 @@ fn check_against_differences(name: &str, adaptive: bool, components: usize) -> f
     let v = random_direction(&problem, 9);
     let mut loss = loss_for(&problem, 11);
     let r = hvp(&problem, &mut loss, &v).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let steps: usize = r.grids.iter().map(|g| g.steps()).sum();
+    assert_eq!(
+        r.stats.accepted, steps,
+        "{name}: accepted steps are the frozen grid's"
+    );
     // The gradient by-product equals backprop's on the same grid.
     let g0 = backprop_gradient(
         &nets, &x0, &sch, &stepping, &times, &r.grids, &mut loss, &v, 0.0,

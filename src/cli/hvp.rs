@@ -252,6 +252,23 @@ pub fn run<T: CliReal>(args: &HvpArgs, out: &mut String) -> Result<(), CliError>
         check_output_not_input(path, "--out", &inputs)?;
     }
     let problem = Problem::single(&l.net, &times, &l.scheme, l.stepping.clone(), &l.x0);
+    // The memory budget, checked before starting with the exact step count (fixed steps) or
+    // the step budget (adaptive).
+    let budget = super::memory_budget(args.model.memory_budget.as_deref())?;
+    let bound = match &l.stepping {
+        Stepping::Fixed { steps } => *steps,
+        Stepping::Adaptive(a) => a.max_steps,
+    };
+    let sizes = hvp_sizes(&problem, &[bound]).map_err(|e| CliError(format!("hvp: {e}")))?;
+    let need = hvp_predict(&sizes).total();
+    if u64::try_from(need).unwrap_or(u64::MAX) > budget.bytes {
+        return Err(CliError(format!(
+            "hvp: the predicted peak memory {} (with {bound} steps) exceeds the memory budget {}; \
+             give --memory-budget, fewer --steps or a smaller --max-steps",
+            bytes(need),
+            bytes(usize::try_from(budget.bytes).unwrap_or(usize::MAX))
+        )));
+    }
     let start = Instant::now();
     let r = hvp(&problem, &mut *loss, &v).map_err(|e| CliError(format!("hvp: {e}")))?;
     let wall = start.elapsed().as_secs_f64();

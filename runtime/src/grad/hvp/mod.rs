@@ -90,8 +90,10 @@ pub struct HvpResult<T: Real> {
     pub hv_theta: Vec<Vec<T>>,
     /// The (frozen) step grid of each component.
     pub grids: Vec<Grid>,
-    /// Counters and memory of the tangent sweep (states of width 2d; the adaptive pre-pass
-    /// that chose the grid is counted in `nfe_forward`, `accepted` and `rejected` too).
+    /// Counters and memory of the tangent sweep (states of width 2d). `accepted` is the steps
+    /// of the frozen grids; the adaptive pre-pass that chose them adds its evaluations to
+    /// `nfe_forward` and its rejected trials to `rejected` (its memory, at most the tangent
+    /// sweep's, is freed before the sweep and not in the peaks).
     pub stats: Stats,
 }
 
@@ -286,7 +288,6 @@ pub fn hvp<T: Real>(
         .unzip();
     let mut stats = g.stats;
     stats.nfe_forward += pre.nfe_forward;
-    stats.accepted += pre.accepted;
     stats.rejected += pre.rejected;
     Ok(HvpResult {
         loss: value,
