@@ -18,6 +18,9 @@
 //! [`ComponentStarts`] (memory M + N states, the component replayed on its accepted grid), or
 //! the taped backward over [`StepStages`].
 //!
+//! Second derivatives: [`hvp`] returns Hessian-vector products of the discrete solution's loss
+//! (forward-mode tangents through the forward solve and the symplectic adjoint sweep).
+//!
 //! Where things live: [`storage`] (what the forward sweep keeps, and its bytes), [`backward`]
 //! (the three backward sweeps), `method.rs` (the trait, [`ForwardPass`], [`Composed`]),
 //! `methods.rs` (the named pairs), `memory.rs` (counting and prediction).
