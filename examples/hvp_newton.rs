@@ -193,6 +193,9 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// One point of a loss curve: seconds, gradient-sized sweeps, loss.
 type Point = (f64, f64, f64);
 
+/// What an optimiser run returns: the end point, its loss curve, and the H·v products used.
+type Run = (Vec<f64>, Vec<Point>, usize);
+
 fn adam(fit: &Fit, p0: &[f64], args: &Args) -> Result<(Vec<f64>, Vec<Point>), Box<dyn Error>> {
     let mut p = p0.to_vec();
     let mut opt = Adam::new(AdamConfig {
@@ -213,12 +216,7 @@ fn adam(fit: &Fit, p0: &[f64], args: &Args) -> Result<(Vec<f64>, Vec<Point>), Bo
 }
 
 /// Newton–CG with Levenberg–Marquardt damping; `hv_cost` is an H·v in gradient sweeps.
-fn newton(
-    fit: &Fit,
-    p0: &[f64],
-    args: &Args,
-    hv_cost: f64,
-) -> Result<(Vec<f64>, Vec<Point>, usize), Box<dyn Error>> {
+fn newton(fit: &Fit, p0: &[f64], args: &Args, hv_cost: f64) -> Result<Run, Box<dyn Error>> {
     let mut p = p0.to_vec();
     let n = p.len();
     let mut mu = 1e-3;
