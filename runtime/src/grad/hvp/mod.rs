@@ -41,6 +41,7 @@ mod loss;
 
 pub use loss::{Linear, MeanSqFinal, MeanSquaredError, SecondOrderLoss};
 
+use super::forward::outputs_bytes;
 use super::memory::{MemoryPrediction, ProblemSizes};
 use super::method::{GradientMethod, forward_on_grids};
 use super::problem::{Component, Outputs, Problem};
@@ -247,7 +248,7 @@ pub fn hvp<T: Real>(
         x0: &z0,
     };
     let method = SymplecticAdjoint;
-    let pass = match &grids {
+    let mut pass = match &grids {
         Some(g) => forward_on_grids(&method, &lifted, g)?,
         None => GradientMethod::forward(&method, &lifted)?,
     };
@@ -276,6 +277,10 @@ pub fn hvp<T: Real>(
             Trajectory::from_vec(data, 2 * c.state_len()).unwrap_or_else(|| Trajectory::zeros(0, 0))
         })
         .collect();
+    // The split copies (states, tangents, cotangents and their tangents: 2 lifted output
+    // buffers) are held through the backward sweep.
+    let split_bytes = 2 * outputs_bytes(pass.outputs());
+    pass.run.tracker.ws_add(split_bytes);
     let g = GradientMethod::backward(&method, pass, &lifted_cot, value)?;
     let (hv_x0, dx0) = unpack(d, &g.dx0);
     let (hv_theta, dtheta) = g
@@ -335,7 +340,12 @@ pub fn hvp_sizes<T: Real>(
 
 /// The peak bytes [`hvp`] holds for the sizes of [`hvp_sizes`]: the symplectic adjoint's on
 /// the tangent systems (step states and their tangents, S stage states and their tangents,
-/// one evaluation of the tangent system, the buffers).
+/// one evaluation of the tangent system, the buffers), plus the outputs and cotangents split
+/// into states and tangents.
 pub fn hvp_predict(sizes: &ProblemSizes) -> MemoryPrediction {
-    GradientMethod::<f64>::predict(&SymplecticAdjoint, sizes)
+    let mut p = GradientMethod::<f64>::predict(&SymplecticAdjoint, sizes);
+    // The outputs and cotangents split into states and tangents (see `hvp`).
+    let outputs: usize = sizes.components.iter().map(|c| c.outputs).sum();
+    p.workspace_bytes += 2 * outputs * sizes.state_bytes();
+    p
 }
