@@ -264,6 +264,7 @@ fn composed_forward<'p, 'a, T: Real, C: Composition>(
     problem.validate()?;
     let (kind, storage) = (method.backward_kind(), method.storage());
     kind.validate()?;
+    storage.validate()?;
     if !kind.supports(storage.keeps()) {
         return Err(SolveError::BadOption {
             name: "gradient method",

@@ -248,7 +248,7 @@ pub fn hvp<T: Real>(
         x0: &z0,
     };
     let method = SymplecticAdjoint;
-    let mut pass = match &grids {
+    let pass = match &grids {
         Some(g) => forward_on_grids(&method, &lifted, g)?,
         None => GradientMethod::forward(&method, &lifted)?,
     };
