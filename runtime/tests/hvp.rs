@@ -439,3 +439,33 @@ fn bad_directions_are_errors() {
         "{e}"
     );
 }
+
+#[test]
+fn f32_agrees_with_f64() {
+    let net64 = mlp::<f64>(2, 6, 3);
+    let net32: Mlp<f32> = net64.cast();
+    let x64 = random_state::<f64>(2 * 4, 1);
+    let x32: Vec<f32> = x64.iter().map(|&x| x as f32).collect();
+    let (s64, s32) = (scheme::<f64>("rk4"), scheme::<f32>("rk4"));
+    let p64 = Problem::single(&net64, &[0.0, 1.0], &s64, Stepping::fixed(8), &x64);
+    let p32 = Problem::single(&net32, &[0.0, 1.0], &s32, Stepping::fixed(8), &x32);
+    let v64 = random_direction(&p64, 2);
+    let v32 = Direction {
+        x0: v64.x0.iter().map(|&x| x as f32).collect(),
+        theta: vec![v64.theta[0].iter().map(|&x| x as f32).collect()],
+    };
+    let r64 = hvp(&p64, &mut MeanSqFinal { dim: 2 }, &v64).unwrap();
+    let r32 = hvp(&p32, &mut MeanSqFinal { dim: 2 }, &v32).unwrap();
+    let a: Vec<f64> = r32
+        .hv_x0
+        .iter()
+        .chain(&r32.hv_theta[0])
+        .map(|&x| x as f64)
+        .collect();
+    let err = rel(&a, &flat_hv(&r64));
+    assert!(err <= 1e-4, "f32 H·v differs from f64 by {err:e}");
+    assert_eq!(
+        r32.stats.peak_checkpoint_bytes * 2,
+        r64.stats.peak_checkpoint_bytes
+    );
+}
