@@ -64,22 +64,21 @@ pub(crate) struct Recorded<T> {
     pub records: Vec<Record<T>>,
 }
 
-/// Integrates every component in order, recording each with `storage`.
+/// Integrates every component in order, recording each with `storage`; with `replay`, component
+/// m takes the steps of `replay[m]` instead of choosing them (a frozen grid).
 pub(crate) fn forward_chain<T: Real, S: StoragePolicy>(
     problem: &Problem<'_, T>,
     run: &mut Run<T>,
     storage: &S,
+    replay: Option<&[Grid]>,
 ) -> Result<Recorded<T>, SolveError> {
-    forward_chain_on(problem, run, storage, None)
-}
-
-/// [`forward_chain`], replaying `replay[m]` for component m when given.
-pub(crate) fn forward_chain_on<T: Real, S: StoragePolicy>(
-    problem: &Problem<'_, T>,
-    run: &mut Run<T>,
-    storage: &S,
-    replay: Option<&[&Grid]>,
-) -> Result<Recorded<T>, SolveError> {
+    if let Some(grids) = replay
+        && grids.len() != problem.chain.len()
+    {
+        return Err(SolveError::GridMismatch(
+            grids.len().min(problem.chain.len()),
+        ));
+    }
     let mut outputs = problem.zero_outputs();
     run.tracker.ws_add(outputs_bytes(&outputs));
     let norm = state_norm::<T>(&problem.stepping);
@@ -99,8 +98,7 @@ pub(crate) fn forward_chain_on<T: Real, S: StoragePolicy>(
             },
         };
         let mut recorder = storage.recorder(&cx, &x_start);
-        let on = replay.and_then(|r| r.get(m).copied());
-        let grid = component_forward(problem, m, &norm, on).run(
+        let grid = component_forward(problem, m, &norm, replay.map(|g| &g[m])).run(
             &comp.times,
             &x_start,
             &mut outputs[m],

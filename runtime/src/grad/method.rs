@@ -2,9 +2,7 @@
 //! compositions of a [`BackwardKind`] and a [`StoragePolicy`].
 
 use super::backward::{BackwardContext, BackwardKind};
-use super::forward::{
-    Recorded, Run, forward_chain, forward_chain_on, outputs_bytes, zero_gradients,
-};
+use super::forward::{Recorded, Run, forward_chain, outputs_bytes, zero_gradients};
 use super::memory::{MemoryPrediction, ProblemSizes};
 use super::problem::{Outputs, Problem, check_cotangents};
 use super::record::Record;
@@ -187,40 +185,7 @@ impl<T: Real, C: Composition> GradientMethod<T> for C {
         &self,
         problem: &'p Problem<'a, T>,
     ) -> Result<ForwardPass<'p, 'a, T>, SolveError> {
-        problem.validate()?;
-        let (kind, storage) = (self.backward_kind(), self.storage());
-        kind.validate()?;
-        storage.validate()?;
-        if !kind.supports(storage.keeps()) {
-            return Err(SolveError::BadOption {
-                name: "gradient method",
-                value: format!("{} backward with {} storage", kind.name(), storage.name()),
-                reason: "this backward kind cannot run on what that storage policy keeps",
-            });
-        }
-        if problem.stepping.is_per_sample() {
-            return per_sample::forward(
-                Composition::name(self),
-                problem,
-                batched_partner(kind, &storage),
-            );
-        }
-        let mut run = Run::new(problem);
-        let Recorded {
-            outputs,
-            grids,
-            records,
-        } = forward_chain(problem, &mut run, &storage)?;
-        Ok(ForwardPass {
-            method: Composition::name(self),
-            problem,
-            run,
-            outputs,
-            grids,
-            records,
-            sample_grids: Vec::new(),
-            sample_states: Vec::new(),
-        })
+        composed_forward(self, problem, None)
     }
 
     fn backward(
@@ -240,7 +205,7 @@ impl<T: Real, C: Composition> GradientMethod<T> for C {
                 pass,
                 cotangents,
                 loss,
-                |p, run, grids| forward_chain_on(p, run, &storage, Some(grids)),
+                |p, run, grids| forward_chain(p, run, &storage, Some(grids)),
                 |cx, records| kind.run(cx, records),
             );
         }
@@ -324,4 +289,68 @@ pub(crate) fn backward_shell<T: Real>(
 /// replay one sample at a time, keeping only what their storage policy keeps.
 fn batched_partner<B: BackwardKind, S: StoragePolicy>(kind: &B, storage: &S) -> bool {
     kind.name() == "partner" && matches!(storage.keeps(), Keeps::StepStates | Keeps::StepStages)
+}
+
+/// The forward sweep of a composed method; with `replay`, on the given grids.
+fn composed_forward<'p, 'a, T: Real, C: Composition>(
+    method: &C,
+    problem: &'p Problem<'a, T>,
+    replay: Option<&[Grid]>,
+) -> Result<ForwardPass<'p, 'a, T>, SolveError> {
+    problem.validate()?;
+    let (kind, storage) = (method.backward_kind(), method.storage());
+    kind.validate()?;
+    storage.validate()?;
+    if !kind.supports(storage.keeps()) {
+        return Err(SolveError::BadOption {
+            name: "gradient method",
+            value: format!("{} backward with {} storage", kind.name(), storage.name()),
+            reason: "this backward kind cannot run on what that storage policy keeps",
+        });
+    }
+    if problem.stepping.is_per_sample() {
+        if replay.is_some() {
+            return Err(SolveError::BadOption {
+                name: "stepping",
+                value: "per-sample".into(),
+                reason: "frozen grids are one per component, shared by the batch; per-sample steps give each sample its own",
+            });
+        }
+        return per_sample::forward(
+            Composition::name(method),
+            problem,
+            batched_partner(kind, &storage),
+        );
+    }
+    let mut run = Run::new(problem);
+    let Recorded {
+        outputs,
+        grids,
+        records,
+    } = forward_chain(problem, &mut run, &storage, replay)?;
+    Ok(ForwardPass {
+        method: Composition::name(method),
+        problem,
+        run,
+        outputs,
+        grids,
+        records,
+        sample_grids: Vec::new(),
+        sample_states: Vec::new(),
+    })
+}
+
+/// The forward sweep of `method` on frozen step grids (one per component, e.g. the
+/// [`ForwardPass::grids`] of an earlier adaptive pass): the same stages are evaluated as on
+/// the pass that made the grids, without error estimates or rejected trials. Its
+/// [`GradientMethod::backward`] then gives the gradient of the discrete solution on those grids.
+///
+/// Errors: as [`GradientMethod::forward`], and [`SolveError::GridMismatch`] when the number of
+/// grids is not the number of components or a grid does not land on the component's times.
+pub fn forward_on_grids<'p, 'a, T: Real, C: Composition>(
+    method: &C,
+    problem: &'p Problem<'a, T>,
+    grids: &[Grid],
+) -> Result<ForwardPass<'p, 'a, T>, SolveError> {
+    composed_forward(method, problem, Some(grids))
 }

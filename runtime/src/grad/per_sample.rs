@@ -82,7 +82,7 @@ pub(crate) fn backward<T: Real>(
     pass: ForwardPass<'_, '_, T>,
     cotangents: &Outputs<T>,
     loss: f64,
-    mut record: impl FnMut(&Problem<'_, T>, &mut Run<T>, &[&Grid]) -> Result<Recorded<T>, SolveError>,
+    mut record: impl FnMut(&Problem<'_, T>, &mut Run<T>, &[Grid]) -> Result<Recorded<T>, SolveError>,
     sweep: impl Fn(BackwardContext<'_, '_, T>, Vec<Record<T>>) -> Result<(), SolveError>,
 ) -> Result<GradResult<T>, SolveError> {
     let ForwardPass {
@@ -132,7 +132,7 @@ pub(crate) fn backward<T: Real>(
             stepping: problem.stepping.per_batch(),
             x0: &problem.x0[rows.clone()],
         };
-        let replay: Vec<&Grid> = sample_grids.iter().map(|g| &g[i]).collect();
+        let replay: Vec<Grid> = sample_grids.iter().map(|g| g[i].clone()).collect();
         let mut sub_run = Run::new(&sub);
         let Recorded {
             outputs: sub_out,
