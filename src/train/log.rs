@@ -200,7 +200,9 @@ pub(crate) fn progress_bar(show: bool, total: u64, start: u64) -> ProgressBar {
 
 /// The progress bar's message for one iteration.
 pub(crate) fn progress_message(r: &IterationLog, peak: usize) -> String {
-    let val = r.val_loss.map_or(String::new(), |v| format!(" | val {v:.4e}"));
+    let val = r
+        .val_loss
+        .map_or(String::new(), |v| format!(" | val {v:.4e}"));
     let rate = if r.seconds > 0.0 {
         format!(" | {:.0} samples/s", r.samples as f64 / r.seconds)
     } else {

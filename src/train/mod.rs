@@ -31,7 +31,12 @@ mod checkpoint;
 mod data;
 mod error;
 mod log;
+#[cfg(feature = "mpi")]
+mod mpi;
+#[cfg(feature = "model-files")]
+mod run_config;
 mod shard;
+mod spiral;
 mod validation;
 
 use std::path::{Path, PathBuf};
@@ -44,7 +49,12 @@ pub use checkpoint::{
 pub use data::{Batch, Batches, Loss, TrajectoryWindows};
 pub use error::TrainError;
 pub use log::IterationLog;
+#[cfg(feature = "mpi")]
+pub use mpi::MpiCollective;
+#[cfg(feature = "model-files")]
+pub use run_config::{DataSource, OptimizerChoice, RunConfig};
 pub use shard::{Collective, SingleProcess, check_split, owned_shards, shard_ranges};
+pub use spiral::spiral_trajectory;
 pub use validation::{EarlyStopping, TrajectorySet};
 
 use symplode_runtime::grad::GradientMethod;

@@ -227,13 +227,11 @@ impl<T: Real> Trainer<'_, T> {
                 source,
             })?;
         problem.stepping = fit.stepping.clone();
-        let mut loss_fn = |out: &Outputs<T>, cot: &mut Outputs<T>| match (
-            out.first(),
-            cot.first_mut(),
-        ) {
-            (Some(o), Some(c)) => loss.evaluate_with_count(o, &part.targets, c, count),
-            _ => f64::NAN,
-        };
+        let mut loss_fn =
+            |out: &Outputs<T>, cot: &mut Outputs<T>| match (out.first(), cot.first_mut()) {
+                (Some(o), Some(c)) => loss.evaluate_with_count(o, &part.targets, c, count),
+                _ => f64::NAN,
+            };
         let g = self
             .method
             .gradient(&problem, &mut loss_fn)

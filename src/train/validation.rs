@@ -114,7 +114,11 @@ impl<'a, T: Real> Trainer<'a, T> {
             }
         })?;
         let mut cot = Trajectory::zeros(b.targets.len(), b.x0.len());
-        Ok(Some(self.config.loss.evaluate(&sol.states, &b.targets, &mut cot)))
+        Ok(Some(self.config.loss.evaluate(
+            &sol.states,
+            &b.targets,
+            &mut cot,
+        )))
     }
 
     /// After an update: the validation loss and the early-stopping decision, when due.
@@ -191,7 +195,10 @@ impl<T: Real> TrajectorySet<T> {
             );
         }
         if !(2..=k).contains(&window) {
-            return bad("window", format!("{window}; need 2 ≤ window ≤ {k} (the times)"));
+            return bad(
+                "window",
+                format!("{window}; need 2 ≤ window ≤ {k} (the times)"),
+            );
         }
         let h = times[1] - times[0];
         for (i, w) in times.windows(2).enumerate() {
@@ -214,7 +221,10 @@ impl<T: Real> TrajectorySet<T> {
             }
         }
         if let Some(i) = states.iter().position(|v| !v.is_finite()) {
-            return bad(&format!("states[{i}]"), format!("{} is not finite", states[i]));
+            return bad(
+                &format!("states[{i}]"),
+                format!("{} is not finite", states[i]),
+            );
         }
         let windows: Vec<(usize, usize)> = (0..n)
             .flat_map(|j| (0..=k - window).map(move |s| (j, s)))
@@ -265,7 +275,11 @@ impl<T: Real> TrajectorySet<T> {
             return bad(format!("{fraction}; must be in (0, 1)"));
         }
         let mut rng = Rng::new(seed ^ 0x5EED_0F_7A11D);
-        let units = if self.n >= 2 { self.n } else { self.windows.len() };
+        let units = if self.n >= 2 {
+            self.n
+        } else {
+            self.windows.len()
+        };
         let mut order: Vec<usize> = (0..units).collect();
         for i in (1..units).rev() {
             let j = rng.below(i as u64 + 1) as usize;
@@ -277,10 +291,11 @@ impl<T: Real> TrajectorySet<T> {
             held[u] = true;
         }
         let by_trajectory = self.n >= 2;
-        let (val, train): (Vec<_>, Vec<_>) =
-            self.windows.iter().enumerate().partition(|(i, (j, _))| {
-                held[if by_trajectory { *j } else { *i }]
-            });
+        let (val, train): (Vec<_>, Vec<_>) = self
+            .windows
+            .iter()
+            .enumerate()
+            .partition(|(i, (j, _))| held[if by_trajectory { *j } else { *i }]);
         let val: Vec<(usize, usize)> = val.into_iter().map(|(_, w)| *w).collect();
         self.windows = train.into_iter().map(|(_, w)| *w).collect();
         if self.check_batch().is_err() {
