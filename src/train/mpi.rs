@@ -2,20 +2,32 @@
 //! `MPI_Allgather` on `MPI_COMM_WORLD`, which places the blocks in rank order, so every rank
 //! sums the same values in the same order.
 
+use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives};
 
 use super::{Collective, TrainError};
 
 /// The processes of an MPI communicator (normally `MPI_COMM_WORLD`).
+/// Holds the MPI environment: dropping it finalises MPI.
 pub struct MpiCollective {
     world: SimpleCommunicator,
+    _universe: Universe,
 }
 
 impl MpiCollective {
-    /// The collective of `world` (from `mpi::initialize()?.world()`).
-    pub fn new(world: SimpleCommunicator) -> Self {
-        MpiCollective { world }
+    /// Initialises MPI (once per process) and takes `MPI_COMM_WORLD`; without `mpiexec` this is
+    /// a world of one.
+    pub fn init() -> Result<Self, TrainError> {
+        let universe = mpi::initialize().ok_or_else(|| TrainError::Collective {
+            iteration: 0,
+            what: "MPI_Init",
+            reason: "MPI was already initialised or failed to start".into(),
+        })?;
+        Ok(MpiCollective {
+            world: universe.world(),
+            _universe: universe,
+        })
     }
 
     /// Ends every process of the job with `code` (`MPI_Abort`): a rank that fails must not
