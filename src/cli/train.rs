@@ -225,7 +225,15 @@ fn train<T: CliReal, O: Optimizer<T>>(
     if p.args.resume {
         trainer.resume(&mut net, &cfg.checkpoint_dir)?;
     }
-    let summary = trainer.run(&mut net, data)?;
+    // For tests of `--resume`: die like a killed process right after this iteration.
+    let die_after: Option<u64> = std::env::var("SYMPLODE_TEST_KILL_AFTER")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let summary = trainer.run_with(&mut net, data, &mut |r, _| {
+        if Some(r.iteration) == die_after {
+            std::process::abort();
+        }
+    })?;
     if p.world.rank() != 0 {
         return Ok(());
     }
