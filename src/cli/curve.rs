@@ -44,17 +44,27 @@ pub fn write(path: &Path, history: &[IterationLog]) -> Result<(), CliError> {
             (
                 r.iteration as f64,
                 r.loss.log10(),
-                r.val_loss.filter(|v| *v > 0.0 && v.is_finite()).map(f64::log10),
+                r.val_loss
+                    .filter(|v| *v > 0.0 && v.is_finite())
+                    .map(f64::log10),
             )
         })
         .collect();
     let (x0, x1) = (
         pts.first().map_or(0.0, |p| p.0),
-        pts.last().map_or(1.0, |p| p.0).max(pts.first().map_or(0.0, |p| p.0) + 1.0),
+        pts.last()
+            .map_or(1.0, |p| p.0)
+            .max(pts.first().map_or(0.0, |p| p.0) + 1.0),
     );
     let ys = pts.iter().flat_map(|p| std::iter::once(p.1).chain(p.2));
-    let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| (l.min(y), h.max(y)));
-    let (lo, hi) = if lo.is_finite() { (lo.floor(), hi.ceil().max(lo.floor() + 1.0)) } else { (0.0, 1.0) };
+    let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| {
+        (l.min(y), h.max(y))
+    });
+    let (lo, hi) = if lo.is_finite() {
+        (lo.floor(), hi.ceil().max(lo.floor() + 1.0))
+    } else {
+        (0.0, 1.0)
+    };
     let px = |x: f64| MARGIN as f64 + (x - x0) / (x1 - x0) * (W - 2 * MARGIN) as f64;
     let py = |y: f64| (H - MARGIN) as f64 - (y - lo) / (hi - lo) * (H - 2 * MARGIN) as f64;
     let grey = [210, 210, 210];
@@ -67,14 +77,22 @@ pub fn write(path: &Path, history: &[IterationLog]) -> Result<(), CliError> {
     c.line((px(x0), py(lo)), (px(x1), py(lo)), black);
     c.line((px(x0), py(lo)), (px(x0), py(hi)), black);
     for w in pts.windows(2) {
-        c.line((px(w[0].0), py(w[0].1)), (px(w[1].0), py(w[1].1)), [31, 119, 180]);
+        c.line(
+            (px(w[0].0), py(w[0].1)),
+            (px(w[1].0), py(w[1].1)),
+            [31, 119, 180],
+        );
     }
     for p in &pts {
         if let Some(v) = p.2 {
             let (x, y) = (px(p.0).round() as usize, py(v).round() as usize);
             for dx in 0..5 {
                 for dy in 0..5 {
-                    c.set((x + dx).saturating_sub(2), (y + dy).saturating_sub(2), [214, 39, 40]);
+                    c.set(
+                        (x + dx).saturating_sub(2),
+                        (y + dy).saturating_sub(2),
+                        [214, 39, 40],
+                    );
                 }
             }
         }

@@ -44,7 +44,10 @@ pub fn run(cmd: &DataCommand, out: &mut String) -> Result<(), CliError> {
                 return Err(CliError(format!("--points: {}; must be ≥ 2", a.points)));
             }
             if !(a.noise.is_finite() && a.noise >= 0.0) {
-                return Err(CliError(format!("--noise: {}; must be finite and ≥ 0", a.noise)));
+                return Err(CliError(format!(
+                    "--noise: {}; must be finite and ≥ 0",
+                    a.noise
+                )));
             }
             if a.out == a.times || symplode::io::same_file(&a.out, &a.times) {
                 return Err(CliError("--out and --times are the same file".into()));

@@ -201,7 +201,11 @@ struct Parts<'a, T: Real> {
     scheme: &'a Scheme<T>,
     stepping: Stepping,
     config: TrainConfig,
-    validation: Option<(symplode::train::Batch<T>, u64, Option<symplode::train::EarlyStopping>)>,
+    validation: Option<(
+        symplode::train::Batch<T>,
+        u64,
+        Option<symplode::train::EarlyStopping>,
+    )>,
     tableau: String,
 }
 
@@ -349,7 +353,11 @@ fn text(r: &TrainReport, out: &mut String) {
             r.method, r.tableau, r.shards, r.ranks
         ),
     );
-    let stop = if r.stopped_early { " (stopped early)" } else { "" };
+    let stop = if r.stopped_early {
+        " (stopped early)"
+    } else {
+        ""
+    };
     line(
         "iterations",
         format!("{} → {}{stop}", r.start_iteration, r.iterations),

@@ -247,7 +247,8 @@ impl RunConfig {
     /// Parses and checks run-file text; `origin` names it in errors, `base` is the directory
     /// relative paths resolve against.
     pub fn parse(text: &str, origin: &str, base: &Path) -> Result<Self, IoError> {
-        let raw: Raw = toml::from_str(text).map_err(|e| toml_error(origin, text, &e))?;
+        let raw: Raw =
+            toml::from_str(text).map_err(|e| name_field(toml_error(origin, text, &e), text))?;
         let bad = |field: &str, reason: String| IoError::Field {
             origin: origin.to_string(),
             field: field.to_string(),
@@ -615,5 +616,48 @@ impl RunConfig {
             checkpoint_every: raw.checkpoint.every.unwrap_or(0),
             memory_budget: raw.memory_budget,
         })
+    }
+}
+
+/// Adds the dotted name of the field at the error's line (`optimizer.lr`) to a TOML reader
+/// error that does not name it (wrong type or value).
+fn name_field(e: IoError, text: &str) -> IoError {
+    let IoError::Toml {
+        origin,
+        line,
+        column,
+        message,
+    } = e
+    else {
+        return e;
+    };
+    let mut table = String::new();
+    let mut key = None;
+    for (i, l) in text.lines().enumerate().take(line) {
+        let t = l.trim();
+        if t.starts_with('[') {
+            table = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        } else if i + 1 == line
+            && let Some((k, _)) = t.split_once('=')
+        {
+            key = Some(k.trim().to_string());
+        }
+    }
+    let message = match key {
+        Some(k) if !message.contains(&format!("`{k}`")) => {
+            let full = if table.is_empty() {
+                k
+            } else {
+                format!("{table}.{k}")
+            };
+            format!("`{full}`: {message}")
+        }
+        _ => message,
+    };
+    IoError::Toml {
+        origin,
+        line,
+        column,
+        message,
     }
 }
