@@ -103,13 +103,18 @@ fn run_in<T: CliReal>(
     world: &dyn Collective,
     out: &mut String,
 ) -> Result<(), CliError> {
-    let spec = ModelSpec::read(&cfg.model)?;
+    let spec = ModelSpec::read(&cfg.model).map_err(|e| field(cfg, "model", e))?;
     let net = match &cfg.weights {
-        Some(w) => spec.build::<T>(&SafeTensors::read(w)?)?,
+        Some(w) => SafeTensors::read(w)
+            .and_then(|st| spec.build::<T>(&st))
+            .map_err(|e| field(cfg, "weights", e))?,
         None => spec.init::<T>(cfg.seed)?,
     };
     let tableau = match &cfg.tableau {
-        Some(name) => io::resolve_tableau(name, Some(&cfg.base))?,
+        Some(name) => io::resolve_tableau(name, Some(&cfg.base)).map_err(|e| match e {
+            io::IoError::Field { reason, .. } => field(cfg, "solver.tableau", reason),
+            other => field(cfg, "solver.tableau", other),
+        })?,
         None => spec.tableau()?.ok_or_else(|| {
             CliError(format!(
                 "{}: `solver.tableau` missing, and {} names none",
