@@ -103,6 +103,14 @@ fn run_in<T: CliReal>(
     world: &dyn Collective,
     out: &mut String,
 ) -> Result<(), CliError> {
+    // For tests of a failing rank: this rank fails before training while the others wait in
+    // the first all-gather; the job must end (MPI_Abort), not hang.
+    if std::env::var("SYMPLODE_TEST_FAIL_RANK").ok() == Some(world.rank().to_string()) {
+        return Err(CliError(format!(
+            "rank {}: injected failure (SYMPLODE_TEST_FAIL_RANK)",
+            world.rank()
+        )));
+    }
     let spec = ModelSpec::read(&cfg.model).map_err(|e| field(cfg, "model", e))?;
     let net = match &cfg.weights {
         Some(w) => SafeTensors::read(w)
