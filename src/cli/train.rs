@@ -191,11 +191,11 @@ fn run_in<T: CliReal>(
     };
     match &cfg.optimizer {
         OptimizerChoice::Adam(c) => {
-            let adam = Adam::new(c.clone()).map_err(|e| field(cfg, "optimizer", e))?;
+            let adam = Adam::new(*c).map_err(|e| field(cfg, "optimizer", e))?;
             train(parts, adam, net, &data, out)
         }
         OptimizerChoice::Sgd(c) => {
-            let sgd = Sgd::new(c.clone()).map_err(|e| field(cfg, "optimizer", e))?;
+            let sgd = Sgd::new(*c).map_err(|e| field(cfg, "optimizer", e))?;
             train(parts, sgd, net, &data, out)
         }
     }

@@ -274,7 +274,7 @@ impl<T: Real> TrajectorySet<T> {
         if !(fraction.is_finite() && fraction > 0.0 && fraction < 1.0) {
             return bad(format!("{fraction}; must be in (0, 1)"));
         }
-        let mut rng = Rng::new(seed ^ 0x5EED_0F_7A11D);
+        let mut rng = Rng::new(seed ^ 0x05EE_D0F7_A11D);
         let units = if self.n >= 2 {
             self.n
         } else {
