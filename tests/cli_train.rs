@@ -189,7 +189,9 @@ fn a_killed_run_resumes_to_bit_identical_weights() {
             .lines()
             .map(|l| {
                 let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-                v.as_object_mut().unwrap().remove("seconds");
+                let o = v.as_object_mut().unwrap();
+                o.remove("seconds");
+                o.remove("comm_seconds");
                 v.to_string()
             })
             .collect()
@@ -344,4 +346,33 @@ fn every_bad_field_is_one_error_line_naming_it() {
         );
         assert!(!err.contains("internal error"), "case {i}: {err}");
     }
+}
+
+#[test]
+fn trains_on_the_builtin_kdv_trajectories() {
+    let dir = fixture("kdv");
+    let model = MODEL
+        .replace("dim = 2", "dim = 50")
+        .replace("out = 2", "out = 50");
+    std::fs::write(dir.join("kdv-model.toml"), model).unwrap();
+    let cfg = r#"model = "kdv-model.toml"
+out = "k"
+iterations = 3
+batch = 4
+shards = 2
+[data]
+builtin = "kdv"
+count = 6
+points = 11
+window = 3
+[validation]
+fraction = 0.34
+every = 1
+"#;
+    std::fs::write(dir.join("k.toml"), cfg).unwrap();
+    let text = ok(&train(&dir, "k.toml", &[]));
+    assert!(
+        text.contains("0 → 3") && text.contains("val loss"),
+        "{text}"
+    );
 }

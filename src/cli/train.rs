@@ -339,6 +339,27 @@ fn trajectories<T: Real>(cfg: &RunConfig, dim: usize) -> Result<TrajectorySet<T>
             }
             (t.to_vec::<f64>(), s.to_vec::<T>(), n, d)
         }
+        DataSource::Physics {
+            kind,
+            count,
+            points,
+        } => {
+            let mut c = symplode::physics::DatasetConfig::dgnet(*kind);
+            c.trajectories = *count;
+            c.steps = points - 1;
+            let d = symplode::physics::Dataset::generate(&c, |_, _| {})
+                .map_err(|e| field(cfg, "data.builtin", e))?;
+            let n = d.n();
+            // [trajectory, state, n] → [state K, trajectory, n].
+            let mut s = Vec::with_capacity(d.u.len());
+            for k in 0..d.states {
+                for j in 0..d.trajectories {
+                    s.extend(d.state(j, k).iter().map(|&v| T::of(v)));
+                }
+            }
+            let t = (0..d.states).map(|k| k as f64 * d.dt).collect();
+            (t, s, d.trajectories, n)
+        }
         DataSource::Spiral { points, noise } => {
             let (t, s) = spiral_trajectory(*points, *noise, cfg.seed);
             (t, s.into_iter().map(T::of).collect(), 1, 2)

@@ -64,16 +64,10 @@ pub enum TrainError {
     #[error(transparent)]
     Io(#[from] IoError),
     /// A shard computed by another process failed (that process reports why).
-    #[error(
-        "iteration {iteration}: shard {shard} failed on rank {rank} (its own message says why)"
-    )]
+    #[error("iteration {iteration}: a shard on another rank failed (its own message says why)")]
     Rank {
         /// The iteration (1-based).
         iteration: u64,
-        /// The failed shard.
-        shard: usize,
-        /// The rank that computed it.
-        rank: usize,
     },
     /// A collective operation between processes failed.
     #[error("iteration {iteration}: {what}: {reason}")]

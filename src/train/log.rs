@@ -41,6 +41,9 @@ pub struct IterationLog {
     pub peak_graph_bytes: usize,
     /// Wall time of this iteration, seconds.
     pub seconds: f64,
+    /// Of `seconds`, the time in the exchange of shard results between processes.
+    #[serde(default)]
+    pub comm_seconds: f64,
     /// Samples in the batch (0 when unknown).
     #[serde(default)]
     pub samples: usize,
@@ -73,6 +76,7 @@ impl IterationLog {
             peak_checkpoint_bytes: s.peak_checkpoint_bytes,
             peak_graph_bytes: s.peak_graph_bytes,
             seconds,
+            comm_seconds: 0.0,
             samples: 0,
             val_loss: None,
         }

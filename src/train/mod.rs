@@ -53,7 +53,7 @@ pub use log::IterationLog;
 pub use mpi::MpiCollective;
 #[cfg(feature = "model-files")]
 pub use run_config::{DataSource, OptimizerChoice, RunConfig};
-pub use shard::{Collective, SingleProcess, check_split, owned_shards, shard_ranges};
+pub use shard::{Collective, Combine, SingleProcess, check_split, owned_shards, shard_ranges};
 pub use spiral::spiral_trajectory;
 pub use validation::{EarlyStopping, TrajectorySet};
 
@@ -164,6 +164,7 @@ pub struct Trainer<'a, T: Real> {
     shards: usize,
     collective: &'a dyn Collective,
     validation: Option<validation::Validation<T>>,
+    comm_seconds: std::cell::Cell<f64>,
 }
 
 impl<'a, T: Real> Trainer<'a, T> {
@@ -212,6 +213,7 @@ impl<'a, T: Real> Trainer<'a, T> {
             shards: 1,
             collective: &SingleProcess,
             validation: None,
+            comm_seconds: std::cell::Cell::new(0.0),
         })
     }
 
@@ -308,6 +310,7 @@ impl<'a, T: Real> Trainer<'a, T> {
         let seconds = start.elapsed().as_secs_f64();
         let mut record = IterationLog::new(it, loss, lr, grad_norm, &stats, seconds);
         record.samples = batch.x0.len() / model.dim().max(1);
+        record.comm_seconds = self.comm_seconds.get();
         Ok(record)
     }
 

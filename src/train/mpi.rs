@@ -1,11 +1,13 @@
-//! [`Collective`] over MPI (feature `mpi`): the all-gather of shard results is one
-//! `MPI_Allgather` on `MPI_COMM_WORLD`, which places the blocks in rank order, so every rank
-//! sums the same values in the same order.
+//! [`Collective`] over MPI (feature `mpi`): the tree reduction of shard sums is recursive
+//! doubling with `MPI_Sendrecv` on `MPI_COMM_WORLD` (`log₂R` exchanges of one block per rank),
+//! each pair forming (lower rank's) + (upper rank's), so every rank holds the same bits.
 
 use mpi::environment::Universe;
+use mpi::point_to_point::send_receive_into;
 use mpi::topology::SimpleCommunicator;
-use mpi::traits::{Communicator, CommunicatorCollectives};
+use mpi::traits::Communicator;
 
+use super::shard::Combine;
 use super::{Collective, TrainError};
 
 /// The processes of an MPI communicator (normally `MPI_COMM_WORLD`).
@@ -46,20 +48,37 @@ impl Collective for MpiCollective {
         usize::try_from(self.world.size()).unwrap_or(1)
     }
 
-    fn all_gather(&self, local: &[f64], out: &mut [f64]) -> Result<(), TrainError> {
-        if out.len() != local.len() * self.size() {
+    fn tree_reduce(&self, sum: &mut [f64], combine: Combine<'_>) -> Result<(), TrainError> {
+        let (rank, size) = (self.rank(), self.size());
+        if size > 1 && !size.is_power_of_two() {
             return Err(TrainError::Collective {
                 iteration: 0,
-                what: "all-gather",
-                reason: format!(
-                    "{} values out for {} in × {} ranks",
-                    out.len(),
-                    local.len(),
-                    self.size()
-                ),
+                what: "tree reduction",
+                reason: format!("{size} ranks; the tree needs a power of two"),
             });
         }
-        self.world.all_gather_into(local, out);
+        let mut other = vec![0.0; sum.len()];
+        let mut out = vec![0.0; sum.len()];
+        let mut step = 1;
+        while step < size {
+            let partner = self
+                .world
+                .process_at_rank(i32::try_from(rank ^ step).map_err(|_| {
+                    TrainError::Collective {
+                        iteration: 0,
+                        what: "tree reduction",
+                        reason: format!("rank {} out of range", rank ^ step),
+                    }
+                })?);
+            send_receive_into(&*sum, &partner, &mut other[..], &partner);
+            if rank < (rank ^ step) {
+                combine(sum, &other, &mut out);
+            } else {
+                combine(&other, sum, &mut out);
+            }
+            sum.copy_from_slice(&out);
+            step *= 2;
+        }
         Ok(())
     }
 }

@@ -118,6 +118,16 @@ pub enum DataSource {
         /// The times.
         times: PathBuf,
     },
+    /// DGNet's KdV (`"kdv"`) or Cahn–Hilliard (`"ch"`) trajectories ([`crate::physics`]),
+    /// generated with DGNet's settings but `count` trajectories of `points` states.
+    Physics {
+        /// The PDE.
+        kind: crate::physics::SystemKind,
+        /// Trajectories.
+        count: usize,
+        /// States per trajectory.
+        points: usize,
+    },
     /// The noisy spiral of torchdiffeq's demo (`symplode data spiral` writes the same).
     Spiral {
         /// Observations.
@@ -172,6 +182,7 @@ struct RawData {
     window: Option<usize>,
     points: Option<usize>,
     noise: Option<f64>,
+    count: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -284,6 +295,7 @@ impl RunConfig {
                 for (field, v) in [
                     ("data.points", d.points.is_some()),
                     ("data.noise", d.noise.is_some()),
+                    ("data.count", d.count.is_some()),
                 ] {
                     if v {
                         return Err(bad(field, "only for `builtin` data".into()));
@@ -296,6 +308,12 @@ impl RunConfig {
             }
             (None, None, Some(name)) => match name.as_str() {
                 "spiral" => {
+                    if d.count.is_some() {
+                        return Err(bad(
+                            "data.count",
+                            "only for builtin = \"kdv\" or \"ch\"".into(),
+                        ));
+                    }
                     let points = d.points.unwrap_or(1000);
                     if points < 2 {
                         return Err(bad("data.points", format!("{points}; must be ≥ 2")));
@@ -309,12 +327,36 @@ impl RunConfig {
                     }
                     DataSource::Spiral { points, noise }
                 }
+                "kdv" | "ch" => {
+                    if d.noise.is_some() {
+                        return Err(bad("data.noise", "only for builtin = \"spiral\"".into()));
+                    }
+                    let points = d.points.unwrap_or(501);
+                    if points < 2 {
+                        return Err(bad("data.points", format!("{points}; must be ≥ 2")));
+                    }
+                    let count = d.count.unwrap_or(100);
+                    if count == 0 {
+                        return Err(bad("data.count", "0; must be ≥ 1".into()));
+                    }
+                    let kind = if name == "kdv" {
+                        crate::physics::SystemKind::Kdv
+                    } else {
+                        crate::physics::SystemKind::CahnHilliard
+                    };
+                    DataSource::Physics {
+                        kind,
+                        count,
+                        points,
+                    }
+                }
                 o => {
                     return Err(bad(
                         "data.builtin",
                         format!(
-                            "`{o}` is not a built-in trajectory dataset; available: \"spiral\" \
-                             (flows, physics and image datasets are not wired into `train` yet)"
+                            "`{o}` is not a built-in trajectory dataset; available: \"spiral\", \
+                             \"kdv\", \"ch\" (flows and image datasets are not wired into \
+                             `train` yet)"
                         ),
                     ));
                 }

@@ -3,19 +3,22 @@
 //! Every global mini-batch is cut into a fixed number `S` of contiguous **shards** (sample
 //! ranges, sizes differing by at most one). Each shard's gradient is computed on its own, with
 //! its loss scaled by `1/(global count)`, so that the shard gradients *add up* to the gradient of
-//! the whole batch's mean loss. The shard results are then summed in shard order
-//! `((g₀ + g₁) + g₂) + …` in `f64`.
+//! the whole batch's mean loss. The shard results are summed in `f64` along one fixed balanced
+//! binary tree over the shards (`((g₀+g₁)+(g₂+g₃))+…`, split at the middle).
 //!
-//! A [`Collective`] of `R` processes (ranks) splits the shards: rank `r` computes shards
-//! `r·S/R .. (r+1)·S/R` (so `R` must divide `S`), and one all-gather in rank order gives every
-//! rank all `S` shard results, in shard order. Every rank then performs the same sum, so the
-//! update, and hence the trained weights, are bit-identical for every `R` dividing `S` —
-//! including the single-process build ([`SingleProcess`]), which computes all shards itself.
-//! The shard count is part of the numerics (it decides the summation order and, with adaptive
-//! steps, each shard's own step sizes); the process count is not.
+//! A [`Collective`] of `R` processes (ranks, `R` and `S` powers of two, `R ≤ S`) splits the
+//! shards: rank `r` computes shards `r·S/R .. (r+1)·S/R` and sums them along their subtree of
+//! the same tree; [`Collective::tree_reduce`] then combines the ranks' subtree sums by recursive
+//! doubling — at step `k` the partners `r` and `r ^ 2ᵏ` exchange their sums and both form
+//! (lower group) + (upper group), which is exactly the next level of the tree. So every rank
+//! ends with the same bits as one process summing the whole tree, and the update, hence the
+//! trained weights, are bit-identical for every such `R` — including the single-process build
+//! ([`SingleProcess`]). Each rank sends and receives `log₂R` messages of `P + 10` values per
+//! iteration (`P` parameters). The shard count is part of the numerics (it decides the tree
+//! and, with adaptive steps, each shard's own step sizes); the process count is not.
 //!
-//! A shard that fails (non-finite loss, too many steps, …) is reported through the gather as
-//! well, so every rank leaves the collective and returns an error instead of waiting forever.
+//! A shard that fails (non-finite loss, too many steps, …) sets a status flag that travels
+//! with the sums, so every rank leaves the reduction and returns an error instead of waiting.
 
 use std::ops::Range;
 
@@ -24,18 +27,23 @@ use symplode_runtime::{Dynamics, Real, SolveError};
 
 use super::{Batch, TrainError, Trainer};
 
-/// Processes that exchange shard results: an all-gather of equal-length blocks in rank order.
+/// How partial sums are combined: `combine(lower, upper, out)` with `out` = the sum of the lower
+/// and the upper group (all of the same length).
+pub type Combine<'c> = &'c dyn Fn(&[f64], &[f64], &mut [f64]);
+
+/// Processes that combine their partial sums along a fixed binary tree.
 pub trait Collective {
     /// This process's rank, `0..size()`.
     fn rank(&self) -> usize;
-    /// The number of processes.
+    /// The number of processes (a power of two when more than one).
     fn size(&self) -> usize;
-    /// Concatenates every rank's `local` (all of the same length) in rank order into `out`
-    /// (`size() · local.len()` values). Every rank must call it with the same length.
-    fn all_gather(&self, local: &[f64], out: &mut [f64]) -> Result<(), TrainError>;
+    /// Recursive doubling: for `k = 0, 1, …` while `2ᵏ < size()`, exchange `sum` with rank
+    /// `rank ^ 2ᵏ` and replace it by `combine(lower rank's, upper rank's)`. Every rank must call
+    /// it with the same length.
+    fn tree_reduce(&self, sum: &mut [f64], combine: Combine<'_>) -> Result<(), TrainError>;
 }
 
-/// One process: gathering is copying.
+/// One process: nothing to combine.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SingleProcess;
 
@@ -46,8 +54,7 @@ impl Collective for SingleProcess {
     fn size(&self) -> usize {
         1
     }
-    fn all_gather(&self, local: &[f64], out: &mut [f64]) -> Result<(), TrainError> {
-        out.copy_from_slice(local);
+    fn tree_reduce(&self, _sum: &mut [f64], _combine: Combine<'_>) -> Result<(), TrainError> {
         Ok(())
     }
 }
@@ -79,15 +86,21 @@ pub fn owned_shards(shards: usize, rank: usize, ranks: usize) -> Range<usize> {
     rank * per..(rank + 1) * per
 }
 
-/// Checks that `ranks` processes can split `shards` shards evenly.
+/// Checks that `ranks` processes can split `shards` shards along the tree: any `shards ≥ 1`
+/// for one process; else both powers of two and `ranks ≤ shards`.
 pub fn check_split(shards: usize, ranks: usize) -> Result<(), TrainError> {
-    if ranks == 0 || shards == 0 || !shards.is_multiple_of(ranks) {
+    let ok = shards >= 1
+        && (ranks == 1 || (ranks.is_power_of_two() && shards.is_power_of_two() && ranks <= shards));
+    if !ok {
         return Err(TrainError::Config {
             field: "shards",
             reason: format!(
-                "{shards} shards cannot be split evenly over {ranks} processes; use a multiple \
-                 of the process count (e.g. {})",
-                ranks.max(1) * shards.div_ceil(ranks.max(1)).max(1)
+                "{shards} shards on {ranks} processes; with more than one process, shards and \
+                 processes must be powers of two and shards ≥ processes (e.g. shards = {})",
+                ranks
+                    .max(1)
+                    .next_power_of_two()
+                    .max(shards.next_power_of_two())
             ),
         });
     }
@@ -124,41 +137,50 @@ pub(crate) fn encode(result: Option<(f64, &Stats, &[f64])>, params: usize) -> Ve
     v
 }
 
-/// The sum over all shards (in shard order) of the gathered blocks: loss, counters (peaks are
-/// the largest of any shard) and gradient. `Err(shard)` names the first failed shard.
-pub(crate) fn reduce(
-    gathered: &[f64],
-    shards: usize,
-    params: usize,
-) -> Result<(f64, Stats, Vec<f64>), usize> {
-    let len = HEADER + params;
-    let mut loss = 0.0;
-    let mut stats = Stats::default();
-    let mut grad = vec![0.0; params];
-    for (i, block) in gathered.chunks_exact(len).take(shards).enumerate() {
-        if block[0] != 0.0 {
-            return Err(i);
-        }
-        loss += block[1];
-        let c = |k: usize| block[2 + k] as usize;
-        stats.nfe_forward += c(0);
-        stats.nfe_backward += c(1);
-        stats.vjp_backward += c(2);
-        stats.accepted += c(3);
-        stats.rejected += c(4);
-        stats.peak_total_bytes = stats.peak_total_bytes.max(c(5));
-        stats.peak_checkpoint_bytes = stats.peak_checkpoint_bytes.max(c(6));
-        stats.peak_graph_bytes = stats.peak_graph_bytes.max(c(7));
-        for (g, &b) in grad.iter_mut().zip(&block[HEADER..]) {
-            *g += b;
-        }
+/// `out = lower + upper` for two blocks: status and peaks by maximum, loss, counters and
+/// gradient by addition (lower first).
+pub(crate) fn combine(lower: &[f64], upper: &[f64], out: &mut [f64]) {
+    for (i, ((o, &a), &b)) in out.iter_mut().zip(lower).zip(upper).enumerate() {
+        *o = match i {
+            0 | 7..=9 => a.max(b),
+            _ => a + b,
+        };
     }
-    Ok((loss, stats, grad))
 }
 
-/// The length of one shard's block for `params` parameters.
-pub(crate) fn block_len(params: usize) -> usize {
-    HEADER + params
+/// The sum of `blocks` along the balanced binary tree (split at `⌈len/2⌉`).
+pub(crate) fn tree_sum(blocks: &[Vec<f64>]) -> Vec<f64> {
+    match blocks {
+        [] => Vec::new(),
+        [one] => one.clone(),
+        _ => {
+            let (lo, hi) = blocks.split_at(blocks.len().div_ceil(2));
+            let (a, b) = (tree_sum(lo), tree_sum(hi));
+            let mut out = vec![0.0; a.len()];
+            combine(&a, &b, &mut out);
+            out
+        }
+    }
+}
+
+/// Loss, counters and gradient of a summed block; `Err(())` when a shard failed.
+pub(crate) fn decode(block: &[f64]) -> Result<(f64, Stats, Vec<f64>), ()> {
+    if block[0] != 0.0 {
+        return Err(());
+    }
+    let c = |k: usize| block[2 + k] as usize;
+    let stats = Stats {
+        nfe_forward: c(0),
+        nfe_backward: c(1),
+        vjp_backward: c(2),
+        accepted: c(3),
+        rejected: c(4),
+        peak_total_bytes: c(5),
+        peak_checkpoint_bytes: c(6),
+        peak_graph_bytes: c(7),
+        ..Stats::default()
+    };
+    Ok((block[1], stats, block[HEADER..].to_vec()))
 }
 
 impl<T: Real> Trainer<'_, T> {
@@ -174,32 +196,36 @@ impl<T: Real> Trainer<'_, T> {
         let ranges = shard_ranges(batch.x0.len() / dim, self.shards)?;
         let count: usize = batch.targets.iter().map(Vec::len).sum();
         let params = model.params().len();
-        let (rank, ranks) = (self.collective.rank(), self.collective.size());
-        let owned = owned_shards(self.shards, rank, ranks);
-        let mut local = Vec::with_capacity(owned.len() * block_len(params));
+        let owned = owned_shards(self.shards, self.collective.rank(), self.collective.size());
+        let mut blocks = Vec::with_capacity(owned.len());
         let mut failure = None;
         for s in owned {
             let part = batch.samples(ranges[s].clone(), dim);
             match self.shard_gradient(model, &part, count, it) {
-                Ok((loss, stats, grad)) => {
-                    local.extend(encode(Some((loss, &stats, &grad)), params));
-                }
+                Ok((loss, stats, grad)) => blocks.push(encode(Some((loss, &stats, &grad)), params)),
                 Err(e) => {
-                    local.extend(encode(None, params));
+                    blocks.push(encode(None, params));
                     failure.get_or_insert(e);
                 }
             }
         }
-        let mut all = vec![0.0; self.shards * block_len(params)];
-        self.collective.all_gather(&local, &mut all)?;
+        let mut sum = tree_sum(&blocks);
+        let start = std::time::Instant::now();
+        self.collective
+            .tree_reduce(&mut sum, &combine)
+            .map_err(|e| match e {
+                TrainError::Collective { what, reason, .. } => TrainError::Collective {
+                    iteration: it,
+                    what,
+                    reason,
+                },
+                other => other,
+            })?;
+        self.comm_seconds.set(start.elapsed().as_secs_f64());
         if let Some(e) = failure {
             return Err(e);
         }
-        reduce(&all, self.shards, params).map_err(|shard| TrainError::Rank {
-            iteration: it,
-            shard,
-            rank: shard / (self.shards / ranks.max(1)).max(1),
-        })
+        decode(&sum).map_err(|()| TrainError::Rank { iteration: it })
     }
 
     /// One shard's loss contribution (its squared or absolute errors over `count`, the number
@@ -270,27 +296,63 @@ mod tests {
     }
 
     #[test]
-    fn owned_shards_partition() {
+    fn owned_shards_partition_and_splits_need_powers_of_two() {
         assert_eq!(owned_shards(4, 0, 2), 0..2);
         assert_eq!(owned_shards(4, 1, 2), 2..4);
         assert_eq!(owned_shards(4, 3, 4), 3..4);
-        assert!(check_split(4, 3).is_err());
-        assert!(check_split(4, 4).is_ok());
+        assert!(check_split(3, 1).is_ok());
+        assert!(check_split(6, 2).is_err());
+        assert!(check_split(4, 8).is_err());
+        assert!(check_split(8, 4).is_ok());
     }
 
+    /// Recursive doubling over the ranks' subtrees gives the bits of the whole tree, for values
+    /// whose sum depends on the order.
     #[test]
-    fn reduce_sums_in_shard_order_and_reports_failures() {
-        let s = Stats {
-            nfe_forward: 3,
-            peak_total_bytes: 7,
-            ..Stats::default()
+    fn rank_subtrees_combined_by_doubling_equal_the_whole_tree() {
+        let block = |i: usize| {
+            let mut b = vec![0.0; HEADER + 3];
+            b[1] = 0.1 * (i as f64 + 1.0).powi(7);
+            b[HEADER] = 1e16 / (i as f64 + 1.0);
+            b[HEADER + 1] = (i as f64).sin() * 1e-3;
+            b[HEADER + 2] = 3.0f64.powi(i as i32) * 1e-8;
+            b[7] = i as f64;
+            b
         };
-        let mut all = encode(Some((0.5, &s, &[1.0, 2.0])), 2);
-        all.extend(encode(Some((0.25, &s, &[0.5, -1.0])), 2));
-        let (loss, stats, grad) = reduce(&all, 2, 2).unwrap();
-        assert_eq!((loss, grad), (0.75, vec![1.5, 1.0]));
-        assert_eq!((stats.nfe_forward, stats.peak_total_bytes), (6, 7));
-        all.extend(encode(None, 2));
-        assert_eq!(reduce(&all, 3, 2), Err(2));
+        let blocks: Vec<Vec<f64>> = (0..8).map(block).collect();
+        let whole = tree_sum(&blocks);
+        let sequential = blocks[1..].iter().fold(blocks[0].clone(), |a, b| {
+            let mut o = vec![0.0; a.len()];
+            combine(&a, b, &mut o);
+            o
+        });
+        assert_ne!(whole, sequential, "the test values must be order-sensitive");
+        for ranks in [1usize, 2, 4, 8] {
+            let m = 8 / ranks;
+            let mut sums: Vec<Vec<f64>> = (0..ranks)
+                .map(|r| tree_sum(&blocks[r * m..(r + 1) * m]))
+                .collect();
+            let mut step = 1;
+            while step < ranks {
+                let prev = sums.clone();
+                for r in 0..ranks {
+                    let p = r ^ step;
+                    let (lo, hi) = if r < p {
+                        (&prev[r], &prev[p])
+                    } else {
+                        (&prev[p], &prev[r])
+                    };
+                    combine(lo, hi, &mut sums[r]);
+                }
+                step *= 2;
+            }
+            for s in &sums {
+                assert_eq!(s, &whole, "{ranks} ranks");
+            }
+        }
+        assert_eq!(decode(&whole).unwrap().1.peak_total_bytes, 7);
+        let mut failed = blocks.clone();
+        failed[5] = encode(None, 3);
+        assert!(decode(&tree_sum(&failed)).is_err());
     }
 }
