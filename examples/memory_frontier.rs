@@ -5,7 +5,7 @@
 //! tanh MLP (no time input), y0 = 1, Tsit5 with h = 0.01 over [0, N·h], loss Σ y(t₁)², N from
 //! 100 to 10,000. Every method: backprop, ACA, checkpoint per component, the symplectic
 //! adjoint (stored and recomputed stages), the symplectic adjoint over binomial checkpoints
-//! (C = 8), the reversible scheme (λ = 0.999) and backprop through it, and the continuous
+//! (C = 9), the reversible scheme (λ = 0.999) and backprop through it, and the continuous
 //! adjoint. They report 0.072 s per gradient for the reversible method at N = 1000.
 //!
 //! **(b) CNF on moons** (`--cnf`; their `experiments/cnf/cnf.py`): 1000 points of
@@ -91,7 +91,7 @@ fn methods() -> Vec<Box<dyn GradientMethod<f64>>> {
         Box::new(CheckpointComponent),
         Box::new(SymplecticAdjointStored),
         Box::new(SymplecticAdjoint),
-        Box::new(SymplecticBinomial { checkpoints: 8 }),
+        Box::new(SymplecticBinomial { checkpoints: 9 }),
         Box::new(Reversible { lambda: 0.999 }),
         Box::new(ReversibleBackprop { lambda: 0.999 }),
         Box::new(Adjoint::default()),

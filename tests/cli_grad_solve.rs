@@ -367,4 +367,19 @@ fn memory_frontier_methods_from_the_command_line() {
         err.starts_with("error: ") && err.lines().count() == 1,
         "{err}"
     );
+    // No checkpoint at all (C counts the start's): one clear error naming the option.
+    let mut args: Vec<&str> = vec!["grad"];
+    args.extend(MODEL);
+    args.extend(["--method", "symplectic-binomial", "--checkpoints", "0"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_symplode"))
+        .current_dir(&dir)
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: ") && err.contains("checkpoints") && err.lines().count() == 1,
+        "{err}"
+    );
 }

@@ -1,7 +1,8 @@
 //! The symplectic adjoint over binomial (revolve) checkpoints: bit-identical to the symplectic
 //! adjoint (fixed and adaptive, one and two components), forward-step recomputations equal to
-//! the revolve optimum t(N, C + 1) (Griewank & Walther), checkpoint memory ≤ C + 1 states plus
-//! the live state and the S recomputed stage states, prediction equal to the count.
+//! the revolve optimum t(N, C) (Griewank & Walther), checkpoint memory ≤ C + 1 states (C
+//! checkpoints, the start's included, and the live state) plus the S recomputed stage states,
+//! prediction equal to the count.
 
 mod common;
 
@@ -13,7 +14,7 @@ use symplode_runtime::{Stepping, SymplecticAdjoint};
 /// The expected replays: the full revolve count without a forward placement (adaptive), N − 1
 /// fewer when the forward sweep placed the first descent (fixed).
 fn expected_replays(steps: usize, c: usize, fixed: bool) -> usize {
-    let t = optimal_advances(steps, c + 1);
+    let t = optimal_advances(steps, c);
     if fixed { t - (steps - 1) } else { t }
 }
 
@@ -28,7 +29,7 @@ fn check(name: &str, stepping: Stepping, fixed: bool, components: usize) {
     let sa = run(&SymplecticAdjoint, &problem, &cot);
     let state_bytes = x0.len() * 8;
     let stage_bytes = sch.effective_stages() * state_bytes;
-    for c in [0usize, 1, 2, 3, 5, 8, 40] {
+    for c in [1usize, 2, 3, 4, 6, 9, 41] {
         let m = SymplecticBinomial { checkpoints: c };
         let r = run(&m, &problem, &cot);
         assert_eq!(r.dx0, sa.dx0, "{name} C={c}");
@@ -50,8 +51,8 @@ fn check(name: &str, stepping: Stepping, fixed: bool, components: usize) {
             sa.stats.nfe_backward + expected * evals_per_step,
             "{name} C={c}"
         );
-        // Per component: C + 1 slots and the live state; all components' records at once.
-        let slots = components * (c + 2);
+        // Per component: C checkpoints and the live state; all components' records at once.
+        let slots = components * (c + 1);
         assert!(
             r.stats.peak_checkpoint_bytes <= slots * state_bytes + stage_bytes,
             "{name} C={c}: {} > {}",
@@ -86,17 +87,26 @@ fn adaptive_steps_are_bit_identical_and_optimal() {
     check("tsit5", Stepping::adaptive(1e-8, 1e-10), false, 1);
 }
 
-/// With C = 0 the backward replays from the start for every step: N(N − 1)/2 in total
-/// (adaptive) — the formula checked by hand, not through `optimal_advances`.
+/// With C = 1 (the start only) the backward replays from the start for every step — the
+/// formula checked by hand, not through `optimal_advances`; C = 0 is refused.
 #[test]
-fn no_slot_means_quadratic_replays() {
+fn one_checkpoint_means_quadratic_replays() {
     let sch = scheme::<f64>("rk4");
     let net = mlp::<f64>(2, 4, 1);
     let x0 = random_state::<f64>(4, 1);
     let n = 12;
     let problem = Problem::single(&net, &[0.0, 1.0], &sch, Stepping::fixed(n), &x0);
     let cot = random_cotangents(&problem, 2);
-    let r = run(&SymplecticBinomial { checkpoints: 0 }, &problem, &cot);
+    let r = run(&SymplecticBinomial { checkpoints: 1 }, &problem, &cot);
     // Fixed: x_{N−1} is live after the forward sweep; x_{N−2}, …, x_1 are replayed from x_0.
     assert_eq!(r.stats.recomputed_steps, (n - 1) * (n - 2) / 2);
+    // Two states at most: x_0 and the live one (plus the S stage states of the sweep).
+    let state_bytes = x0.len() * 8;
+    let stage_bytes = sch.effective_stages() * state_bytes;
+    assert!(r.stats.peak_checkpoint_bytes <= 2 * state_bytes + stage_bytes);
+    let zero = SymplecticBinomial { checkpoints: 0 };
+    let err = GradientMethod::<f64>::forward(&zero, &problem)
+        .err()
+        .expect("C = 0 is refused");
+    assert!(err.to_string().contains("checkpoints"), "{err}");
 }

@@ -103,7 +103,8 @@ pub struct GradArgs {
     /// Gradient method.
     #[arg(long, value_enum, default_value_t = Method::Symplectic)]
     pub method: Method,
-    /// Checkpoint slots C of `--method symplectic-binomial`.
+    /// Checkpoints C of `--method symplectic-binomial`, the start's included (≥ 1): at most
+    /// C + 1 states held per component.
     #[arg(long, default_value_t = 16)]
     pub checkpoints: usize,
     /// Coupling λ ∈ (0, 1] of `--method reversible` / `reversible-backprop`.
@@ -186,7 +187,7 @@ pub enum Method {
     Aca,
     /// Checkpoint per component, re-run the component with tapes.
     CheckpointComponent,
-    /// Symplectic adjoint with binomial (revolve) checkpoints: at most `--checkpoints` states.
+    /// Symplectic adjoint with binomial (revolve) checkpoints: at most `--checkpoints` + 1 states.
     SymplecticBinomial,
     /// Algebraically reversible Runge–Kutta (McCallum & Foster), coupling `--lambda`: states
     /// reconstructed backwards, memory flat in the number of steps.

@@ -436,6 +436,20 @@ fn loadavg() -> String {
 }
 
 fn main() {
+    // `SYMPLODE_GEMM_L2=<bytes>` blocks ours for that L2 (e.g. a huge value: never pack A),
+    // to compare blockings in one build.
+    if let Some(l2) = std::env::var("SYMPLODE_GEMM_L2")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        symplode_runtime::linalg::cache::force_l2(Some(l2));
+    }
+    println!(
+        "CPU: {}; caches: {} ({})",
+        cpu_model(),
+        symplode_runtime::linalg::cache::cache_sizes(),
+        symplode_runtime::linalg::cache::cache_sizes().source
+    );
     let avx512 = std::is_x86_feature_detected!("avx512f");
     let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
     println!(
@@ -545,4 +559,17 @@ fn main() {
         println!("ERROR: a result differs from ours by more than {TOL:e}");
         std::process::exit(1);
     }
+}
+
+/// The CPU model line of `/proc/cpuinfo` (or "unknown").
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
 }

@@ -130,12 +130,13 @@ impl Auto {
                 note: "one state per step, stages recomputed".into(),
             },
         ];
-        // Binomial: the largest C whose prediction fits (prediction grows with C).
+        // Binomial: the largest C (the start's included, ≥ 1) whose prediction fits
+        // (prediction grows with C).
         let fits = |c: usize| {
             GradientMethod::<T>::predict(&SymplecticBinomial { checkpoints: c }, z).total()
                 <= self.budget
         };
-        let (mut lo, mut hi) = (0usize, n);
+        let (mut lo, mut hi) = (1usize, n + 1);
         let c = if fits(hi) {
             hi
         } else {
@@ -150,7 +151,7 @@ impl Auto {
             .iter()
             .enumerate()
             .map(|(m, comp)| {
-                Schedule::after_forward(comp.steps, c, z.known_steps(m).is_some())
+                Schedule::after_forward(comp.steps, c - 1, z.known_steps(m).is_some())
                     .run(comp.steps)
                     .advances
             })

@@ -14,16 +14,24 @@ use crate::scheme::Scheme;
 use crate::solver::sink::StageSink;
 use crate::solver::{Grid, StepWorkspace, stage_time};
 
-/// Keeps the start state and at most `checkpoints` further step states per component, placed
-/// on the binomial (revolve) schedule, plus x_{N−1} as the live state when the step count is
-/// known before the forward sweep (fixed stepping). The backward sweep replays steps on the
-/// accepted grid to recover the others: the fewest forward steps any schedule with C + 1
-/// checkpoints needs (Griewank & Walther), counted in
+/// Keeps at most `checkpoints` = C step states per component, the start's included (revolve's
+/// `snaps`), placed on the binomial (revolve) schedule, plus one live state: at most C + 1
+/// states at any time. With fixed steps the forward sweep already places the first descent's
+/// checkpoints and leaves x_{N−1} live. The backward sweep replays steps on the accepted grid
+/// to recover the others: the fewest forward steps any schedule with C checkpoints needs,
+/// t(N, C) (Griewank & Walther), counted in
 /// [`Stats::recomputed_steps`](super::Stats::recomputed_steps).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BinomialStates {
-    /// Checkpoint slots besides the start's (C ≥ 0).
+    /// Checkpoints C per component, the start's included (C ≥ 1).
     pub checkpoints: usize,
+}
+
+impl BinomialStates {
+    /// Slots besides the one holding the start (C − 1).
+    fn free(&self) -> usize {
+        self.checkpoints.saturating_sub(1)
+    }
 }
 
 /// The checkpoints of one component: the start, the states placed by the schedule and the
@@ -33,7 +41,7 @@ pub(crate) struct BinomialKept<T> {
     pub held: Vec<(usize, Vec<T>)>,
     /// The live state (position, state), x_{N−1} after a fixed-step forward sweep.
     pub live: Option<(usize, Vec<T>)>,
-    /// Checkpoint slots besides the start's (C).
+    /// Checkpoint slots besides the start's (C − 1).
     pub checkpoints: usize,
 }
 
@@ -96,10 +104,20 @@ impl StoragePolicy for BinomialStates {
         "binomial-states"
     }
     fn keeps(&self) -> Keeps {
-        Keeps::Binomial(self.checkpoints)
+        Keeps::Binomial(self.free())
+    }
+    fn validate(&self) -> Result<(), SolveError> {
+        if self.checkpoints == 0 {
+            return Err(SolveError::BadOption {
+                name: "checkpoints",
+                value: "0".into(),
+                reason: "binomial checkpointing needs at least one checkpoint (the start's)",
+            });
+        }
+        Ok(())
     }
     fn recorder<'a, T: Real>(&self, cx: &RecordContext<'a, T>, x: &[T]) -> Recorder<'a, T> {
-        let (keep_at, live_at) = forward_keeps(cx.known_steps, self.checkpoints);
+        let (keep_at, live_at) = forward_keeps(cx.known_steps, self.free());
         cx.tracker.ck_add(size_of_val(x));
         Recorder(Rec::Binomial(BinomialSink {
             dynamics: cx.dynamics,
@@ -107,7 +125,7 @@ impl StoragePolicy for BinomialStates {
             kept: BinomialKept {
                 held: vec![(0, x.to_vec())],
                 live: None,
-                checkpoints: self.checkpoints,
+                checkpoints: self.free(),
             },
             keep_at,
             next: 0,
@@ -117,7 +135,7 @@ impl StoragePolicy for BinomialStates {
     }
     fn predict(&self, z: &ProblemSizes) -> StoreBytes {
         let states: usize = (0..z.components.len())
-            .map(|m| forward_states(z, m, self.checkpoints))
+            .map(|m| forward_states(z, m, self.free()))
             .sum();
         StoreBytes {
             checkpoint: states * z.state_bytes(),
@@ -134,7 +152,8 @@ fn forward_states(z: &ProblemSizes, m: usize, checkpoints: usize) -> usize {
 
 /// Checkpoint bytes the backward sweep holds beyond the forward sweep's records, at its peak:
 /// while component m is swept back, the records of components before it are still held and
-/// its own schedule holds its peak of checkpoints plus the live state.
+/// its own schedule holds its peak of checkpoints plus the live state. `checkpoints`: the
+/// slots besides the start's (C − 1).
 pub(crate) fn backward_extra_states(z: &ProblemSizes, checkpoints: usize) -> usize {
     let records: Vec<usize> = (0..z.components.len())
         .map(|m| forward_states(z, m, checkpoints))

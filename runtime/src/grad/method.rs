@@ -176,6 +176,7 @@ impl<T: Real, C: Composition> GradientMethod<T> for C {
         problem.validate()?;
         let (kind, storage) = (self.backward_kind(), self.storage());
         kind.validate()?;
+        storage.validate()?;
         if !kind.supports(storage.keeps()) {
             return Err(SolveError::BadOption {
                 name: "gradient method",

@@ -102,16 +102,17 @@ impl Composition for Adjoint {
     }
 }
 
-/// The symplectic adjoint method over binomial checkpoints ([`BinomialStates`]): the forward
-/// pass keeps the start and at most `checkpoints` = C further step states per component (plus
-/// x_{N−1} when the step count is known in advance); the backward pass recovers every other
-/// xₙ by replaying steps on the accepted grid, bit for bit the forward pass's states, so the
-/// gradient is bit-identical to [`SymplecticAdjoint`]'s, fixed and adaptive.
+/// The symplectic adjoint method over binomial checkpoints ([`BinomialStates`]): at most
+/// `checkpoints` = C step states per component are kept, the start's included (revolve's
+/// `snaps`), plus one live state; the backward pass recovers every other xₙ by replaying
+/// steps on the accepted grid, bit for bit the forward pass's states, so the gradient is
+/// bit-identical to [`SymplecticAdjoint`]'s, fixed and adaptive.
 ///
-/// Checkpoint memory per component: at most C + 1 states plus the live state, instead of N.
-/// The price is t(N, C + 1) forward steps replayed (the revolve optimum; N − 1 fewer with
-/// fixed steps, where the forward pass places the first checkpoints), counted in
-/// [`Stats::recomputed_steps`](super::Stats::recomputed_steps).
+/// Checkpoint memory per component: at most C + 1 states (C checkpoints and the live state),
+/// instead of N. The price is t(N, C) forward steps replayed (the revolve optimum; N − 1
+/// fewer with fixed steps, where the forward pass places the first checkpoints), counted in
+/// [`Stats::recomputed_steps`](super::Stats::recomputed_steps). C = 0 is refused (the start
+/// is always a checkpoint).
 ///
 /// ```
 /// use symplode_runtime::grad::{GradientMethod, SymplecticBinomial};
@@ -120,7 +121,7 @@ impl Composition for Adjoint {
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct SymplecticBinomial {
-    /// Checkpoint slots C besides the start's.
+    /// Checkpoints C per component, the start's included (≥ 1).
     pub checkpoints: usize,
 }
 

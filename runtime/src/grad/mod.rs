@@ -9,7 +9,7 @@
 //! | [`CheckpointStep`] (ACA) | xₙ each accepted step | re-run one step with tapes | M·N | s·L | 3N |
 //! | [`SymplecticAdjoint`] | xₙ each accepted step | recompute stages, one VJP per stage | M·N + s | L | 4N |
 //! | [`SymplecticAdjointStored`] | S stage states each accepted step | one VJP per stage | M·N·S | L | 3N |
-//! | [`SymplecticBinomial`] | start + C states (revolve) | replay steps, then as symplectic | M·(C + 2) + s | L | 4N + t(N, C + 1)·s |
+//! | [`SymplecticBinomial`] | C states, the start's included (revolve) | replay steps, then as symplectic | M·(C + 1) + s | L | 4N + t(N, C)·s |
 //!
 //! All but [`Adjoint`] return the gradient of the *discrete* solution on the accepted step grid
 //! (step sizes are constants), equal to each other up to rounding.

@@ -13,13 +13,14 @@
 //! | [`StepStates`] | xₙ of every accepted step | N states | – |
 //! | [`StepStages`] | the S stage states of every accepted step | N·S states | – |
 //! | [`AllTapes`] | input and tape of every effective stage | – | N·S·(state + tape) |
-//! | [`BinomialStates`](super::BinomialStates) | start + ≤ C states on the revolve schedule (+ x_{N−1} live) | ≤ C + 2 states | – |
+//! | [`BinomialStates`](super::BinomialStates) | ≤ C states on the revolve schedule, the start's included (+ x_{N−1} live) | ≤ C + 1 states | – |
 
 use std::fmt::Debug;
 
 use super::memory::{ProblemSizes, Tracker};
 use super::record::{CheckpointSink, PlainSink, Rec, Recorder, StageStateSink, TapeSink};
 use crate::dynamics::Dynamics;
+use crate::error::SolveError;
 use crate::real::Real;
 
 /// What a recorder needs to know about the component it records.
@@ -57,7 +58,8 @@ pub enum Keeps {
     StepStages,
     /// Input and tape of every effective stage.
     Tapes,
-    /// The start and at most C further step states on the binomial schedule (C given).
+    /// The start and at most the given number of further step states (C − 1 for C
+    /// checkpoints) on the binomial schedule, plus the live state.
     Binomial(usize),
 }
 
@@ -67,6 +69,10 @@ pub trait StoragePolicy: Copy + Debug + Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// What it keeps.
     fn keeps(&self) -> Keeps;
+    /// Refuses settings the policy cannot run with (checked before the forward sweep).
+    fn validate(&self) -> Result<(), SolveError> {
+        Ok(())
+    }
     /// The stage sink that records one component, which starts from `x_start`.
     fn recorder<'a, T: Real>(&self, cx: &RecordContext<'a, T>, x_start: &[T]) -> Recorder<'a, T>;
     /// The bytes the records of all components hold for these sizes.

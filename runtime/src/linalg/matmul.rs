@@ -8,10 +8,18 @@
 //! replacement sized for neural-ODE layers (widths up to a few hundred, batches of any size), as
 //! fast as `gemm` with `Parallelism::None` on those shapes:
 //!
-//! - `B` is packed, one panel of `KC × NR` elements at a time, into a 16 KiB (f64) **stack**
-//!   buffer, zero-padded at the right edge so the micro-kernel always runs at full width;
-//! - `A` is read in place through arbitrary strides (so `Xᵀ`, `δᵀ` need no copies); rows past the
-//!   bottom edge are clamped to the last row and their results discarded;
+//! - the block sizes come from the machine's caches ([`super::cache`]), not from constants
+//!   tuned to one CPU: `KC` terms per K block so that a packed `KC × NR` panel of `B` fills
+//!   half the L1d, `MC` rows per A block so that an `MC × KC` block fills half the L2;
+//! - `B` is packed, one panel of `KC × NR` elements at a time, into a **stack** buffer,
+//!   zero-padded at the right edge so the micro-kernel always runs at full width;
+//! - `A` is read in place through arbitrary strides (so `Xᵀ`, `δᵀ` need no copies) while its
+//!   `m × KC` block fits half the L2; a taller `A` is packed, `MC` rows at a time, into
+//!   `MR`-row micro-panels in a per-thread buffer (grown on the first such product, then
+//!   reused: no allocation after warm-up), so each panel of `B` sweeps rows held in the L2
+//!   instead of streaming all of `A` from the L3 once per panel. Packing moves data only: the
+//!   sums are the same, in the same order, bit for bit. Rows past the bottom edge are clamped
+//!   to the last row and their results discarded;
 //! - the micro-kernel keeps an `MR × NR` accumulator tile in registers. On x86-64 with AVX2+FMA
 //!   (detected at run time) it is written with explicit intrinsics: 6×8 tiles for f64, 6×16 for
 //!   f32 (12 ymm accumulators, one broadcast and two panel loads per step). Elsewhere a portable
@@ -35,8 +43,11 @@ mod narrow;
 
 use crate::real::Real;
 
-/// Elements in the on-stack packing buffer for `B` (16 KiB for f64).
-const PACK: usize = 2048;
+use super::cache::{Blocking, cache_sizes};
+
+/// Elements in the on-stack packing buffer for `B` (64 KiB for f64): room for the largest
+/// panel any L1d asks for ([`Blocking::KC_MAX`] × 16 f64 columns).
+const PACK: usize = 8192;
 
 /// Number of elements a strided view touches (its highest index + 1), or `None` on overflow.
 fn extent(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
@@ -389,7 +400,19 @@ struct Panel<T>([MaybeUninit<T>; PACK]);
 #[inline(always)]
 unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
     let nr_full = K::NR;
-    let kc_max = PACK / nr_full;
+    let caches = cache_sizes();
+    let kc_max = Blocking::new(caches, K::MR, nr_full, size_of::<T>())
+        .kc
+        .min(PACK / nr_full);
+    // Rows of A whose K block fills half the L2, a whole number of register tiles.
+    let kc_block = kc_max.min(p.k);
+    let mc = (caches.l2 / 2 / (kc_block * size_of::<T>()) / K::MR).max(1) * K::MR;
+    if p.m > mc && p.n > nr_full {
+        // SAFETY: forwarded.
+        if unsafe { packed::<T, K>(p, kc_max, mc) } {
+            return;
+        }
+    }
     let mut panel = Panel([const { MaybeUninit::<T>::uninit() }; PACK]);
     let panel = panel.0.as_mut_ptr() as *mut T;
     // With few rows the panel is used only a few times, so a row-major B is read in place
@@ -441,6 +464,134 @@ unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
             p0 += kc;
         }
         j0 += nr_full;
+    }
+}
+
+/// One cache line of the per-thread buffer for packed A (aligned like the B panel).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+thread_local! {
+    /// Packed A blocks of this thread's products, grown to the largest block seen.
+    static A_PACK: std::cell::RefCell<Vec<Line>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A per-thread buffer of at least `elems` elements of `T`, or `None` when the thread's
+/// storage is gone (thread teardown) or already in use.
+fn a_pack_buffer<T>(elems: usize) -> Option<*mut T> {
+    let bytes = elems.checked_mul(size_of::<T>())?;
+    A_PACK
+        .try_with(|cell| {
+            let mut v = cell.try_borrow_mut().ok()?;
+            let lines = bytes.div_ceil(size_of::<Line>());
+            if v.len() < lines {
+                v.resize(lines, Line([0; 64]));
+            }
+            Some(v.as_mut_ptr() as *mut T)
+        })
+        .ok()
+        .flatten()
+}
+
+/// The blocked loop nest with `A` packed: for each `KC`-term block and each `MC`-row block of
+/// `A`, copy the block into `MR`-row micro-panels (`kc × MR`, term-major), then for each
+/// `NR`-column panel of `B` sweep the micro-kernel down the packed rows. Each output element
+/// gets exactly the sums of [`blocked`]'s unpacked loop, in the same order. Returns `false`
+/// (nothing written) when no buffer could be had.
+///
+/// # Safety
+/// As [`blocked`]; `kc_max · NR ≤ PACK`, `mc` a multiple of `MR`.
+#[inline(always)]
+unsafe fn packed<T: Real, K: Micro<T>>(p: &Problem<T>, kc_max: usize, mc: usize) -> bool {
+    let nr_full = K::NR;
+    let Some(abuf) = a_pack_buffer::<T>(mc * kc_max.min(p.k)) else {
+        return false;
+    };
+    let mut panel = Panel([const { MaybeUninit::<T>::uninit() }; PACK]);
+    let panel = panel.0.as_mut_ptr() as *mut T;
+    let mut p0 = 0;
+    while p0 < p.k {
+        let kc = kc_max.min(p.k - p0);
+        let acc_mode = p.accumulate || p0 > 0;
+        let mut i0 = 0;
+        while i0 < p.m {
+            let mb = mc.min(p.m - i0);
+            // SAFETY: rows i0..i0+mb and columns p0..p0+kc of A are in bounds; the buffer
+            // holds mc·kc ≥ (micro-panels)·MR·kc elements.
+            unsafe { pack_a_block(p, i0, mb, p0, kc, K::MR, abuf) };
+            let mut j0 = 0;
+            while j0 < p.n {
+                let nr = nr_full.min(p.n - j0);
+                // SAFETY: as in `blocked`.
+                unsafe { pack_panel(p, p0, kc, j0, nr, nr_full, panel) };
+                let mut ir = 0;
+                while ir < mb {
+                    let mr = K::MR.min(mb - ir);
+                    // SAFETY: micro-panel ir / MR of the packed block holds kc × MR
+                    // elements (term-major, row stride 1, term stride MR); the C tile
+                    // (i0 + ir.., j0..) with mr × nr elements is in bounds.
+                    unsafe {
+                        K::run(
+                            kc,
+                            abuf.add(ir * kc),
+                            1,
+                            K::MR,
+                            mr,
+                            panel,
+                            nr_full,
+                            p.c.add((i0 + ir) * p.ldc + j0),
+                            p.ldc,
+                            nr,
+                            acc_mode,
+                            if p0 == 0 && !p.bias.is_null() {
+                                p.bias.add(j0)
+                            } else {
+                                std::ptr::null()
+                            },
+                        );
+                    }
+                    ir += K::MR;
+                }
+                j0 += nr_full;
+            }
+            i0 += mc;
+        }
+        p0 += kc;
+    }
+    true
+}
+
+/// Copies rows `i0..i0 + mb`, columns `p0..p0 + kc` of `A` into `mr`-row micro-panels at
+/// `dst`: micro-panel `q` holds rows `i0 + q·mr ..` as `dst[q·mr·kc + pp·mr + i]`; rows past
+/// the block's end repeat its last row (the kernel never stores them).
+///
+/// # Safety
+/// The block is inside A; `dst` holds `ceil(mb / mr)·mr·kc` elements.
+#[inline(always)]
+unsafe fn pack_a_block<T: Real>(
+    p: &Problem<T>,
+    i0: usize,
+    mb: usize,
+    p0: usize,
+    kc: usize,
+    mr: usize,
+    dst: *mut T,
+) {
+    let mut q = 0;
+    while q * mr < mb {
+        // SAFETY: forwarded; every index below is inside the block or the buffer.
+        unsafe {
+            let out = dst.add(q * mr * kc);
+            for i in 0..mr {
+                let row = i0 + (q * mr + i).min(mb - 1);
+                let src = p.a.add(row * p.rs_a + p0 * p.cs_a);
+                for pp in 0..kc {
+                    *out.add(pp * mr + i) = *src.add(pp * p.cs_a);
+                }
+            }
+        }
+        q += 1;
     }
 }
 

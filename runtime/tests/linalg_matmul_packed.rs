@@ -1,0 +1,97 @@
+//! The GEMM with A packed in L2-sized row blocks (taken when `m × KC` does not fit half the
+//! L2) gives the unpacked loop's results bit for bit, on every SIMD path of this CPU: the L2
+//! is forced down to a few bytes so that even small products are packed a register tile at a
+//! time, and the results are compared with the detected-L2 run (unpacked at these sizes) and
+//! with a naive product. Its own test binary: the forced L2 holds for the whole process.
+
+use symplode_runtime::linalg::cache::{cache_sizes, force_l2};
+use symplode_runtime::linalg::matmul::{MatMut, MatRef, matmul, matmul_bias};
+use symplode_runtime::linalg::simd::{SimdLevel, force_simd};
+use symplode_runtime::rng::Rng;
+use symplode_runtime::Real;
+
+/// One product of the given shape and layout, with the current blocking.
+#[allow(clippy::too_many_arguments)]
+fn product<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    av: &[T],
+    bv: &[T],
+    trans_a: bool,
+    mode: u8,
+    bias: &[T],
+) -> Vec<T> {
+    let a = if trans_a {
+        MatRef::row_major(av, k, m).t()
+    } else {
+        MatRef::row_major(av, m, k)
+    };
+    let b = MatRef::row_major(bv, k, n);
+    let mut c: Vec<T> = (0..m * n).map(|i| T::of(0.25 * (i % 7) as f64)).collect();
+    match mode {
+        0 => matmul(MatMut::row_major(&mut c, m, n), a, b, false),
+        1 => matmul(MatMut::row_major(&mut c, m, n), a, b, true),
+        _ => matmul_bias(MatMut::row_major(&mut c, m, n), a, b, bias),
+    }
+    c
+}
+
+fn bits<T: Real>(v: &[T]) -> Vec<u64> {
+    v.iter().map(|x| x.f64().to_bits()).collect()
+}
+
+fn compare<T: Real>(tol: f64, rng: &mut Rng) {
+    for (m, n, k) in [
+        (9, 17, 5),
+        (23, 40, 7),
+        (64, 33, 300),
+        (50, 24, 600),
+        (130, 48, 19),
+        (7, 64, 1),
+    ] {
+        let av: Vec<T> = (0..m * k).map(|_| T::of(rng.uniform_range(-1.0, 1.0))).collect();
+        let bv: Vec<T> = (0..k * n).map(|_| T::of(rng.uniform_range(-1.0, 1.0))).collect();
+        let bias: Vec<T> = (0..n).map(|_| T::of(rng.uniform_range(-1.0, 1.0))).collect();
+        for trans_a in [false, true] {
+            for mode in 0..3u8 {
+                force_l2(None);
+                let plain = product(m, n, k, &av, &bv, trans_a, mode, &bias);
+                force_l2(Some(1));
+                let packed = product(m, n, k, &av, &bv, trans_a, mode, &bias);
+                force_l2(None);
+                let what = format!("{m}x{n}x{k} trans_a {trans_a} mode {mode}");
+                assert_eq!(bits(&packed), bits(&plain), "{what}");
+                // And against a naive product.
+                for i in 0..m {
+                    for j in 0..n {
+                        let mut s: f64 = match mode {
+                            0 => 0.0,
+                            1 => 0.25 * ((i * n + j) % 7) as f64,
+                            _ => bias[j].f64(),
+                        };
+                        for p in 0..k {
+                            let a = if trans_a { av[p * m + i] } else { av[i * k + p] };
+                            s += a.f64() * bv[p * n + j].f64();
+                        }
+                        let got = packed[i * n + j].f64();
+                        assert!((got - s).abs() <= tol * (1.0 + s.abs()), "{what} ({i},{j})");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn packed_a_is_bit_identical_to_the_unpacked_loop_on_every_simd_path() {
+    let detected = cache_sizes();
+    assert!(detected.l1d >= 4096 && detected.l2 >= detected.l1d, "{detected:?}");
+    let mut rng = Rng::new(7);
+    for level in SimdLevel::available() {
+        force_simd(Some(level)).unwrap();
+        compare::<f64>(1e-13, &mut rng);
+        compare::<f32>(1e-4, &mut rng);
+    }
+    force_simd(None).unwrap();
+}
