@@ -80,4 +80,9 @@ pub trait Dynamics<T: Real>: Send + Sync {
     fn n_params(&self) -> usize {
         self.params().len()
     }
+    /// The model's second-order capability (its tangent system, for Hessian-vector
+    /// products), or `None` when it has none (the default).
+    fn second_order(&self) -> Option<&dyn crate::second_order::SecondOrder<T>> {
+        None
+    }
 }

@@ -109,6 +109,20 @@ pub enum SolveError {
         /// What is required.
         reason: &'static str,
     },
+    /// A Hessian-vector product needs second derivatives of a component's dynamics, which
+    /// that model does not provide.
+    #[error(
+        "component {0}: its dynamics have no second-order capability (Hessian-vector products need an interpreted IR model or the built-in Mlp)"
+    )]
+    NoSecondOrder(usize),
+    /// Building a component's tangent system failed.
+    #[error("component {component}: tangent system: {source}")]
+    SecondOrder {
+        /// Component index.
+        component: usize,
+        /// What failed.
+        source: crate::interp::InterpError,
+    },
     /// A grid to replay does not fit the component's times.
     #[error(
         "component {0}: the step grid to replay does not start at the start time or does not land on every output time"

@@ -120,6 +120,10 @@ impl<T: Real, D: Dynamics<T>> Dynamics<T> for Chunked<D> {
     fn param_tensors(&self) -> Vec<ParamTensor> {
         self.inner.param_tensors()
     }
+    /// The inner model's (its tangent system runs unchunked).
+    fn second_order(&self) -> Option<&dyn crate::second_order::SecondOrder<T>> {
+        self.inner.second_order()
+    }
     fn scratch_len(&self, batch: usize) -> usize {
         if batch <= self.rows {
             return self.inner.scratch_len(batch);

@@ -4,11 +4,11 @@
 //! time, and the results are compared with the detected-L2 run (unpacked at these sizes) and
 //! with a naive product. Its own test binary: the forced L2 holds for the whole process.
 
+use symplode_runtime::Real;
 use symplode_runtime::linalg::cache::{cache_sizes, force_l2};
 use symplode_runtime::linalg::matmul::{MatMut, MatRef, matmul, matmul_bias};
 use symplode_runtime::linalg::simd::{SimdLevel, force_simd};
 use symplode_runtime::rng::Rng;
-use symplode_runtime::Real;
 
 /// One product of the given shape and layout, with the current blocking.
 #[allow(clippy::too_many_arguments)]
@@ -50,9 +50,15 @@ fn compare<T: Real>(tol: f64, rng: &mut Rng) {
         (130, 48, 19),
         (7, 64, 1),
     ] {
-        let av: Vec<T> = (0..m * k).map(|_| T::of(rng.uniform_range(-1.0, 1.0))).collect();
-        let bv: Vec<T> = (0..k * n).map(|_| T::of(rng.uniform_range(-1.0, 1.0))).collect();
-        let bias: Vec<T> = (0..n).map(|_| T::of(rng.uniform_range(-1.0, 1.0))).collect();
+        let av: Vec<T> = (0..m * k)
+            .map(|_| T::of(rng.uniform_range(-1.0, 1.0)))
+            .collect();
+        let bv: Vec<T> = (0..k * n)
+            .map(|_| T::of(rng.uniform_range(-1.0, 1.0)))
+            .collect();
+        let bias: Vec<T> = (0..n)
+            .map(|_| T::of(rng.uniform_range(-1.0, 1.0)))
+            .collect();
         for trans_a in [false, true] {
             for mode in 0..3u8 {
                 force_l2(None);
@@ -71,7 +77,11 @@ fn compare<T: Real>(tol: f64, rng: &mut Rng) {
                             _ => bias[j].f64(),
                         };
                         for p in 0..k {
-                            let a = if trans_a { av[p * m + i] } else { av[i * k + p] };
+                            let a = if trans_a {
+                                av[p * m + i]
+                            } else {
+                                av[i * k + p]
+                            };
                             s += a.f64() * bv[p * n + j].f64();
                         }
                         let got = packed[i * n + j].f64();
@@ -86,7 +96,10 @@ fn compare<T: Real>(tol: f64, rng: &mut Rng) {
 #[test]
 fn packed_a_is_bit_identical_to_the_unpacked_loop_on_every_simd_path() {
     let detected = cache_sizes();
-    assert!(detected.l1d >= 4096 && detected.l2 >= detected.l1d, "{detected:?}");
+    assert!(
+        detected.l1d >= 4096 && detected.l2 >= detected.l1d,
+        "{detected:?}"
+    );
     let mut rng = Rng::new(7);
     for level in SimdLevel::available() {
         force_simd(Some(level)).unwrap();

@@ -18,6 +18,8 @@ pub struct Cli {
 pub enum Command {
     /// dL/dx0 and dL/dθ of a loss at the final state; writes them as safetensors.
     Grad(GradArgs),
+    /// Hessian-vector product H·v of the loss at x(t1) with respect to (x0, θ).
+    Hvp(super::hvp::HvpArgs),
     /// Integrates and writes the states at the output times as .npy [K, batch, dim].
     Solve(SolveArgs),
     /// Lists the built-in tableaux or checks one (orders, symplectic partner, pairing proof).

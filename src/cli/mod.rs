@@ -8,6 +8,7 @@ mod args;
 mod curve;
 mod data;
 mod grad;
+mod hvp;
 mod load;
 mod report;
 mod solve;
@@ -68,6 +69,8 @@ fn dispatch(cli: Cli, out: &mut String) -> Result<(), CliError> {
     match cli.command {
         Command::Grad(a) if a.model.f32 => grad::run::<f32>(&a, out),
         Command::Grad(a) => grad::run::<f64>(&a, out),
+        Command::Hvp(a) if a.model.f32 => hvp::run::<f32>(&a, out),
+        Command::Hvp(a) => hvp::run::<f64>(&a, out),
         Command::Solve(a) if a.model.f32 => solve::run::<f32>(&a, out),
         Command::Solve(a) => solve::run::<f64>(&a, out),
         Command::Tableau(TableauCommand::List) => tableau::list(out),

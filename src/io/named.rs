@@ -124,4 +124,7 @@ impl<T: Real, D: Dynamics<T>> Dynamics<T> for Named<D> {
     fn n_params(&self) -> usize {
         self.inner.n_params()
     }
+    fn second_order(&self) -> Option<&dyn symplode_runtime::second_order::SecondOrder<T>> {
+        self.inner.second_order()
+    }
 }

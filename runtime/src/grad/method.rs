@@ -173,31 +173,7 @@ impl<T: Real, C: Composition> GradientMethod<T> for C {
         &self,
         problem: &'p Problem<'a, T>,
     ) -> Result<ForwardPass<'p, 'a, T>, SolveError> {
-        problem.validate()?;
-        let (kind, storage) = (self.backward_kind(), self.storage());
-        kind.validate()?;
-        storage.validate()?;
-        if !kind.supports(storage.keeps()) {
-            return Err(SolveError::BadOption {
-                name: "gradient method",
-                value: format!("{} backward with {} storage", kind.name(), storage.name()),
-                reason: "this backward kind cannot run on what that storage policy keeps",
-            });
-        }
-        let mut run = Run::new(problem);
-        let Recorded {
-            outputs,
-            grids,
-            records,
-        } = forward_chain(problem, &mut run, &storage)?;
-        Ok(ForwardPass {
-            method: Composition::name(self),
-            problem,
-            run,
-            outputs,
-            grids,
-            records,
-        })
+        composed_forward(self, problem, None)
     }
 
     fn backward(
@@ -277,4 +253,52 @@ pub(crate) fn backward_shell<T: Real>(
         grids,
         stats,
     })
+}
+
+/// The forward sweep of a composed method; with `replay`, on the given grids.
+fn composed_forward<'p, 'a, T: Real, C: Composition>(
+    method: &C,
+    problem: &'p Problem<'a, T>,
+    replay: Option<&[Grid]>,
+) -> Result<ForwardPass<'p, 'a, T>, SolveError> {
+    problem.validate()?;
+    let (kind, storage) = (method.backward_kind(), method.storage());
+    kind.validate()?;
+    storage.validate()?;
+    if !kind.supports(storage.keeps()) {
+        return Err(SolveError::BadOption {
+            name: "gradient method",
+            value: format!("{} backward with {} storage", kind.name(), storage.name()),
+            reason: "this backward kind cannot run on what that storage policy keeps",
+        });
+    }
+    let mut run = Run::new(problem);
+    let Recorded {
+        outputs,
+        grids,
+        records,
+    } = forward_chain(problem, &mut run, &storage, replay)?;
+    Ok(ForwardPass {
+        method: Composition::name(method),
+        problem,
+        run,
+        outputs,
+        grids,
+        records,
+    })
+}
+
+/// The forward sweep of `method` on frozen step grids (one per component, e.g. the
+/// [`ForwardPass::grids`] of an earlier adaptive pass): the same stages are evaluated as on
+/// the pass that made the grids, without error estimates or rejected trials. Its
+/// [`GradientMethod::backward`] then gives the gradient of the discrete solution on those grids.
+///
+/// Errors: as [`GradientMethod::forward`], and [`SolveError::GridMismatch`] when the number of
+/// grids is not the number of components or a grid does not land on the component's times.
+pub fn forward_on_grids<'p, 'a, T: Real, C: Composition>(
+    method: &C,
+    problem: &'p Problem<'a, T>,
+    grids: &[Grid],
+) -> Result<ForwardPass<'p, 'a, T>, SolveError> {
+    composed_forward(method, problem, Some(grids))
 }

@@ -60,6 +60,7 @@ use symplode_codegen::plan::{NetworkPlans, Plan};
 
 use crate::dynamics::{Dynamics, ParamTensor};
 use crate::real::Real;
+use crate::second_order::{SecondOrder, TangentCache, TangentSystem};
 #[cfg(feature = "jit")]
 pub(crate) use exec::Mem as RunMem;
 use exec::{Buffers, Hook, Mem, Tape, run_hooked};
@@ -77,6 +78,8 @@ pub struct Interpreted<T: Real> {
     plans: NetworkPlans,
     /// Each program's constants in `T` (the order of [`NetworkPlans::all`]).
     consts: [Vec<T>; 4],
+    /// The compiled tangent system of the graph, built on first use.
+    tangent: TangentCache<T>,
 }
 
 impl<T: Real> Interpreted<T> {
@@ -142,6 +145,7 @@ impl<T: Real> Interpreted<T> {
             tensors,
             plans,
             consts,
+            tangent: TangentCache::default(),
         })
     }
 
@@ -303,6 +307,22 @@ impl<T: Real> Dynamics<T> for Interpreted<T> {
         scratch: &mut [T],
     ) {
         self.backward_taped_hooked(t, x, tape, lam, gx, gp, scratch, &mut |_, _| false)
+    }
+
+    fn second_order(&self) -> Option<&dyn SecondOrder<T>> {
+        Some(self)
+    }
+}
+
+impl<T: Real> SecondOrder<T> for Interpreted<T> {
+    fn tangent_system(&self, direction: &[T]) -> Result<TangentSystem<T>, InterpError> {
+        self.tangent.system(
+            || Ok(self.plans.graph.clone()),
+            &self.params,
+            &self.tensors,
+            |i| self.aux(i),
+            direction,
+        )
     }
 }
 

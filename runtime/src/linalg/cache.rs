@@ -76,7 +76,10 @@ pub fn cache_sizes() -> CacheSizes {
 /// products. The K blocks follow the L1d, which is never forced, so every result stays the
 /// same bit for bit.
 pub fn force_l2(bytes: Option<usize>) {
-    FORCED_L2.store(bytes.unwrap_or(0).max(usize::from(bytes.is_some())), Ordering::Relaxed);
+    FORCED_L2.store(
+        bytes.unwrap_or(0).max(usize::from(bytes.is_some())),
+        Ordering::Relaxed,
+    );
 }
 
 /// Parses sysfs sizes such as `"48K"`, `"1024K"`, `"2M"`.

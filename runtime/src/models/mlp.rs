@@ -2,6 +2,9 @@
 
 use symplode_codegen::ir::{Graph, IrError};
 
+use crate::interp::InterpError;
+use crate::second_order::{SecondOrder, TangentCache, TangentSystem};
+
 use crate::dynamics::{Dynamics, ParamTensor};
 use crate::linalg::dense::DenseLayer;
 use crate::linalg::elementwise::ActivationKernels;
@@ -135,6 +138,8 @@ pub struct Mlp<T: Real> {
     sum_hidden: usize,
     max_out: usize,
     wt: WeightCache<T>,
+    /// The compiled tangent system of [`MlpConfig::graph`], built on first use.
+    tangent: TangentCache<T>,
 }
 
 /// Transposed copies of the weights, `W[:, :k]ᵀ` row-major `[k, out]` for every layer (k: the
@@ -218,6 +223,7 @@ impl<T: Real> Mlp<T> {
             layers,
             params: Vec::new(),
             wt: WeightCache::default(),
+            tangent: TangentCache::default(),
         };
         if params.len() != expected {
             let layout = mlp
@@ -262,6 +268,7 @@ impl<T: Real> Mlp<T> {
             sum_hidden: self.sum_hidden,
             max_out: self.max_out,
             wt: WeightCache::default(),
+            tangent: TangentCache::default(),
         }
     }
 
@@ -569,5 +576,23 @@ impl<T: Real> Dynamics<T> for Mlp<T> {
             return;
         }
         self.backward(t, x, tape, lam, gx, gp, scratch, batch);
+    }
+
+    fn second_order(&self) -> Option<&dyn SecondOrder<T>> {
+        Some(self)
+    }
+}
+
+/// Through the IR: the tangent system of [`MlpConfig::graph`] (same parameter layout), run by
+/// the interpreter.
+impl<T: Real> SecondOrder<T> for Mlp<T> {
+    fn tangent_system(&self, direction: &[T]) -> Result<TangentSystem<T>, InterpError> {
+        self.tangent.system(
+            || Ok(self.config.graph()?),
+            &self.params,
+            &self.param_tensors(),
+            |_| &[],
+            direction,
+        )
     }
 }
