@@ -25,6 +25,11 @@ pub enum Command {
     /// Lists the built-in tableaux or checks one (orders, symplectic partner, pairing proof).
     #[command(subcommand)]
     Tableau(TableauCommand),
+    /// Fits a model to trajectory data as a run file says (see docs/train.md).
+    Train(super::train::TrainArgs),
+    /// Writes example data sets (.npy) for `train`.
+    #[command(subcommand)]
+    Data(super::data::DataCommand),
 }
 
 /// Model, weights, initial state, tableau, solver and precision options.

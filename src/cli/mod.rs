@@ -5,12 +5,15 @@
 //! values, 2 for command-line usage errors. See `docs/cli.md`.
 
 mod args;
+mod curve;
+mod data;
 mod grad;
 mod hvp;
 mod load;
 mod report;
 mod solve;
 mod tableau;
+mod train;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -77,6 +80,8 @@ fn dispatch(cli: Cli, out: &mut String) -> Result<(), CliError> {
             jit,
             disasm,
         }) => tableau::check(&tableau, verbose, jit, disasm, out),
+        Command::Train(a) => train::run(&a, out),
+        Command::Data(d) => data::run(&d, out),
     }
 }
 
