@@ -192,9 +192,23 @@ impl<'a, T: Real> Mem<'a, T> {
 /// (the network JIT runs fused elementwise chains this way), `false` runs it as usual.
 pub(crate) type Hook<'h, T> = &'h mut dyn FnMut(usize, &Mem<'_, T>) -> bool;
 
+/// The time a program runs at: one for the whole batch, or one per row (per-sample steps).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Times<'t, T> {
+    /// Every row at this time.
+    One(T),
+    /// Row r at `t[r]`.
+    Rows(&'t [T]),
+}
+
 /// Runs `prog` at time `t`, offering every step to `hook` first (a hook that always
 /// returns `false` runs the program as planned).
-pub(super) fn run_hooked<T: Real>(prog: &Plan, mem: &Mem<'_, T>, t: T, hook: Hook<'_, T>) {
+pub(super) fn run_hooked<T: Real>(
+    prog: &Plan,
+    mem: &Mem<'_, T>,
+    t: Times<'_, T>,
+    hook: Hook<'_, T>,
+) {
     let batch = mem.batch;
     for (index, step) in prog.steps.iter().enumerate() {
         if hook(index, mem) {
@@ -215,7 +229,15 @@ pub(super) fn run_hooked<T: Real>(prog: &Plan, mem: &Mem<'_, T>, t: T, hook: Hoo
         let a = |i: usize| arg(i).unwrap_or(&[]);
         match &step.kernel {
             Kernel::Fill(v) => y.fill(T::of(*v)),
-            Kernel::Time => y.fill(t),
+            Kernel::Time => match t {
+                Times::One(t) => y.fill(t),
+                Times::Rows(ts) => {
+                    let w = (y.len() / batch.max(1)).max(1);
+                    for (row, &tr) in y.chunks_exact_mut(w).zip(ts) {
+                        row.fill(tr);
+                    }
+                }
+            },
             Kernel::Dense { inp, out } => {
                 let b = (step.args.len() > 2).then(|| a(2));
                 k::dense(y, a(0), a(1), b, batch, *inp, *out);
