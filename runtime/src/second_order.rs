@@ -15,7 +15,7 @@
 //! (cached); each [`SecondOrder::tangent_system`] call copies the compiled programs and sets
 //! the parameters.
 //!
-//! The interpreter's models ([`Interpreted`](crate::interp::Interpreted)) and the built-in
+//! The interpreter's models ([`Interpreted`]) and the built-in
 //! [`Mlp`](crate::models::Mlp) (through its IR, [`MlpConfig::graph`](crate::models::MlpConfig::graph))
 //! are second order; [`Dynamics::second_order`] says whether a model is.
 

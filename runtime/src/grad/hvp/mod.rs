@@ -5,7 +5,7 @@
 //! # Method
 //!
 //! Forward-mode tangents through the forward solve and the symplectic adjoint sweep. Each
-//! component's dynamics give their tangent system ([`SecondOrder`]) in the direction v_θ:
+//! component's dynamics give their tangent system ([`SecondOrder`](crate::second_order::SecondOrder)) in the direction v_θ:
 //!
 //! ```text
 //! d/dt [x | ẋ] = [ f(x, t; θ) | ∂f/∂x · ẋ + ∂f/∂θ · v_θ ],    [x | ẋ](t₀) = [x₀ | v_x0]
