@@ -383,3 +383,50 @@ fn memory_frontier_methods_from_the_command_line() {
         "{err}"
     );
 }
+
+#[test]
+fn per_sample_steps_from_the_command_line() {
+    let dir = fixture("per-sample");
+    let names = ModelSpec::parse(SPEC, "m").unwrap().tensor_names();
+    let mut args = vec![
+        "grad",
+        "--method",
+        "symplectic",
+        "--per-sample",
+        "--out",
+        "g.safetensors",
+    ];
+    args.extend(MODEL);
+    run(&dir, &args);
+    let (dx0, dtheta) = read_grads(&dir.join("g.safetensors"), &names);
+    let stepping = Stepping::adaptive(1e-6, 1e-8).per_sample();
+    let r = reference(&dir, stepping, &SymplecticAdjoint);
+    assert_eq!(r.sample_grids[0].len(), BATCH);
+    assert_eq!(bits(&dx0), bits(&r.dx0), "dL/dx0");
+    assert_eq!(bits(&dtheta), bits(&r.dtheta[0]), "dL/dθ");
+    let mut solve = vec![
+        "solve",
+        "--per-sample",
+        "--times",
+        "0,0.5,1",
+        "--out",
+        "s.npy",
+    ];
+    solve.extend(MODEL);
+    run(&dir, &solve);
+    let mut fixed = vec![
+        "grad",
+        "--per-sample",
+        "--steps",
+        "4",
+        "--out",
+        "f.safetensors",
+    ];
+    fixed.extend(MODEL);
+    let out = Command::new(env!("CARGO_BIN_EXE_symplode"))
+        .current_dir(&dir)
+        .args(&fixed)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "--per-sample with --steps must fail");
+}

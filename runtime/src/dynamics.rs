@@ -59,9 +59,40 @@ pub trait Dynamics<T: Real>: Send + Sync {
     fn tape_len(&self, batch: usize) -> usize;
     /// `dx = f(x, t)`.
     fn eval(&self, t: T, x: &[T], dx: &mut [T], scratch: &mut [T]);
+    /// `dx = f(x, t)` with one time per sample: row r is evaluated at `t[r]` (`t.len()` is the
+    /// batch). Per-sample adaptive stepping ([`Stepping::per_sample`](crate::Stepping::per_sample))
+    /// evaluates all still-active samples at their own times through this method.
+    ///
+    /// The default evaluates row by row with [`Dynamics::eval`] (batch 1, so `scratch` needs
+    /// `scratch_len(1)` elements, no more than `scratch_len(batch)`); batched models override it
+    /// so the rows stay one batched evaluation (the MLP's time column, the IR's per-sample time
+    /// input). Rows must not interact (row r of `dx` depends on row r of `x` and `t[r]` only).
+    fn eval_at(&self, t: &[T], x: &[T], dx: &mut [T], scratch: &mut [T]) {
+        let d = self.dim();
+        if d == 0 {
+            return;
+        }
+        for ((&tr, xr), dr) in t.iter().zip(x.chunks_exact(d)).zip(dx.chunks_exact_mut(d)) {
+            self.eval(tr, xr, dr, scratch);
+        }
+    }
     /// Vector–Jacobian product at (x, t), recomputing the activations itself:
     /// `gx = λᵀ ∂f/∂x` (overwritten) and `gp += λᵀ ∂f/∂θ` (accumulated).
     fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]);
+    /// [`Dynamics::vjp`] with one time per sample: row r at `t[r]`; `gx` rows overwritten,
+    /// `gp += Σ_r λ_rᵀ ∂f/∂θ(x_r, t[r])` accumulated over the rows. The default runs row by
+    /// row ([`Dynamics::vjp`] at batch 1); batched models override it (see
+    /// [`Dynamics::eval_at`]).
+    fn vjp_at(&self, t: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
+        let d = self.dim();
+        if d == 0 {
+            return;
+        }
+        let rows = x.chunks_exact(d).zip(lam.chunks_exact(d));
+        for ((&tr, (xr, lr)), gr) in t.iter().zip(rows).zip(gx.chunks_exact_mut(d)) {
+            self.vjp(tr, xr, lr, gr, gp, scratch);
+        }
+    }
     /// `dx = f(x, t)`, storing what the backward pass needs in `tape`.
     fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]);
     /// The VJP of a taped evaluation at the same (x, t): `gx = λᵀ ∂f/∂x` (overwritten),
@@ -79,5 +110,10 @@ pub trait Dynamics<T: Real>: Send + Sync {
     /// Number of parameters (length of [`Dynamics::params`]).
     fn n_params(&self) -> usize {
         self.params().len()
+    }
+    /// The model's second-order capability (its tangent system, for Hessian-vector
+    /// products), or `None` when it has none (the default).
+    fn second_order(&self) -> Option<&dyn crate::second_order::SecondOrder<T>> {
+        None
     }
 }

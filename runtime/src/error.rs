@@ -109,11 +109,33 @@ pub enum SolveError {
         /// What is required.
         reason: &'static str,
     },
+    /// A Hessian-vector product needs second derivatives of a component's dynamics, which
+    /// that model does not provide.
+    #[error(
+        "component {0}: its dynamics have no second-order capability (Hessian-vector products need an interpreted IR model or the built-in Mlp)"
+    )]
+    NoSecondOrder(usize),
+    /// Building a component's tangent system failed.
+    #[error("component {component}: tangent system: {source}")]
+    SecondOrder {
+        /// Component index.
+        component: usize,
+        /// What failed.
+        source: crate::interp::InterpError,
+    },
     /// A grid to replay does not fit the component's times.
     #[error(
         "component {0}: the step grid to replay does not start at the start time or does not land on every output time"
     )]
     GridMismatch(usize),
+    /// An error of one sample's integration under per-sample steps.
+    #[error("sample {sample}: {source}")]
+    InSample {
+        /// The sample (row of the batch).
+        sample: usize,
+        /// What went wrong in its integration.
+        source: Box<SolveError>,
+    },
 }
 
 /// A time for a message: plain decimals in the usual range, scientific notation outside it

@@ -17,6 +17,7 @@ pub mod interp;
 pub mod jit;
 pub mod optim;
 pub mod scheme;
+pub mod second_order;
 pub mod solver;
 pub mod step_kernels;
 
@@ -26,4 +27,5 @@ pub use grad::{
     Problem, Stats, SymplecticAdjoint, SymplecticAdjointStored,
 };
 pub use scheme::Scheme;
+pub use second_order::{SecondOrder, TangentSystem};
 pub use solver::{Adaptive, Controller, Stepping};

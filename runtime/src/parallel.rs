@@ -120,6 +120,10 @@ impl<T: Real, D: Dynamics<T>> Dynamics<T> for Chunked<D> {
     fn param_tensors(&self) -> Vec<ParamTensor> {
         self.inner.param_tensors()
     }
+    /// The inner model's (its tangent system runs unchunked).
+    fn second_order(&self) -> Option<&dyn crate::second_order::SecondOrder<T>> {
+        self.inner.second_order()
+    }
     fn scratch_len(&self, batch: usize) -> usize {
         if batch <= self.rows {
             return self.inner.scratch_len(batch);
@@ -151,6 +155,25 @@ impl<T: Real, D: Dynamics<T>> Dynamics<T> for Chunked<D> {
         });
     }
 
+    fn eval_at(&self, t: &[T], x: &[T], dx: &mut [T], scratch: &mut [T]) {
+        let (cx, cs, n) = self.layout::<T>(x.len());
+        if n <= 1 {
+            return self.inner.eval_at(t, x, dx, scratch);
+        }
+        let inner = &self.inner;
+        let d = inner.dim();
+        self.run(|| {
+            x.par_chunks(cx)
+                .zip(dx.par_chunks_mut(cx))
+                .zip(t.par_chunks(cx / d))
+                .zip(scratch[..n * cs].par_chunks_mut(cs))
+                .for_each(|(((xc, dc), tc), sc)| {
+                    let need = inner.scratch_len(xc.len() / d);
+                    inner.eval_at(tc, xc, dc, &mut sc[..need]);
+                })
+        });
+    }
+
     fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
         let (cx, cs, n) = self.layout::<T>(x.len());
         if n <= 1 {
@@ -171,6 +194,32 @@ impl<T: Real, D: Dynamics<T>> Dynamics<T> for Chunked<D> {
                     pc.fill(T::zero());
                     let need = inner.scratch_len(xc.len() / d);
                     inner.vjp(t, xc, lc, gc, pc, &mut sc[..need]);
+                })
+        });
+        reduce_in_order(gp, partial, p);
+    }
+
+    fn vjp_at(&self, t: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
+        let (cx, cs, n) = self.layout::<T>(x.len());
+        if n <= 1 {
+            return self.inner.vjp_at(t, x, lam, gx, gp, scratch);
+        }
+        let inner = &self.inner;
+        let d = inner.dim();
+        let p = inner.n_params();
+        let (work, partial) = scratch.split_at_mut(n * cs);
+        let partial = &mut partial[..n * p];
+        self.run(|| {
+            x.par_chunks(cx)
+                .zip(lam.par_chunks(cx))
+                .zip(t.par_chunks(cx / d))
+                .zip(gx.par_chunks_mut(cx))
+                .zip(work.par_chunks_mut(cs))
+                .zip(partial.par_chunks_mut(p.max(1)))
+                .for_each(|(((((xc, lc), tc), gc), sc), pc)| {
+                    pc.fill(T::zero());
+                    let need = inner.scratch_len(xc.len() / d);
+                    inner.vjp_at(tc, xc, lc, gc, pc, &mut sc[..need]);
                 })
         });
         reduce_in_order(gp, partial, p);

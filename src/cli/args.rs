@@ -18,11 +18,18 @@ pub struct Cli {
 pub enum Command {
     /// dL/dx0 and dL/dθ of a loss at the final state; writes them as safetensors.
     Grad(GradArgs),
+    /// Hessian-vector product H·v of the loss at x(t1) with respect to (x0, θ).
+    Hvp(super::hvp::HvpArgs),
     /// Integrates and writes the states at the output times as .npy [K, batch, dim].
     Solve(SolveArgs),
     /// Lists the built-in tableaux or checks one (orders, symplectic partner, pairing proof).
     #[command(subcommand)]
     Tableau(TableauCommand),
+    /// Fits a model to trajectory data as a run file says (see docs/train.md).
+    Train(super::train::TrainArgs),
+    /// Writes example data sets (.npy) for `train`.
+    #[command(subcommand)]
+    Data(super::data::DataCommand),
 }
 
 /// Model, weights, initial state, tableau, solver and precision options.
@@ -81,6 +88,10 @@ pub struct SolverArgs {
     /// Budget of accepted plus rejected adaptive steps.
     #[arg(long, value_name = "N")]
     pub max_steps: Option<usize>,
+    /// Per-sample adaptive steps: every sample its own step sizes and error norm (counters
+    /// then count sample-steps and sample-evaluations).
+    #[arg(long, conflicts_with = "steps")]
+    pub per_sample: bool,
 }
 
 /// `symplode grad`.

@@ -119,7 +119,15 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
         }
     })?;
     let wall = start.elapsed().as_secs_f64();
-    let steps: Vec<usize> = r.grids.iter().map(|g| g.steps()).collect();
+    let steps: Vec<usize> = match r.sample_grids.is_empty() {
+        true => r.grids.iter().map(|g| g.steps()).collect(),
+        // Per-sample steps: the longest sample's grid (the backward replays one at a time).
+        false => r
+            .sample_grids
+            .iter()
+            .map(|c| c.iter().map(|g| g.steps()).max().unwrap_or(0))
+            .collect(),
+    };
     let predicted = method.predict(&ProblemSizes::of(&problem, &steps));
     let dtheta = r.dtheta.first().map_or(&[][..], Vec::as_slice);
     check_finite_result(&l.net, r.loss, &r.dx0, dtheta)?;

@@ -80,6 +80,16 @@ pub fn load<T: CliReal>(args: &ModelArgs) -> Result<Loaded<T>, CliError> {
                 spec.origin()
             ))
         })?;
+    let stepping = match (args.solver.per_sample, stepping) {
+        (false, s) => s,
+        (true, s @ Stepping::Adaptive(_)) => s.per_sample(),
+        (true, Stepping::Fixed { .. }) => {
+            return Err(CliError(format!(
+                "--per-sample needs adaptive steps: give --rtol/--atol (the solver of {} is fixed-step)",
+                spec.origin()
+            )));
+        }
+    };
     let (x0, x0_shape) = read_states(&args.x0, "x0", spec.dim, None)?;
     let batch = x0.len() / spec.dim;
     Ok(Loaded {

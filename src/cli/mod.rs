@@ -5,11 +5,15 @@
 //! values, 2 for command-line usage errors. See `docs/cli.md`.
 
 mod args;
+mod curve;
+mod data;
 mod grad;
+mod hvp;
 mod load;
 mod report;
 mod solve;
 mod tableau;
+mod train;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -65,6 +69,8 @@ fn dispatch(cli: Cli, out: &mut String) -> Result<(), CliError> {
     match cli.command {
         Command::Grad(a) if a.model.f32 => grad::run::<f32>(&a, out),
         Command::Grad(a) => grad::run::<f64>(&a, out),
+        Command::Hvp(a) if a.model.f32 => hvp::run::<f32>(&a, out),
+        Command::Hvp(a) => hvp::run::<f64>(&a, out),
         Command::Solve(a) if a.model.f32 => solve::run::<f32>(&a, out),
         Command::Solve(a) => solve::run::<f64>(&a, out),
         Command::Tableau(TableauCommand::List) => tableau::list(out),
@@ -74,6 +80,8 @@ fn dispatch(cli: Cli, out: &mut String) -> Result<(), CliError> {
             jit,
             disasm,
         }) => tableau::check(&tableau, verbose, jit, disasm, out),
+        Command::Train(a) => train::run(&a, out),
+        Command::Data(d) => data::run(&d, out),
     }
 }
 

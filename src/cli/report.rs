@@ -88,6 +88,9 @@ pub fn stepping_text(s: &Stepping) -> String {
                 t.push_str(&format!(" first_step {h:e}"));
             }
             t.push_str(&format!(" max_steps {}", a.max_steps));
+            if a.per_sample {
+                t.push_str(" per-sample (steps and NFE summed over the samples)");
+            }
             t
         }
     }

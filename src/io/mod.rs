@@ -103,6 +103,8 @@ mod tableau_file;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+#[cfg(feature = "model-files")]
+pub(crate) use error::toml_error;
 pub use error::{IoError, printable};
 #[cfg(feature = "model-files")]
 pub(crate) use files::read_text;

@@ -103,8 +103,14 @@ impl<T: Real, D: Dynamics<T>> Dynamics<T> for Named<D> {
     fn eval(&self, t: T, x: &[T], dx: &mut [T], scratch: &mut [T]) {
         self.inner.eval(t, x, dx, scratch);
     }
+    fn eval_at(&self, t: &[T], x: &[T], dx: &mut [T], scratch: &mut [T]) {
+        self.inner.eval_at(t, x, dx, scratch);
+    }
     fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
         self.inner.vjp(t, x, lam, gx, gp, scratch);
+    }
+    fn vjp_at(&self, t: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
+        self.inner.vjp_at(t, x, lam, gx, gp, scratch);
     }
     fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
         self.inner.eval_taped(t, x, dx, tape);
@@ -123,5 +129,8 @@ impl<T: Real, D: Dynamics<T>> Dynamics<T> for Named<D> {
     }
     fn n_params(&self) -> usize {
         self.inner.n_params()
+    }
+    fn second_order(&self) -> Option<&dyn symplode_runtime::second_order::SecondOrder<T>> {
+        self.inner.second_order()
     }
 }

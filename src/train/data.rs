@@ -73,6 +73,18 @@ impl<T: Real> Batch<T> {
     }
 }
 
+impl<T: Real> Batch<T> {
+    /// The samples `range` (of state dimension `dim`) of this batch, at the same times.
+    pub fn samples(&self, range: std::ops::Range<usize>, dim: usize) -> Batch<T> {
+        let r = range.start * dim..range.end * dim;
+        Batch {
+            times: self.times.clone(),
+            x0: self.x0[r.clone()].to_vec(),
+            targets: self.targets.iter().map(|y| y[r.clone()].to_vec()).collect(),
+        }
+    }
+}
+
 /// A source of mini-batches. `batch` must depend only on the generator it is given, so that a
 /// run is reproducible from its seed and resumable bit-identically.
 pub trait Batches<T: Real> {
@@ -230,7 +242,20 @@ impl Loss {
         targets: &[Vec<T>],
         cotangent: &mut Trajectory<T>,
     ) -> f64 {
-        let count: usize = predicted.as_slice().len();
+        let count = predicted.as_slice().len();
+        self.evaluate_with_count(predicted, targets, cotangent, count)
+    }
+
+    /// As [`Loss::evaluate`], but the mean is taken over `count` values (the size of a whole
+    /// batch of which `predicted` is one shard), so shard losses and gradients add up to the
+    /// batch's.
+    pub fn evaluate_with_count<T: Real>(
+        &self,
+        predicted: &Trajectory<T>,
+        targets: &[Vec<T>],
+        cotangent: &mut Trajectory<T>,
+        count: usize,
+    ) -> f64 {
         let scale = 1.0 / count.max(1) as f64;
         let mut sum = 0.0;
         for ((p, y), c) in predicted.iter().zip(targets).zip(cotangent.iter_mut()) {

@@ -63,6 +63,22 @@ pub enum TrainError {
     /// Writing an output file failed (see [`IoError`]).
     #[error(transparent)]
     Io(#[from] IoError),
+    /// A shard computed by another process failed (that process reports why).
+    #[error("iteration {iteration}: a shard on another rank failed (its own message says why)")]
+    Rank {
+        /// The iteration (1-based).
+        iteration: u64,
+    },
+    /// A collective operation between processes failed.
+    #[error("iteration {iteration}: {what}: {reason}")]
+    Collective {
+        /// The iteration (1-based; 0 before the first).
+        iteration: u64,
+        /// The operation.
+        what: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
     /// Training data or a mini-batch is malformed.
     #[error("training data: {what}: {reason}")]
     Data {

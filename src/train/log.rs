@@ -41,6 +41,15 @@ pub struct IterationLog {
     pub peak_graph_bytes: usize,
     /// Wall time of this iteration, seconds.
     pub seconds: f64,
+    /// Of `seconds`, the time in the exchange of shard results between processes.
+    #[serde(default)]
+    pub comm_seconds: f64,
+    /// Samples in the batch (0 when unknown).
+    #[serde(default)]
+    pub samples: usize,
+    /// The validation loss, on iterations where it was evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
 }
 
 impl IterationLog {
@@ -67,6 +76,9 @@ impl IterationLog {
             peak_checkpoint_bytes: s.peak_checkpoint_bytes,
             peak_graph_bytes: s.peak_graph_bytes,
             seconds,
+            comm_seconds: 0.0,
+            samples: 0,
+            val_loss: None,
         }
     }
 }
@@ -192,8 +204,16 @@ pub(crate) fn progress_bar(show: bool, total: u64, start: u64) -> ProgressBar {
 
 /// The progress bar's message for one iteration.
 pub(crate) fn progress_message(r: &IterationLog, peak: usize) -> String {
+    let val = r
+        .val_loss
+        .map_or(String::new(), |v| format!(" | val {v:.4e}"));
+    let rate = if r.seconds > 0.0 {
+        format!(" | {:.0} samples/s", r.samples as f64 / r.seconds)
+    } else {
+        String::new()
+    };
     format!(
-        "loss {:.4e} | nfe fwd {} bwd {}+{} vjp | steps {} | peak {}",
+        "loss {:.4e}{val} | nfe fwd {} bwd {}+{} vjp | steps {}{rate} | peak {}",
         r.loss,
         r.nfe_forward,
         r.nfe_backward,

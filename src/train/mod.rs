@@ -31,6 +31,13 @@ mod checkpoint;
 mod data;
 mod error;
 mod log;
+#[cfg(feature = "mpi")]
+mod mpi;
+#[cfg(feature = "model-files")]
+mod run_config;
+mod shard;
+mod spiral;
+mod validation;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -42,11 +49,18 @@ pub use checkpoint::{
 pub use data::{Batch, Batches, Loss, TrajectoryWindows};
 pub use error::TrainError;
 pub use log::IterationLog;
+#[cfg(feature = "mpi")]
+pub use mpi::MpiCollective;
+#[cfg(feature = "model-files")]
+pub use run_config::{DataSource, OptimizerChoice, RunConfig};
+pub use shard::{Collective, Combine, SingleProcess, check_split, owned_shards, shard_ranges};
+pub use spiral::spiral_trajectory;
+pub use validation::{EarlyStopping, TrajectorySet};
 
-use symplode_runtime::grad::{GradientMethod, Problem};
+use symplode_runtime::grad::GradientMethod;
 use symplode_runtime::optim::{LrSchedule, Optimizer, clip_grad_norm, global_norm};
 use symplode_runtime::rng::Rng;
-use symplode_runtime::{Dynamics, Real, Scheme, SolveError, Stepping};
+use symplode_runtime::{Dynamics, Real, Scheme, Stepping};
 
 use crate::io::budget::MemoryBudget;
 
@@ -147,6 +161,10 @@ pub struct Trainer<'a, T: Real> {
     iteration: u64,
     base_lr: f64,
     budget: MemoryBudget,
+    shards: usize,
+    collective: &'a dyn Collective,
+    validation: Option<validation::Validation<T>>,
+    comm_seconds: std::cell::Cell<f64>,
 }
 
 impl<'a, T: Real> Trainer<'a, T> {
@@ -192,7 +210,33 @@ impl<'a, T: Real> Trainer<'a, T> {
             iteration: 0,
             base_lr,
             budget,
+            shards: 1,
+            collective: &SingleProcess,
+            validation: None,
+            comm_seconds: std::cell::Cell::new(0.0),
         })
+    }
+
+    /// Cuts every batch into `shards` shards whose gradients are summed in shard order (see
+    /// [`Collective`]); 1 (the default) is the whole batch at once.
+    pub fn with_shards(mut self, shards: usize) -> Result<Self, TrainError> {
+        shard::check_split(shards, self.collective.size())?;
+        self.shards = shards;
+        Ok(self)
+    }
+
+    /// Shares the shards of every batch among the processes of `collective`; only rank 0
+    /// writes the log and the checkpoints. The shard count must be a multiple of the process
+    /// count.
+    pub fn with_collective(mut self, collective: &'a dyn Collective) -> Result<Self, TrainError> {
+        shard::check_split(self.shards, collective.size())?;
+        self.collective = collective;
+        Ok(self)
+    }
+
+    /// The number of shards of every batch.
+    pub fn shards(&self) -> usize {
+        self.shards
     }
 
     /// Iterations completed.
@@ -223,6 +267,8 @@ impl<'a, T: Real> Trainer<'a, T> {
             "clip_norm": c.clip_norm,
             "iterations": c.iterations,
             "checkpoint_every": c.checkpoint_every,
+            "shards": self.shards,
+            "early_stopping": self.validation.as_ref().map(validation::Validation::state_json),
             "extra": c.extra,
         })
     }
@@ -243,51 +289,14 @@ impl<'a, T: Real> Trainer<'a, T> {
         let lr = self.config.schedule.lr(self.base_lr, self.iteration);
         self.optimizer.set_lr(lr).map_err(optim)?;
         let start = Instant::now();
-        let loss = self.config.loss;
-        let g = {
-            let mut problem = Problem::single(
-                &*model,
-                &batch.times,
-                self.scheme,
-                self.stepping.clone(),
-                &batch.x0,
-            );
-            let fit = self
-                .budget
-                .fit_gradient(self.method, &problem)
-                .map_err(|source| TrainError::Budget {
-                    iteration: it,
-                    source,
-                })?;
-            problem.stepping = fit.stepping.clone();
-            let mut loss_fn =
-                |out: &symplode_runtime::grad::Outputs<T>,
-                 cot: &mut symplode_runtime::grad::Outputs<T>| {
-                    match (out.first(), cot.first_mut()) {
-                        (Some(o), Some(c)) => loss.evaluate(o, &batch.targets, c),
-                        _ => f64::NAN,
-                    }
-                };
-            self.method
-                .gradient(&problem, &mut loss_fn)
-                .map_err(|source| match (&source, fit.capped_message(&self.budget)) {
-                    (SolveError::TooManySteps { .. }, Some(reason)) => TrainError::Config {
-                        field: "memory_budget",
-                        reason: format!("iteration {it}: {reason}"),
-                    },
-                    _ => TrainError::Solve {
-                        iteration: it,
-                        source,
-                    },
-                })?
-        };
-        if !g.loss.is_finite() {
+        let (loss, stats, grad64) = self.sharded_gradient(&*model, batch, it)?;
+        if !loss.is_finite() {
             return Err(TrainError::NonFiniteLoss {
                 iteration: it,
-                value: g.loss,
+                value: loss,
             });
         }
-        let mut grad = g.dtheta.into_iter().next().unwrap_or_default();
+        let mut grad: Vec<T> = grad64.into_iter().map(T::of).collect();
         let grad_norm = match self.config.clip_norm {
             Some(c) => clip_grad_norm(&mut grad, c),
             None => global_norm(&grad),
@@ -299,9 +308,10 @@ impl<'a, T: Real> Trainer<'a, T> {
         checkpoint::check_finite_state(model, &*self.optimizer, it)?;
         self.iteration = it;
         let seconds = start.elapsed().as_secs_f64();
-        Ok(IterationLog::new(
-            it, g.loss, lr, grad_norm, &g.stats, seconds,
-        ))
+        let mut record = IterationLog::new(it, loss, lr, grad_norm, &stats, seconds);
+        record.samples = batch.x0.len() / model.dim().max(1);
+        record.comm_seconds = self.comm_seconds.get();
+        Ok(record)
     }
 
     /// Trains until [`TrainConfig::iterations`] are done, drawing iteration `i`'s batch from
@@ -335,12 +345,18 @@ impl<'a, T: Real> Trainer<'a, T> {
         }
         let start = Instant::now();
         let start_iteration = self.iteration;
+        // Only rank 0 writes (the other ranks hold the same numbers).
+        let root = self.collective.rank() == 0;
         let mut log = match &self.config.log_path {
-            Some(p) => Some(log::JsonLines::open(p, self.iteration)?),
-            None => None,
+            Some(p) if root => Some(log::JsonLines::open(p, self.iteration)?),
+            _ => None,
         };
         let total = self.config.iterations;
-        let bar = log::progress_bar(self.config.progress, total, self.iteration.min(total));
+        let bar = log::progress_bar(
+            self.config.progress && root,
+            total,
+            self.iteration.min(total),
+        );
         let mut summary = TrainSummary {
             start_iteration,
             iterations: self.iteration,
@@ -350,10 +366,13 @@ impl<'a, T: Real> Trainer<'a, T> {
             checkpoint: None,
         };
         let mut saved_at = None;
-        while self.iteration < total {
+        while self.iteration < total && !self.stopped_early() {
             let mut rng = Rng::new(batch_seed(self.config.seed, self.iteration));
             let batch = data.batch(&mut rng)?;
-            let record = match self.step(model, &batch) {
+            let record = match self
+                .step(model, &batch)
+                .and_then(|r| self.validate_after(&*model, r))
+            {
                 Ok(r) => r,
                 Err(e) => {
                     bar.abandon();
@@ -370,6 +389,7 @@ impl<'a, T: Real> Trainer<'a, T> {
             summary.history.push(record);
             let every = self.config.checkpoint_every;
             if let Some(dir) = self.config.checkpoint_dir.clone()
+                && root
                 && every > 0
                 && self.iteration.is_multiple_of(every)
             {
@@ -378,6 +398,7 @@ impl<'a, T: Real> Trainer<'a, T> {
             }
         }
         if let Some(dir) = self.config.checkpoint_dir.clone()
+            && root
             && saved_at != Some(self.iteration)
         {
             summary.checkpoint = Some(self.save_checkpoint(model, &dir)?);
@@ -425,6 +446,9 @@ impl<'a, T: Real> Trainer<'a, T> {
             self.config.seed,
             self.config.iterations,
         )?;
+        if let Some(v) = &mut self.validation {
+            v.restore(&restored.meta.config);
+        }
         self.iteration = restored.iteration;
         self.base_lr = restored.base_lr;
         Ok(restored)

@@ -206,6 +206,42 @@ fn forward_rule(
                 .transpose()?;
             sum_terms(b, [ddy, dx])?
         }
+        Op::Conv2d {
+            x,
+            w,
+            b: bias,
+            shape,
+        } => {
+            let shape = *shape;
+            let dx = t(x).map(|tx| b.conv2d(tx, *w, None, shape)).transpose()?;
+            let dw = match (t(w), bias.and_then(|bb| tan[bb.index()])) {
+                (Some(tw), tb) => Some(b.conv2d(*x, tw, tb, shape)?),
+                (None, Some(tb)) => {
+                    let rows = b.broadcast_rows(tb)?;
+                    Some(b.repeat_groups(rows, shape.out_h() * shape.out_w())?)
+                }
+                (None, None) => None,
+            };
+            sum_terms(b, [dx, dw])?
+        }
+        Op::Conv2dT { y: ys, w, shape } => {
+            let shape = *shape;
+            let dy = t(ys).map(|ty| b.conv2d_t(ty, *w, shape)).transpose()?;
+            let dw = t(w).map(|tw| b.conv2d_t(*ys, tw, shape)).transpose()?;
+            sum_terms(b, [dy, dw])?
+        }
+        Op::Conv2dWeightGrad { dy, x, shape } => {
+            let shape = *shape;
+            let ddy = t(dy)
+                .map(|td| b.conv2d_weight_grad(td, *x, shape))
+                .transpose()?;
+            let dx = t(x)
+                .map(|tx| b.conv2d_weight_grad(*dy, tx, shape))
+                .transpose()?;
+            sum_terms(b, [ddy, dx])?
+        }
+        Op::Squeeze { x, shape } => t(x).map(|tx| b.squeeze(tx, *shape)).transpose()?,
+        Op::Unsqueeze { x, shape } => t(x).map(|tx| b.unsqueeze(tx, *shape)).transpose()?,
     })
 }
 

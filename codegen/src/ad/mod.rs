@@ -43,10 +43,12 @@ mod derivative;
 mod energy;
 mod forward;
 mod reverse;
+mod tangent_system;
 mod transform;
 
 pub use cnf::{Trace, cnf_dynamics};
 pub use energy::{LinearOp, energy_dynamics};
 pub use forward::{Tangents, tangents};
 pub use reverse::{Adjoints, adjoint_or_zero, adjoints};
+pub use tangent_system::tangent_system;
 pub use transform::{Wrt, jvp, vjp};

@@ -255,6 +255,34 @@ fn reverse_rule(
                 })?
             );
         }
+        Op::Conv2d {
+            x,
+            w,
+            b: bias,
+            shape,
+        } => {
+            let shape = *shape;
+            acc!(*x, b.conv2d_t(g, *w, shape)?);
+            acc!(*w, b.conv2d_weight_grad(g, *x, shape)?);
+            if let Some(bias) = bias {
+                acc!(*bias, {
+                    let s = b.sum_groups(g, shape.out_h() * shape.out_w())?;
+                    b.batch_sum(s)?
+                });
+            }
+        }
+        Op::Conv2dT { y: ys, w, shape } => {
+            let shape = *shape;
+            acc!(*ys, b.conv2d(g, *w, None, shape)?);
+            acc!(*w, b.conv2d_weight_grad(*ys, g, shape)?);
+        }
+        Op::Conv2dWeightGrad { dy, x, shape } => {
+            let shape = *shape;
+            acc!(*dy, b.conv2d(*x, g, None, shape)?);
+            acc!(*x, b.conv2d_t(*dy, g, shape)?);
+        }
+        Op::Squeeze { x, shape } => acc!(*x, b.unsqueeze(g, *shape)?),
+        Op::Unsqueeze { x, shape } => acc!(*x, b.squeeze(g, *shape)?),
     }
     Ok(())
 }

@@ -106,7 +106,7 @@ pub fn partition(g: &Graph, late: &[u32], recompute_cheap: bool) -> Partition {
 
 /// True when the graph may be evaluated on any split of the batch into chunks, its global
 /// outputs being the sums of the chunks' and its batched outputs the rows of the chunks':
-/// the batch reductions (`batch_outer`, `batch_sum`, `conv1d_wgrad`) are only summed,
+/// the batch reductions (`batch_outer`, `batch_sum`, `conv1d_wgrad`, `conv2d_wgrad`) are only summed,
 /// scaled and negated (gradient accumulation) before reaching the outputs, never read by
 /// anything else, and every global output is such a sum or a zero constant (dead nodes
 /// are ignored). Vector
@@ -124,7 +124,10 @@ pub fn batch_chunkable(g: &Graph) -> bool {
             .filter(|u| reduced[u.index()])
             .count();
         reduced[k] = match node.op {
-            Op::BatchOuter { .. } | Op::BatchSum { .. } | Op::Conv1dWeightGrad { .. } => reads == 0,
+            Op::BatchOuter { .. }
+            | Op::BatchSum { .. }
+            | Op::Conv1dWeightGrad { .. }
+            | Op::Conv2dWeightGrad { .. } => reads == 0,
             Op::Binary {
                 op: BinaryOp::Add | BinaryOp::Sub,
                 ..

@@ -2,6 +2,7 @@
 //! correct rather than fast. It defines the semantics the runtime interpreter, the generated
 //! Rust and the JIT are checked against.
 
+use super::conv2d;
 use super::entities::Type;
 use super::error::EvalError;
 use super::graph::Graph;
@@ -191,6 +192,15 @@ pub fn evaluate_nodes_f64(
             }
             Op::Conv1dT { y, w: k, shape } => conv1d_t(v(y), v(k), shape, batch),
             Op::Conv1dWeightGrad { dy, x, shape } => conv1d_wgrad(v(dy), v(x), shape, batch),
+            Op::Conv2d { x, w: k, b, shape } => {
+                conv2d::conv2d(v(x), v(k), b.as_ref().map(&v), shape, batch)
+            }
+            Op::Conv2dT { y, w: k, shape } => conv2d::conv2d_t(v(y), v(k), shape, batch),
+            Op::Conv2dWeightGrad { dy, x, shape } => {
+                conv2d::conv2d_wgrad(v(dy), v(x), shape, batch)
+            }
+            Op::Squeeze { x, shape } => conv2d::squeeze(v(x), shape, batch, false),
+            Op::Unsqueeze { x, shape } => conv2d::squeeze(v(x), shape, batch, true),
         };
         vals.push(out);
     }

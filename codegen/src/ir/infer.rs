@@ -1,6 +1,7 @@
 //! Type inference and validation of one op against the values defined so far.
 
 use super::builder::GraphBuilder;
+use super::conv2d::Conv2dShape;
 use super::entities::{Type, Value};
 use super::error::IrError;
 use super::ops::{ConvShape, Op};
@@ -190,6 +191,42 @@ pub(crate) fn infer(b: &GraphBuilder, op: &Op) -> Result<Type, IrError> {
             cx.signal(*x, "x", shape.cin, shape)?;
             Ok(Type::global(&[shape.cout, shape.cin, shape.k]))
         }
+        Op::Conv2d {
+            x,
+            w,
+            b: bias,
+            shape,
+        } => {
+            cx.conv2d_shape(shape)?;
+            cx.image(*x, "x", shape.in_width(), "cin·h·w")?;
+            cx.kernel2d(*w, shape)?;
+            if let Some(bias) = bias {
+                let bs = cx.global(*bias, "b", &format!("[{}]", shape.cout))?;
+                if bs != [shape.cout] {
+                    return Err(cx.expected_global(*bias, "b", format!("[{}]", shape.cout)));
+                }
+            }
+            Ok(Type::batched(shape.out_width()))
+        }
+        Op::Conv2dT { y, w, shape } => {
+            cx.conv2d_shape(shape)?;
+            cx.image(*y, "y", shape.out_width(), "cout·ho·wo")?;
+            cx.kernel2d(*w, shape)?;
+            Ok(Type::batched(shape.in_width()))
+        }
+        Op::Conv2dWeightGrad { dy, x, shape } => {
+            cx.conv2d_shape(shape)?;
+            cx.image(*dy, "dy", shape.out_width(), "cout·ho·wo")?;
+            cx.image(*x, "x", shape.in_width(), "cin·h·w")?;
+            Ok(Type::global(&[shape.cout, shape.cin, shape.k, shape.k]))
+        }
+        Op::Squeeze { x, shape } | Op::Unsqueeze { x, shape } => {
+            if let Some(why) = shape.invalid() {
+                return Err(cx.attr(why));
+            }
+            cx.image(*x, "x", shape.width(), "c·h·w")?;
+            Ok(Type::batched(shape.width()))
+        }
     }
 }
 
@@ -323,6 +360,40 @@ impl Cx<'_> {
                  points were expected",
                 s.n
             )))
+        }
+    }
+
+    fn conv2d_shape(&self, s: &Conv2dShape) -> Result<(), IrError> {
+        match s.invalid() {
+            Some(why) => Err(self.attr(why)),
+            None => Ok(()),
+        }
+    }
+
+    fn image(
+        &self,
+        v: Value,
+        operand: &'static str,
+        expected: usize,
+        what: &str,
+    ) -> Result<(), IrError> {
+        let w = self.batched(v, operand)?;
+        if w == expected {
+            Ok(())
+        } else {
+            Err(self.mismatch(format!(
+                "operand `{operand}` {v} has width {w}, but {what} = {expected} was expected"
+            )))
+        }
+    }
+
+    fn kernel2d(&self, w: Value, s: &Conv2dShape) -> Result<(), IrError> {
+        let expected = format!("[{},{},{},{}]", s.cout, s.cin, s.k, s.k);
+        let shape = self.global(w, "w", &expected)?;
+        if shape == [s.cout, s.cin, s.k, s.k] {
+            Ok(())
+        } else {
+            Err(self.expected_global(w, "w", expected))
         }
     }
 

@@ -31,11 +31,14 @@
 //! | `sum_groups x, size`, `repeat_groups x, size` | `[B,g·size]` ↔ `[B,g]` | each other |
 //! | `stencil x, coeffs, n, channels` | periodic, per channel | stencil (reversed coefficients) |
 //! | `conv1d x, w, b`, `conv1d_t y, w`, `conv1d_wgrad dy, x` | periodic convolution | the three, sum_groups, batch_sum, repeat_groups |
+//! | `conv2d x, w, b`, `conv2d_t y, w`, `conv2d_wgrad dy, x` | 2-D convolution, zero padding, stride ([`conv2d`]) | the three, sum_groups, batch_sum, repeat_groups |
+//! | `squeeze x`, `unsqueeze x` | 2×2 space-to-channel and back | each other |
 //!
 //! Semantics are defined by the reference evaluator [`eval::evaluate_f64`] and, for the
 //! elementwise functions, by [`UnaryOp::apply`] (matching the runtime's activations:
 //! stable softplus and sigmoid, `relu`/`step` `0` at `0`, `elu` with `expm1`). Layout on a
-//! periodic 1-D grid of `n` points with `c` channels: feature index `channel * n + point`.
+//! periodic 1-D grid of `n` points with `c` channels: feature index `channel * n + point`;
+//! of a `c × h × w` image: `(channel * h + row) * w + column` ([`conv2d`]).
 //!
 //! # Building
 //!
@@ -65,6 +68,7 @@
 mod activation;
 pub mod analysis;
 mod builder;
+pub mod conv2d;
 mod entities;
 mod error;
 pub mod eval;
@@ -76,6 +80,7 @@ pub mod passes;
 
 pub use activation::{Activation, Saved};
 pub use builder::GraphBuilder;
+pub use conv2d::{Conv2dShape, SqueezeShape};
 pub use entities::{Type, Value};
 pub use error::{EvalError, IrError};
 pub use graph::{Graph, InputDecl, Node, ParamDecl};

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use super::conv2d::{Conv2dShape, SqueezeShape};
 use super::entities::{Type, Value};
 
 /// Elementwise unary functions. [`UnaryOp::apply`] is the reference definition of each.
@@ -343,6 +344,53 @@ pub enum Op {
         /// Sizes.
         shape: ConvShape,
     },
+    /// 2-D convolution with zero padding (see [`Conv2dShape`]; layout in
+    /// [`crate::ir::conv2d`]): `x [B,cin·h·w]`, `w [cout,cin,k,k]`, `b [cout]` →
+    /// `[B,cout·ho·wo]`.
+    Conv2d {
+        /// Input image.
+        x: Value,
+        /// Kernel `[cout, cin, k, k]`.
+        w: Value,
+        /// Optional bias `[cout]`.
+        b: Option<Value>,
+        /// Sizes.
+        shape: Conv2dShape,
+    },
+    /// Input-transpose of [`Op::Conv2d`] (the VJP w.r.t. its input): `y [B,cout·ho·wo]`,
+    /// `w [cout,cin,k,k]` → `[B,cin·h·w]`.
+    Conv2dT {
+        /// Output-side image (a cotangent).
+        y: Value,
+        /// Kernel `[cout, cin, k, k]`.
+        w: Value,
+        /// Sizes.
+        shape: Conv2dShape,
+    },
+    /// Weight gradient of [`Op::Conv2d`]: `dy [B,cout·ho·wo]`, `x [B,cin·h·w]` →
+    /// `[cout,cin,k,k]`, summed over the batch.
+    Conv2dWeightGrad {
+        /// Output-side image (a cotangent).
+        dy: Value,
+        /// Input image.
+        x: Value,
+        /// Sizes.
+        shape: Conv2dShape,
+    },
+    /// 2×2 space-to-channel (see [`SqueezeShape`]): `[B,c·h·w]` → `[B,4c·(h/2)·(w/2)]`.
+    Squeeze {
+        /// Input image.
+        x: Value,
+        /// The full-resolution image's shape.
+        shape: SqueezeShape,
+    },
+    /// The inverse (and transpose) of [`Op::Squeeze`].
+    Unsqueeze {
+        /// Squeezed image.
+        x: Value,
+        /// The full-resolution image's shape.
+        shape: SqueezeShape,
+    },
 }
 
 impl Op {
@@ -369,6 +417,11 @@ impl Op {
             Op::Conv1d { .. } => "conv1d",
             Op::Conv1dT { .. } => "conv1d_t",
             Op::Conv1dWeightGrad { .. } => "conv1d_wgrad",
+            Op::Conv2d { .. } => "conv2d",
+            Op::Conv2dT { .. } => "conv2d_t",
+            Op::Conv2dWeightGrad { .. } => "conv2d_wgrad",
+            Op::Squeeze { .. } => "squeeze",
+            Op::Unsqueeze { .. } => "unsqueeze",
         }
     }
 
@@ -413,7 +466,7 @@ impl Op {
     pub fn operands(&self) -> Vec<Value> {
         match self {
             Op::Input { .. } | Op::Time | Op::Param { .. } | Op::Const { .. } => Vec::new(),
-            Op::Dense { x, w, b } | Op::Conv1d { x, w, b, .. } => {
+            Op::Dense { x, w, b } | Op::Conv1d { x, w, b, .. } | Op::Conv2d { x, w, b, .. } => {
                 let mut v = vec![*x, *w];
                 v.extend(*b);
                 v
@@ -422,7 +475,9 @@ impl Op {
             | Op::BatchOuter { a, b }
             | Op::Binary { a, b, .. }
             | Op::Conv1dT { y: a, w: b, .. }
-            | Op::Conv1dWeightGrad { dy: a, x: b, .. } => vec![*a, *b],
+            | Op::Conv1dWeightGrad { dy: a, x: b, .. }
+            | Op::Conv2dT { y: a, w: b, .. }
+            | Op::Conv2dWeightGrad { dy: a, x: b, .. } => vec![*a, *b],
             Op::BatchSum { x }
             | Op::BroadcastRows { x }
             | Op::Unary { x, .. }
@@ -430,7 +485,9 @@ impl Op {
             | Op::Slice { x, .. }
             | Op::SumGroups { x, .. }
             | Op::RepeatGroups { x, .. }
-            | Op::Stencil { x, .. } => vec![*x],
+            | Op::Stencil { x, .. }
+            | Op::Squeeze { x, .. }
+            | Op::Unsqueeze { x, .. } => vec![*x],
             Op::Concat { parts } => parts.clone(),
         }
     }
@@ -440,7 +497,7 @@ impl Op {
         let mut op = self.clone();
         match &mut op {
             Op::Input { .. } | Op::Time | Op::Param { .. } | Op::Const { .. } => {}
-            Op::Dense { x, w, b } | Op::Conv1d { x, w, b, .. } => {
+            Op::Dense { x, w, b } | Op::Conv1d { x, w, b, .. } | Op::Conv2d { x, w, b, .. } => {
                 *x = f(*x);
                 *w = f(*w);
                 if let Some(b) = b {
@@ -451,7 +508,9 @@ impl Op {
             | Op::BatchOuter { a, b }
             | Op::Binary { a, b, .. }
             | Op::Conv1dT { y: a, w: b, .. }
-            | Op::Conv1dWeightGrad { dy: a, x: b, .. } => {
+            | Op::Conv1dWeightGrad { dy: a, x: b, .. }
+            | Op::Conv2dT { y: a, w: b, .. }
+            | Op::Conv2dWeightGrad { dy: a, x: b, .. } => {
                 *a = f(*a);
                 *b = f(*b);
             }
@@ -462,7 +521,9 @@ impl Op {
             | Op::Slice { x, .. }
             | Op::SumGroups { x, .. }
             | Op::RepeatGroups { x, .. }
-            | Op::Stencil { x, .. } => *x = f(*x),
+            | Op::Stencil { x, .. }
+            | Op::Squeeze { x, .. }
+            | Op::Unsqueeze { x, .. } => *x = f(*x),
             Op::Concat { parts } => {
                 for p in parts {
                     *p = f(*p);
@@ -511,6 +572,16 @@ impl fmt::Display for Op {
                 ", n={}, cin={}, cout={}, k={}",
                 shape.n, shape.cin, shape.cout, shape.k
             ),
+            Op::Conv2d { shape: s, .. }
+            | Op::Conv2dT { shape: s, .. }
+            | Op::Conv2dWeightGrad { shape: s, .. } => write!(
+                f,
+                ", cin={}, cout={}, h={}, w={}, k={}, stride={}, pad={}",
+                s.cin, s.cout, s.h, s.w, s.k, s.stride, s.pad
+            ),
+            Op::Squeeze { shape: s, .. } | Op::Unsqueeze { shape: s, .. } => {
+                write!(f, ", c={}, h={}, w={}", s.c, s.h, s.w)
+            }
             _ => Ok(()),
         }
     }

@@ -18,8 +18,9 @@
 //!
 //! Everything else falls back to the interpreter's Rust code, between segments: the other
 //! transcendental activations (softplus, sigmoid, ELU, SiLU, step, sin, cos, exp, log),
-//! broadcasting binaries (`[B,1]` against `[B,w]`), group sums and repeats, stencils and
-//! convolutions, and the programs' finishing copies. The GEMM and `tanh` are the very
+//! broadcasting binaries (`[B,1]` against `[B,w]`), group sums and repeats, stencils,
+//! 1-D and 2-D convolutions (im2col + the runtime GEMM for 2-D) and the 2×2 squeeze, and the
+//! programs' finishing copies. The GEMM and `tanh` are the very
 //! functions the interpreter calls, with the same views, and the inline loops use the
 //! interpreter's expressions in the same order without contraction to fused multiply–add,
 //! so results are bit-equal to the runtime interpreter's.

@@ -132,9 +132,19 @@ fn conv_shape(s: &crate::ir::ConvShape) -> TokenStream {
     quote!(&::symplode::codegen::ir::ConvShape { n: #n, cin: #cin, cout: #cout, k: #k })
 }
 
-/// The call of the runtime kernel of `kernel` writing `__y` (one arm per plan kernel).
+/// A `Conv2dShape` expression.
+fn conv2d_shape(s: &crate::ir::Conv2dShape) -> TokenStream {
+    let (cin, cout, h, w, k, stride, pad) = (s.cin, s.cout, s.h, s.w, s.k, s.stride, s.pad);
+    quote!(&::symplode::codegen::ir::Conv2dShape {
+        cin: #cin, cout: #cout, h: #h, w: #w, k: #k, stride: #stride, pad: #pad,
+    })
+}
+
+/// The call of the runtime kernel of `kernel` writing `__y` (one arm per plan kernel;
+/// `__cols` is the step's own scratch when it has one, see [`work_slot`]).
 fn kernel_call(kernel: &Kernel, a: &Args, ty: &TokenStream) -> TokenStream {
     let k = quote!(::symplode::runtime::interp::op_kernels);
+    let c2 = quote!(::symplode::runtime::linalg::conv2d);
     match kernel {
         Kernel::Fill(v) => {
             let v = f64_lit(*v);
@@ -230,15 +240,61 @@ fn kernel_call(kernel: &Kernel, a: &Args, ty: &TokenStream) -> TokenStream {
             let (dy, x, s) = (a.a(0), a.a(1), conv_shape(shape));
             quote!(#k::conv1d_wgrad(__y, #dy, #x, #s, batch, #acc);)
         }
+        Kernel::Conv2d { shape, .. } => {
+            let (x, w, b, s) = (a.a(0), a.a(1), a.maybe(2), conv2d_shape(shape));
+            quote!(#c2::conv2d(__y, #x, #w, #b, __cols, #s, batch);)
+        }
+        Kernel::Conv2dT { shape, .. } => {
+            let (y, w, s) = (a.a(0), a.a(1), conv2d_shape(shape));
+            quote!(#c2::conv2d_t(__y, #y, #w, __cols, #s, batch);)
+        }
+        Kernel::Conv2dWGrad { shape, acc, .. } => {
+            let (dy, x, s) = (a.a(0), a.a(1), conv2d_shape(shape));
+            quote!(#c2::conv2d_wgrad(__y, #dy, #x, __cols, #s, batch, #acc);)
+        }
+        Kernel::Squeeze(s) => {
+            let (x, c, h, w) = (a.a(0), s.c, s.h, s.w);
+            quote!(#c2::squeeze(__y, #x, #c, #h, #w, false);)
+        }
+        Kernel::Unsqueeze(s) => {
+            let (x, c, h, w) = (a.a(0), s.c, s.h, s.w);
+            quote!(#c2::squeeze(__y, #x, #c, #h, #w, true);)
+        }
     }
 }
 
-/// The block of one step: the output and the operands sharing its region taken disjointly,
-/// the others borrowed, then the kernel call.
+/// The step's own work buffer (the im2col matrix of a 2-D convolution), if any.
+fn work_slot(kernel: &Kernel) -> Option<(Slot, Len)> {
+    match kernel {
+        Kernel::Conv2d { shape, cols }
+        | Kernel::Conv2dT { shape, cols }
+        | Kernel::Conv2dWGrad { shape, cols, .. } => Some((
+            *cols,
+            Len {
+                per_row: 0,
+                fixed: shape.cols_len(),
+            },
+        )),
+        _ => None,
+    }
+}
+
+/// The block of one step: the output (and the step's work buffer) taken mutably with the
+/// operands sharing their slices, disjointly; the other operands borrowed; then the call.
 fn step_block(step: &crate::plan::Step, o: Offsets, ty: &TokenStream) -> TokenStream {
     let (out_region, out_range) = locate(step.out, step.len, o);
-    let out_var = out_region.var();
-    let mut disjoint = vec![out_range];
+    let work = work_slot(&step.kernel).map(|(slot, len)| locate(slot, len, o));
+    // Mutable groups: (region, [(name, range)]), the output's first.
+    let mut groups: Vec<(Region, Vec<(TokenStream, TokenStream)>)> =
+        vec![(out_region, vec![(quote!(__y), out_range)])];
+    if let Some((region, range)) = &work {
+        let name = quote!(__cols);
+        match groups.iter_mut().find(|(r, _)| r == region) {
+            Some((_, g)) => g.push((name, range.clone())),
+            None => groups.push((*region, vec![(name, range.clone())])),
+        }
+    }
+    let mut n = 0usize;
     let mut args = Vec::with_capacity(step.args.len());
     for &(slot, len) in &step.args {
         if slot == step.out {
@@ -246,28 +302,33 @@ fn step_block(step: &crate::plan::Step, o: Offsets, ty: &TokenStream) -> TokenSt
             continue;
         }
         let (region, range) = locate(slot, len, o);
-        if region == out_region {
-            let d = format_ident!("__d{}", disjoint.len());
-            disjoint.push(range);
+        if let Some((_, g)) = groups.iter_mut().find(|(r, _)| *r == region) {
+            n += 1;
+            let d = format_ident!("__d{}", n);
+            g.push((quote!(#d), range));
             args.push(Some(quote!(&*#d)));
         } else {
             let v = region.var();
             args.push(Some(quote!(&#v[#range])));
         }
     }
-    let take = if disjoint.len() == 1 {
-        let r = &disjoint[0];
-        quote!(let __y = &mut #out_var[#r];)
-    } else {
-        let names = (1..disjoint.len()).map(|i| format_ident!("__d{}", i));
-        quote! {
-            let [__y, #(#names),*] = #out_var
-                .get_disjoint_mut([#(#disjoint),*])
-                .expect("a plan's buffers are disjoint and fit the caller's slices");
+    let take = groups.iter().map(|(region, g)| {
+        let var = region.var();
+        if g.len() == 1 {
+            let (name, r) = &g[0];
+            quote!(let #name = &mut #var[#r];)
+        } else {
+            let names = g.iter().map(|(n, _)| n);
+            let ranges = g.iter().map(|(_, r)| r);
+            quote! {
+                let [#(#names),*] = #var
+                    .get_disjoint_mut([#(#ranges),*])
+                    .expect("a plan's buffers are disjoint and fit the caller's slices");
+            }
         }
-    };
+    });
     let call = kernel_call(&step.kernel, &Args(args), ty);
-    quote!({ #take #call })
+    quote!({ #(#take)* #call })
 }
 
 /// The statements of a finishing copy or accumulation.

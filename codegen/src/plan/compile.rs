@@ -108,6 +108,22 @@ fn kernel(g: &Graph, v: Value) -> Kernel {
             shape: *shape,
             acc: false,
         },
+        // The scratch slots are assigned by the allocation pass.
+        Op::Conv2d { shape, .. } => Kernel::Conv2d {
+            shape: *shape,
+            cols: Slot::X,
+        },
+        Op::Conv2dT { shape, .. } => Kernel::Conv2dT {
+            shape: *shape,
+            cols: Slot::X,
+        },
+        Op::Conv2dWeightGrad { shape, .. } => Kernel::Conv2dWGrad {
+            shape: *shape,
+            cols: Slot::X,
+            acc: false,
+        },
+        Op::Squeeze { shape, .. } => Kernel::Squeeze(*shape),
+        Op::Unsqueeze { shape, .. } => Kernel::Unsqueeze(*shape),
     }
 }
 
@@ -196,7 +212,10 @@ pub fn compile(spec: &PlanSpec<'_>) -> (Plan, Vec<(Value, Slot)>) {
                 }
                 let accumulating = matches!(
                     nodes[k].op,
-                    Op::BatchOuter { .. } | Op::BatchSum { .. } | Op::Conv1dWeightGrad { .. }
+                    Op::BatchOuter { .. }
+                        | Op::BatchSum { .. }
+                        | Op::Conv1dWeightGrad { .. }
+                        | Op::Conv2dWeightGrad { .. }
                 );
                 if computed && times == 1 && readers[k] == 0 && accumulating {
                     direct[k] = Some(dest);
@@ -269,9 +288,20 @@ pub fn compile(spec: &PlanSpec<'_>) -> (Plan, Vec<(Value, Slot)>) {
                 Kernel::BatchOuter { acc, .. }
                 | Kernel::BatchOuterTime { acc, .. }
                 | Kernel::BatchSum { acc, .. }
-                | Kernel::Conv1dWGrad { acc, .. } => *acc = true,
+                | Kernel::Conv1dWGrad { acc, .. }
+                | Kernel::Conv2dWGrad { acc, .. } => *acc = true,
                 _ => {}
             }
+        }
+        // A convolution's im2col scratch: a global buffer alive during this step only.
+        if let Kernel::Conv2d { shape, cols }
+        | Kernel::Conv2dT { shape, cols }
+        | Kernel::Conv2dWGrad { shape, cols, .. } = &mut kern
+        {
+            let n = shape.cols_len();
+            let off = galloc.take(n);
+            galloc.give(off, n);
+            *cols = Slot::Buf(ga, off);
         }
         let args = ops
             .iter()
@@ -411,5 +441,75 @@ mod tests {
                 assert_eq!(s.args[0].0, s.out);
             }
         }
+    }
+
+    #[test]
+    fn conv2d_scratch_is_a_global_buffer_of_its_own() {
+        use crate::ir::{Conv2dShape, GraphBuilder};
+        let s = Conv2dShape {
+            cin: 2,
+            cout: 3,
+            h: 5,
+            w: 4,
+            k: 3,
+            stride: 1,
+            pad: 1,
+        };
+        let mut b = GraphBuilder::new();
+        let x = b.input("x", s.in_width()).unwrap();
+        let w = b.param("w", &[3, 2, 3, 3]).unwrap();
+        let bias = b.param("b", &[3]).unwrap();
+        let y = b.conv2d(x, w, Some(bias), s).unwrap();
+        let y = b.unary(UnaryOp::Tanh, y).unwrap();
+        let g = b.finish(&[y]).unwrap();
+        let v = vjp(&g, &Wrt::state_and_params(&g)).unwrap();
+        let offsets = g.param_offsets();
+        let mut outputs = vec![(v.outputs()[1], Slot::Gx)];
+        outputs.extend(
+            v.outputs()[2..]
+                .iter()
+                .zip(&offsets)
+                .map(|(&o, &off)| (o, Slot::Gp(off))),
+        );
+        let (p, _) = compile(&PlanSpec {
+            graph: &v,
+            outputs,
+            lam_input: Some(1),
+            temps: Temps::Scratch,
+            reserve: &[],
+            load: &[],
+            param_offsets: &offsets,
+        });
+        let mut seen = 0;
+        for st in &p.steps {
+            let (shape, cols) = match &st.kernel {
+                Kernel::Conv2d { shape, cols }
+                | Kernel::Conv2dT { shape, cols }
+                | Kernel::Conv2dWGrad { shape, cols, .. } => (shape, cols),
+                _ => continue,
+            };
+            seen += 1;
+            let Slot::Buf(Arena::ScratchG, off) = *cols else {
+                panic!("scratch not in the global scratch arena: {cols:?}")
+            };
+            let end = off + shape.cols_len();
+            assert!(end <= p.globals, "{end} > {}", p.globals);
+            // No operand or output of the step lives in the scratch's range.
+            for &(slot, len) in st.args.iter().chain([&(st.out, st.len)]) {
+                if let Slot::Buf(Arena::ScratchG, o) = slot {
+                    assert!(
+                        o >= end || o + len.fixed <= off,
+                        "{slot:?} overlaps the scratch"
+                    );
+                }
+            }
+        }
+        // The forward convolution, its transpose and its weight gradient (into gp).
+        assert_eq!(seen, 3);
+        assert!(
+            p.steps
+                .iter()
+                .any(|s| matches!(s.kernel, Kernel::Conv2dWGrad { acc: true, .. }))
+        );
     }
 }

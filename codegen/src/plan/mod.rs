@@ -21,7 +21,7 @@ mod network;
 pub use compile::compile;
 pub use network::NetworkPlans;
 
-use crate::ir::{BinaryOp, ConvShape, Graph, Type, UnaryOp, Value};
+use crate::ir::{BinaryOp, Conv2dShape, ConvShape, Graph, SqueezeShape, Type, UnaryOp, Value};
 
 /// The arena of a buffer: scratch or tape, global part or batched part.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,6 +214,36 @@ pub enum Kernel {
         /// Add into the output instead of overwriting it.
         acc: bool,
     },
+    /// 2-D convolution; args `x, w (, b)`. `cols` is a global scratch buffer of
+    /// [`Conv2dShape::cols_len`] elements (one sample's im2col matrix) that lives only
+    /// during this step.
+    Conv2d {
+        /// The convolution's shape.
+        shape: Conv2dShape,
+        /// The im2col scratch.
+        cols: Slot,
+    },
+    /// Its input-transpose; args `y, w`; `cols` as for [`Kernel::Conv2d`].
+    Conv2dT {
+        /// The convolution's shape.
+        shape: Conv2dShape,
+        /// The im2col scratch.
+        cols: Slot,
+    },
+    /// Its weight gradient; args `dy, x`; `acc`: add into the output; `cols` as for
+    /// [`Kernel::Conv2d`].
+    Conv2dWGrad {
+        /// The convolution's shape.
+        shape: Conv2dShape,
+        /// The im2col scratch.
+        cols: Slot,
+        /// Add into the output instead of overwriting it.
+        acc: bool,
+    },
+    /// 2×2 space-to-channel; arg `x`.
+    Squeeze(SqueezeShape),
+    /// Its inverse; arg `x`.
+    Unsqueeze(SqueezeShape),
 }
 
 /// One step: a kernel, its output buffer and its operands.

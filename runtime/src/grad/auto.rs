@@ -237,8 +237,13 @@ impl<T: Real> GradientMethod<T> for Auto {
         cotangents: &Outputs<T>,
         loss: f64,
     ) -> Result<GradResult<T>, SolveError> {
-        let steps: Vec<usize> = pass.grids().iter().map(Grid::steps).collect();
-        let choice = self.choose_for::<T>(&ProblemSizes::of(pass.problem, &steps))?;
+        let choice = if pass.sample_grids().is_empty() {
+            let steps: Vec<usize> = pass.grids().iter().map(Grid::steps).collect();
+            self.choose_for::<T>(&ProblemSizes::of(pass.problem, &steps))?
+        } else {
+            // Per-sample steps: the forward pass chose from the problem alone.
+            self.choose(pass.problem)?
+        };
         choice.method.backward(pass, cotangents, loss)
     }
     /// The prediction of the method that would be chosen for these sizes (all zero when none

@@ -64,12 +64,21 @@ pub(crate) struct Recorded<T> {
     pub records: Vec<Record<T>>,
 }
 
-/// Integrates every component in order, recording each with `storage`.
+/// Integrates every component in order, recording each with `storage`; with `replay`, component
+/// m takes the steps of `replay[m]` instead of choosing them (a frozen grid).
 pub(crate) fn forward_chain<T: Real, S: StoragePolicy>(
     problem: &Problem<'_, T>,
     run: &mut Run<T>,
     storage: &S,
+    replay: Option<&[Grid]>,
 ) -> Result<Recorded<T>, SolveError> {
+    if let Some(grids) = replay
+        && grids.len() != problem.chain.len()
+    {
+        return Err(SolveError::GridMismatch(
+            grids.len().min(problem.chain.len()),
+        ));
+    }
     let mut outputs = problem.zero_outputs();
     run.tracker.ws_add(outputs_bytes(&outputs));
     let norm = state_norm::<T>(&problem.stepping);
@@ -89,7 +98,7 @@ pub(crate) fn forward_chain<T: Real, S: StoragePolicy>(
             },
         };
         let mut recorder = storage.recorder(&cx, &x_start);
-        let grid = component_forward(problem, m, &norm, None).run(
+        let grid = component_forward(problem, m, &norm, replay.map(|g| &g[m])).run(
             &comp.times,
             &x_start,
             &mut outputs[m],

@@ -6,8 +6,10 @@ use super::forward::{Recorded, Run, forward_chain, outputs_bytes, zero_gradients
 use super::memory::{MemoryPrediction, ProblemSizes};
 use super::problem::{Outputs, Problem, check_cotangents};
 use super::record::Record;
+use super::storage::Keeps;
 use super::storage::StoragePolicy;
 use super::{GradResult, Stats};
+use super::{per_sample, per_sample_partner};
 use crate::error::SolveError;
 use crate::real::Real;
 use crate::solver::Grid;
@@ -22,6 +24,12 @@ pub struct ForwardPass<'p, 'a, T: Real> {
     pub(crate) outputs: Outputs<T>,
     pub(crate) grids: Vec<Grid>,
     pub(crate) records: Vec<Record<T>>,
+    /// Under per-sample steps, each sample's grid `[component][sample]` (no records then:
+    /// the backward sweep replays one sample at a time); empty otherwise.
+    pub(crate) sample_grids: Vec<Vec<Grid>>,
+    /// Under per-sample steps with the batched symplectic backward, each sample's step states
+    /// `[component][sample]` (N_i·d elements each); empty otherwise.
+    pub(crate) sample_states: Vec<Vec<Vec<T>>>,
 }
 
 impl<T: Real> ForwardPass<'_, '_, T> {
@@ -29,9 +37,13 @@ impl<T: Real> ForwardPass<'_, '_, T> {
     pub fn outputs(&self) -> &Outputs<T> {
         &self.outputs
     }
-    /// The accepted step grid of each component.
+    /// The accepted step grid of each component (empty grids under per-sample steps).
     pub fn grids(&self) -> &[Grid] {
         &self.grids
+    }
+    /// Under per-sample steps, each sample's accepted grid `[component][sample]`; else empty.
+    pub fn sample_grids(&self) -> &[Vec<Grid>] {
+        &self.sample_grids
     }
     /// A zeroed cotangent buffer of the outputs' shape, for ∂L/∂x(t_k).
     pub fn zero_cotangents(&self) -> Outputs<T> {
@@ -173,31 +185,7 @@ impl<T: Real, C: Composition> GradientMethod<T> for C {
         &self,
         problem: &'p Problem<'a, T>,
     ) -> Result<ForwardPass<'p, 'a, T>, SolveError> {
-        problem.validate()?;
-        let (kind, storage) = (self.backward_kind(), self.storage());
-        kind.validate()?;
-        storage.validate()?;
-        if !kind.supports(storage.keeps()) {
-            return Err(SolveError::BadOption {
-                name: "gradient method",
-                value: format!("{} backward with {} storage", kind.name(), storage.name()),
-                reason: "this backward kind cannot run on what that storage policy keeps",
-            });
-        }
-        let mut run = Run::new(problem);
-        let Recorded {
-            outputs,
-            grids,
-            records,
-        } = forward_chain(problem, &mut run, &storage)?;
-        Ok(ForwardPass {
-            method: Composition::name(self),
-            problem,
-            run,
-            outputs,
-            grids,
-            records,
-        })
+        composed_forward(self, problem, None)
     }
 
     fn backward(
@@ -207,6 +195,20 @@ impl<T: Real, C: Composition> GradientMethod<T> for C {
         loss: f64,
     ) -> Result<GradResult<T>, SolveError> {
         let kind = self.backward_kind();
+        if !pass.sample_states.is_empty() {
+            return per_sample_partner::backward(Composition::name(self), pass, cotangents, loss);
+        }
+        if !pass.sample_grids.is_empty() {
+            let storage = self.storage();
+            return per_sample::backward(
+                Composition::name(self),
+                pass,
+                cotangents,
+                loss,
+                |p, run, grids| forward_chain(p, run, &storage, Some(grids)),
+                |cx, records| kind.run(cx, records),
+            );
+        }
         backward_shell(
             Composition::name(self),
             pass,
@@ -245,6 +247,8 @@ pub(crate) fn backward_shell<T: Real>(
         outputs,
         grids,
         records,
+        sample_grids,
+        ..
     } = pass;
     if made_by != method {
         return Err(SolveError::BadOption {
@@ -275,6 +279,78 @@ pub(crate) fn backward_shell<T: Real>(
         dx0: lam,
         dtheta,
         grids,
+        sample_grids,
         stats,
     })
+}
+
+/// Whether per-sample steps run the batched symplectic backward (the partner kind on step
+/// states or stages: every sample's xₙ kept, all samples swept back together); other pairs
+/// replay one sample at a time, keeping only what their storage policy keeps.
+fn batched_partner<B: BackwardKind, S: StoragePolicy>(kind: &B, storage: &S) -> bool {
+    kind.name() == "partner" && matches!(storage.keeps(), Keeps::StepStates | Keeps::StepStages)
+}
+
+/// The forward sweep of a composed method; with `replay`, on the given grids.
+fn composed_forward<'p, 'a, T: Real, C: Composition>(
+    method: &C,
+    problem: &'p Problem<'a, T>,
+    replay: Option<&[Grid]>,
+) -> Result<ForwardPass<'p, 'a, T>, SolveError> {
+    problem.validate()?;
+    let (kind, storage) = (method.backward_kind(), method.storage());
+    kind.validate()?;
+    storage.validate()?;
+    if !kind.supports(storage.keeps()) {
+        return Err(SolveError::BadOption {
+            name: "gradient method",
+            value: format!("{} backward with {} storage", kind.name(), storage.name()),
+            reason: "this backward kind cannot run on what that storage policy keeps",
+        });
+    }
+    if problem.stepping.is_per_sample() {
+        if replay.is_some() {
+            return Err(SolveError::BadOption {
+                name: "stepping",
+                value: "per-sample".into(),
+                reason: "frozen grids are one per component, shared by the batch; per-sample steps give each sample its own",
+            });
+        }
+        return per_sample::forward(
+            Composition::name(method),
+            problem,
+            batched_partner(kind, &storage),
+        );
+    }
+    let mut run = Run::new(problem);
+    let Recorded {
+        outputs,
+        grids,
+        records,
+    } = forward_chain(problem, &mut run, &storage, replay)?;
+    Ok(ForwardPass {
+        method: Composition::name(method),
+        problem,
+        run,
+        outputs,
+        grids,
+        records,
+        sample_grids: Vec::new(),
+        sample_states: Vec::new(),
+    })
+}
+
+/// The forward sweep of `method` on frozen step grids (one per component, e.g. the
+/// [`ForwardPass::grids`] of an earlier adaptive pass): the same stages are evaluated as on
+/// the pass that made the grids, without error estimates or rejected trials. Its
+/// [`GradientMethod::backward`] then gives the gradient of the discrete solution on those grids.
+///
+/// Errors: as [`GradientMethod::forward`], and [`SolveError::GridMismatch`] when the number of
+/// grids is not the number of components or a grid does not land on the component's times.
+pub fn forward_on_grids<'p, 'a, T: Real, C: Composition>(
+    method: &C,
+    problem: &'p Problem<'a, T>,
+    grids: &[Grid],
+) -> Result<ForwardPass<'p, 'a, T>, SolveError> {
+    composed_forward(method, problem, Some(grids))
 }

@@ -18,6 +18,9 @@
 //! [`ComponentStarts`] (memory M + N states, the component replayed on its accepted grid), or
 //! the taped backward over [`StepStages`].
 //!
+//! Second derivatives: [`hvp`] returns Hessian-vector products of the discrete solution's loss
+//! (forward-mode tangents through the forward solve and the symplectic adjoint sweep).
+//!
 //! Where things live: [`storage`] (what the forward sweep keeps, and its bytes), [`backward`]
 //! (the three backward sweeps), `method.rs` (the trait, [`ForwardPass`], [`Composed`]),
 //! `methods.rs` (the named pairs), `memory.rs` (counting and prediction).
@@ -29,10 +32,13 @@ pub mod backward;
 mod binomial;
 mod by_name;
 mod forward;
+pub mod hvp;
 pub mod losses;
 mod memory;
 mod method;
 mod methods;
+mod per_sample;
+mod per_sample_partner;
 mod problem;
 mod record;
 mod reversible;
@@ -46,7 +52,7 @@ pub use backward::{BackwardContext, BackwardKind, Partner, Taped};
 pub use binomial::BinomialStates;
 pub use by_name::{METHOD_NAMES, MethodOptions, method_by_name, method_with_options};
 pub use memory::{ComponentSizes, MemoryPrediction, ProblemSizes};
-pub use method::{Composed, Composition, ForwardPass, GradientMethod};
+pub use method::{Composed, Composition, ForwardPass, GradientMethod, forward_on_grids};
 pub use methods::{
     Backprop, CheckpointComponent, CheckpointStep, SymplecticAdjoint, SymplecticAdjointStored,
     SymplecticBinomial,
@@ -106,8 +112,11 @@ pub struct GradResult<T: Real> {
     pub dx0: Vec<T>,
     /// dL/dθ per component, in each component's flat parameter layout.
     pub dtheta: Vec<Vec<T>>,
-    /// The accepted forward grid of each component.
+    /// The accepted forward grid of each component (empty grids under per-sample steps).
     pub grids: Vec<Grid>,
+    /// Under per-sample steps, each sample's accepted grid, `[component][sample]`; empty
+    /// otherwise.
+    pub sample_grids: Vec<Vec<Grid>>,
     /// Counters and memory.
     pub stats: Stats,
 }

@@ -10,6 +10,7 @@
 use super::op_kernels as k;
 use symplode_codegen::plan::{Arena, Finish, Kernel, Len, Plan, Slot};
 
+use crate::linalg::conv2d as c2;
 use crate::real::Real;
 
 /// One caller region: pointer, length, writable.
@@ -191,9 +192,23 @@ impl<'a, T: Real> Mem<'a, T> {
 /// (the network JIT runs fused elementwise chains this way), `false` runs it as usual.
 pub(crate) type Hook<'h, T> = &'h mut dyn FnMut(usize, &Mem<'_, T>) -> bool;
 
+/// The time a program runs at: one for the whole batch, or one per row (per-sample steps).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Times<'t, T> {
+    /// Every row at this time.
+    One(T),
+    /// Row r at `t[r]`.
+    Rows(&'t [T]),
+}
+
 /// Runs `prog` at time `t`, offering every step to `hook` first (a hook that always
 /// returns `false` runs the program as planned).
-pub(super) fn run_hooked<T: Real>(prog: &Plan, mem: &Mem<'_, T>, t: T, hook: Hook<'_, T>) {
+pub(super) fn run_hooked<T: Real>(
+    prog: &Plan,
+    mem: &Mem<'_, T>,
+    t: Times<'_, T>,
+    hook: Hook<'_, T>,
+) {
     let batch = mem.batch;
     for (index, step) in prog.steps.iter().enumerate() {
         if hook(index, mem) {
@@ -214,21 +229,33 @@ pub(super) fn run_hooked<T: Real>(prog: &Plan, mem: &Mem<'_, T>, t: T, hook: Hoo
         let a = |i: usize| arg(i).unwrap_or(&[]);
         match &step.kernel {
             Kernel::Fill(v) => y.fill(T::of(*v)),
-            Kernel::Time => y.fill(t),
+            Kernel::Time => match t {
+                Times::One(t) => y.fill(t),
+                Times::Rows(ts) => {
+                    let w = (y.len() / batch.max(1)).max(1);
+                    for (row, &tr) in y.chunks_exact_mut(w).zip(ts) {
+                        row.fill(tr);
+                    }
+                }
+            },
             Kernel::Dense { inp, out } => {
                 let b = (step.args.len() > 2).then(|| a(2));
                 k::dense(y, a(0), a(1), b, batch, *inp, *out);
             }
-            Kernel::DenseTime { k: kk, out } => {
-                k::dense_time(y, a(0), a(1), a(2), t, batch, *kk, *out)
-            }
+            Kernel::DenseTime { k: kk, out } => match t {
+                Times::One(t) => k::dense_time(y, a(0), a(1), a(2), t, batch, *kk, *out),
+                Times::Rows(ts) => k::dense_time_rows(y, a(0), a(1), a(2), ts, batch, *kk, *out),
+            },
             Kernel::DenseNT { k: kk, m } => k::dense_nt(y, a(0), a(1), batch, *kk, *m),
             Kernel::DenseNTCols { k: kk, m, cols } => {
                 k::dense_nt_cols(y, a(0), a(1), batch, *kk, *m, *cols)
             }
-            Kernel::BatchOuterTime { p, k: kk, acc } => {
-                k::batch_outer_time(y, a(0), a(1), t, batch, *p, *kk, *acc)
-            }
+            Kernel::BatchOuterTime { p, k: kk, acc } => match t {
+                Times::One(t) => k::batch_outer_time(y, a(0), a(1), t, batch, *p, *kk, *acc),
+                Times::Rows(ts) => {
+                    k::batch_outer_time_rows(y, a(0), a(1), ts, batch, *p, *kk, *acc)
+                }
+            },
             Kernel::BatchOuter { p, q, acc } => k::batch_outer(y, a(0), a(1), batch, *p, *q, *acc),
             Kernel::BatchSum { w, acc } => k::batch_sum(y, a(0), *w, *acc),
             Kernel::BroadcastRows { w } => k::broadcast_rows(y, a(0), *w),
@@ -256,6 +283,24 @@ pub(super) fn run_hooked<T: Real>(prog: &Plan, mem: &Mem<'_, T>, t: T, hook: Hoo
             Kernel::Conv1dWGrad { shape, acc } => {
                 k::conv1d_wgrad(y, a(0), a(1), shape, batch, *acc)
             }
+            Kernel::Conv2d { shape, cols } => {
+                let b = (step.args.len() > 2).then(|| a(2));
+                // SAFETY: the plan gives the im2col scratch a buffer of its own for this step.
+                let cols = unsafe { mem.get_mut(*cols, fixed_len(shape.cols_len())) };
+                c2::conv2d(y, a(0), a(1), b, cols, shape, batch);
+            }
+            Kernel::Conv2dT { shape, cols } => {
+                // SAFETY: as above.
+                let cols = unsafe { mem.get_mut(*cols, fixed_len(shape.cols_len())) };
+                c2::conv2d_t(y, a(0), a(1), cols, shape, batch);
+            }
+            Kernel::Conv2dWGrad { shape, cols, acc } => {
+                // SAFETY: as above.
+                let cols = unsafe { mem.get_mut(*cols, fixed_len(shape.cols_len())) };
+                c2::conv2d_wgrad(y, a(0), a(1), cols, shape, batch, *acc);
+            }
+            Kernel::Squeeze(s) => c2::squeeze(y, a(0), s.c, s.h, s.w, false),
+            Kernel::Unsqueeze(s) => c2::squeeze(y, a(0), s.c, s.h, s.w, true),
         }
     }
     for f in &prog.finish {
@@ -275,5 +320,13 @@ pub(super) fn run_hooked<T: Real>(prog: &Plan, mem: &Mem<'_, T>, t: T, hook: Hoo
                 k::add_into(dst, src);
             }
         }
+    }
+}
+
+/// The length of a global buffer of `n` elements.
+fn fixed_len(n: usize) -> Len {
+    Len {
+        per_row: 0,
+        fixed: n,
     }
 }

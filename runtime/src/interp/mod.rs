@@ -62,8 +62,10 @@ use symplode_codegen::plan::{NetworkPlans, Plan};
 
 use crate::dynamics::{Dynamics, ParamTensor};
 use crate::real::Real;
+use crate::second_order::{SecondOrder, TangentCache, TangentSystem};
 #[cfg(feature = "jit")]
 pub(crate) use exec::Mem as RunMem;
+pub(crate) use exec::Times;
 use exec::{Buffers, Hook, Mem, Tape, run_hooked};
 
 /// A graph of a vector field run as [`Dynamics`] by the interpreter (see the
@@ -79,6 +81,8 @@ pub struct Interpreted<T: Real> {
     plans: NetworkPlans,
     /// Each program's constants in `T` (the order of [`NetworkPlans::all`]).
     consts: [Vec<T>; 4],
+    /// The compiled tangent system of the graph, built on first use.
+    tangent: TangentCache<T>,
 }
 
 impl<T: Real> Interpreted<T> {
@@ -150,6 +154,7 @@ impl<T: Real> Interpreted<T> {
             tensors,
             plans,
             consts,
+            tangent: TangentCache::default(),
         })
     }
 
@@ -247,8 +252,19 @@ impl<T: Real> Dynamics<T> for Interpreted<T> {
         self.eval_hooked(t, x, dx, scratch, &mut |_, _| false)
     }
 
+    fn eval_at(&self, t: &[T], x: &[T], dx: &mut [T], scratch: &mut [T]) {
+        check_len("t", t.len(), x.len() / self.dim.max(1));
+        self.eval_times_hooked(Times::Rows(t), x, dx, scratch, &mut |_, _| false)
+    }
+
     fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
         self.vjp_hooked(t, x, lam, gx, gp, scratch, &mut |_, _| false)
+    }
+
+    fn vjp_at(&self, t: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
+        check_len("t", t.len(), x.len() / self.dim.max(1));
+        let never = &mut |_: usize, _: &Mem<'_, T>| false;
+        self.vjp_times_hooked(Times::Rows(t), x, lam, gx, gp, scratch, never)
     }
 
     fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
@@ -267,6 +283,22 @@ impl<T: Real> Dynamics<T> for Interpreted<T> {
     ) {
         self.backward_taped_hooked(t, x, tape, lam, gx, gp, scratch, &mut |_, _| false)
     }
+
+    fn second_order(&self) -> Option<&dyn SecondOrder<T>> {
+        Some(self)
+    }
+}
+
+impl<T: Real> SecondOrder<T> for Interpreted<T> {
+    fn tangent_system(&self, direction: &[T]) -> Result<TangentSystem<T>, InterpError> {
+        self.tangent.system(
+            || Ok(self.plans.graph.clone()),
+            &self.params,
+            &self.tensors,
+            |i| self.aux(i),
+            direction,
+        )
+    }
 }
 
 impl<T: Real> Interpreted<T> {
@@ -279,6 +311,19 @@ impl<T: Real> Interpreted<T> {
     pub(crate) fn eval_hooked(
         &self,
         t: T,
+        x: &[T],
+        dx: &mut [T],
+        scratch: &mut [T],
+        hook: Hook<'_, T>,
+    ) {
+        self.eval_times_hooked(Times::One(t), x, dx, scratch, hook)
+    }
+
+    /// [`Dynamics::eval`] (one time) or [`Dynamics::eval_at`] (one time per row) with `hook`
+    /// offered every step.
+    pub(crate) fn eval_times_hooked(
+        &self,
+        t: Times<'_, T>,
         x: &[T],
         dx: &mut [T],
         scratch: &mut [T],
@@ -311,6 +356,22 @@ impl<T: Real> Interpreted<T> {
     pub(crate) fn vjp_hooked(
         &self,
         t: T,
+        x: &[T],
+        lam: &[T],
+        gx: &mut [T],
+        gp: &mut [T],
+        scratch: &mut [T],
+        hook: Hook<'_, T>,
+    ) {
+        self.vjp_times_hooked(Times::One(t), x, lam, gx, gp, scratch, hook)
+    }
+
+    /// [`Dynamics::vjp`] (one time) or [`Dynamics::vjp_at`] (one time per row) with `hook`
+    /// offered every step.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn vjp_times_hooked(
+        &self,
+        t: Times<'_, T>,
         x: &[T],
         lam: &[T],
         gx: &mut [T],
@@ -370,7 +431,12 @@ impl<T: Real> Interpreted<T> {
             scratch: &mut [],
             tape: Tape::Write(tape),
         };
-        run_hooked(&self.plans.forward, &self.mem(2, b, batch), t, hook);
+        run_hooked(
+            &self.plans.forward,
+            &self.mem(2, b, batch),
+            Times::One(t),
+            hook,
+        );
     }
 
     /// [`Dynamics::backward_taped`] with `hook` offered every step.
@@ -412,7 +478,12 @@ impl<T: Real> Interpreted<T> {
             scratch,
             tape: Tape::Read(tape),
         };
-        run_hooked(&self.plans.backward, &self.mem(3, b, batch), t, hook);
+        run_hooked(
+            &self.plans.backward,
+            &self.mem(3, b, batch),
+            Times::One(t),
+            hook,
+        );
     }
 }
 

@@ -43,6 +43,58 @@ pub fn dense_time<T: Real>(
     dense::affine_time_rows(y, x, w, b, t, batch, k, out);
 }
 
+/// [`dense_time`] with one time per row: row r gets the bias `b + t[r]·W[:, k]` (bias rows,
+/// then an accumulating product, as `DenseLayer::forward_rows`).
+#[allow(clippy::too_many_arguments)]
+pub fn dense_time_rows<T: Real>(
+    y: &mut [T],
+    x: &[T],
+    w: &[T],
+    b: &[T],
+    ts: &[T],
+    batch: usize,
+    k: usize,
+    out: usize,
+) {
+    let inp = k + 1;
+    let y = &mut y[..batch * out];
+    for (row, &t) in y.chunks_exact_mut(out).zip(ts) {
+        for (j, (e, &bj)) in row.iter_mut().zip(b).enumerate() {
+            *e = bj + t * w[j * inp + k];
+        }
+    }
+    let wt = MatRef::new(&w[..out * inp], out, k, inp, 1).t();
+    let a = MatRef::row_major(&x[..batch * k], batch, k);
+    crate::linalg::matmul::matmul(MatMut::row_major(y, batch, out), a, wt, true);
+}
+
+/// [`batch_outer_time`] with one time per row: `G[j, k] (+)= Σ_r t[r]·a[r, j]`, row by row.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_outer_time_rows<T: Real>(
+    g: &mut [T],
+    a: &[T],
+    x: &[T],
+    ts: &[T],
+    batch: usize,
+    p: usize,
+    k: usize,
+    acc: bool,
+) {
+    let inp = k + 1;
+    let a = &a[..batch * p];
+    dense::weight_grad(MatMut::new(&mut g[..p * inp], p, k, inp), a, x, batch, acc);
+    if !acc {
+        for j in 0..p {
+            g[j * inp + k] = T::zero();
+        }
+    }
+    for (row, &t) in a.chunks_exact(p).zip(ts) {
+        for (j, &d) in row.iter().enumerate() {
+            g[j * inp + k] += t * d;
+        }
+    }
+}
+
 /// `y = x W[:, :cols]`: `x [B,k]`, `w [k,m]`.
 pub fn dense_nt_cols<T: Real>(
     y: &mut [T],

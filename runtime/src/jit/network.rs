@@ -196,6 +196,11 @@ impl<T: JitReal> Dynamics<T> for JitNetwork<T> {
         self.interp.param_tensors()
     }
 
+    /// The interpreter's (its tangent system runs interpreted, not compiled).
+    fn second_order(&self) -> Option<&dyn crate::second_order::SecondOrder<T>> {
+        self.interp.second_order()
+    }
+
     fn scratch_len(&self, batch: usize) -> usize {
         self.interp.scratch_len(batch)
     }

@@ -269,6 +269,35 @@ impl DenseLayer {
         }
     }
 
+    /// [`DenseLayer::forward`] with one time per row: row r gets the bias `b + t[r]·W[:, k]`
+    /// (bias rows, then an accumulating product: bit for bit what [`DenseLayer::forward`]
+    /// gives row r alone at `t[r]`). A layer without a time column ignores `times`.
+    #[inline]
+    pub fn forward_rows<T: Real>(
+        &self,
+        params: &[T],
+        wt: MatRef<'_, T>,
+        times: &[T],
+        input: &[T],
+        out: &mut [T],
+        batch: usize,
+    ) {
+        if self.k == self.inp {
+            return self.forward(params, wt, T::zero(), input, out, batch);
+        }
+        let bias = &params[self.b..self.b + self.out];
+        let w = &params[self.w..self.w + self.out * self.inp];
+        let (inp, k, o) = (self.inp, self.k, self.out);
+        let y = &mut out[..batch * o];
+        for (row, &t) in y.chunks_exact_mut(o).zip(times) {
+            for (j, (e, &bj)) in row.iter_mut().zip(bias).enumerate() {
+                *e = bj + t * w[j * inp + k];
+            }
+        }
+        let a = MatRef::row_major(&input[..batch * k], batch, k);
+        matmul(MatMut::row_major(y, batch, o), a, wt, true);
+    }
+
     /// `gW += Δᵀ·input`, `gb += Σ_rows Δ` (row by row, [`col_sum`]) and the time column
     /// `gW[:, k] += t·Σ_rows Δ` ([`time_col_grad`]).
     #[inline]
@@ -292,6 +321,37 @@ impl DenseLayer {
                 t,
                 true,
             );
+        }
+    }
+
+    /// [`DenseLayer::grad_params`] with one time per row: the time column gets
+    /// `gW[:, k] += Σ_r t[r]·Δ[r, :]`. A layer without a time column ignores `times`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn grad_params_rows<T: Real>(
+        &self,
+        times: &[T],
+        delta: &[T],
+        input: &[T],
+        gp: &mut [T],
+        batch: usize,
+    ) {
+        let (inp, out, k) = (self.inp, self.out, self.k);
+        let delta = &delta[..batch * out];
+        weight_grad(
+            MatMut::new(&mut gp[self.w..self.w + out * inp], out, k, inp),
+            delta,
+            input,
+            batch,
+            true,
+        );
+        col_sum(&mut gp[self.b..self.b + out], delta, out, true);
+        if k < inp {
+            for (row, &t) in delta.chunks_exact(out).zip(times) {
+                for (j, &dj) in row.iter().enumerate() {
+                    gp[self.w + j * inp + k] += t * dj;
+                }
+            }
         }
     }
 

@@ -2,6 +2,9 @@
 
 use symplode_codegen::ir::{Graph, IrError};
 
+use crate::interp::InterpError;
+use crate::second_order::{SecondOrder, TangentCache, TangentSystem};
+
 use crate::dynamics::{Dynamics, ParamTensor};
 use crate::linalg::dense::DenseLayer;
 use crate::linalg::elementwise::ActivationKernels;
@@ -137,6 +140,8 @@ pub struct Mlp<T: Real> {
     max_hidden: usize,
     sum_hidden: usize,
     wt: WeightCache<T>,
+    /// The compiled tangent system of [`MlpConfig::graph`], built on first use.
+    tangent: TangentCache<T>,
 }
 
 /// Transposed copies of the weights, `W[:, :k]ᵀ` row-major `[k, out]` for every layer (k: the
@@ -213,6 +218,7 @@ impl<T: Real> Mlp<T> {
             layers,
             params: Vec::new(),
             wt: WeightCache::default(),
+            tangent: TangentCache::default(),
         };
         if params.len() != expected {
             let layout = mlp
@@ -256,6 +262,7 @@ impl<T: Real> Mlp<T> {
             max_hidden: self.max_hidden,
             sum_hidden: self.sum_hidden,
             wt: WeightCache::default(),
+            tangent: TangentCache::default(),
         }
     }
 
@@ -318,18 +325,30 @@ impl<T: Real> Mlp<T> {
         ly.forward(&self.params, wt, t, input, out, batch);
     }
 
-    /// `gW += δᵀ·input`, `gb += Σ_rows δ` (and the time column `gW[:, k] += t·Σ_rows δ`).
+    /// [`Mlp::dense`] with one time per row (only layer 0 reads the time).
+    fn dense_rows(&self, l: usize, times: &[T], input: &[T], out: &mut [T], batch: usize) {
+        let Layer { dense: ly, wt } = self.layers[l];
+        let wt = MatRef::row_major(&self.transposed()[wt..wt + ly.k * ly.out], ly.k, ly.out);
+        ly.forward_rows(&self.params, wt, times, input, out, batch);
+    }
+
+    /// `gW += δᵀ·input`, `gb += Σ_rows δ` (and the time column `gW[:, k] += t·Σ_rows δ`, or
+    /// `Σ_r t_r·δ_r` with one time per row).
     #[allow(clippy::too_many_arguments)]
     fn dense_grad_params(
         &self,
         l: usize,
-        t: T,
+        t: Time<'_, T>,
         delta: &[T],
         input: &[T],
         gp: &mut [T],
         batch: usize,
     ) {
-        self.layers[l].dense.grad_params(t, delta, input, gp, batch);
+        let ly = self.layers[l].dense;
+        match t {
+            Time::One(t) => ly.grad_params(t, delta, input, gp, batch),
+            Time::Rows(ts) => ly.grad_params_rows(ts, delta, input, gp, batch),
+        }
     }
 
     /// `gin = δ · W[:, :k]` (the time column's gradient is not needed).
@@ -341,7 +360,7 @@ impl<T: Real> Mlp<T> {
 
     /// Runs the hidden layers, keeping each layer's saved tensor on `tape` (and, for `silu`,
     /// the last hidden output in the tape's work buffer). `batch ≥ 1`.
-    fn forward_hidden_taped(&self, t: T, x: &[T], tape: &mut [T], batch: usize) {
+    fn forward_hidden_taped(&self, t: Time<'_, T>, x: &[T], tape: &mut [T], batch: usize) {
         let act = self.config.activation;
         let saves_input = self.saves_input();
         let (saved, work) = tape.split_at_mut(batch * self.sum_hidden);
@@ -358,7 +377,7 @@ impl<T: Real> Mlp<T> {
             } else {
                 &done[off - prev..]
             };
-            self.dense(l, t, input, cur, batch);
+            t.dense(self, l, input, cur, batch);
             if saves_input {
                 act.apply_to(cur, &mut work[..len]);
             } else {
@@ -386,7 +405,7 @@ impl<T: Real> Mlp<T> {
     /// The backward sweep over a tape written by [`Mlp::forward_hidden_taped`]. `batch ≥ 1`.
     fn backward(
         &self,
-        t: T,
+        t: Time<'_, T>,
         x: &[T],
         tape: &[T],
         lam: &[T],
@@ -443,6 +462,57 @@ impl<T: Real> Mlp<T> {
     }
 }
 
+/// One time for the whole batch, or one per row.
+#[derive(Clone, Copy)]
+enum Time<'a, T> {
+    One(T),
+    Rows(&'a [T]),
+}
+
+impl<T: Real> Time<'_, T> {
+    fn dense(self, net: &Mlp<T>, l: usize, input: &[T], out: &mut [T], batch: usize) {
+        match self {
+            Time::One(t) => net.dense(l, t, input, out, batch),
+            Time::Rows(t) => net.dense_rows(l, t, input, out, batch),
+        }
+    }
+}
+
+impl<T: Real> Mlp<T> {
+    /// [`Dynamics::eval`] at one time or one time per row.
+    fn eval_with(&self, time: Time<'_, T>, x: &[T], dx: &mut [T], scratch: &mut [T]) {
+        let batch = x.len() / self.config.dim;
+        debug_assert!(dx.len() >= batch * self.config.dim);
+        debug_assert!(scratch.len() >= self.pingpong_len(batch));
+        if batch == 0 {
+            return;
+        }
+        let act = self.config.activation;
+        let nh = self.n_hidden();
+        let hb = batch * self.max_hidden;
+        let buf = &mut scratch[..self.pingpong_len(batch)];
+        let (b0, b1) = buf.split_at_mut(hb.min(buf.len()));
+        // Hidden layer l writes buffer l % 2 and reads the other one.
+        for l in 0..nh {
+            let (src, dst) = if l % 2 == 0 {
+                (&*b1, &mut *b0)
+            } else {
+                (&*b0, &mut *b1)
+            };
+            let input = if l == 0 { x } else { src };
+            let out = &mut dst[..batch * self.layers[l].dense.out];
+            time.dense(self, l, input, out, batch);
+            act.apply(out);
+        }
+        let input: &[T] = match nh {
+            0 => x,
+            _ if (nh - 1).is_multiple_of(2) => b0,
+            _ => b1,
+        };
+        time.dense(self, nh, input, dx, batch);
+    }
+}
+
 impl<T: Real> Dynamics<T> for Mlp<T> {
     fn dim(&self) -> usize {
         self.config.dim
@@ -489,35 +559,12 @@ impl<T: Real> Dynamics<T> for Mlp<T> {
     }
 
     fn eval(&self, t: T, x: &[T], dx: &mut [T], scratch: &mut [T]) {
-        let batch = x.len() / self.config.dim;
-        debug_assert!(dx.len() >= batch * self.config.dim);
-        debug_assert!(scratch.len() >= self.pingpong_len(batch));
-        if batch == 0 {
-            return;
-        }
-        let act = self.config.activation;
-        let nh = self.n_hidden();
-        let hb = batch * self.max_hidden;
-        let buf = &mut scratch[..self.pingpong_len(batch)];
-        let (b0, b1) = buf.split_at_mut(hb.min(buf.len()));
-        // Hidden layer l writes buffer l % 2 and reads the other one.
-        for l in 0..nh {
-            let (src, dst) = if l % 2 == 0 {
-                (&*b1, &mut *b0)
-            } else {
-                (&*b0, &mut *b1)
-            };
-            let input = if l == 0 { x } else { src };
-            let out = &mut dst[..batch * self.layers[l].dense.out];
-            self.dense(l, t, input, out, batch);
-            act.apply(out);
-        }
-        let input: &[T] = match nh {
-            0 => x,
-            _ if (nh - 1).is_multiple_of(2) => b0,
-            _ => b1,
-        };
-        self.dense(nh, t, input, dx, batch);
+        self.eval_with(Time::One(t), x, dx, scratch);
+    }
+
+    fn eval_at(&self, t: &[T], x: &[T], dx: &mut [T], scratch: &mut [T]) {
+        debug_assert!(t.len() * self.config.dim >= x.len());
+        self.eval_with(Time::Rows(t), x, dx, scratch);
     }
 
     fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
@@ -527,8 +574,20 @@ impl<T: Real> Dynamics<T> for Mlp<T> {
             return;
         }
         let (tape, rest) = scratch.split_at_mut(self.tape_len(batch));
-        self.forward_hidden_taped(t, x, tape, batch);
-        self.backward(t, x, tape, lam, gx, gp, rest, batch);
+        self.forward_hidden_taped(Time::One(t), x, tape, batch);
+        self.backward(Time::One(t), x, tape, lam, gx, gp, rest, batch);
+    }
+
+    fn vjp_at(&self, t: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
+        let batch = x.len() / self.config.dim;
+        debug_assert!(scratch.len() >= self.scratch_len(batch));
+        debug_assert!(t.len() >= batch);
+        if batch == 0 {
+            return;
+        }
+        let (tape, rest) = scratch.split_at_mut(self.tape_len(batch));
+        self.forward_hidden_taped(Time::Rows(t), x, tape, batch);
+        self.backward(Time::Rows(t), x, tape, lam, gx, gp, rest, batch);
     }
 
     fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
@@ -537,7 +596,7 @@ impl<T: Real> Dynamics<T> for Mlp<T> {
         if batch == 0 {
             return;
         }
-        self.forward_hidden_taped(t, x, tape, batch);
+        self.forward_hidden_taped(Time::One(t), x, tape, batch);
         let input = self.taped_last_hidden(x, tape, batch);
         self.dense(self.n_hidden(), t, input, dx, batch);
     }
@@ -557,6 +616,24 @@ impl<T: Real> Dynamics<T> for Mlp<T> {
         if batch == 0 {
             return;
         }
-        self.backward(t, x, tape, lam, gx, gp, scratch, batch);
+        self.backward(Time::One(t), x, tape, lam, gx, gp, scratch, batch);
+    }
+
+    fn second_order(&self) -> Option<&dyn SecondOrder<T>> {
+        Some(self)
+    }
+}
+
+/// Through the IR: the tangent system of [`MlpConfig::graph`] (same parameter layout), run by
+/// the interpreter.
+impl<T: Real> SecondOrder<T> for Mlp<T> {
+    fn tangent_system(&self, direction: &[T]) -> Result<TangentSystem<T>, InterpError> {
+        self.tangent.system(
+            || Ok(self.config.graph()?),
+            &self.params,
+            &self.param_tensors(),
+            |_| &[],
+            direction,
+        )
     }
 }

@@ -33,6 +33,10 @@ pub struct Counters {
     pub accepted: usize,
     /// Rejected steps.
     pub rejected: usize,
+    /// Batched evaluation calls under per-sample steps, each on the samples still active
+    /// (0 otherwise). There `nfe`, `accepted` and `rejected` count per sample, summed over the
+    /// batch (sample-evaluations and sample-steps).
+    pub eval_calls: usize,
 }
 
 /// Reused buffers of the step kernel (s stage slopes, a stage input, the trial state, the error).
@@ -394,7 +398,7 @@ impl<T: Real> Forward<'_, T> {
 }
 
 /// The step-size factor after a trial step with error ratio `ratio` (q = control order).
-fn step_factor(a: &Adaptive, ratio: f64, prev: f64, q: u32, accepted: bool) -> f64 {
+pub(crate) fn step_factor(a: &Adaptive, ratio: f64, prev: f64, q: u32, accepted: bool) -> f64 {
     let q = q as f64;
     if ratio == 0.0 {
         return a.max_growth;

@@ -3,6 +3,7 @@
 mod check;
 mod drive;
 mod options;
+mod per_sample;
 pub(crate) mod sink;
 mod solve;
 mod trajectory;
@@ -13,5 +14,6 @@ pub(crate) use drive::{
     Forward, Norm, StepWorkspace, rms_norm, stage_time, stages_evaluated, state_norm,
 };
 pub use options::{Adaptive, Controller, Stepping};
+pub(crate) use per_sample::PerSample;
 pub use solve::{Solution, replay, solve};
 pub use trajectory::Trajectory;

@@ -40,6 +40,12 @@ pub struct Adaptive {
     pub max_growth: f64,
     /// Smallest shrink factor per step (0.2).
     pub min_shrink: f64,
+    /// Per-sample steps: every sample (row of the batch) has its own time, step size, error
+    /// norm (RMS over its own components) and accept/reject decisions, as if it were solved
+    /// alone; each evaluation runs on the still-active samples at their own times
+    /// ([`Dynamics::eval_at`](crate::Dynamics::eval_at)). Off (false): one step size for the
+    /// batch, the error norm over the whole tensor (torchdiffeq's behaviour).
+    pub per_sample: bool,
 }
 
 impl Default for Adaptive {
@@ -55,6 +61,7 @@ impl Default for Adaptive {
             safety: 0.9,
             max_growth: 10.0,
             min_shrink: 0.2,
+            per_sample: false,
         }
     }
 }
@@ -90,6 +97,41 @@ impl Stepping {
     /// Adaptive stepping with these tolerances.
     pub fn adaptive(rtol: f64, atol: f64) -> Self {
         Stepping::Adaptive(Adaptive::tol(rtol, atol))
+    }
+
+    /// Per-sample adaptive steps (see [`Adaptive::per_sample`]); fixed stepping is unchanged
+    /// (its steps are already the same for every sample).
+    ///
+    /// ```
+    /// use symplode_runtime::Stepping;
+    /// let s = Stepping::adaptive(1e-6, 1e-8).per_sample();
+    /// assert!(s.is_per_sample());
+    /// assert!(!Stepping::fixed(4).per_sample().is_per_sample());
+    /// ```
+    pub fn per_sample(self) -> Self {
+        match self {
+            Stepping::Adaptive(a) => Stepping::Adaptive(Adaptive {
+                per_sample: true,
+                ..a
+            }),
+            fixed => fixed,
+        }
+    }
+
+    /// Whether every sample takes its own adaptive steps.
+    pub fn is_per_sample(&self) -> bool {
+        matches!(self, Stepping::Adaptive(a) if a.per_sample)
+    }
+
+    /// The same stepping with one step size for the whole batch.
+    pub fn per_batch(&self) -> Self {
+        match self {
+            Stepping::Adaptive(a) => Stepping::Adaptive(Adaptive {
+                per_sample: false,
+                ..a.clone()
+            }),
+            fixed => fixed.clone(),
+        }
     }
 
     /// (rtol, atol) of the error norm; fixed stepping has no error test and reports (0, 1).

@@ -3,6 +3,7 @@
 use super::check::{check_state, check_times};
 use super::drive::{Counters, Forward, Grid, StepWorkspace, state_norm};
 use super::options::Stepping;
+use super::per_sample::PerSample;
 use super::sink::StageSink;
 use super::trajectory::Trajectory;
 use crate::dynamics::Dynamics;
@@ -15,8 +16,11 @@ use crate::scheme::Scheme;
 pub struct Solution<T> {
     /// States at `times[1..]`, each `[batch·dim]`.
     pub states: Trajectory<T>,
-    /// The accepted step grid.
+    /// The accepted step grid (empty under per-sample steps: see `sample_grids`).
     pub grid: Grid,
+    /// Under per-sample steps ([`Stepping::per_sample`]), each sample's accepted grid;
+    /// empty otherwise.
+    pub sample_grids: Vec<Grid>,
     /// Evaluations and steps.
     pub counters: Counters,
 }
@@ -34,6 +38,10 @@ impl<T: Real> StageSink<T> for Eval<'_, T> {
 }
 
 /// Integrates `dynamics` from `x0` at `times[0]` through the output times `times[1..]`.
+///
+/// With per-sample steps ([`Stepping::per_sample`]) every sample takes its own adaptive steps
+/// (its grid in [`Solution::sample_grids`]); [`replay`] of such a solution replays one sample
+/// at a time (a batch of one row with its grid).
 pub fn solve<T: Real>(
     dynamics: &dyn Dynamics<T>,
     scheme: &Scheme<T>,
@@ -72,6 +80,26 @@ fn solve_impl<T: Real>(
     stepping.validate()?;
     check_state(dynamics.dim(), x0)?;
     check_times(0, times)?;
+    let batch = x0.len() / dynamics.dim();
+    let mut ws = StepWorkspace::new(scheme.stages(), x0.len(), dynamics.scratch_len(batch));
+    let mut states = Trajectory::zeros(times.len() - 1, x0.len());
+    let mut counters = Counters::default();
+    if let (Stepping::Adaptive(adaptive), true, None) = (stepping, stepping.is_per_sample(), replay)
+    {
+        let sample_grids = PerSample {
+            dynamics,
+            scheme,
+            adaptive,
+            component: 0,
+        }
+        .run(times, x0, &mut states, &mut ws, &mut counters, None)?;
+        return Ok(Solution {
+            states,
+            grid: Grid::default(),
+            sample_grids,
+            counters,
+        });
+    }
     let norm = state_norm::<T>(stepping);
     let fwd = Forward {
         scheme,
@@ -81,10 +109,6 @@ fn solve_impl<T: Real>(
         what: "state",
         replay,
     };
-    let batch = x0.len() / dynamics.dim();
-    let mut ws = StepWorkspace::new(scheme.stages(), x0.len(), dynamics.scratch_len(batch));
-    let mut states = Trajectory::zeros(times.len() - 1, x0.len());
-    let mut counters = Counters::default();
     let grid = fwd.run(
         times,
         x0,
@@ -96,6 +120,7 @@ fn solve_impl<T: Real>(
     Ok(Solution {
         states,
         grid,
+        sample_grids: Vec::new(),
         counters,
     })
 }

@@ -376,7 +376,12 @@ pub(super) fn lower_step(
         | Kernel::Stencil { .. }
         | Kernel::Conv1d(_)
         | Kernel::Conv1dT(_)
-        | Kernel::Conv1dWGrad { .. } => return None,
+        | Kernel::Conv1dWGrad { .. }
+        | Kernel::Conv2d { .. }
+        | Kernel::Conv2dT { .. }
+        | Kernel::Conv2dWGrad { .. }
+        | Kernel::Squeeze(_)
+        | Kernel::Unsqueeze(_) => return None,
     };
     Some(Lowered::Ops(ops))
 }

@@ -89,6 +89,13 @@ fn run_forward<'p, 'a, T: Real>(
 ) -> Result<ForwardPass<'p, 'a, T>, SolveError> {
     problem.validate()?;
     check_lambda(lambda)?;
+    if problem.stepping.is_per_sample() {
+        return Err(SolveError::BadOption {
+            name: "stepping",
+            value: "per-sample".into(),
+            reason: "the reversible methods step the whole batch together; use per-batch steps or another exact method",
+        });
+    }
     let mut run = Run::new(problem);
     let (outputs, grids, records) = forward(problem, &mut run, lambda, keep)?;
     Ok(ForwardPass {
@@ -98,6 +105,8 @@ fn run_forward<'p, 'a, T: Real>(
         outputs,
         grids,
         records,
+        sample_grids: Vec::new(),
+        sample_states: Vec::new(),
     })
 }
 

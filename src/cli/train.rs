@@ -1,0 +1,408 @@
+//! `symplode train --config run.toml`: fit a model spec to trajectory data (see
+//! `docs/train.md`); with the `mpi` feature and `mpiexec -n R`, data-parallel over R ranks.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Serialize;
+use symplode::io::{self, ModelSpec, Named, SafeTensors, npy, safetensors::NamedTensor};
+use symplode::prelude::*;
+use symplode::runtime::optim::{Adam, Optimizer, Sgd};
+#[cfg(not(feature = "mpi"))]
+use symplode::train::SingleProcess;
+use symplode::train::{
+    Collective, DataSource, IterationLog, OptimizerChoice, RunConfig, TrainConfig, Trainer,
+    TrajectorySet, spiral_trajectory,
+};
+
+use super::CliError;
+use super::load::CliReal;
+
+/// `symplode train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The run file (TOML): model, data, method, optimiser, outputs (see docs/train.md).
+    #[arg(long, value_name = "RUN.toml")]
+    pub config: PathBuf,
+    /// Continue from the last checkpoint of an interrupted run.
+    #[arg(long)]
+    pub resume: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `train` prints.
+#[derive(Serialize)]
+struct TrainReport {
+    command: &'static str,
+    config: String,
+    precision: &'static str,
+    ranks: usize,
+    shards: usize,
+    method: String,
+    tableau: String,
+    start_iteration: u64,
+    iterations: u64,
+    stopped_early: bool,
+    final_loss: f64,
+    final_val_loss: Option<f64>,
+    seconds: f64,
+    weights: String,
+    log: String,
+    curve: String,
+    checkpoint: String,
+}
+
+impl From<symplode::train::TrainError> for CliError {
+    fn from(e: symplode::train::TrainError) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+/// Runs `train`, appending the report to `out` (rank 0 only).
+pub fn run(args: &TrainArgs, out: &mut String) -> Result<(), CliError> {
+    let cfg = RunConfig::read(&args.config)?;
+    #[cfg(feature = "mpi")]
+    {
+        let world = symplode::train::MpiCollective::init()?;
+        let result = dispatch(&cfg, args, &world, out);
+        if let Err(CliError(msg)) = &result
+            && world.size() > 1
+        {
+            eprintln!("error: rank {}: {}", world.rank(), super::one_line(msg));
+            world.abort(1);
+        }
+        result
+    }
+    #[cfg(not(feature = "mpi"))]
+    dispatch(&cfg, args, &SingleProcess, out)
+}
+
+fn dispatch(
+    cfg: &RunConfig,
+    args: &TrainArgs,
+    world: &dyn Collective,
+    out: &mut String,
+) -> Result<(), CliError> {
+    if cfg.f32 {
+        run_in::<f32>(cfg, args, world, out)
+    } else {
+        run_in::<f64>(cfg, args, world, out)
+    }
+}
+
+/// Everything but the optimiser, in precision `T`.
+fn run_in<T: CliReal>(
+    cfg: &RunConfig,
+    args: &TrainArgs,
+    world: &dyn Collective,
+    out: &mut String,
+) -> Result<(), CliError> {
+    // For tests of a failing rank: this rank fails before training while the others wait in
+    // the first all-gather; the job must end (MPI_Abort), not hang.
+    if std::env::var("SYMPLODE_TEST_FAIL_RANK").ok() == Some(world.rank().to_string()) {
+        return Err(CliError(format!(
+            "rank {}: injected failure (SYMPLODE_TEST_FAIL_RANK)",
+            world.rank()
+        )));
+    }
+    let spec = ModelSpec::read(&cfg.model).map_err(|e| field(cfg, "model", e))?;
+    let net = match &cfg.weights {
+        Some(w) => SafeTensors::read(w)
+            .and_then(|st| spec.build::<T>(&st))
+            .map_err(|e| field(cfg, "weights", e))?,
+        None => spec.init::<T>(cfg.seed)?,
+    };
+    let tableau = match &cfg.tableau {
+        Some(name) => io::resolve_tableau(name, Some(&cfg.base)).map_err(|e| match e {
+            io::IoError::Field { reason, .. } => field(cfg, "solver.tableau", reason),
+            other => field(cfg, "solver.tableau", other),
+        })?,
+        None => spec.tableau()?.ok_or_else(|| {
+            CliError(format!(
+                "{}: `solver.tableau` missing, and {} names none",
+                cfg.origin,
+                spec.origin()
+            ))
+        })?,
+    };
+    let scheme = Scheme::<T>::new(&tableau)
+        .map_err(|e| CliError(format!("{}: tableau `{}`: {e}", cfg.origin, tableau.name())))?;
+    let origin = format!("{} with the [solver] of {}", spec.origin(), cfg.origin);
+    let stepping = spec
+        .solver
+        .overridden_by(&cfg.solver)
+        .stepping(&origin)?
+        .ok_or_else(|| {
+            CliError(format!(
+                "{}: no step options: give `solver.steps` or `solver.rtol`/`solver.atol` (or a \
+                 [solver] section in {})",
+                cfg.origin,
+                spec.origin()
+            ))
+        })?;
+    let mut data = trajectories::<T>(cfg, spec.dim)?;
+    let validation = match cfg.validation {
+        Some((fraction, every, early)) => Some((
+            data.split_validation(fraction, cfg.seed)
+                .map_err(|e| CliError(format!("{}: {e}", cfg.origin)))?,
+            every,
+            early,
+        )),
+        None => None,
+    };
+    let budget = super::memory_budget(cfg.memory_budget.as_deref())
+        .map_err(|CliError(m)| CliError(format!("{}: `memory_budget`: {m}", cfg.origin)))?;
+    let options = symplode::runtime::grad::MethodOptions {
+        checkpoints: cfg.checkpoints,
+        lambda: cfg.lambda,
+        memory_budget: Some(usize::try_from(budget.bytes).unwrap_or(usize::MAX)),
+    };
+    let method = symplode::runtime::grad::method_with_options::<T>(&cfg.method, &options)
+        .map_err(|e| CliError(format!("{}: `method.name`: {e}", cfg.origin)))?;
+    let config = TrainConfig {
+        iterations: cfg.iterations,
+        seed: cfg.seed,
+        loss: cfg.loss,
+        schedule: cfg.schedule,
+        clip_norm: cfg.clip_norm,
+        progress: !args.quiet && !args.json,
+        log_path: Some(cfg.out.join("log.jsonl")),
+        checkpoint_dir: Some(cfg.checkpoint_dir.clone()),
+        checkpoint_every: cfg.checkpoint_every,
+        extra: serde_json::json!({ "run": cfg.origin, "model": spec.origin() }),
+        memory_budget: Some(budget),
+    };
+    let parts = Parts {
+        cfg,
+        args,
+        world,
+        method: &*method,
+        scheme: &scheme,
+        stepping,
+        config,
+        validation,
+        tableau: tableau.name().to_string(),
+    };
+    match &cfg.optimizer {
+        OptimizerChoice::Adam(c) => {
+            let adam = Adam::new(*c).map_err(|e| field(cfg, "optimizer", e))?;
+            train(parts, adam, net, &data, out)
+        }
+        OptimizerChoice::Sgd(c) => {
+            let sgd = Sgd::new(*c).map_err(|e| field(cfg, "optimizer", e))?;
+            train(parts, sgd, net, &data, out)
+        }
+    }
+}
+
+fn field(cfg: &RunConfig, name: &str, e: impl std::fmt::Display) -> CliError {
+    CliError(format!("{}: `{name}`: {e}", cfg.origin))
+}
+
+/// What [`train`] needs besides the optimiser.
+struct Parts<'a, T: Real> {
+    cfg: &'a RunConfig,
+    args: &'a TrainArgs,
+    world: &'a dyn Collective,
+    method: &'a dyn GradientMethod<T>,
+    scheme: &'a Scheme<T>,
+    stepping: Stepping,
+    config: TrainConfig,
+    validation: Option<(
+        symplode::train::Batch<T>,
+        u64,
+        Option<symplode::train::EarlyStopping>,
+    )>,
+    tableau: String,
+}
+
+/// The run itself, then (rank 0) the weights, the learning curve and the report.
+fn train<T: CliReal, O: Optimizer<T>>(
+    p: Parts<'_, T>,
+    optimizer: O,
+    mut net: Named<Mlp<T>>,
+    data: &TrajectorySet<T>,
+    out: &mut String,
+) -> Result<(), CliError> {
+    let cfg = p.cfg;
+    let mut trainer = Trainer::new(p.method, p.scheme, p.stepping, optimizer, p.config)
+        .map_err(|e| CliError(format!("{}: {e}", cfg.origin)))?
+        .with_shards(cfg.shards)
+        .and_then(|t| t.with_collective(p.world))
+        .map_err(|e| CliError(format!("{}: {e}", cfg.origin)))?;
+    if let Some((batch, every, early)) = p.validation {
+        trainer = trainer.with_validation(batch, every, early)?;
+    }
+    if p.args.resume {
+        trainer.resume(&mut net, &cfg.checkpoint_dir)?;
+    }
+    // For tests of `--resume`: die like a killed process right after this iteration.
+    let die_after: Option<u64> = std::env::var("SYMPLODE_TEST_KILL_AFTER")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let summary = trainer.run_with(&mut net, data, &mut |r, _| {
+        if Some(r.iteration) == die_after {
+            std::process::abort();
+        }
+    })?;
+    if p.world.rank() != 0 {
+        return Ok(());
+    }
+    let weights = cfg.out.join("weights.safetensors");
+    save_weights(&weights, &net, cfg, &summary.history)?;
+    let log = cfg.out.join("log.jsonl");
+    let curve = cfg.out.join("curve.png");
+    super::curve::write(&curve, &read_log(&log)?)?;
+    let report = TrainReport {
+        command: "train",
+        config: cfg.origin.clone(),
+        precision: T::NAME,
+        ranks: p.world.size(),
+        shards: trainer.shards(),
+        method: p.method.name().to_string(),
+        tableau: p.tableau,
+        start_iteration: summary.start_iteration,
+        iterations: summary.iterations,
+        stopped_early: trainer.stopped_early(),
+        final_loss: summary.final_loss(),
+        final_val_loss: summary.history.iter().rev().find_map(|r| r.val_loss),
+        seconds: summary.seconds,
+        weights: weights.display().to_string(),
+        log: log.display().to_string(),
+        curve: curve.display().to_string(),
+        checkpoint: cfg.checkpoint_dir.display().to_string(),
+    };
+    if p.args.json {
+        out.push_str(&super::report::json(&report)?);
+    } else {
+        text(&report, out);
+    }
+    Ok(())
+}
+
+/// The trained weights under the spec's tensor names (what `grad --weights` and PyTorch's
+/// `load_state_dict` read), with the run's provenance as metadata.
+fn save_weights<T: Real>(
+    path: &Path,
+    net: &Named<Mlp<T>>,
+    cfg: &RunConfig,
+    history: &[IterationLog],
+) -> Result<(), CliError> {
+    let tensors: Vec<NamedTensor<'_, T>> = io::param_tensors_of(net, net.params());
+    let mut meta = BTreeMap::new();
+    meta.insert("format".to_string(), "symplode-trained-weights".to_string());
+    meta.insert("run".to_string(), cfg.origin.clone());
+    if let Some(r) = history.last() {
+        meta.insert("iteration".to_string(), r.iteration.to_string());
+        meta.insert("loss".to_string(), format!("{:e}", r.loss));
+    }
+    Ok(io::safetensors::write(path, &tensors, &meta)?)
+}
+
+/// Every record of the log (this run's and, after a resume, the earlier ones).
+fn read_log(path: &Path) -> Result<Vec<IterationLog>, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError(format!("cannot read {}: {e}", path.display())))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+/// The training windows of the run's data.
+fn trajectories<T: Real>(cfg: &RunConfig, dim: usize) -> Result<TrajectorySet<T>, CliError> {
+    let (times, states, n, d) = match &cfg.data {
+        DataSource::Trajectories { states, times } => {
+            let s = npy::read(states)?;
+            let t = npy::read(times)?;
+            let origin = states.display().to_string();
+            s.check_finite(&origin, "trajectories")?;
+            t.check_finite(&times.display().to_string(), "times")?;
+            let [k, n, d] = s.shape[..] else {
+                return Err(CliError(format!(
+                    "{origin}: `data.trajectories` must be [K, n, dim], got {:?}",
+                    s.shape
+                )));
+            };
+            if t.shape != [k] {
+                return Err(CliError(format!(
+                    "{}: `data.times` must be [{k}] (K of the trajectories), got {:?}",
+                    times.display(),
+                    t.shape
+                )));
+            }
+            (t.to_vec::<f64>(), s.to_vec::<T>(), n, d)
+        }
+        DataSource::Physics {
+            kind,
+            count,
+            points,
+        } => {
+            let mut c = symplode::physics::DatasetConfig::dgnet(*kind);
+            c.trajectories = *count;
+            c.steps = points - 1;
+            let d = symplode::physics::Dataset::generate(&c, |_, _| {})
+                .map_err(|e| field(cfg, "data.builtin", e))?;
+            let n = d.n();
+            // [trajectory, state, n] → [state K, trajectory, n].
+            let mut s = Vec::with_capacity(d.u.len());
+            for k in 0..d.states {
+                for j in 0..d.trajectories {
+                    s.extend(d.state(j, k).iter().map(|&v| T::of(v)));
+                }
+            }
+            let t = (0..d.states).map(|k| k as f64 * d.dt).collect();
+            (t, s, d.trajectories, n)
+        }
+        DataSource::Spiral { points, noise } => {
+            let (t, s) = spiral_trajectory(*points, *noise, cfg.seed);
+            (t, s.into_iter().map(T::of).collect(), 1, 2)
+        }
+    };
+    if d != dim {
+        return Err(CliError(format!(
+            "{}: the data has dimension {d}, the model {dim}",
+            cfg.origin
+        )));
+    }
+    let k = times.len();
+    TrajectorySet::new(times, states, n, d, cfg.window.unwrap_or(k), cfg.batch)
+        .map_err(|e| CliError(format!("{}: {e}", cfg.origin)))
+}
+
+/// The human-readable report.
+fn text(r: &TrainReport, out: &mut String) {
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<12}{v}\n"));
+    line("config", format!("{} ({})", r.config, r.precision));
+    line(
+        "method",
+        format!(
+            "{}, tableau {}, {} shards on {} rank(s)",
+            r.method, r.tableau, r.shards, r.ranks
+        ),
+    );
+    let stop = if r.stopped_early {
+        " (stopped early)"
+    } else {
+        ""
+    };
+    line(
+        "iterations",
+        format!("{} → {}{stop}", r.start_iteration, r.iterations),
+    );
+    line("loss", format!("{:.6e}", r.final_loss));
+    if let Some(v) = r.final_val_loss {
+        line("val loss", format!("{v:.6e}"));
+    }
+    line("wall time", format!("{:.3} s", r.seconds));
+    line("weights", r.weights.clone());
+    line("log", r.log.clone());
+    line("curve", r.curve.clone());
+    line("checkpoint", r.checkpoint.clone());
+}
