@@ -450,6 +450,11 @@ fn main() {
         symplode_runtime::linalg::cache::cache_sizes(),
         symplode_runtime::linalg::cache::cache_sizes().source
     );
+    // Printed again at the end: ours calibrates packing on its first large products.
+    println!(
+        "A packing: {}",
+        symplode_runtime::linalg::matmul::packing_choice()
+    );
     let avx512 = std::is_x86_feature_detected!("avx512f");
     let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
     println!(
@@ -554,6 +559,10 @@ fn main() {
         );
     }
     println!();
+    println!(
+        "A packing chosen by ours' first-use calibration: {}",
+        symplode_runtime::linalg::matmul::packing_choice()
+    );
     println!("loadavg at end {}", loadavg());
     if wrong {
         println!("ERROR: a result differs from ours by more than {TOL:e}");

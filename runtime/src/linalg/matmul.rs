@@ -14,7 +14,8 @@
 //! - `B` is packed, one panel of `KC × NR` elements at a time, into a **stack** buffer,
 //!   zero-padded at the right edge so the micro-kernel always runs at full width;
 //! - `A` is read in place through arbitrary strides (so `Xᵀ`, `δᵀ` need no copies) while its
-//!   `m × KC` block fits half the L2; a taller `A` is packed, `MC` rows at a time, into
+//!   `m × KC` block fits half the L2; a taller `A` is either streamed the same way or packed
+//!   (whichever a first-use calibration finds faster on this machine), `MC` rows at a time, into
 //!   `MR`-row micro-panels in a per-thread buffer (grown on the first such product, then
 //!   reused: no allocation after warm-up), so each panel of `B` sweeps rows held in the L2
 //!   instead of streaming all of `A` from the L3 once per panel. Packing moves data only: the
@@ -40,6 +41,9 @@ use std::mem::{MaybeUninit, size_of};
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod narrow;
+mod pack_choice;
+
+pub use pack_choice::describe as packing_choice;
 
 use crate::real::Real;
 
@@ -392,8 +396,9 @@ unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
 #[repr(align(64))]
 struct Panel<T>([MaybeUninit<T>; PACK]);
 
-/// The blocked loop nest: for each `NR`-column panel of `B` and each `KC`-row block, pack the
-/// panel on the stack and sweep the micro-kernel down all rows of `A`.
+/// The blocked product: block sizes from the caches, then A packed ([`packed`]) or streamed
+/// ([`streamed`]) when its `m × KC` block overflows half the L2, as calibrated on first use
+/// (`pack_choice`), else streamed.
 ///
 /// # Safety
 /// As [`dispatch`], and the CPU supports what `K` was compiled for.
@@ -408,11 +413,44 @@ unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
     let kc_block = kc_max.min(p.k);
     let mc = (caches.l2 / 2 / (kc_block * size_of::<T>()) / K::MR).max(1) * K::MR;
     if p.m > mc && p.n > nr_full {
-        // SAFETY: forwarded.
-        if unsafe { packed::<T, K>(p, kc_max, mc) } {
-            return;
+        // Packing or streaming A: forced L2 (tests) packs; else the calibrated choice.
+        let choice = if caches.source == "forced" {
+            Some(true)
+        } else {
+            pack_choice::decided()
+        };
+        match choice {
+            // SAFETY: forwarded.
+            Some(true) if unsafe { packed::<T, K>(p, kc_max, mc) } => return,
+            Some(_) => {}
+            None => {
+                let pack = pack_choice::next_trial_packs();
+                let start = std::time::Instant::now();
+                // SAFETY: forwarded.
+                let packed_it = pack && unsafe { packed::<T, K>(p, kc_max, mc) };
+                if !packed_it {
+                    // SAFETY: forwarded.
+                    unsafe { streamed::<T, K>(p, kc_max) };
+                }
+                let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                let flops = (2 * p.m * p.n * p.k) as u64;
+                pack_choice::record(packed_it, nanos, flops);
+                return;
+            }
         }
     }
+    // SAFETY: forwarded.
+    unsafe { streamed::<T, K>(p, kc_max) }
+}
+
+/// The loop nest with A read in place: for each `NR`-column panel of `B` and each `KC`-row
+/// block, pack the panel on the stack and sweep the micro-kernel down all rows of `A`.
+///
+/// # Safety
+/// As [`blocked`]; `kc_max · NR ≤ PACK`.
+#[inline(always)]
+unsafe fn streamed<T: Real, K: Micro<T>>(p: &Problem<T>, kc_max: usize) {
+    let nr_full = K::NR;
     let mut panel = Panel([const { MaybeUninit::<T>::uninit() }; PACK]);
     let panel = panel.0.as_mut_ptr() as *mut T;
     // With few rows the panel is used only a few times, so a row-major B is read in place
