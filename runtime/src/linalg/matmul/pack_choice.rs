@@ -1,6 +1,6 @@
 //! Whether packing `A` into L2-sized blocks pays on this machine, decided by a first-use
-//! calibration instead of a constant: the first [`TRIALS`] products whose A block overflows
-//! half the L2 alternate between streaming A and packing it, timed; the faster per
+//! calibration instead of a constant: after two warm-up products, the next [`TRIALS`] products
+//! whose A block overflows half the L2 alternate between streaming A and packing it, timed; the faster per
 //! floating-point operation is kept for the rest of the process. Packing moves data only (the
 //! sums and their order are the same), so the choice can never change a result's bits.
 
@@ -8,6 +8,9 @@ use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 /// Timed products before the choice is made (half of each kind).
 pub(super) const TRIALS: usize = 8;
+/// Products run first without being counted, one of each kind: their cold caches, page faults
+/// and buffer growth would favour whichever kind runs second.
+const WARM_UP: usize = 2;
 
 const UNDECIDED: u8 = 0;
 const PACK: u8 = 1;
@@ -36,6 +39,9 @@ pub(super) fn next_trial_packs() -> bool {
 
 /// Records one timed product; after [`TRIALS`] of them, decides.
 pub(super) fn record(packed: bool, nanos: u64, flops: u64) {
+    if STARTED.load(Ordering::Relaxed) <= WARM_UP {
+        return;
+    }
     let i = usize::from(packed);
     NANOS[i].fetch_add(nanos, Ordering::Relaxed);
     FLOPS[i].fetch_add(flops, Ordering::Relaxed);
