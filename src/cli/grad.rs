@@ -9,7 +9,7 @@ use symplode::prelude::*;
 
 use super::args::{GradArgs, LossKind, Method};
 use super::load::{CliReal, load, read_states};
-use super::report::{Memory, Steps, bytes, l2, num, stepping_text};
+use super::report::{Memory, Steps, l2, num, stepping_text};
 use super::{CliError, check_span};
 
 /// The norm of one gradient tensor.
@@ -296,17 +296,8 @@ fn text(r: &GradReport, out: &mut String) {
             r.nfe_forward, r.nfe_backward, r.vjp_backward
         ),
     );
-    let mem = |m: &Memory, total: &str| {
-        format!(
-            "checkpoint {}, graph {}, workspace {}, {total} {}",
-            bytes(m.checkpoint),
-            bytes(m.graph),
-            bytes(m.workspace),
-            bytes(m.total)
-        )
-    };
-    line("predicted", mem(&r.memory_predicted, "total"));
-    line("measured", mem(&r.memory_measured, "peak total"));
+    line("predicted", r.memory_predicted.text("total"));
+    line("measured", r.memory_measured.text("peak total"));
     line("wall time", format!("{:.6} s", r.wall_seconds));
     if let Some(p) = &r.out {
         line(

@@ -430,17 +430,8 @@ fn text(r: &HvpReport, out: &mut String) {
             r.nfe_forward, r.nfe_backward, r.vjp_backward
         ),
     );
-    let mem = |m: &Memory, total: &str| {
-        format!(
-            "checkpoint {}, graph {}, workspace {}, {total} {}",
-            bytes(m.checkpoint),
-            bytes(m.graph),
-            bytes(m.workspace),
-            bytes(m.total)
-        )
-    };
-    line("predicted", mem(&r.memory_predicted, "total"));
-    line("measured", mem(&r.memory_measured, "peak total"));
+    line("predicted", r.memory_predicted.text("total"));
+    line("measured", r.memory_measured.text("peak total"));
     line("wall time", format!("{:.6} s", r.wall_seconds));
     if let Some(p) = &r.out {
         line(

@@ -31,6 +31,19 @@ pub struct Memory {
     pub total: usize,
 }
 
+impl Memory {
+    /// `checkpoint …, graph …, workspace …, <total> …`, the text of the report's memory lines.
+    pub fn text(&self, total: &str) -> String {
+        format!(
+            "checkpoint {}, graph {}, workspace {}, {total} {}",
+            bytes(self.checkpoint),
+            bytes(self.graph),
+            bytes(self.workspace),
+            bytes(self.total)
+        )
+    }
+}
+
 /// `12345 B (12.1 KiB)`.
 pub fn bytes(b: usize) -> String {
     let units = ["KiB", "MiB", "GiB", "TiB"];
