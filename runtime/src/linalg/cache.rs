@@ -183,10 +183,26 @@ impl Blocking {
     pub const KC_MIN: usize = 32;
 
     /// The blocks for these cache sizes and tile.
+    #[cfg(test)]
     pub fn new(c: CacheSizes, mr: usize, nr: usize, elem: usize) -> Blocking {
-        let kc = (c.l1d / 2 / (nr * elem)).clamp(Self::KC_MIN, Self::KC_MAX);
-        let mc = (c.l2 / 2 / (kc * elem) / mr).max(1) * mr;
-        Blocking { kc, mc }
+        let kc = Self::kc(c.l1d, nr, elem);
+        Blocking {
+            kc,
+            mc: Self::mc(c.l2, kc, mr, elem),
+        }
+    }
+
+    /// `KC` for an L1d of `l1d` bytes (inlined into the kernels, where `nr · elem` is a
+    /// constant, so the division is a multiplication).
+    #[inline(always)]
+    pub fn kc(l1d: usize, nr: usize, elem: usize) -> usize {
+        (l1d / (2 * nr * elem)).clamp(Self::KC_MIN, Self::KC_MAX)
+    }
+
+    /// `MC` for an L2 of `l2` bytes and K blocks of `kc` terms.
+    #[inline(always)]
+    pub fn mc(l2: usize, kc: usize, mr: usize, elem: usize) -> usize {
+        (l2 / 2 / (kc * elem) / mr).max(1) * mr
     }
 }
 

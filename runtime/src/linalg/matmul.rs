@@ -406,13 +406,15 @@ struct Panel<T>([MaybeUninit<T>; PACK]);
 unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
     let nr_full = K::NR;
     let caches = cache_sizes();
-    let kc_max = Blocking::new(caches, K::MR, nr_full, size_of::<T>())
-        .kc
-        .min(PACK / nr_full);
-    // Rows of A whose K block fills half the L2, a whole number of register tiles.
+    let kc_max = Blocking::kc(caches.l1d, K::NR, size_of::<T>()).min(PACK / nr_full);
     let kc_block = kc_max.min(p.k);
-    let mc = (caches.l2 / 2 / (kc_block * size_of::<T>()) / K::MR).max(1) * K::MR;
-    if p.m > mc && p.n > nr_full {
+    // Only an A whose m × KC block overflows half the L2 may be packed (checked with a
+    // product: small products, the common case, pay no division).
+    let a_block_bytes = p.m.saturating_mul(kc_block * size_of::<T>());
+    // Rows of A whose K block fills half the L2, a whole number of register tiles.
+    let mc = || Blocking::mc(caches.l2, kc_block, K::MR, size_of::<T>());
+    if a_block_bytes > caches.l2 / 2 && p.n > nr_full && p.m > mc() {
+        let mc = mc();
         // Packing or streaming A: forced L2 (tests) packs; else the calibrated choice.
         let choice = if caches.source == "forced" {
             Some(true)
