@@ -1,5 +1,7 @@
 //! FFJORD's multiscale image flow on Fashion-MNIST (Debian's `dataset-fashion-mnist`), on the
 //! IR's 2-D convolutions (`examples/common/image_model.rs` describes the model).
+//! (One file over 600 lines: an example a user reads top to bottom — data, training loop,
+//! memory comparison and plots in the order they run.)
 //!
 //! Two modes:
 //!

@@ -1,5 +1,7 @@
 //! The run file of `symplode train --config run.toml` (feature `model-files`): what to fit,
 //! how, and where the results go. See `docs/train.md` for a walk-through.
+//! (One file over 600 lines: every field's check sits beside its field, so one bad field is
+//! one error naming it; the file is the run file's reference.)
 //!
 //! ```toml
 //! model = "model.toml"        # model spec (paths are relative to this file)

@@ -1,4 +1,6 @@
 //! Dense matrix products `C ← A·B` / `C ← C + A·B` that never touch the heap.
+//! (One file over 600 lines: the loop nests, packing and dispatch share the private `Problem`
+//! and `Micro` types and their unsafe contracts; the SIMD micro-kernels live in submodules.)
 //!
 //! The `gemm` crate (0.19) allocates on every call in its general path (a `vec![false; mc/MR]`
 //! pack-tracking vector, plus a `MemBuffer` when it packs: measured after warm-up at

@@ -1,4 +1,6 @@
 //! A batched multilayer perceptron `f(x, t; θ)` configured at run time.
+//! (One file over 600 lines: the forward, VJP, taped and per-row-time paths share the private
+//! layer table and buffer layout; splitting them would expose both.)
 
 use symplode_codegen::ir::{Graph, IrError};
 
