@@ -66,6 +66,7 @@ use symplode::codegen::ad::Trace;
 use symplode::codegen::ir::Activation;
 use symplode::prelude::*;
 use symplode::runtime::interp::{Interpreted, cnf};
+use symplode::runtime::jit::{JitNetwork, JitOptions, JitReal};
 use symplode::runtime::optim::{Adam, AdamConfig, LrSchedule, Optimizer, WeightDecay};
 use symplode::runtime::parallel::Chunked;
 use symplode::runtime::rng::Rng;
@@ -147,6 +148,9 @@ struct Args {
     /// Iterations left out of the `--bench` figures.
     #[arg(long, default_value_t = 10)]
     warmup: u64,
+    /// `--bench` on the network JIT (`JitNetwork`) instead of the interpreter.
+    #[arg(long)]
+    jit: bool,
 }
 
 /// Half-width of the plotted square (FFJORD's toy plots use [−4, 4]²).
@@ -522,10 +526,37 @@ fn main_inner(args: &Args) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
+/// The model `--bench` trains: interpreted or JIT-compiled.
+enum BenchModel<T: JitReal> {
+    Interp(Box<Interpreted<T>>),
+    Jit(Box<JitNetwork<T>>),
+}
+
+impl<T: JitReal> BenchModel<T> {
+    fn dynamics(&self) -> &dyn Dynamics<T> {
+        match self {
+            BenchModel::Interp(m) => &**m,
+            BenchModel::Jit(m) => &**m,
+        }
+    }
+    fn interp_mut(&mut self) -> &mut Interpreted<T> {
+        match self {
+            BenchModel::Interp(m) => m,
+            BenchModel::Jit(m) => m.interpreted_mut(),
+        }
+    }
+    fn params_mut(&mut self) -> &mut [T] {
+        match self {
+            BenchModel::Interp(m) => m.params_mut(),
+            BenchModel::Jit(m) => m.params_mut(),
+        }
+    }
+}
+
 /// `--bench`: the training loop only (Hutchinson trace, constant learning rate), each
 /// iteration timed whole (sampling, noise, gradient, Adam step) like the PyTorch script's,
 /// one JSON line of figures over the iterations after `--warmup`.
-fn bench<T: Real>(args: &Args, data: &str) -> Result<(), Box<dyn Error>> {
+fn bench<T: JitReal>(args: &Args, data: &str) -> Result<(), Box<dyn Error>> {
     if args.trace != "hutchinson" || args.threads.is_some() {
         return Err(
             "--bench times the Hutchinson loop on one thread: drop --trace/--threads".into(),
@@ -546,7 +577,12 @@ fn bench<T: Real>(args: &Args, data: &str) -> Result<(), Box<dyn Error>> {
         .into_iter()
         .map(T::of)
         .collect();
-    let mut model = cnf::<T>(&f, Trace::Hutchinson, params)?;
+    let interp = cnf::<T>(&f, Trace::Hutchinson, params)?;
+    let mut model = if args.jit {
+        BenchModel::Jit(Box::new(JitNetwork::new(interp, &JitOptions::default())?))
+    } else {
+        BenchModel::Interp(Box::new(interp))
+    };
     let mut adam = Adam::new(AdamConfig {
         lr: args.lr,
         weight_decay: WeightDecay::L2(1e-5),
@@ -558,10 +594,16 @@ fn bench<T: Real>(args: &Args, data: &str) -> Result<(), Box<dyn Error>> {
         let start = Instant::now();
         let mut rng = Rng::new(batch_seed(args.seed, it));
         let x0 = toy::augment::<T>(&toy::sample(data, args.batch, &mut rng)?);
-        model.set_aux(1, &toy::noise::<T>(args.batch, args.rademacher, &mut rng))?;
+        let eps = toy::noise::<T>(args.batch, args.rademacher, &mut rng);
+        model.interp_mut().set_aux(1, &eps)?;
         let g = {
-            let problem =
-                Problem::single(&model, &[0.0, args.time], &scheme, stepping.clone(), &x0);
+            let problem = Problem::single(
+                model.dynamics(),
+                &[0.0, args.time],
+                &scheme,
+                stepping.clone(),
+                &x0,
+            );
             method.gradient(&problem, &mut toy::nll_loss::<T>)?
         };
         if !g.loss.is_finite() {
@@ -596,7 +638,8 @@ fn bench<T: Real>(args: &Args, data: &str) -> Result<(), Box<dyn Error>> {
     let line = serde_json::json!({
         "peer": "symplode",
         "mode": method.name(),
-        "dtype": T::NAME,
+        "dtype": <T as Real>::NAME,
+        "engine": if args.jit { "jit" } else { "interpreter" },
         "data": data,
         "iterations": format!("{}..{}", args.warmup + 1, args.iters),
         "s_per_iter_mean": mean(&times),

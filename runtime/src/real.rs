@@ -30,6 +30,8 @@ pub trait Real:
     const NAME: &'static str;
     /// `v[i] ← tanh(v[i])`, vectorised (see `linalg::fastmath`).
     fn tanh_slice(v: &mut [Self]);
+    /// `v[i] ← 1/(1 + e^{−v[i]})`, vectorised (see `linalg::fastmath`).
+    fn sigmoid_slice(v: &mut [Self]);
 }
 
 impl Real for f64 {
@@ -45,6 +47,9 @@ impl Real for f64 {
     fn tanh_slice(v: &mut [Self]) {
         crate::linalg::fastmath::tanh_in_place(v)
     }
+    fn sigmoid_slice(v: &mut [Self]) {
+        crate::linalg::fastmath::sigmoid_in_place(v)
+    }
 }
 
 impl Real for f32 {
@@ -59,5 +64,8 @@ impl Real for f32 {
     const NAME: &'static str = "f32";
     fn tanh_slice(v: &mut [Self]) {
         crate::linalg::fastmath::tanh_in_place_f32(v)
+    }
+    fn sigmoid_slice(v: &mut [Self]) {
+        crate::linalg::fastmath::sigmoid_in_place_f32(v)
     }
 }

@@ -51,7 +51,7 @@ pub fn unary_in_place<T: Real>(op: UnaryOp, y: &mut [T]) {
     match op {
         UnaryOp::Tanh => T::tanh_slice(y),
         UnaryOp::Softplus => map_slice(y, |x| x.max(zero) + (-x.abs()).exp().ln_1p()),
-        UnaryOp::Sigmoid => map_slice(y, sigmoid),
+        UnaryOp::Sigmoid => T::sigmoid_slice(y),
         UnaryOp::Relu => map_slice(y, |x| if x < zero { zero } else { x }),
         UnaryOp::Elu => map_slice(y, |x| if x > zero { x } else { x.exp_m1() }),
         UnaryOp::Silu => map_slice(y, |x| x * sigmoid(x)),
