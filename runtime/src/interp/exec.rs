@@ -235,7 +235,11 @@ pub(super) fn run_hooked<T: Real>(
                     None
                 } else {
                     let full = unsafe { mem.get(s, l) };
-                    Some(if l.batched() { &full[..l.per_row] } else { full })
+                    Some(if l.batched() {
+                        &full[..l.per_row]
+                    } else {
+                        full
+                    })
                 }
             };
             let (first, rest) = y.split_at_mut(w);
@@ -311,9 +315,7 @@ fn run_step<'s, T: Real>(
         }
         Kernel::BatchOuterTime { p, k: kk, acc } => match t {
             Times::One(t) => k::batch_outer_time(y, a(0), a(1), t, batch, *p, *kk, *acc),
-            Times::Rows(ts) => {
-                k::batch_outer_time_rows(y, a(0), a(1), ts, batch, *p, *kk, *acc)
-            }
+            Times::Rows(ts) => k::batch_outer_time_rows(y, a(0), a(1), ts, batch, *p, *kk, *acc),
         },
         Kernel::BatchOuter { p, q, acc } => k::batch_outer(y, a(0), a(1), batch, *p, *q, *acc),
         Kernel::BatchSum { w, acc } => k::batch_sum(y, a(0), *w, *acc),
@@ -339,9 +341,7 @@ fn run_step<'s, T: Real>(
             k::conv1d(y, a(0), a(1), b, shape, batch);
         }
         Kernel::Conv1dT(shape) => k::conv1d_t(y, a(0), a(1), shape, batch),
-        Kernel::Conv1dWGrad { shape, acc } => {
-            k::conv1d_wgrad(y, a(0), a(1), shape, batch, *acc)
-        }
+        Kernel::Conv1dWGrad { shape, acc } => k::conv1d_wgrad(y, a(0), a(1), shape, batch, *acc),
         Kernel::Conv2d { shape, cols } => {
             let b = (step.args.len() > 2).then(|| a(2));
             // SAFETY: the plan gives the im2col scratch a buffer of its own for this step.

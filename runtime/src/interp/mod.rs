@@ -163,6 +163,15 @@ impl<T: Real> Interpreted<T> {
         })
     }
 
+    /// How many steps of each program (eval, VJP, taped forward, taped backward) compute a
+    /// row-uniform value (one that depends on the time and parameters only) on one row and
+    /// copy it to the others when the batch runs at one time.
+    pub fn row_uniform_steps(&self) -> [usize; 4] {
+        self.uniform
+            .each_ref()
+            .map(|u| u.iter().filter(|&&b| b).count())
+    }
+
     /// The graph being run (after CSE and DCE).
     pub fn graph(&self) -> &Graph {
         &self.plans.graph

@@ -12,11 +12,14 @@
 //! [`uniform_steps`] finds those steps by running through the plan once, tracking for every
 //! column of the batched arenas whether it holds a row-uniform value (buffers are reused, so a
 //! later write clears the mark). The state, the cotangent, auxiliary inputs (e.g. the
-//! Hutchinson noise) and the caller's tape are never row-uniform. The kernels compute each row
-//! with the same operations whatever the batch (elementwise loops; the GEMM's row of a product
-//! does not depend on the number of rows), so the copied row is the value the full step would
-//! have stored in every row, and a step run by the network JIT instead (the full batch) leaves
-//! the same values.
+//! Hutchinson noise) and the caller's tape are never row-uniform.
+//!
+//! Bit-equality with the full step: elementwise and data-movement kernels compute each row with
+//! the same operations whatever the batch. A GEMM's rounding may depend on the number of rows
+//! (blocking, kernel choice), so products take the shortcut only with an inner dimension of 1
+//! (`t·w`, one product rounded once, then the bias added as every kernel adds it): the copied
+//! row is then exactly what the full step stores in every row, and a step that the network JIT
+//! runs instead (on the full batch) leaves the same values.
 //!
 //! [`Times::One`]: super::exec::Times::One
 
@@ -70,16 +73,22 @@ impl Marks {
 }
 
 /// Whether the kernel computes each row of its batched result from the same row of its batched
-/// operands (and unbatched ones) only, so that it can run on one row.
+/// operands (and unbatched ones) only, so that it can run on one row with the same rounding:
+/// products only with an inner dimension of 1 (see the module documentation).
 fn row_local(kernel: &Kernel) -> bool {
+    match *kernel {
+        Kernel::Dense { inp, .. } => inp == 1,
+        Kernel::DenseNT { k, .. } | Kernel::DenseNTCols { k, .. } => k == 1,
+        _ => elementwise(kernel),
+    }
+}
+
+/// Elementwise and data-movement kernels that work row by row.
+fn elementwise(kernel: &Kernel) -> bool {
     matches!(
         kernel,
         Kernel::Fill(_)
             | Kernel::Time
-            | Kernel::Dense { .. }
-            | Kernel::DenseTime { .. }
-            | Kernel::DenseNT { .. }
-            | Kernel::DenseNTCols { .. }
             | Kernel::BroadcastRows { .. }
             | Kernel::Unary(_)
             | Kernel::TanhGrad

@@ -307,7 +307,10 @@ mod tests {
             }
             worst = worst.max(ulps(y, want));
             let want32 = sigmoid_ref(x as f32 as f64) as f32;
-            assert!((y32 - want32).abs() <= f32::EPSILON * want32, "f32 sigmoid({x})");
+            assert!(
+                (y32 - want32).abs() <= f32::EPSILON * want32,
+                "f32 sigmoid({x})"
+            );
         }
         assert!(worst <= 4, "sigmoid: {worst} ulp");
         let mut nan = [f64::NAN];
