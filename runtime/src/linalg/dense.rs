@@ -381,7 +381,13 @@ impl DenseLayer {
         );
         col_sum(&mut gp[self.b..self.b + out], delta, out, true);
         if k < inp {
-            time_col_grad_rows(&mut gp[self.w + k..self.w + out * inp], inp, delta, out, times);
+            time_col_grad_rows(
+                &mut gp[self.w + k..self.w + out * inp],
+                inp,
+                delta,
+                out,
+                times,
+            );
         }
     }
 
