@@ -10,9 +10,10 @@
 //! tested in the parent module; NaN propagates, ±∞ → ±1.
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
-/// ln 2 split: 16 significant bits, so `k·LN2_HI` is exact for |k| < 256.
-const LN2_HI: f32 = 0.693_145_751_953_125;
-const LN2_LO: f32 = 1.428_606_765_330_187e-6;
+/// ln 2 split (0.693145751953125 + 1.4286068e-6): 16 significant bits in the first, so
+/// `k·LN2_HI` is exact for |k| < 256.
+const LN2_HI: f32 = f32::from_bits(0x3f31_7200);
+const LN2_LO: f32 = f32::from_bits(0x35bf_be8e);
 /// 1.5·2²³: adding it rounds to an integer held in the low mantissa bits.
 const ROUND: f32 = 12_582_912.0;
 /// 1/i!, i = 1..=8.
