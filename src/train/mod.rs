@@ -30,6 +30,7 @@
 mod checkpoint;
 mod data;
 mod error;
+pub mod flow;
 mod log;
 #[cfg(feature = "mpi")]
 mod mpi;
@@ -37,6 +38,7 @@ mod mpi;
 mod run_config;
 mod shard;
 mod spiral;
+pub mod toy;
 mod validation;
 
 use std::path::{Path, PathBuf};
@@ -280,7 +282,10 @@ impl<'a, T: Real> Trainer<'a, T> {
         model: &mut dyn Dynamics<T>,
         batch: &Batch<T>,
     ) -> Result<IterationLog, TrainError> {
-        batch.validate(model.dim())?;
+        match self.config.loss {
+            Loss::Nll { .. } => batch.validate_states(model.dim())?,
+            _ => batch.validate(model.dim())?,
+        }
         let it = self.iteration + 1;
         let optim = |source| TrainError::Optim {
             iteration: it,
