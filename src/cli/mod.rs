@@ -14,6 +14,7 @@ mod report;
 mod solve;
 mod tableau;
 mod train;
+mod train_flow;
 
 use std::io::Write as _;
 use std::process::ExitCode;

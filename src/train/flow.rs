@@ -105,7 +105,7 @@ pub fn hutchinson_in_state(f: &Graph) -> Result<Graph, IrError> {
     let eps = b.slice(state, d + 1, d)?;
     let out = b.inline(&g, &[zl, eps], &params)?;
     let zero = b.constant(0.0, Type::batched(d))?;
-    let all = b.concat(&[out[0], zero])?;
+    let all = b.concat(&[out[g.outputs()[0].index()], zero])?;
     Ok(passes::simplify(&b.finish(&[all])?))
 }
 
@@ -371,7 +371,9 @@ mod tests {
         let mut dx_aux = [0.0; 6];
         let mut s = vec![0.0; aux.scratch_len(2)];
         aux.eval(0.3, &x_aux, &mut dx_aux, &mut s);
-        let x = [z[0], z[1], 0.4, eps[0], eps[1], z[2], z[3], -0.2, eps[2], eps[3]];
+        let x = [
+            z[0], z[1], 0.4, eps[0], eps[1], z[2], z[3], -0.2, eps[2], eps[3],
+        ];
         let mut dx = [9.0; 10];
         let mut s = vec![0.0; inner.scratch_len(2)];
         inner.eval(0.3, &x, &mut dx, &mut s);
@@ -380,6 +382,29 @@ mod tests {
             assert_eq!(&dx[5 * r + 3..5 * r + 5], &[0.0, 0.0], "dε/dt row {r}");
         }
         assert!(dx_aux[2] != 0.0);
+        // The VJP with λ_ε = 0: the same parameter gradient and z, Δlogp cotangents.
+        let lam_aux = [0.5, -1.0, 0.3, 2.0, 0.1, -0.7];
+        let lam = [0.5, -1.0, 0.3, 0.0, 0.0, 2.0, 0.1, -0.7, 0.0, 0.0];
+        let np = aux.params().len();
+        let (mut gx_aux, mut gp_aux) = ([0.0; 6], vec![0.0; np]);
+        let mut s = vec![0.0; aux.scratch_len(2)];
+        aux.vjp(0.3, &x_aux, &lam_aux, &mut gx_aux, &mut gp_aux, &mut s);
+        let (mut gx, mut gp) = ([0.0; 10], vec![0.0; np]);
+        let mut s = vec![0.0; inner.scratch_len(2)];
+        inner.vjp(0.3, &x, &lam, &mut gx, &mut gp, &mut s);
+        for (a, b) in gp.iter().zip(&gp_aux) {
+            assert!((a - b).abs() <= 1e-14 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+        assert!(gp_aux.iter().any(|v| *v != 0.0));
+        for r in 0..2 {
+            for k in 0..3 {
+                let (a, b) = (gx[5 * r + k], gx_aux[3 * r + k]);
+                assert!(
+                    (a - b).abs() <= 1e-14 * (1.0 + b.abs()),
+                    "gx row {r}: {a} vs {b}"
+                );
+            }
+        }
     }
 
     /// The NLL of a state at the origin with Δlogp = 0 is log(2π) in 2-D, and the cotangent

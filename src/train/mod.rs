@@ -31,6 +31,8 @@ mod checkpoint;
 mod data;
 mod error;
 pub mod flow;
+#[cfg(feature = "model-files")]
+mod flow_spec;
 mod log;
 #[cfg(feature = "mpi")]
 mod mpi;
@@ -50,6 +52,8 @@ pub use checkpoint::{
 };
 pub use data::{Batch, Batches, Loss, TrajectoryWindows};
 pub use error::TrainError;
+#[cfg(feature = "model-files")]
+pub use flow_spec::{FlowSpec, is_flow_file};
 pub use log::IterationLog;
 #[cfg(feature = "mpi")]
 pub use mpi::MpiCollective;

@@ -19,6 +19,11 @@
 //! times = "times.npy"         # [K]
 //! window = 10                 # observations per window (default K)
 //!
+//! # or, for a flow (a model file with form = "cnf"; loss "nll"):
+//! # samples = "x.npy"         # [n, dim]
+//! # builtin = "8gaussians"    # a toy density (points = 10000 drawn with `seed`), or "patches"
+//! #                           # (63-D image patches; dir = skimage's data directory)
+//!
 //! [method]
 //! name = "symplectic"         # any `symplode grad --method` name
 //!
@@ -78,7 +83,8 @@ pub struct RunConfig {
     pub batch: usize,
     /// Shards of every batch.
     pub shards: usize,
-    /// The data term.
+    /// The data term (for flow data [`Loss::Nll`] with `dim: 0`: the model file's dimension
+    /// is filled in by whoever reads the model).
     pub loss: Loss,
     /// The data.
     pub data: DataSource,
@@ -130,6 +136,27 @@ pub enum DataSource {
         /// States per trajectory.
         points: usize,
     },
+    /// Samples `[n, dim]` from an `.npy` file, for a flow.
+    Samples {
+        /// The file.
+        path: PathBuf,
+    },
+    /// `points` samples of one of FFJORD's 2-D toy densities ([`super::toy::DATASETS`]),
+    /// drawn with the run's seed, for a flow.
+    Toy {
+        /// The density.
+        name: String,
+        /// Samples drawn.
+        points: usize,
+    },
+    /// The 63-D natural-image patches of [`crate::datasets::patches`] (feature `datasets`):
+    /// training patches for training, the validation photographs' for validation.
+    Patches {
+        /// skimage's data directory (else `$SYMPLODE_SKIMAGE_DIR`, else the Debian path).
+        dir: Option<PathBuf>,
+        /// Patches per training photograph.
+        points: Option<usize>,
+    },
     /// The noisy spiral of torchdiffeq's demo (`symplode data spiral` writes the same).
     Spiral {
         /// Observations.
@@ -137,6 +164,16 @@ pub enum DataSource {
         /// Noise standard deviation.
         noise: f64,
     },
+}
+
+impl DataSource {
+    /// Whether the data are samples for a flow (not trajectories).
+    pub fn is_flow(&self) -> bool {
+        matches!(
+            self,
+            DataSource::Samples { .. } | DataSource::Toy { .. } | DataSource::Patches { .. }
+        )
+    }
 }
 
 /// The optimiser of a run.
@@ -180,7 +217,9 @@ struct Raw {
 struct RawData {
     trajectories: Option<PathBuf>,
     times: Option<PathBuf>,
+    samples: Option<PathBuf>,
     builtin: Option<String>,
+    dir: Option<PathBuf>,
     window: Option<usize>,
     points: Option<usize>,
     noise: Option<f64>,
@@ -286,13 +325,33 @@ impl RunConfig {
                 format!("{shards}; need 1 ≤ shards ≤ batch ({})", raw.batch),
             ));
         }
-        let loss = match raw.loss.as_deref() {
-            None | Some("mse") => Loss::Mse,
-            Some("l1") => Loss::L1,
-            Some(o) => return Err(bad("loss", format!("`{o}`; use \"mse\" or \"l1\""))),
-        };
         let d = raw.data;
+        if d.samples.is_some() {
+            for (field, v) in [
+                ("data.trajectories", d.trajectories.is_some()),
+                ("data.times", d.times.is_some()),
+                ("data.builtin", d.builtin.is_some()),
+                ("data.window", d.window.is_some()),
+                ("data.points", d.points.is_some()),
+                ("data.noise", d.noise.is_some()),
+                ("data.count", d.count.is_some()),
+                ("data.dir", d.dir.is_some()),
+            ] {
+                if v {
+                    return Err(bad(
+                        field,
+                        "not with `samples` (a flow's .npy [n, dim])".into(),
+                    ));
+                }
+            }
+        }
+        if d.dir.is_some() && d.builtin.as_deref() != Some("patches") {
+            return Err(bad("data.dir", "only for builtin = \"patches\"".into()));
+        }
         let data = match (d.trajectories, d.times, d.builtin) {
+            (None, None, None) if let Some(path) = &d.samples => DataSource::Samples {
+                path: at(path.clone()),
+            },
             (Some(states), Some(times), None) => {
                 for (field, v) in [
                     ("data.points", d.points.is_some()),
@@ -352,13 +411,61 @@ impl RunConfig {
                         points,
                     }
                 }
+                toy if super::toy::DATASETS.contains(&toy) => {
+                    for (field, v) in [
+                        ("data.noise", d.noise.is_some()),
+                        ("data.count", d.count.is_some()),
+                    ] {
+                        if v {
+                            return Err(bad(field, "only for trajectory datasets".into()));
+                        }
+                    }
+                    let points = d.points.unwrap_or(10_000);
+                    if points < 2 {
+                        return Err(bad("data.points", format!("{points}; must be ≥ 2")));
+                    }
+                    DataSource::Toy {
+                        name: toy.to_string(),
+                        points,
+                    }
+                }
+                "patches" => {
+                    for (field, v) in [
+                        ("data.noise", d.noise.is_some()),
+                        ("data.count", d.count.is_some()),
+                    ] {
+                        if v {
+                            return Err(bad(field, "only for trajectory datasets".into()));
+                        }
+                    }
+                    if d.points == Some(0) {
+                        return Err(bad("data.points", "0; must be ≥ 1".into()));
+                    }
+                    DataSource::Patches {
+                        dir: d.dir.map(at),
+                        points: d.points,
+                    }
+                }
+                "fashion-mnist" | "fashion_mnist" | "mnist" => {
+                    return Err(bad(
+                        "data.builtin",
+                        format!(
+                            "`{name}` needs a conv model: image flows need `conv2d` layers, \
+                             which model files do not describe yet (see examples/image_flow.rs)"
+                        ),
+                    ));
+                }
                 o => {
                     return Err(bad(
                         "data.builtin",
                         format!(
-                            "`{o}` is not a built-in trajectory dataset; available: \"spiral\", \
-                             \"kdv\", \"ch\" (flows and image datasets are not wired into \
-                             `train` yet)"
+                            "`{o}` is not a built-in dataset; trajectories: \"spiral\", \"kdv\", \
+                             \"ch\"; flow samples: {}, \"patches\"",
+                            super::toy::DATASETS
+                                .iter()
+                                .map(|n| format!("\"{n}\""))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     ));
                 }
@@ -378,7 +485,7 @@ impl RunConfig {
             (None, None, None) => {
                 return Err(bad(
                     "data",
-                    "give `trajectories` and `times`, or `builtin`".into(),
+                    "give `trajectories` and `times`, `samples`, or `builtin`".into(),
                 ));
             }
             (_, _, Some(_)) => {
@@ -393,6 +500,34 @@ impl RunConfig {
         {
             return Err(bad("data.window", format!("{w}; must be ≥ 2")));
         }
+        if d.window.is_some() && data.is_flow() {
+            return Err(bad(
+                "data.window",
+                "only for trajectories (flow samples have no windows)".into(),
+            ));
+        }
+        let loss = match (raw.loss.as_deref(), data.is_flow()) {
+            (None | Some("nll"), true) => Loss::Nll { dim: 0 },
+            (None | Some("mse"), false) => Loss::Mse,
+            (Some("l1"), false) => Loss::L1,
+            (Some(o), true) => {
+                return Err(bad(
+                    "loss",
+                    format!("`{o}`; flow samples are fitted with \"nll\""),
+                ));
+            }
+            (Some("nll"), false) => {
+                return Err(bad(
+                    "loss",
+                    "\"nll\" is for flow samples (`samples` or a toy `builtin`); trajectories \
+                     use \"mse\" or \"l1\""
+                        .into(),
+                ));
+            }
+            (Some(o), false) => {
+                return Err(bad("loss", format!("`{o}`; use \"mse\" or \"l1\"")));
+            }
+        };
         let method = raw.method.name.unwrap_or_else(|| "symplectic".into());
         const METHODS: [&str; 11] = [
             "symplectic",
