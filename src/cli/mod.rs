@@ -7,6 +7,7 @@
 mod args;
 mod curve;
 mod data;
+mod density;
 mod grad;
 mod hvp;
 mod load;

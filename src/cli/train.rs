@@ -237,6 +237,16 @@ impl<T: CliReal> Setup<T> {
         })
     }
 
+    /// The tableau's scheme.
+    pub(super) fn scheme(&self) -> &Scheme<T> {
+        &self.scheme
+    }
+
+    /// The step options.
+    pub(super) fn stepping(&self) -> &Stepping {
+        &self.stepping
+    }
+
     /// Sets the loss (a flow's NLL with the model's dimension).
     pub(super) fn with_loss(mut self, loss: symplode::train::Loss) -> Self {
         self.config.loss = loss;

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use symplode::io::{SafeTensors, npy};
 use symplode::prelude::*;
 use symplode::runtime::rng::Rng;
-use symplode::train::flow::{EXACT_EVAL_MAX_DIM, FlowSamples, FlowTrace};
+use symplode::train::flow::{EXACT_EVAL_MAX_DIM, FlowSamples, FlowTrace, log_px};
 use symplode::train::{Collective, DataSource, FlowSpec, Loss, RunConfig};
 
-use super::CliError;
+use super::{CliError, density};
 use super::load::CliReal;
 use super::train::{Setup, TrainArgs, field};
 
@@ -80,7 +80,7 @@ pub(super) fn run<T: CliReal>(
     };
     let setup = Setup::<T>::new(cfg, spec.tableau(), &spec.solver, spec.origin(), args)?
         .with_loss(Loss::Nll { dim: d });
-    setup.train(
+    let net = setup.train(
         cfg,
         args,
         world,
@@ -90,7 +90,49 @@ pub(super) fn run<T: CliReal>(
         validation_model,
         out,
     )?;
+    if world.rank() == 0 && d == 2 {
+        let trained: Vec<f64> = net.params().iter().map(|v| v.f64()).collect();
+        let exact = spec
+            .build::<T>(FlowTrace::Exact, &trained)
+            .map_err(|e| field(cfg, "model", e))?;
+        let path = cfg.out.join("density.png");
+        let mass = density_png(&path, &exact, &setup, spec.time_length, data.samples())?;
+        if !args.json {
+            out.push_str(&format!(
+                "{:<12}{} (exact-trace density, mass {mass:.4} on [-{b}, {b}]²)\n",
+                "density",
+                path.display(),
+                b = density::BOX
+            ));
+        }
+    }
     Ok(())
+}
+
+/// Writes the training samples and the learned density of a 2-D flow (exact trace) as a PNG;
+/// returns the density's mass on the plotted square (≈ 1 when the flow keeps its mass there).
+fn density_png<T: CliReal>(
+    path: &std::path::Path,
+    exact: &dyn Dynamics<T>,
+    setup: &Setup<T>,
+    time: f64,
+    samples: &[f64],
+) -> Result<f64, CliError> {
+    let pts = density::grid_points();
+    let mut logp = Vec::with_capacity(pts.len());
+    for part in pts.chunks(4096) {
+        let x0: Vec<T> = part
+            .iter()
+            .flat_map(|p| [T::of(p[0]), T::of(p[1]), T::zero()])
+            .collect();
+        let sol = solve(exact, setup.scheme(), setup.stepping(), &[0.0, time], &x0)
+            .map_err(|e| CliError(format!("{}: density plot: {e}", path.display())))?;
+        logp.extend(log_px(&sol.states[0], 3, 2));
+    }
+    let cell = 2.0 * density::BOX / density::GRID as f64;
+    let mass = logp.iter().map(|l| l.exp()).sum::<f64>() * cell * cell;
+    density::write(path, samples, &logp)?;
+    Ok(mass)
 }
 
 /// The training samples `[n·dim]` and, for datasets with their own split, the validation

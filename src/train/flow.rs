@@ -321,6 +321,11 @@ impl FlowSamples {
         }
     }
 
+    /// The training samples, `[n·dim]`.
+    pub fn samples(&self) -> &[f64] {
+        &self.data
+    }
+
     /// The integration time `T`.
     pub fn time(&self) -> f64 {
         self.time
