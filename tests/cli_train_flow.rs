@@ -281,6 +281,12 @@ fn every_bad_flow_field_is_one_error_line_naming_it() {
     )
     .unwrap();
     std::fs::write(
+        dir.join("flow63.toml"),
+        FLOW.replace("dim = 2", "dim = 63")
+            .replace("out = 2", "out = 63"),
+    )
+    .unwrap();
+    std::fs::write(
         dir.join("badflow.toml"),
         FLOW.replace("\"tanh\"", "\"swish\""),
     )
@@ -324,6 +330,11 @@ fn every_bad_flow_field_is_one_error_line_naming_it() {
             run_toml("o", 5, 1, "trajectories = \"t.npy\"\ntimes = \"s.npy\""),
             "`data`",
         ),
+        (
+            run_toml("o", 5, 1, "builtin = \"patches\"\ndir = \"no-photos\"")
+                .replace("flow.toml", "flow63.toml"),
+            "apt-get download python3-skimage",
+        ),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
         let name = format!("bad{i}.toml");
@@ -337,4 +348,49 @@ fn every_bad_flow_field_is_one_error_line_naming_it() {
             "case {i}: want {want}: {err}"
         );
     }
+}
+
+/// The 63-D image patches by name, when skimage's photographs are installed (as in CI; see
+/// `tests/datasets.rs`): a few iterations run and validate on the held-out photographs.
+#[cfg(feature = "datasets")]
+#[test]
+fn trains_on_the_image_patches_when_installed() {
+    let photos = std::path::PathBuf::from(
+        std::env::var("SYMPLODE_SKIMAGE_DIR")
+            .unwrap_or_else(|_| symplode::datasets::patches::SKIMAGE_DATA_DIR.to_string()),
+    );
+    if !photos.is_dir() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs the photographs"
+        );
+        eprintln!("skipped: no photographs in {}", photos.display());
+        return;
+    }
+    let dir = fixture("patches");
+    std::fs::write(
+        dir.join("flow63.toml"),
+        FLOW.replace("dim = 2", "dim = 63")
+            .replace("out = 2", "out = 63")
+            .replace("steps = 4", "steps = 2"),
+    )
+    .unwrap();
+    let data = format!(
+        "builtin = \"patches\"\npoints = 40\ndir = \"{}\"",
+        photos.display()
+    );
+    let cfg = run_toml("p", 3, 1, &data)
+        .replace("flow.toml", "flow63.toml")
+        .replace("batch = 64", "batch = 32")
+        .replace("every = 10", "every = 3");
+    std::fs::write(dir.join("p.toml"), cfg).unwrap();
+    ok(&train(&dir, "p.toml", &[]));
+    let lines = log(&dir.join("p/log.jsonl"));
+    assert_eq!(lines.len(), 3);
+    let v = lines[2]["val_loss"].as_f64().unwrap();
+    assert!(v.is_finite(), "{v}");
+    assert!(
+        !dir.join("p/density.png").exists(),
+        "no density plot above 2-D"
+    );
 }

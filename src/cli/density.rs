@@ -36,7 +36,11 @@ fn viridis(u: f64) -> [u8; 3] {
         [122.0, 209.0, 81.0],
         [253.0, 231.0, 37.0],
     ];
-    let x = if u.is_finite() { u.clamp(0.0, 1.0) } else { 0.0 } * (A.len() - 1) as f64;
+    let x = if u.is_finite() {
+        u.clamp(0.0, 1.0)
+    } else {
+        0.0
+    } * (A.len() - 1) as f64;
     let i = (x.floor() as usize).min(A.len() - 2);
     let f = x - i as f64;
     std::array::from_fn(|c| (A[i][c] + (A[i + 1][c] - A[i][c]) * f).round() as u8)

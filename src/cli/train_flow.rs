@@ -10,9 +10,9 @@ use symplode::runtime::rng::Rng;
 use symplode::train::flow::{EXACT_EVAL_MAX_DIM, FlowSamples, FlowTrace, log_px};
 use symplode::train::{Collective, DataSource, FlowSpec, Loss, RunConfig};
 
-use super::{CliError, density};
 use super::load::CliReal;
 use super::train::{Setup, TrainArgs, field};
+use super::{CliError, density};
 
 /// Salt of the toy samples' generator (distinct from the batches' streams).
 const TOY_SALT: u64 = 0x70F_DA7A;
