@@ -16,6 +16,7 @@ use symplode::prelude::*;
 use symplode::runtime::ParamTensor;
 use symplode::runtime::rng::Rng;
 
+#[allow(unused_imports)]
 pub use symplode::train::toy::DATASETS;
 
 /// `log N(z; 0, I)` in 2-D is `−|z|²/2 − LOG_2PI`.
@@ -31,21 +32,10 @@ pub fn ode_net(hidden: &[usize], activation: Activation) -> Graph {
     Graph::concat_squash_mlp(2, hidden, activation).expect("a valid ConcatSquash MLP")
 }
 
-/// PyTorch's default `nn.Linear` initialisation of the net's parameters: every weight and bias
-/// of a layer with fan-in `k` uniform in `±1/√k` (`k = 1` for the hyper-networks of `t`).
+/// PyTorch's default `nn.Linear` initialisation of the net's parameters
+/// ([`symplode::train::flow::init_params`]).
 pub fn init_params(graph: &Graph, seed: u64) -> Vec<f64> {
-    let mut rng = Rng::new(seed);
-    let mut params = Vec::with_capacity(graph.param_len());
-    let mut fan_in = 1usize;
-    for p in graph.params() {
-        if p.shape.len() == 2 {
-            fan_in = p.shape[1];
-        }
-        let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
-        let count: usize = p.shape.iter().product();
-        params.extend((0..count).map(|_| rng.uniform_range(-bound, bound)));
-    }
-    params
+    symplode::train::flow::init_params(graph, seed)
 }
 
 /// The augmented initial state `[x, 0]` per row, `[n·3]`.
