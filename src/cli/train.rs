@@ -247,6 +247,15 @@ impl<T: CliReal> Setup<T> {
         &self.stepping
     }
 
+    /// Multiplies adaptive steps' `rtol` and `atol` by `factor` (fixed steps unchanged).
+    pub(super) fn scale_tolerances(mut self, factor: f64) -> Self {
+        if let Stepping::Adaptive(a) = &mut self.stepping {
+            a.rtol *= factor;
+            a.atol *= factor;
+        }
+        self
+    }
+
     /// Sets the loss (a flow's NLL with the model's dimension).
     pub(super) fn with_loss(mut self, loss: symplode::train::Loss) -> Self {
         self.config.loss = loss;

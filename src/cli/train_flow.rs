@@ -78,8 +78,14 @@ pub(super) fn run<T: CliReal>(
             (Some((batch, every, early)), model)
         }
     };
-    let setup = Setup::<T>::new(cfg, spec.tableau(), &spec.solver, spec.origin(), args)?
+    let mut setup = Setup::<T>::new(cfg, spec.tableau(), &spec.solver, spec.origin(), args)?
         .with_loss(Loss::Nll { dim: d });
+    if let FlowTrace::Hutchinson(_) = spec.trace {
+        // The RMS error norm runs over [z, Δlogp, ε]; ε's d components never err. Scaling the
+        // tolerances by √((d+1)/(2d+1)) makes the step control on [z, Δlogp] what it is with
+        // the noise outside the state (FFJORD's).
+        setup = setup.scale_tolerances(((d + 1) as f64 / (2 * d + 1) as f64).sqrt());
+    }
     let net = setup.train(
         cfg,
         args,

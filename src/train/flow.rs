@@ -15,7 +15,8 @@
 //! and the trained weights stay bit-identical (see [`super::shard`]). The price: the adjoint
 //! also carries `λ_ε` (exact, never used), and adaptive steps see the `d` constant components
 //! as zero error, which loosens the RMS error norm by `√((2d+1)/(d+1))` (≈ 1.29 in 2-D)
-//! compared with a noise held outside the state.
+//! compared with a noise held outside the state; `symplode train` scales the tolerances by
+//! the inverse, so the step control on `[z, Δlogp]` is FFJORD's.
 //!
 //! **Evaluation** (validation NLL) uses the exact trace ([`Trace::Exact`], state `[z, Δlogp]`)
 //! when `dim ≤` [`EXACT_EVAL_MAX_DIM`], else Hutchinson with a fixed seeded noise.
