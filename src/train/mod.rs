@@ -38,6 +38,8 @@ mod log;
 mod mpi;
 #[cfg(feature = "model-files")]
 mod run_config;
+#[cfg(feature = "model-files")]
+mod run_data;
 mod shard;
 mod spiral;
 pub mod toy;
