@@ -235,6 +235,22 @@ fn a_killed_flow_run_resumes_to_bit_identical_weights() {
         weights(&dir.join("a/weights.safetensors")),
         weights(&dir.join("b/weights.safetensors"))
     );
+    // The trained weights start another run (`weights`), read back by their names.
+    let c = run_toml("c", 1, 1, TOY)
+        .replace("seed = 5", "seed = 5\nweights = \"a/weights.safetensors\"");
+    std::fs::write(dir.join("c.toml"), c).unwrap();
+    ok(&train(&dir, "c.toml", &[]));
+    let (a, c) = (
+        weights(&dir.join("a/weights.safetensors")),
+        weights(&dir.join("c/weights.safetensors")),
+    );
+    for (x, y) in a.iter().zip(&c) {
+        assert_eq!(x.0, y.0);
+        for (u, v) in x.2.iter().zip(&y.2) {
+            // One Adam step of lr 0.01 from a's weights.
+            assert!((u - v).abs() <= 0.0100001, "{}: {u} vs {v}", x.0);
+        }
+    }
 }
 
 /// The Hutchinson noise belongs to the sample, not the shard: 1 and 4 shards see the same
@@ -326,6 +342,10 @@ fn every_bad_flow_field_is_one_error_line_naming_it() {
             "`data.builtin`",
         ),
         (base.replace("points = 2000", "points = 20"), "batch"),
+        (
+            base.replace("seed = 5", "seed = 5\nweights = \"x3.npy\""),
+            "`weights`",
+        ),
         (
             run_toml("o", 5, 1, "trajectories = \"t.npy\"\ntimes = \"s.npy\""),
             "`data`",
