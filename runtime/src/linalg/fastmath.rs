@@ -24,6 +24,8 @@ use super::simd::{SimdLevel, simd_level};
 #[cfg(target_arch = "x86_64")]
 mod tanh512;
 
+pub mod logistic;
+
 const LOG2E: f64 = std::f64::consts::LOG2_E;
 const LN2_HI: f64 = 0.693_147_180_369_123_8;
 const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
