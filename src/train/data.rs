@@ -273,7 +273,8 @@ impl Loss {
                 let (Some(last), Some(c)) = (predicted.last(), cotangent.last_mut()) else {
                     return f64::NAN;
                 };
-                if width <= dim {
+                // dim 0 is the run file's placeholder before the model is known: never a loss.
+                if dim == 0 || width <= dim {
                     return f64::NAN;
                 }
                 super::flow::nll_contribution(last, width, dim, count, c)
