@@ -24,6 +24,11 @@ use super::simd::{SimdLevel, simd_level};
 #[cfg(target_arch = "x86_64")]
 mod tanh512;
 
+#[cfg(target_arch = "x86_64")]
+mod tanh_f32;
+
+pub mod logistic;
+
 const LOG2E: f64 = std::f64::consts::LOG2_E;
 const LN2_HI: f64 = 0.693_147_180_369_123_8;
 const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
@@ -104,37 +109,6 @@ fn tanh_impl<const FMA: bool>(x: f64) -> f64 {
     f64::from_bits((small.to_bits() & m) | (large.to_bits() & !m))
 }
 
-/// The logistic sigmoid `1/(1 + e^{−x})` for one element, branch-free: `e = exp(−|x|)`
-/// (never of a positive number), `r = 1/(1 + e)`, then `r` for `x ≥ 0` and `e·r` otherwise,
-/// selected bitwise (NaN stays NaN; `e` is 0 below −708 where the clamped `exp` would not be).
-#[inline(always)]
-fn sigmoid_impl<const FMA: bool>(x: f64) -> f64 {
-    let ax = x.abs();
-    let e = exp_impl::<FMA>(-ax);
-    let e = f64::from_bits(e.to_bits() & 0u64.wrapping_sub(!(ax > 708.0) as u64));
-    let r = 1.0 / (1.0 + e);
-    let neg = e * r;
-    let m = 0u64.wrapping_sub((x >= 0.0) as u64);
-    f64::from_bits((r.to_bits() & m) | (neg.to_bits() & !m))
-}
-
-#[inline(always)]
-fn sigmoid_loop_with<const FMA: bool>(v: &mut [f64]) {
-    for x in v.iter_mut() {
-        *x = sigmoid_impl::<FMA>(*x);
-    }
-}
-
-fn sigmoid_loop(v: &mut [f64]) {
-    sigmoid_loop_with::<false>(v)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn sigmoid_loop_avx2(v: &mut [f64]) {
-    sigmoid_loop_with::<true>(v)
-}
-
 #[inline(always)]
 fn tanh_loop_with<const FMA: bool>(v: &mut [f64]) {
     for x in v.iter_mut() {
@@ -213,37 +187,21 @@ pub fn exp_in_place(v: &mut [f64]) {
     exp_loop(v)
 }
 
-/// `v[i] ← 1/(1 + e^{−v[i]})`, vectorised (within a few ulp of the libm formula
-/// `exp(−|x|)`-based sigmoid: the `exp` here is within 2 ulp of `f64::exp`).
-pub fn sigmoid_in_place(v: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2 and FMA (checked above: `simd_level` never exceeds the
-        // detected level).
-        unsafe { sigmoid_loop_avx2(v) };
-        return;
-    }
-    sigmoid_loop(v)
-}
-
-/// [`sigmoid_in_place`] in f32, computed in f64 (through a stack buffer) and rounded once.
-pub fn sigmoid_in_place_f32(v: &mut [f32]) {
-    let mut buf = [0.0f64; 512];
-    for chunk in v.chunks_mut(buf.len()) {
-        let b = &mut buf[..chunk.len()];
-        for (d, &x) in b.iter_mut().zip(chunk.iter()) {
-            *d = x as f64;
-        }
-        sigmoid_in_place(b);
-        for (x, &d) in chunk.iter_mut().zip(b.iter()) {
-            *x = d as f32;
-        }
-    }
-}
-
-/// `v[i] ← tanh(v[i])` in f32, computed in f64 (vectorised, through a stack buffer) and
-/// rounded once.
+/// `v[i] ← tanh(v[i])` in f32: in f32 arithmetic on the AVX2 and AVX-512 paths (`tanh_f32`,
+/// within 3 ulp), else computed in f64 (vectorised, through a stack buffer) and rounded once.
 pub fn tanh_in_place_f32(v: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx512() {
+            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (`simd_level` never exceeds the
+            // detected level).
+            return unsafe { tanh_f32::tanh_avx512(v) };
+        }
+        if has_avx2_fma() {
+            // SAFETY: the CPU supports AVX2 and FMA (as above).
+            return unsafe { tanh_f32::tanh_avx2(v) };
+        }
+    }
     let mut buf = [0.0f64; 512];
     for chunk in v.chunks_mut(buf.len()) {
         let b = &mut buf[..chunk.len()];
@@ -281,46 +239,6 @@ mod tests {
         assert_eq!(exp_f64(-1e9), exp_f64(-708.0));
     }
 
-    /// The libm formula the vectorised sigmoid replaces.
-    fn sigmoid_ref(x: f64) -> f64 {
-        let e = (-x.abs()).exp();
-        let r = 1.0 / (1.0 + e);
-        if x >= 0.0 { r } else { e * r }
-    }
-
-    #[test]
-    fn sigmoid_within_four_ulp_of_the_libm_formula() {
-        let mut v: Vec<f64> = (0..200_000).map(|i| -750.0 + i as f64 * 7.5e-3).collect();
-        v.extend((0..20_000).map(|i| -10.0 + i as f64 * 1e-3));
-        v.extend([0.0, -0.0, 1e-300, -1e-300, 36.0, 40.0, -745.0, -1e9, 1e9]);
-        let mut fast = v.clone();
-        sigmoid_in_place(&mut fast);
-        let mut f32s: Vec<f32> = v.iter().map(|&x| x as f32).collect();
-        sigmoid_in_place_f32(&mut f32s);
-        let mut worst = 0;
-        for ((&x, &y), &y32) in v.iter().zip(&fast).zip(&f32s) {
-            let want = sigmoid_ref(x);
-            // Below −708 the reference is subnormal or 0; we give 0 there.
-            if x < -708.0 {
-                assert_eq!(y, 0.0, "sigmoid({x})");
-                continue;
-            }
-            worst = worst.max(ulps(y, want));
-            let want32 = sigmoid_ref(x as f32 as f64) as f32;
-            assert!(
-                (y32 - want32).abs() <= f32::EPSILON * want32,
-                "f32 sigmoid({x})"
-            );
-        }
-        assert!(worst <= 4, "sigmoid: {worst} ulp");
-        let mut nan = [f64::NAN];
-        sigmoid_in_place(&mut nan);
-        assert!(nan[0].is_nan());
-        let mut half = [0.0];
-        sigmoid_in_place(&mut half);
-        assert_eq!(half[0], 0.5);
-    }
-
     /// Worst ulp distance from libm and the share of inputs within 1 ulp.
     fn tanh_error(f: fn(&mut [f64])) -> (u64, f64) {
         let mut v: Vec<f64> = (0..400_000).map(|i| -25.0 + i as f64 * 1.25e-4).collect();
@@ -344,6 +262,34 @@ mod tests {
             .collect();
         let within1 = d.iter().filter(|&&u| u <= 1).count() as f64 / d.len() as f64;
         (d.into_iter().max().unwrap_or(0), within1)
+    }
+
+    #[test]
+    fn f32_tanh_is_within_three_ulp_of_the_rounded_f64_tanh() {
+        let ulps32 = |a: f32, b: f32| -> u32 {
+            if a == b {
+                0
+            } else if a.is_sign_negative() != b.is_sign_negative() {
+                u32::MAX
+            } else {
+                (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32
+            }
+        };
+        let mut x: Vec<f32> = (0..400_000).map(|i| -12.0 + i as f32 * 6e-5).collect();
+        x.extend((0..100_000).map(|i| i as f32 * 1e-9));
+        x.extend([0.0, -0.0, 1e-30, 9.0, 9.5, -20.0, f32::MIN_POSITIVE, 1e-45]);
+        let mut y = x.clone();
+        tanh_in_place_f32(&mut y);
+        let mut worst = 0;
+        for (a, b) in x.iter().zip(&y) {
+            worst = worst.max(ulps32(*b, (*a as f64).tanh() as f32));
+        }
+        assert!(worst <= 3, "f32 tanh: {worst} ulp");
+        let mut odd = [f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -0.0];
+        tanh_in_place_f32(&mut odd);
+        assert_eq!(odd[..2], [1.0, -1.0]);
+        assert!(odd[2].is_nan(), "NaN must propagate");
+        assert!(odd[3] == 0.0 && odd[3].is_sign_negative());
     }
 
     #[test]

@@ -52,10 +52,11 @@ use crate::real::Real;
 
 use super::cache::{Blocking, cache_sizes};
 
-/// Elements in the on-stack packing buffer for `B` (16 KiB for f64), which also caps `KC`: a
-/// larger frame costs a stack probe per 4 KiB page on every call, measured as 14–19% of a
-/// whole gradient at batch 16 / hidden 32 with a 64 KiB buffer.
-const PACK: usize = 2048;
+/// Bytes of the on-stack packing buffer for `B` (16 KiB: 2048 f64 or 4096 f32), which also
+/// caps `KC`: a larger frame costs a stack probe per 4 KiB page on every call, measured as
+/// 14–19% of a whole gradient at batch 16 / hidden 32 with a 64 KiB buffer. Sized in bytes so
+/// that f32 panels (twice as wide in elements) get the same `KC` as f64 ones.
+const PACK_BYTES: usize = 16 * 1024;
 
 /// Number of elements a strided view touches (its highest index + 1), or `None` on overflow.
 fn extent(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
@@ -354,6 +355,14 @@ unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
                         return narrow::run_avx512(&t.cast());
                     }
                 }
+                if TypeId::of::<T>() == TypeId::of::<f32>() {
+                    if narrow::applies(prob) {
+                        return narrow::run_avx512_f32(&prob.cast());
+                    }
+                    if let Some(t) = narrow::transposed(prob) {
+                        return narrow::run_avx512_f32(&t.cast());
+                    }
+                }
                 if TypeId::of::<T>() == TypeId::of::<f64>() {
                     return avx2::run_f64_avx512(&prob.cast());
                 }
@@ -372,6 +381,14 @@ unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
                     }
                     if let Some(t) = narrow::transposed(prob) {
                         return narrow::run_avx2(&t.cast());
+                    }
+                }
+                if TypeId::of::<T>() == TypeId::of::<f32>() {
+                    if narrow::applies(prob) {
+                        return narrow::run_avx2_f32(&prob.cast());
+                    }
+                    if let Some(t) = narrow::transposed(prob) {
+                        return narrow::run_avx2_f32(&t.cast());
                     }
                 }
                 if TypeId::of::<T>() == TypeId::of::<f64>() {
@@ -398,7 +415,12 @@ unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
 /// vector loads of a panel row never straddle two lines (with the default 8-byte alignment
 /// they did or did not depending on the caller's stack frame: ±10% at 4096 × 256 × 256).
 #[repr(align(64))]
-struct Panel<T>([MaybeUninit<T>; PACK]);
+struct Panel([MaybeUninit<u8>; PACK_BYTES]);
+
+/// Elements of `T` the panel buffer holds.
+const fn pack_elems<T>() -> usize {
+    PACK_BYTES / size_of::<T>()
+}
 
 /// The blocked product: block sizes from the caches, then A packed ([`packed`]) or streamed
 /// ([`streamed`]) when its `m × KC` block overflows half the L2, as calibrated on first use
@@ -410,7 +432,7 @@ struct Panel<T>([MaybeUninit<T>; PACK]);
 unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
     let nr_full = K::NR;
     let caches = cache_sizes();
-    let kc_max = Blocking::kc(caches.l1d, K::NR, size_of::<T>()).min(PACK / nr_full);
+    let kc_max = Blocking::kc(caches.l1d, K::NR, size_of::<T>()).min(pack_elems::<T>() / nr_full);
     let kc_block = kc_max.min(p.k);
     // Only an A whose m × KC block overflows half the L2 may be packed (checked with a
     // product: small products, the common case, pay no division).
@@ -436,7 +458,7 @@ unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
                 let packed_it = pack && unsafe { packed::<T, K>(p, kc_max, mc) };
                 if !packed_it {
                     // SAFETY: forwarded.
-                    unsafe { streamed::<T, K>(p, kc_max) };
+                    unsafe { streamed::<T, K>(p, kc_max, caches.l2) };
                 }
                 let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
                 let flops = (2 * p.m * p.n * p.k) as u64;
@@ -446,34 +468,41 @@ unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
         }
     }
     // SAFETY: forwarded.
-    unsafe { streamed::<T, K>(p, kc_max) }
+    unsafe { streamed::<T, K>(p, kc_max, caches.l2) }
 }
 
 /// The loop nest with A read in place: for each `NR`-column panel of `B` and each `KC`-row
-/// block, pack the panel on the stack and sweep the micro-kernel down all rows of `A`.
+/// block, pack the panel on the stack and sweep the micro-kernel down all rows of `A`. When the
+/// whole of `A` overflows half the L2 (`l2` bytes) and `k` spans several blocks, the `KC` loop
+/// goes outside the panel loop instead, so each `m × KC` block of `A` is read from the L2 by
+/// every panel rather than all of `A` from memory once per panel (a weight gradient `δᵀ·H` at
+/// batch 4096 read its 8 MiB `A` 16 times). Each output element gets the same sums in the same
+/// order either way.
 ///
 /// # Safety
-/// As [`blocked`]; `kc_max · NR ≤ PACK`.
+/// As [`blocked`]; `kc_max · NR ≤ pack_elems::<T>()`.
 #[inline(always)]
-unsafe fn streamed<T: Real, K: Micro<T>>(p: &Problem<T>, kc_max: usize) {
+unsafe fn streamed<T: Real, K: Micro<T>>(p: &Problem<T>, kc_max: usize, l2: usize) {
     let nr_full = K::NR;
-    let mut panel = Panel([const { MaybeUninit::<T>::uninit() }; PACK]);
+    let mut panel = Panel([const { MaybeUninit::<u8>::uninit() }; PACK_BYTES]);
     let panel = panel.0.as_mut_ptr() as *mut T;
     // With few rows the panel is used only a few times, so a row-major B is read in place
     // (full-width panels only) instead of being copied first.
     let in_place = p.cs_b == 1 && p.m <= 4 * K::MR;
-    let mut j0 = 0;
-    while j0 < p.n {
-        let nr = nr_full.min(p.n - j0);
-        let mut p0 = 0;
-        while p0 < p.k {
+    // One (panel, K block): pack (or point at) the panel and sweep all rows of A. A macro, not
+    // a closure: a closure does not inherit the caller's target features, so the kernel's
+    // intrinsics would not inline into it (1 GFLOP/s).
+    macro_rules! sweep {
+        ($j0:expr, $p0:expr) => {{
+            let (j0, p0): (usize, usize) = ($j0, $p0);
+            let nr = nr_full.min(p.n - j0);
             let kc = kc_max.min(p.k - p0);
             let (bp, bs) = if in_place && nr == nr_full {
                 // SAFETY: (p0, j0) is inside B.
                 (unsafe { p.b.add(p0 * p.rs_b + j0) }, p.rs_b)
             } else {
                 // SAFETY: (p0 + pp, j0 + j) with pp < kc, j < nr is inside B; the panel holds
-                // kc·NR ≤ PACK elements.
+                // kc·NR ≤ pack_elems::<T>() elements.
                 unsafe { pack_panel(p, p0, kc, j0, nr, nr_full, panel) };
                 (panel as *const T, nr_full)
             };
@@ -505,9 +534,21 @@ unsafe fn streamed<T: Real, K: Micro<T>>(p: &Problem<T>, kc_max: usize) {
                 }
                 i0 += K::MR;
             }
-            p0 += kc;
+        }};
+    }
+    let k_outer = p.k > kc_max && p.m.saturating_mul(p.k).saturating_mul(size_of::<T>()) > l2 / 2;
+    if k_outer {
+        for p0 in (0..p.k).step_by(kc_max) {
+            for j0 in (0..p.n).step_by(nr_full) {
+                sweep!(j0, p0);
+            }
         }
-        j0 += nr_full;
+    } else {
+        for j0 in (0..p.n).step_by(nr_full) {
+            for p0 in (0..p.k).step_by(kc_max) {
+                sweep!(j0, p0);
+            }
+        }
     }
 }
 
@@ -545,14 +586,14 @@ fn a_pack_buffer<T>(elems: usize) -> Option<*mut T> {
 /// (nothing written) when no buffer could be had.
 ///
 /// # Safety
-/// As [`blocked`]; `kc_max · NR ≤ PACK`, `mc` a multiple of `MR`.
+/// As [`blocked`]; `kc_max · NR ≤ pack_elems::<T>()`, `mc` a multiple of `MR`.
 #[inline(always)]
 unsafe fn packed<T: Real, K: Micro<T>>(p: &Problem<T>, kc_max: usize, mc: usize) -> bool {
     let nr_full = K::NR;
     let Some(abuf) = a_pack_buffer::<T>(mc * kc_max.min(p.k)) else {
         return false;
     };
-    let mut panel = Panel([const { MaybeUninit::<T>::uninit() }; PACK]);
+    let mut panel = Panel([const { MaybeUninit::<u8>::uninit() }; PACK_BYTES]);
     let panel = panel.0.as_mut_ptr() as *mut T;
     let mut p0 = 0;
     while p0 < p.k {
