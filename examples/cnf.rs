@@ -45,7 +45,7 @@
 //! `--tableau NAME`, `--rtol R --atol A` or `--steps N`, `--iters N`, `--batch N`, `--lr X`,
 //! `--dims 64-64-64`, `--activation tanh|softplus`, `--time T`, `--trace hutchinson|exact`,
 //! `--rademacher`, `--threads N`, `--f32`, `--out DIR`, `--seed N`, `--test N`, `--grid N`,
-//! `--bench`, `--warmup N`.
+//! `--bench`, `--warmup N`, `--jit` (with `--bench`: the network JIT instead of the interpreter).
 
 #[path = "common/font.rs"]
 mod font;
