@@ -149,7 +149,7 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     warmup: u64,
     /// `--bench` on the network JIT (`JitNetwork`) instead of the interpreter.
-    #[arg(long)]
+    #[arg(long, requires = "bench")]
     jit: bool,
 }
 
