@@ -75,7 +75,7 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
     let dim = m.dim;
     let time = m.time;
     // The checks built this graph already; a model with errors still gets coherent items.
-    let graph = build_graph(m.dim, m.time, &m.layers, &m.form).ok();
+    let graph = build_graph(m.dim, m.time, m.image, &m.layers, &m.form).ok();
     let plans = graph.as_ref().and_then(|g| NetworkPlans::new(g).ok());
     let bodies = plans.as_ref().map(|p| bodies(p, &ty));
     let (eval, vjp, forward, backward, scratch_len, tape_len) = match bodies {
@@ -160,6 +160,10 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
         }
     });
     let layer_list = m.layers.iter().map(layer_tokens);
+    let image = match m.image {
+        Some([c, h, w]) => quote!(::std::option::Option::Some([#c, #h, #w])),
+        None => quote!(::std::option::Option::None),
+    };
     let form = form_tokens(&m.form);
     let tab_name = m.tableau.tableau.name().to_string();
     let tableau_fn = tableau_tokens(m);
@@ -208,7 +212,7 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
             /// The IR graph of the dynamics, built from the declaration (it was built, planned
             /// and lowered at compile time, so this does not fail).
             pub fn graph() -> ::symplode::codegen::ir::Graph {
-                ::symplode::codegen::dsl::build_graph(#dim, #time, &[#(#layer_list),*], &#form)
+                ::symplode::codegen::dsl::build_graph(#dim, #time, #image, &[#(#layer_list),*], &#form)
                     .expect("the graph was checked by neural_ode!")
             }
 

@@ -10,6 +10,7 @@
 //! `dim`) from which code is emitted next to the errors, so user code naming the model does
 //! not produce follow-on errors.
 
+mod image;
 mod model;
 mod tableau;
 

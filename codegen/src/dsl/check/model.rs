@@ -29,6 +29,38 @@ pub enum LayerKind {
         /// Whether the layer has a bias.
         bias: bool,
     },
+    /// `conv2d(channels, kernel, stride?, padding?, activation?, no_bias?, concat_time?)`: a
+    /// 2-D convolution with zero padding (PyTorch `Conv2d(cin, channels, kernel, stride,
+    /// padding)`) on the image the layer before gives (the model's `shape: [c, h, w]` first);
+    /// with `concat_time`, FFJORD's `ConcatConv2d` (t as an extra first input channel, tensors
+    /// `{name}._layer.weight`/`.bias`). `width` is the output channel count.
+    Conv2d {
+        /// Kernel size (square).
+        kernel: usize,
+        /// Stride (≥ 1; default 1).
+        stride: usize,
+        /// Zero padding on every side (default 0).
+        padding: usize,
+        /// Whether the layer has a bias.
+        bias: bool,
+        /// Whether t is an extra first input channel.
+        concat_time: bool,
+    },
+    /// `squeeze`: 2×2 space-to-channel of the image (FFJORD's `SqueezeLayer(2)`); `width` is
+    /// the output channel count.
+    Squeeze,
+    /// `unsqueeze`: the inverse of `squeeze`; `width` is the output channel count.
+    Unsqueeze,
+}
+
+impl LayerKind {
+    /// Whether the layer reads an image (`conv2d`, `squeeze`, `unsqueeze`).
+    pub fn is_image(&self) -> bool {
+        matches!(
+            self,
+            LayerKind::Conv2d { .. } | LayerKind::Squeeze | LayerKind::Unsqueeze
+        )
+    }
 }
 
 /// One validated layer.
@@ -67,6 +99,7 @@ pub enum FormSpec {
 
 /// The IR graph of a declaration: input `x [B,dim]` (and `[x, t]` when `time` and the first
 /// layer is dense), layers `layers.{k}` with their activations, then the form's transform.
+/// `image` is the state's `[c, h, w]` (the `shape:` field), which image layers need.
 /// `neural_ode!` calls it at compile time (and lowers the graph's plans), so it does not fail
 /// for a model that compiled; the generated `graph()` calls it again.
 ///
@@ -75,6 +108,7 @@ pub enum FormSpec {
 pub fn build_graph(
     dim: usize,
     time: bool,
+    image: Option<[usize; 3]>,
     layers: &[LayerSpec],
     form: &FormSpec,
 ) -> Result<Graph, IrError> {
@@ -84,17 +118,25 @@ pub fn build_graph(
     };
     let mut b = GraphBuilder::new();
     let mut h = b.input("x", dim)?;
+    let mut cur = super::image::input_image(dim, image)?;
     if time && layers.first().is_some_and(|l| l.kind == LayerKind::Dense) {
         h = b.time_concat(h)?;
     }
     for (k, l) in layers.iter().enumerate() {
         let name = format!("layers.{k}");
+        if l.kind.is_image() {
+            let (v, im) = super::image::build_layer(&mut b, h, &name, l, cur)?;
+            (h, cur) = (v, Some(im));
+        } else {
+            cur = None;
+        }
         h = match l.kind {
             LayerKind::Dense => b.dense_layer(h, &name, l.width, Activation::Identity, true)?,
             LayerKind::ConcatSquash => b.concat_squash(h, &name, l.width)?,
             LayerKind::Conv1d { kernel, bias } => {
                 b.conv1d_layer(h, &name, grid, l.width, kernel, Activation::Identity, bias)?
             }
+            LayerKind::Conv2d { .. } | LayerKind::Squeeze | LayerKind::Unsqueeze => h,
         };
         if let Some(a) = l.activation {
             h = b.activation(h, a)?;
@@ -150,6 +192,8 @@ pub struct CheckedModel {
     pub f64: bool,
     /// State dimension.
     pub dim: usize,
+    /// The state as a `[c, h, w]` image (`shape:`), for image layers.
+    pub image: Option<[usize; 3]>,
     /// Whether the network reads `[x, t]`.
     pub time: bool,
     /// The layers, the last of width `dim` (any width for an energy).
@@ -169,6 +213,7 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
     let mut seen: Vec<&'static str> = Vec::new();
     let mut float = None;
     let mut dim = None;
+    let mut shape_decl = None;
     let mut time = true;
     let mut layers_decl = None;
     let mut tableau_ref = None;
@@ -183,6 +228,7 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
                 Field::Dim(l) => l.span(),
                 Field::Time(l) => l.span,
                 Field::Layers(k, _)
+                | Field::Shape(k, _)
                 | Field::Tableau(k, _)
                 | Field::Solver(k, _)
                 | Field::Adjoint(k, _)
@@ -205,6 +251,7 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
                 Ok(d) if d >= 1 => dim = Some((d, l.span())),
                 _ => errors.push(err(l.span(), "the state dimension must be an integer ≥ 1")),
             },
+            Field::Shape(k, s) => shape_decl = Some((k, s)),
             Field::Time(b) => time = b.value,
             Field::Layers(k, l) => layers_decl = Some((k, l)),
             Field::Tableau(k, t) => tableau_ref = Some((k, t)),
@@ -223,7 +270,9 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
     if float.is_none() && !seen.contains(&"float") {
         errors.push(missing("float"));
     }
-    if dim.is_none() && !seen.contains(&"dim") {
+    let image = shape_decl.and_then(|(k, s)| super::image::shape_field(k, s, dim, &mut errors));
+    let dim = dim.or(image.map(|[c, h, w]| (c * h * w, name_span)));
+    if dim.is_none() && !seen.contains(&"dim") && !seen.contains(&"shape") {
         errors.push(missing("dim"));
     }
     let d = dim.map_or(1, |(d, _)| d);
@@ -315,6 +364,7 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
         Some((_, decls)) => {
             for (n, l) in decls.iter().enumerate() {
                 let width = match l.width.base10_parse::<usize>() {
+                    _ if l.kind == "squeeze" || l.kind == "unsqueeze" => 1,
                     Ok(w) if w >= 1 => w,
                     _ => {
                         errors.push(err(l.width.span(), "a layer width must be an integer ≥ 1"));
@@ -357,6 +407,12 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
                         kernel,
                         bias: l.no_bias.is_none(),
                     }
+                } else if l.kind == "conv2d" {
+                    super::image::conv2d_kind(l, &mut errors)
+                } else if l.kind == "squeeze" {
+                    LayerKind::Squeeze
+                } else if l.kind == "unsqueeze" {
+                    LayerKind::Unsqueeze
                 } else {
                     LayerKind::Dense
                 };
@@ -364,7 +420,9 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
                 // A conv1d's width is its channel count; as the last layer of a vector field
                 // it must have one channel (output width `dim`, one value per grid point).
                 let conv = matches!(kind, LayerKind::Conv1d { .. });
-                let width = if last && conv {
+                let width = if last && kind.is_image() {
+                    width // checked on the image by `image::check_layers`
+                } else if last && conv {
                     if width != 1 {
                         errors.push(err(
                             l.width.span(),
@@ -396,6 +454,11 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
                 });
             }
         }
+    }
+    if let Some((_, decls)) = layers_decl
+        && decls.len() == layers.len()
+    {
+        super::image::check_layers(decls, &mut layers, image, !energy, &mut errors);
     }
     if layers.is_empty() {
         layers.push(LayerSpec {
@@ -529,7 +592,7 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
 
     // Build and differentiate the graph now: the lowering compiles its plans.
     if errors.is_empty() {
-        let built = build_graph(d, time, &layers, &form).and_then(|g| {
+        let built = build_graph(d, time, image, &layers, &form).and_then(|g| {
             let g = crate::ir::passes::simplify(&g);
             crate::ad::vjp(&g, &Wrt::state_and_params(&g)).map(|_| ())
         });
@@ -547,6 +610,7 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
         name: m.name.clone(),
         f64: float.unwrap_or(true),
         dim: d,
+        image,
         time,
         layers,
         form,
