@@ -8,8 +8,8 @@ mod check;
 mod coef;
 
 pub use check::{
-    CheckedModel, CheckedTableau, FormSpec, LayerKind, LayerSpec, SteppingSpec, build_graph,
-    check_model, check_tableau,
+    CheckedModel, CheckedTableau, FormSpec, LayerKind, LayerMisfit, LayerSpec, MisfitPart,
+    SteppingSpec, build_graph, check_model, check_tableau, image_shapes,
 };
 pub use coef::Coef;
 

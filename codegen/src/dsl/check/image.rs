@@ -94,24 +94,51 @@ pub(super) fn conv2d_kind(l: &LayerDecl, errors: &mut Vec<syn::Error>) -> LayerK
     }
 }
 
-/// Walks the image shape through the layers: an image layer needs an image (the state's, or
-/// the one the image layer before gives), a `conv2d` must fit it, `squeeze` needs an even
-/// height and width, `unsqueeze` a multiple of 4 channels; when `field` (the output is dx/dt),
-/// a last image layer must give back the state's shape. Sets the output channel count of
-/// `squeeze`/`unsqueeze` as their width.
-pub(super) fn check_layers(
-    decls: &[LayerDecl],
-    layers: &mut [LayerSpec],
+/// Which part of a layer a [`LayerMisfit`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MisfitPart {
+    /// The layer itself (its kind).
+    Kind,
+    /// A convolution's kernel, stride or padding.
+    Kernel,
+    /// Its output channels.
+    Channels,
+}
+
+/// Why layer `index` does not fit the image it reads ([`image_shapes`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerMisfit {
+    /// The layer's position.
+    pub index: usize,
+    /// The part to point at.
+    pub part: MisfitPart,
+    /// What is wrong, in words.
+    pub reason: String,
+}
+
+/// Walks the image shape through `layers` from the state's `image` (`[c, h, w]`): an image
+/// layer (`conv2d`, `squeeze`, `unsqueeze`) needs an image (the state's, or the one the
+/// image layer before gives), a `conv2d` must fit it, `squeeze` needs an even height and
+/// width, `unsqueeze` a multiple of 4 channels; when `field` (the output is dx/dt) a last
+/// image layer must give back the state's shape. Returns each layer's output image (`None`
+/// for a flat output). Shared by `neural_ode!`'s checks and the TOML model files.
+///
+/// # Errors
+/// The first layer that does not fit.
+pub fn image_shapes(
     image: Option<[usize; 3]>,
+    layers: &[LayerSpec],
     field: bool,
-    errors: &mut Vec<syn::Error>,
-) {
-    let start = image.map(|[c, h, w]| (c, h, w));
-    let mut cur: Option<Image> = start;
+) -> Result<Vec<Option<[usize; 3]>>, LayerMisfit> {
+    let mut out = Vec::with_capacity(layers.len());
+    let mut cur = image;
     let mut before = "the state";
-    let n = layers.len();
-    for (i, (d, l)) in decls.iter().zip(layers.iter_mut()).enumerate() {
-        let kind = d.kind.to_string();
+    for (index, l) in layers.iter().enumerate() {
+        let misfit = |part, reason: String| LayerMisfit {
+            index,
+            part,
+            reason,
+        };
         if !l.kind.is_image() {
             cur = None;
             before = match l.kind {
@@ -119,17 +146,18 @@ pub(super) fn check_layers(
                 LayerKind::ConcatSquash => "a concat_squash layer",
                 _ => "a conv1d layer",
             };
+            out.push(None);
             continue;
         }
-        let Some((c, h, w)) = cur else {
+        let name = kind_name(l.kind);
+        let Some([c, h, w]) = cur else {
             let why = if image.is_none() {
                 "give the model the state's image shape, `shape: [channels, height, width]`"
                     .to_string()
             } else {
                 format!("the layer before is {before}, whose output is a flat vector")
             };
-            errors.push(err(d.kind.span(), format!("`{kind}` needs an image: {why}")));
-            return;
+            return Err(misfit(MisfitPart::Kind, format!("`{name}` needs an image: {why}")));
         };
         let next = match l.kind {
             LayerKind::Conv2d {
@@ -149,64 +177,99 @@ pub(super) fn check_layers(
                     pad: padding,
                 };
                 if let Some(why) = shape.invalid() {
-                    let span = d.kernel.as_ref().map_or(d.kind.span(), LitInt::span);
-                    errors.push(err(
-                        span,
+                    return Err(misfit(
+                        MisfitPart::Kernel,
                         format!("this conv2d does not fit its {c}×{h}×{w} input image: {why}"),
                     ));
-                    return;
                 }
-                (l.width, shape.out_h(), shape.out_w())
+                [l.width, shape.out_h(), shape.out_w()]
             }
             LayerKind::Squeeze => {
                 if h % 2 == 1 || w % 2 == 1 {
-                    errors.push(err(
-                        d.kind.span(),
+                    return Err(misfit(
+                        MisfitPart::Kind,
                         format!(
                             "`squeeze` needs an even height and width, but its input image is \
                              {c}×{h}×{w}"
                         ),
                     ));
-                    return;
                 }
-                (4 * c, h / 2, w / 2)
+                [4 * c, h / 2, w / 2]
             }
             _ => {
                 if c % 4 != 0 || h.max(w) > MAX / 2 {
-                    errors.push(err(
-                        d.kind.span(),
+                    return Err(misfit(
+                        MisfitPart::Kind,
                         format!(
                             "`unsqueeze` needs a multiple of 4 channels, but its input image is \
                              {c}×{h}×{w}"
                         ),
                     ));
-                    return;
                 }
-                (c / 4, 2 * h, 2 * w)
+                [c / 4, 2 * h, 2 * w]
             }
         };
-        l.width = next.0;
         cur = Some(next);
         before = "an image layer";
+        out.push(cur);
         if field
-            && i + 1 == n
-            && let Some(s) = start
+            && index + 1 == layers.len()
+            && let Some(s) = image
             && next != s
         {
-            let span = if matches!(l.kind, LayerKind::Conv2d { .. }) {
-                d.width.span()
+            let part = if matches!(l.kind, LayerKind::Conv2d { .. }) {
+                MisfitPart::Channels
             } else {
-                d.kind.span()
+                MisfitPart::Kind
             };
-            errors.push(err(
-                span,
+            return Err(misfit(
+                part,
                 format!(
                     "the last layer gives a {}×{}×{} image but the state is {}×{}×{}: the \
                      network's output is dx/dt, so it must have the state's shape (a stride-1 \
                      conv2d keeps the size with padding (kernel − 1) / 2)",
-                    next.0, next.1, next.2, s.0, s.1, s.2
+                    next[0], next[1], next[2], s[0], s[1], s[2]
                 ),
             ));
+        }
+    }
+    Ok(out)
+}
+
+/// The DSL name of an image layer kind.
+fn kind_name(k: LayerKind) -> &'static str {
+    match k {
+        LayerKind::Conv2d { .. } => "conv2d",
+        LayerKind::Squeeze => "squeeze",
+        _ => "unsqueeze",
+    }
+}
+
+/// [`image_shapes`] on a declaration: a misfit becomes a spanned error; sets the output
+/// channel count of `squeeze`/`unsqueeze` as their width.
+pub(super) fn check_layers(
+    decls: &[LayerDecl],
+    layers: &mut [LayerSpec],
+    image: Option<[usize; 3]>,
+    field: bool,
+    errors: &mut Vec<syn::Error>,
+) {
+    match image_shapes(image, layers, field) {
+        Ok(shapes) => {
+            for (l, s) in layers.iter_mut().zip(shapes) {
+                if let Some([c, _, _]) = s {
+                    l.width = c;
+                }
+            }
+        }
+        Err(m) => {
+            let d = &decls[m.index];
+            let span = match m.part {
+                MisfitPart::Kind => d.kind.span(),
+                MisfitPart::Kernel => d.kernel.as_ref().map_or(d.kind.span(), LitInt::span),
+                MisfitPart::Channels => d.width.span(),
+            };
+            errors.push(err(span, m.reason));
         }
     }
 }

@@ -14,6 +14,7 @@ mod image;
 mod model;
 mod tableau;
 
+pub use image::{LayerMisfit, MisfitPart, image_shapes};
 pub use model::{
     CheckedModel, FormSpec, LayerKind, LayerSpec, SteppingSpec, build_graph, check_model,
 };
