@@ -98,6 +98,8 @@ mod solver_spec;
 #[cfg(feature = "model-files")]
 mod spec;
 #[cfg(feature = "model-files")]
+mod spec_net;
+#[cfg(feature = "model-files")]
 mod tableau_file;
 
 use std::collections::BTreeMap;
@@ -115,6 +117,8 @@ pub use safetensors::{NamedTensor, SafeTensors};
 pub use solver_spec::SolverSpec;
 #[cfg(feature = "model-files")]
 pub use spec::{LayerSpec, ModelSpec};
+#[cfg(feature = "model-files")]
+pub use spec_net::SpecNet;
 use symplode_runtime::{Dynamics, Real};
 #[cfg(feature = "model-files")]
 pub use tableau_file::{parse_tableau, read_tableau, resolve_tableau, tableau_to_toml};
