@@ -80,10 +80,12 @@ fn fixture(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("m.toml"), SPEC).unwrap();
     let spec = ModelSpec::read(dir.join("m.toml")).unwrap();
-    save_weights(dir.join("w.safetensors"), &spec.init_net::<f64>(2026).unwrap()).unwrap();
-    let x0: Vec<f64> = (0..BATCH * DIM)
-        .map(|i| (i as f64 * 0.37).sin())
-        .collect();
+    save_weights(
+        dir.join("w.safetensors"),
+        &spec.init_net::<f64>(2026).unwrap(),
+    )
+    .unwrap();
+    let x0: Vec<f64> = (0..BATCH * DIM).map(|i| (i as f64 * 0.37).sin()).collect();
     npy::write(dir.join("x0.npy"), &[BATCH, DIM], &x0).unwrap();
     dir
 }
@@ -135,7 +137,10 @@ fn the_spec_network_is_the_dsl_network() {
         dx
     };
     assert_eq!(bits(&eval(&net)), bits(&eval(&dsl)));
-    assert!(spec.summary().contains("1×4×4 → conv2d 4 (3×3, stride 1, padding 1, t) softplus"));
+    assert!(
+        spec.summary()
+            .contains("1×4×4 → conv2d 4 (3×3, stride 1, padding 1, t) softplus")
+    );
     // The dense-only entry points refuse an image spec.
     let e = spec.init::<f64>(1).unwrap_err().to_string();
     assert!(e.contains("use `ModelSpec::init_net`"), "{e}");
@@ -146,9 +151,17 @@ fn grad_and_solve_write_the_library_results() {
     let dir = fixture("grad");
     let out = run(
         &dir,
-        &[&["grad", "--method", "symplectic", "--out", "g.safetensors"][..], &MODEL].concat(),
+        &[
+            &["grad", "--method", "symplectic", "--out", "g.safetensors"][..],
+            &MODEL,
+        ]
+        .concat(),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let spec = ModelSpec::read(dir.join("m.toml")).unwrap();
     let net = spec
         .build_net::<f64>(&SafeTensors::read(dir.join("w.safetensors")).unwrap())
@@ -173,14 +186,26 @@ fn grad_and_solve_write_the_library_results() {
         .gradient(&problem, &mut losses::mean_sq_final(DIM))
         .unwrap();
     let scale = b.dtheta[0].iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let diff = (r.dtheta[0].iter().zip(&b.dtheta[0])).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
-    assert!(scale > 0.0 && diff <= 1e-12 * scale, "{diff:e} of {scale:e}");
+    let diff =
+        (r.dtheta[0].iter().zip(&b.dtheta[0])).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+    assert!(
+        scale > 0.0 && diff <= 1e-12 * scale,
+        "{diff:e} of {scale:e}"
+    );
 
     let out = run(
         &dir,
-        &[&["solve", "--times", "0,0.5,1", "--out", "s.npy"][..], &MODEL].concat(),
+        &[
+            &["solve", "--times", "0,0.5,1", "--out", "s.npy"][..],
+            &MODEL,
+        ]
+        .concat(),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let a = npy::read(dir.join("s.npy")).unwrap();
     assert_eq!(a.shape, vec![3, BATCH, DIM]);
     let sol = solve(&net, &scheme, &stepping, &[0.0, 0.5, 1.0], &x0).unwrap();
@@ -198,22 +223,47 @@ fn image_layers_that_do_not_fit_are_refused_with_the_layer() {
     let e = bad("shape = [1, 4, 4]", "shape = [1, 4, 5]");
     assert!(e.contains("shape") && e.contains("dim = 16"), "{e}");
     let e = bad("dim = 16\nshape = [1, 4, 4]", "dim = 20\nshape = [1, 4, 5]");
-    assert!(e.contains("layers[1].kind") && e.contains("even height and width"), "{e}");
-    let e = bad("padding = 1\nconcat_time = true\n\n[solver]", "concat_time = true\n\n[solver]");
-    assert!(e.contains("layers[4].out") && e.contains("gives a 1×2×2 image"), "{e}");
+    assert!(
+        e.contains("layers[1].kind") && e.contains("even height and width"),
+        "{e}"
+    );
+    let e = bad(
+        "padding = 1\nconcat_time = true\n\n[solver]",
+        "concat_time = true\n\n[solver]",
+    );
+    assert!(
+        e.contains("layers[4].out") && e.contains("gives a 1×2×2 image"),
+        "{e}"
+    );
     let e = bad("kernel = 1", "kernel = 9");
-    assert!(e.contains("layers[2].kernel") && e.contains("does not fit"), "{e}");
-    let e = bad("kind = \"squeeze\"", "kind = \"squeeze\"\nactivation = \"tanh\"");
+    assert!(
+        e.contains("layers[2].kernel") && e.contains("does not fit"),
+        "{e}"
+    );
+    let e = bad(
+        "kind = \"squeeze\"",
+        "kind = \"squeeze\"\nactivation = \"tanh\"",
+    );
     assert!(e.contains("layers[1].activation"), "{e}");
     let e = bad("kind = \"unsqueeze\"", "kind = \"upsample\"");
-    assert!(e.contains("layers[3].kind") && e.contains("unknown kind `upsample`"), "{e}");
+    assert!(
+        e.contains("layers[3].kind") && e.contains("unknown kind `upsample`"),
+        "{e}"
+    );
     let e = bad("dim = 16", "dim = 16\ntime_input = true");
     assert!(e.contains("time_input") && e.contains("concat_time"), "{e}");
 
     // The command line reports it and fails.
     let dir = fixture("bad");
-    std::fs::write(dir.join("m.toml"), SPEC.replacen("kernel = 1", "kernel = 9", 1)).unwrap();
-    let out = run(&dir, &[&["grad", "--out", "g.safetensors"][..], &MODEL].concat());
+    std::fs::write(
+        dir.join("m.toml"),
+        SPEC.replacen("kernel = 1", "kernel = 9", 1),
+    )
+    .unwrap();
+    let out = run(
+        &dir,
+        &[&["grad", "--out", "g.safetensors"][..], &MODEL].concat(),
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("layers[2].kernel"), "{err}");

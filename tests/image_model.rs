@@ -13,8 +13,8 @@ mod png;
 mod image_model;
 
 use image_model::D;
-use symplode::runtime::models::image_flow::{self, BlockSpec};
 use symplode::codegen::ir::eval::evaluate_f64;
+use symplode::runtime::models::image_flow::{self, BlockSpec};
 use symplode::runtime::rng::Rng;
 
 #[test]

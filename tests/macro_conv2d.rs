@@ -51,15 +51,33 @@ neural_ode! {
 fn conv_ode_graph() -> Graph {
     let mut b = GraphBuilder::new();
     let x = b.input("x", 24).unwrap();
-    let (y, im) = b.concat_conv2d(x, "layers.0", (1, 4, 6), 3, (3, 1, 1)).unwrap();
+    let (y, im) = b
+        .concat_conv2d(x, "layers.0", (1, 4, 6), 3, (3, 1, 1))
+        .unwrap();
     let y = b.activation(y, IrActivation::Tanh).unwrap();
     let (y, im) = b
-        .conv2d_layer(y, "layers.1", im, 8, (3, 2, 1), IrActivation::Softplus, true)
+        .conv2d_layer(
+            y,
+            "layers.1",
+            im,
+            8,
+            (3, 2, 1),
+            IrActivation::Softplus,
+            true,
+        )
         .unwrap();
     assert_eq!(im, (8, 2, 3));
     let y = b.unsqueeze(y, SqueezeShape { c: 2, h: 4, w: 6 }).unwrap();
     let (y, _) = b
-        .conv2d_layer(y, "layers.3", (2, 4, 6), 1, (1, 1, 0), IrActivation::Identity, false)
+        .conv2d_layer(
+            y,
+            "layers.3",
+            (2, 4, 6),
+            1,
+            (1, 1, 0),
+            IrActivation::Identity,
+            false,
+        )
         .unwrap();
     b.finish(&[y]).unwrap()
 }
@@ -68,13 +86,19 @@ fn conv_ode_graph() -> Graph {
 fn conv_cnf_field() -> Graph {
     let mut b = GraphBuilder::new();
     let x = b.input("x", 16).unwrap();
-    let (y, _) = b.concat_conv2d(x, "layers.0", (1, 4, 4), 4, (3, 1, 1)).unwrap();
+    let (y, _) = b
+        .concat_conv2d(x, "layers.0", (1, 4, 4), 4, (3, 1, 1))
+        .unwrap();
     let y = b.activation(y, IrActivation::Softplus).unwrap();
     let y = b.squeeze(y, SqueezeShape { c: 4, h: 4, w: 4 }).unwrap();
-    let (y, _) = b.concat_conv2d(y, "layers.2", (16, 2, 2), 8, (3, 1, 1)).unwrap();
+    let (y, _) = b
+        .concat_conv2d(y, "layers.2", (16, 2, 2), 8, (3, 1, 1))
+        .unwrap();
     let y = b.activation(y, IrActivation::Softplus).unwrap();
     let y = b.unsqueeze(y, SqueezeShape { c: 2, h: 4, w: 4 }).unwrap();
-    let (y, _) = b.concat_conv2d(y, "layers.4", (2, 4, 4), 1, (3, 1, 1)).unwrap();
+    let (y, _) = b
+        .concat_conv2d(y, "layers.4", (2, 4, 4), 1, (3, 1, 1))
+        .unwrap();
     b.finish(&[y]).unwrap()
 }
 
@@ -135,8 +159,12 @@ fn conv_ode_macro_equals_the_interpreter_bit_for_bit() {
 fn conv_cnf_macro_equals_the_interpreter_bit_for_bit() {
     let mut model = ConvCnf::new(12);
     assert_eq!(ConvCnf::DIM, 17);
-    let mut reference =
-        interp::cnf(&conv_cnf_field(), Trace::Hutchinson, model.params().to_vec()).unwrap();
+    let mut reference = interp::cnf(
+        &conv_cnf_field(),
+        Trace::Hutchinson,
+        model.params().to_vec(),
+    )
+    .unwrap();
     assert_eq!(model.param_tensors(), reference.param_tensors());
     let eps = noise(3);
     model.set_aux(1, &eps).unwrap();

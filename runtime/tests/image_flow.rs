@@ -3,7 +3,6 @@
 //! gradient method equal to backprop on a small flow (three chained conv CNF blocks with
 //! Rademacher probes, the NLL loss).
 
-#[allow(dead_code)]
 mod common;
 
 use common::*;
@@ -63,7 +62,11 @@ fn ffjords_mnist_model_has_its_parameter_count() {
     let config = ImageFlowConfig::ffjord_mnist();
     let n: usize = architecture(1, config.scales, config.blocks)
         .iter()
-        .map(|s| block_net(config.image, *s, &config.hidden).unwrap().param_len())
+        .map(|s| {
+            block_net(config.image, *s, &config.hidden)
+                .unwrap()
+                .param_len()
+        })
         .sum();
     assert_eq!(n, 800_636);
 }
@@ -115,5 +118,8 @@ fn exact_methods_equal_backprop_on_a_small_image_flow() {
             assert!(r <= 1e-12, "{stepping:?} {}: {r:e}", method.name());
         }
     }
-    assert_eq!(flow.n_params(), flow.blocks().iter().map(|b| b.n_params()).sum());
+    assert_eq!(
+        flow.n_params(),
+        flow.blocks().iter().map(|b| b.n_params()).sum()
+    );
 }

@@ -12,8 +12,9 @@ use symplode_runtime::{Dynamics, ParamTensor, Real};
 pub enum SpecNet<T: Real> {
     /// Dense layers only: the [`Mlp`].
     Mlp(Mlp<T>),
-    /// Image layers: the interpreted graph the `neural_ode!` DSL builds for the same layers.
-    Graph(Interpreted<T>),
+    /// Image layers: the interpreted graph the `neural_ode!` DSL builds for the same layers
+    /// (boxed: it is much larger than an `Mlp`).
+    Graph(Box<Interpreted<T>>),
 }
 
 /// Forwards a call to the variant.

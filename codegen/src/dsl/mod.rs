@@ -362,7 +362,14 @@ impl Parse for Field {
 impl Parse for LayerDecl {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let kind: Ident = input.parse()?;
-        let known = ["dense", "concat_squash", "conv1d", "conv2d", "squeeze", "unsqueeze"];
+        let known = [
+            "dense",
+            "concat_squash",
+            "conv1d",
+            "conv2d",
+            "squeeze",
+            "unsqueeze",
+        ];
         if !known.iter().any(|k| kind == k) {
             return Err(syn::Error::new(
                 kind.span(),

@@ -52,7 +52,10 @@ fn an_image_cnf_is_parsed_checked_and_built_as_wired_by_hand() {
         }
     );
     assert_eq!(m.layers[0].activation, Some(Activation::Softplus));
-    assert_eq!((m.layers[1].kind, m.layers[1].width), (LayerKind::Squeeze, 12));
+    assert_eq!(
+        (m.layers[1].kind, m.layers[1].width),
+        (LayerKind::Squeeze, 12)
+    );
     assert_eq!(
         m.layers[2].kind,
         LayerKind::Conv2d {
@@ -64,22 +67,37 @@ fn an_image_cnf_is_parsed_checked_and_built_as_wired_by_hand() {
         }
     );
     assert_eq!(m.layers[2].activation, Some(Activation::Tanh));
-    assert_eq!((m.layers[3].kind, m.layers[3].width), (LayerKind::Unsqueeze, 1));
+    assert_eq!(
+        (m.layers[3].kind, m.layers[3].width),
+        (LayerKind::Unsqueeze, 1)
+    );
 
     // The same network wired by hand with the builder's image layers.
     let f = {
         let mut b = GraphBuilder::new();
         let x = b.input("x", 24).unwrap();
-        let (y, im) = b.concat_conv2d(x, "layers.0", (1, 4, 6), 3, (3, 1, 1)).unwrap();
+        let (y, im) = b
+            .concat_conv2d(x, "layers.0", (1, 4, 6), 3, (3, 1, 1))
+            .unwrap();
         let y = b.activation(y, Activation::Softplus).unwrap();
         let s = SqueezeShape { c: 3, h: 4, w: 6 };
         assert_eq!(im, (3, 4, 6));
         let y = b.squeeze(y, s).unwrap();
         let (y, _) = b
-            .conv2d_layer(y, "layers.2", (12, 2, 3), 4, (1, 1, 0), Activation::Tanh, false)
+            .conv2d_layer(
+                y,
+                "layers.2",
+                (12, 2, 3),
+                4,
+                (1, 1, 0),
+                Activation::Tanh,
+                false,
+            )
             .unwrap();
         let y = b.unsqueeze(y, SqueezeShape { c: 1, h: 4, w: 6 }).unwrap();
-        let (y, _) = b.concat_conv2d(y, "layers.4", (1, 4, 6), 1, (3, 1, 1)).unwrap();
+        let (y, _) = b
+            .concat_conv2d(y, "layers.4", (1, 4, 6), 1, (3, 1, 1))
+            .unwrap();
         b.finish(&[y]).unwrap()
     };
     let built = build_graph(m.dim, m.time, m.image, &m.layers, &FormSpec::Field).unwrap();
@@ -90,7 +108,10 @@ fn an_image_cnf_is_parsed_checked_and_built_as_wired_by_hand() {
             .collect::<Vec<_>>()
     };
     assert_eq!(names(&built), names(&f));
-    assert_eq!(names(&built)[0], ("layers.0._layer.weight".into(), vec![3, 2, 3, 3]));
+    assert_eq!(
+        names(&built)[0],
+        ("layers.0._layer.weight".into(), vec![3, 2, 3, 3])
+    );
     let params: Vec<f64> = (0..f.param_len())
         .map(|i| (i as f64 * 0.61).sin() * 0.5)
         .collect();
@@ -132,7 +153,10 @@ fn image_shape_mistakes_are_reported_with_their_reason() {
         struct M { float: f64, dim: 16, layers: [conv2d(1, 3, 1, 1)], tableau: rk4 }
     })
     .1;
-    one(e, "`conv2d` needs an image: give the model the state's image shape");
+    one(
+        e,
+        "`conv2d` needs an image: give the model the state's image shape",
+    );
     one(
         errors(quote!([1, 4, 4]), quote!([dense(16, tanh), conv2d(1, 1)])),
         "the layer before is a dense layer, whose output is a flat vector",
@@ -157,7 +181,10 @@ fn image_shape_mistakes_are_reported_with_their_reason() {
     );
     // The output is dx/dt: it must have the state's shape.
     one(
-        errors(quote!([1, 6, 6]), quote!([conv2d(4, 3, tanh), conv2d(1, 3)])),
+        errors(
+            quote!([1, 6, 6]),
+            quote!([conv2d(4, 3, tanh), conv2d(1, 3)]),
+        ),
         "the last layer gives a 1×2×2 image but the state is 1×6×6",
     );
     one(
@@ -189,7 +216,10 @@ fn image_shape_mistakes_are_reported_with_their_reason() {
         struct M { float: f64, dim: 15, shape: [1, 4, 4], layers: [conv2d(1, 1)], tableau: rk4 }
     })
     .1;
-    one(e, "the state dimension is 15 but `shape` is 1×4×4 = 16 values");
+    one(
+        e,
+        "the state dimension is 15 but `shape` is 1×4×4 = 16 values",
+    );
     // An energy's layers may end at any shape.
     let e = model(quote! {
         struct M {
@@ -204,7 +234,8 @@ fn image_shape_mistakes_are_reported_with_their_reason() {
 
 #[test]
 fn image_layer_syntax_errors_are_parse_errors() {
-    let bad = |t: proc_macro2::TokenStream| syn::parse2::<NeuralOde>(t).err().map(|e| e.to_string());
+    let bad =
+        |t: proc_macro2::TokenStream| syn::parse2::<NeuralOde>(t).err().map(|e| e.to_string());
     let e = bad(quote! { struct M { layers: [squeeze(2)] } });
     assert!(e.unwrap().contains("`squeeze` takes no arguments"));
     let e = bad(quote! { struct M { layers: [conv2d(2)] } });
@@ -212,5 +243,8 @@ fn image_layer_syntax_errors_are_parse_errors() {
     let e = bad(quote! { struct M { layers: [conv2d(2, 3, 1, 1, tanh, relu)] } });
     assert!(e.unwrap().contains("expected `)` after the activation"));
     let e = bad(quote! { struct M { layers: [conv3d(2, 3)] } });
-    assert!(e.unwrap().contains("`conv2d(channels, kernel, stride?, padding?"));
+    assert!(
+        e.unwrap()
+            .contains("`conv2d(channels, kernel, stride?, padding?")
+    );
 }

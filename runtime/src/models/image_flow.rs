@@ -250,7 +250,11 @@ impl<T: Real> ImageFlow<T> {
         for (b, s) in specs.iter().enumerate() {
             let f = block_net(config.image, *s, &config.hidden)?;
             let p = init_params(&f, seed.wrapping_add(b as u64));
-            blocks.push(cnf(&f, Trace::Hutchinson, p.into_iter().map(T::of).collect())?);
+            blocks.push(cnf(
+                &f,
+                Trace::Hutchinson,
+                p.into_iter().map(T::of).collect(),
+            )?);
             fields.push(f);
         }
         Ok(ImageFlow {

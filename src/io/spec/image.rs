@@ -106,10 +106,7 @@ impl ModelSpec {
                 ));
             }
             if has_params && (l.out == 0 || l.out > MAX_WIDTH) {
-                return Err(self.field(
-                    at("out"),
-                    format!("missing, or not from 1 to {MAX_WIDTH}"),
-                ));
+                return Err(self.field(at("out"), format!("missing, or not from 1 to {MAX_WIDTH}")));
             }
             if !has_params && l.out != 0 {
                 return Err(self.field(
@@ -221,8 +218,8 @@ impl ModelSpec {
     ) -> Result<Named<Interpreted<T>>, IoError> {
         let g = self.validate_image()?;
         let params = params.unwrap_or_else(|| vec![T::zero(); g.param_len()]);
-        let net = Interpreted::new(g, params)
-            .map_err(|e| self.field("layers".into(), e.to_string()))?;
+        let net =
+            Interpreted::new(g, params).map_err(|e| self.field("layers".into(), e.to_string()))?;
         Named::new(net, self.tensor_names())
     }
 
@@ -247,7 +244,7 @@ impl ModelSpec {
         }
         let net = self.image_net(Some(params))?;
         let names = net.names().to_vec();
-        Named::new(SpecNet::Graph(net.into_inner()), names)
+        Named::new(SpecNet::Graph(Box::new(net.into_inner())), names)
     }
 
     /// Builds the network with PyTorch's default initialisation from `seed`: every tensor
@@ -274,7 +271,7 @@ impl ModelSpec {
         }
         let net = self.image_net(Some(params))?;
         let names = net.names().to_vec();
-        Named::new(SpecNet::Graph(net.into_inner()), names)
+        Named::new(SpecNet::Graph(Box::new(net.into_inner())), names)
     }
 
     /// The one-line description of an image spec.
@@ -292,7 +289,11 @@ impl ModelSpec {
                         l.out,
                         l.stride.unwrap_or(1),
                         l.padding.unwrap_or(0),
-                        if l.concat_time == Some(true) { ", t" } else { "" }
+                        if l.concat_time == Some(true) {
+                            ", t"
+                        } else {
+                            ""
+                        }
                     ));
                 }
                 "dense" => s.push_str(&format!(" → {}", l.out)),
@@ -302,9 +303,7 @@ impl ModelSpec {
                 s.push_str(&format!(" {a}"));
             }
         }
-        let n = self
-            .image_net::<f64>(None)
-            .map_or(0, |net| net.n_params());
+        let n = self.image_net::<f64>(None).map_or(0, |net| net.n_params());
         format!("{s} ({n} parameters)")
     }
 }

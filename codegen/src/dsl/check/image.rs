@@ -157,7 +157,10 @@ pub fn image_shapes(
             } else {
                 format!("the layer before is {before}, whose output is a flat vector")
             };
-            return Err(misfit(MisfitPart::Kind, format!("`{name}` needs an image: {why}")));
+            return Err(misfit(
+                MisfitPart::Kind,
+                format!("`{name}` needs an image: {why}"),
+            ));
         };
         let next = match l.kind {
             LayerKind::Conv2d {
@@ -324,7 +327,15 @@ pub(super) fn build_layer(
                 let id = Activation::Identity;
                 b.conv2d_layer(tx, &layer, (c + 1, h, w), l.width, conv, id, bias)
             } else {
-                b.conv2d_layer(x, name, (c, h, w), l.width, conv, Activation::Identity, bias)
+                b.conv2d_layer(
+                    x,
+                    name,
+                    (c, h, w),
+                    l.width,
+                    conv,
+                    Activation::Identity,
+                    bias,
+                )
             }
         }
         LayerKind::Squeeze => {
