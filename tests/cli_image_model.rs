@@ -215,6 +215,50 @@ fn grad_and_solve_write_the_library_results() {
 }
 
 #[test]
+fn hvp_and_f32_run_on_an_image_spec() {
+    let dir = fixture("hvp");
+    // H·v (second order through the interpreted conv graph), checked by the command against
+    // central differences of the gradient.
+    let out = run(&dir, &[&["hvp", "--check", "--json"][..], &MODEL].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let check = json["check_rel_error"].as_f64().unwrap();
+    assert!(check < 1e-6, "--check: {check:e}");
+    // f32: the same network in single precision, close to f64.
+    let args = ["grad", "--f32", "--steps", "4", "--out", "g32.safetensors"];
+    let out = run(&dir, &[&args[..], &MODEL].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let args = ["grad", "--steps", "4", "--out", "g64.safetensors"];
+    assert!(run(&dir, &[&args[..], &MODEL].concat()).status.success());
+    let name = "odefunc.0._layer.weight";
+    let read = |f: &str| {
+        SafeTensors::read(dir.join(f))
+            .unwrap()
+            .tensor(name)
+            .unwrap()
+            .data
+    };
+    let (a, b) = (read("g32.safetensors"), read("g64.safetensors"));
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let diff = a
+        .iter()
+        .zip(&b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()));
+    assert!(
+        scale > 0.0 && diff <= 1e-4 * scale,
+        "f32 vs f64: {diff:e} of {scale:e}"
+    );
+}
+
+#[test]
 fn image_layers_that_do_not_fit_are_refused_with_the_layer() {
     let bad = |from: &str, to: &str| {
         let text = SPEC.replacen(from, to, 1);
