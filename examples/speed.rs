@@ -10,7 +10,8 @@
 //! bit-identical), GEMM throughput at 4096 × 256 × 256 against this core's measured FMA peak, and
 //! the time to the first gradient in a fresh model.
 //!
-//! Run: `cargo run --release --example speed` (about a minute; `-- --quick` for fewer repeats).
+//! Run: `cargo run --release --example speed` (about a minute; `-- --quick` for fewer repeats;
+//! `-- --f32` for the case table in f64 and f32 and the f32 speed-up instead of the rest).
 
 use std::time::Instant;
 
@@ -26,7 +27,7 @@ struct Case {
     stepping: Stepping,
 }
 
-fn net(hidden: usize) -> Mlp<f64> {
+fn net<T: Real>(hidden: usize) -> Mlp<T> {
     Mlp::new(
         MlpConfig {
             dim: 2,
@@ -39,17 +40,17 @@ fn net(hidden: usize) -> Mlp<f64> {
     .expect("valid config")
 }
 
-fn x0(batch: usize) -> Vec<f64> {
+fn x0<T: Real>(batch: usize) -> Vec<T> {
     let mut rng = symplode::runtime::rng::Rng::new(7);
     (0..batch * 2)
-        .map(|_| rng.uniform_range(-2.0, 2.0))
+        .map(|_| T::of(rng.uniform_range(-2.0, 2.0)))
         .collect()
 }
 
 /// Median wall seconds of `reps` gradients, and the last result's stats.
-fn time_gradient(
-    method: &dyn GradientMethod<f64>,
-    problem: &Problem<'_, f64>,
+fn time_gradient<T: Real>(
+    method: &dyn GradientMethod<T>,
+    problem: &Problem<'_, T>,
     reps: usize,
 ) -> (f64, Stats) {
     let mut times = Vec::with_capacity(reps);
@@ -179,8 +180,53 @@ fn first_gradient_jit() -> Option<f64> {
     None
 }
 
+/// The case table in element type `T` (`name` in its heading); returns each case's seconds
+/// (symplectic, stored, backprop).
+fn case_table<T: Real>(cases: &[Case], reps: usize, name: &str) -> Vec<[f64; 3]> {
+    let mut times = Vec::with_capacity(cases.len());
+    println!(
+        "single thread, {name}, median of {reps} ({} for the small and adaptive cases, 3 at batch 4096); peak = everything the runtime counted at once\n",
+        reps * 7
+    );
+    println!(
+        "| case | symplectic s | symplectic-stored s | backprop s | symplectic / backprop | stored / backprop | symplectic peak MiB | stored peak MiB | backprop peak MiB | NFE fwd/bwd (symplectic) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for c in cases {
+        let model = net::<T>(c.hidden);
+        let x = x0::<T>(c.batch);
+        let sch = Scheme::<T>::builtin(c.tableau).expect("tableau");
+        let p = Problem::single(&model, &[0.0, 1.0], &sch, c.stepping.clone(), &x);
+        // Fast cases get more repeats: their medians are otherwise at the mercy of one hiccup.
+        let r = if c.batch >= 4096 {
+            reps.min(3)
+        } else if c.batch <= 16 || matches!(c.stepping, Stepping::Adaptive(_)) {
+            reps * 7
+        } else {
+            reps
+        };
+        let (ts, ss) = time_gradient(&SymplecticAdjoint, &p, r);
+        let (tt, st) = time_gradient(&SymplecticAdjointStored, &p, r);
+        let (tb, sb) = time_gradient(&Backprop, &p, r);
+        println!(
+            "| {} | {ts:.5} | {tt:.5} | {tb:.5} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {}/{} |",
+            c.label,
+            ts / tb,
+            tt / tb,
+            mib(ss.peak_total_bytes),
+            mib(st.peak_total_bytes),
+            mib(sb.peak_total_bytes),
+            ss.nfe_forward,
+            ss.nfe_backward + ss.vjp_backward
+        );
+        times.push([ts, tt, tb]);
+    }
+    times
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let f32_mode = std::env::args().any(|a| a == "--f32");
     let reps = if quick { 3 } else { 7 };
     let first = Instant::now();
     {
@@ -239,42 +285,34 @@ fn main() {
             stepping: Stepping::fixed(10),
         },
     ];
-    println!(
-        "single thread, f64, median of {reps} ({} for the small and adaptive cases, 3 at batch 4096); peak = everything the runtime counted at once\n",
-        reps * 7
-    );
-    println!(
-        "| case | symplectic s | symplectic-stored s | backprop s | symplectic / backprop | stored / backprop | symplectic peak MiB | stored peak MiB | backprop peak MiB | NFE fwd/bwd (symplectic) |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    for c in &cases {
-        let model = net(c.hidden);
-        let x = x0(c.batch);
-        let sch = Scheme::<f64>::builtin(c.tableau).expect("tableau");
-        let p = Problem::single(&model, &[0.0, 1.0], &sch, c.stepping.clone(), &x);
-        // Fast cases get more repeats: their medians are otherwise at the mercy of one hiccup.
-        let r = if c.batch >= 4096 {
-            reps.min(3)
-        } else if c.batch <= 16 || matches!(c.stepping, Stepping::Adaptive(_)) {
-            reps * 7
-        } else {
-            reps
-        };
-        let (ts, ss) = time_gradient(&SymplecticAdjoint, &p, r);
-        let (tt, st) = time_gradient(&SymplecticAdjointStored, &p, r);
-        let (tb, sb) = time_gradient(&Backprop, &p, r);
-        println!(
-            "| {} | {ts:.5} | {tt:.5} | {tb:.5} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {}/{} |",
-            c.label,
-            ts / tb,
-            tt / tb,
-            mib(ss.peak_total_bytes),
-            mib(st.peak_total_bytes),
-            mib(sb.peak_total_bytes),
-            ss.nfe_forward,
-            ss.nfe_backward + ss.vjp_backward
-        );
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    println!("CPU: {cpu}\n");
+    if f32_mode {
+        let f64_times = case_table::<f64>(&cases, reps, "f64");
+        let f32_times = case_table::<f32>(&cases, reps, "f32");
+        println!("\nf32 speed-up over f64 (seconds f64 / f32, same cases, same run):\n");
+        println!("| case | symplectic | symplectic-stored | backprop |");
+        println!("|---|---|---|---|");
+        for ((c, a), b) in cases.iter().zip(&f64_times).zip(&f32_times) {
+            println!(
+                "| {} | {:.2} | {:.2} | {:.2} |",
+                c.label,
+                a[0] / b[0],
+                a[1] / b[1],
+                a[2] / b[2]
+            );
+        }
+        return;
     }
+    case_table::<f64>(&cases, reps, "f64");
 
     println!(
         "\n2 threads vs 1 (Chunked, 128-row chunks; gradients bit-identical), symplectic, rk4 N=20:\n"

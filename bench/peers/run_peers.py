@@ -155,6 +155,16 @@ def summarize(times):
 
 
 # ----------------------------------------------------------------------------------------------
+# element type (`--dtype`): every peer computes in it; parameters and x0 are drawn in f64 and cast
+
+DTYPE = "f64"
+
+
+def np_dtype():
+    return np.float64 if DTYPE == "f64" else np.float32
+
+
+# ----------------------------------------------------------------------------------------------
 # PyTorch peers
 
 
@@ -166,7 +176,7 @@ def torch_setup():
         torch.set_num_interop_threads(1)
     except RuntimeError:
         pass
-    torch.set_default_dtype(torch.float64)
+    torch.set_default_dtype(torch.float64 if DTYPE == "f64" else torch.float32)
     return torch
 
 
@@ -188,8 +198,8 @@ def torch_func(torch, params_np):
                 for lin, (w, b) in zip(
                     (self.l1, self.l2, self.l3), zip(params_np[0::2], params_np[1::2])
                 ):
-                    lin.weight.copy_(torch.from_numpy(w))
-                    lin.bias.copy_(torch.from_numpy(b))
+                    lin.weight.copy_(torch.from_numpy(w.astype(np_dtype())))
+                    lin.bias.copy_(torch.from_numpy(b.astype(np_dtype())))
             self.nfe = 0
 
         def forward(self, t, x):
@@ -199,7 +209,7 @@ def torch_func(torch, params_np):
             h = torch.tanh(self.l2(h))
             return self.l3(h)
 
-    return MLPField().double()
+    return MLPField().to(torch.get_default_dtype())
 
 
 def torch_grads(torch, f, x0):
@@ -210,7 +220,7 @@ def run_torch_peer(peer, case, reps, authors_path):
     torch = torch_setup()
     params = make_params(case["hidden"])
     f = torch_func(torch, params)
-    x0 = torch.from_numpy(make_x0(case["batch"])).requires_grad_(True)
+    x0 = torch.from_numpy(make_x0(case["batch"]).astype(np_dtype())).requires_grad_(True)
     n, method = case["n"], case["method"]
     notes = []
 
@@ -287,7 +297,8 @@ def run_torch_peer(peer, case, reps, authors_path):
 def jax_setup():
     import jax
 
-    jax.config.update("jax_enable_x64", True)
+    # f32 runs keep JAX's default 32-bit types, so time grids and constants are f32 as well
+    jax.config.update("jax_enable_x64", DTYPE == "f64")
     return jax
 
 
@@ -341,8 +352,8 @@ def run_jax_peer(peer, case, reps):
     import jax.numpy as jnp
 
     field = jax_field(jnp)
-    params = tuple(jnp.asarray(p) for p in make_params(case["hidden"]))
-    x0 = jnp.asarray(make_x0(case["batch"]))
+    params = tuple(jnp.asarray(p.astype(np_dtype())) for p in make_params(case["hidden"]))
+    x0 = jnp.asarray(make_x0(case["batch"]).astype(np_dtype()))
     n, method = case["n"], case["method"]
     notes = []
     extra = {}
@@ -522,7 +533,7 @@ def fmt(x, nd=4):
 def write_md(path, res):
     cases = [k for k in CASES if any(k in res["results"].get(p, {}) for p in PEERS)]
     lines = [
-        "# Peer comparison: median seconds per exact gradient (single thread, f64)",
+        f"# Peer comparison: median seconds per exact gradient (single thread, {res.get('dtype', 'f64')})",
         "",
         f"Run {res['start_load']['utc']}, CPU {res['machine']['cpu_model']}, load at start "
         f"{res['start_load']['loadavg']}, at end {res['end_load']['loadavg']} (1/5/15-min averages). "
@@ -607,12 +618,15 @@ def main():
     ap.add_argument("--peers", default=",".join(PEERS))
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--dtype", choices=("f64", "f32"), default="f64", help="element type of every peer")
     ap.add_argument("--out", default=os.path.join(HERE, "results.json"))
     ap.add_argument("--md", default=os.path.join(HERE, "results.md"))
     ap.add_argument("--rust", action="store_true", help="also run `cargo run --release --example speed -- --quick`")
     ap.add_argument("--rust-repo", default=REPO, help="where to run cargo for --rust")
     ap.add_argument("--rust-output", help="parse a saved output of the speed example instead of running it")
     args = ap.parse_args()
+    global DTYPE
+    DTYPE = args.dtype
     if args.reps < 5:
         print("note: fewer than 5 repeats", file=sys.stderr)
 
@@ -637,6 +651,7 @@ def main():
         machine=machine_info(),
         start_load=load_now(),
         reps=args.reps,
+        dtype=args.dtype,
         cases={k: CASES[k] for k in cases},
         results={p: {} for p in peers},
         skipped=skipped,

@@ -2,7 +2,9 @@
 //! L2) gives the unpacked loop's results bit for bit, on every SIMD path of this CPU: the L2
 //! is forced down to a few bytes so that even small products are packed a register tile at a
 //! time, and the results are compared with the detected-L2 run (unpacked at these sizes) and
-//! with a naive product. Its own test binary: the forced L2 holds for the whole process.
+//! with a naive product. Products too narrow to pack take the unpacked loop with the `KC` loop
+//! outside the panel loop (as when all of A overflows half the L2): also bit for bit. Its own
+//! test binary: the forced L2 holds for the whole process.
 
 use symplode_runtime::Real;
 use symplode_runtime::linalg::cache::{cache_sizes, force_l2};
@@ -49,6 +51,10 @@ fn compare<T: Real>(tol: f64, rng: &mut Rng) {
         (50, 24, 600),
         (130, 48, 19),
         (7, 64, 1),
+        // Narrow (n ≤ NR): not packed, but with the forced L2 the KC loop goes outside the
+        // panel loop.
+        (40, 4, 700),
+        (33, 16, 500),
     ] {
         let av: Vec<T> = (0..m * k)
             .map(|_| T::of(rng.uniform_range(-1.0, 1.0)))

@@ -1,4 +1,4 @@
-//! Single-threaded f64 GEMM timings at the shapes symplode's MLP uses (issue #6): our
+//! Single-threaded f64 GEMM timings at the shapes symplode's MLP and conv layers use (issues #6, #17): our
 //! no-allocation kernel (`symplode_runtime::linalg::matmul::matmul`) against `gemm`
 //! (`Parallelism::None`), `faer` (`Par::Seq`, into a preallocated output) and
 //! `matrixmultiply::dgemm`.
@@ -13,8 +13,12 @@
 //! the largest difference from our result relative to the largest entry of our result (our result
 //! is itself checked against a naive triple loop). A difference above [`TOL`] marks a wrong call.
 //!
-//! Run it pinned to one core: `taskset -c 1 ./target/release/symplode-gemm-bench`. The feature
+//! Run it pinned to one core: `taskset -c 1 ./target/release/symplode-gemm-bench [FILTER]`
+//! (FILTER keeps the cases whose configuration or product contains it, e.g. `B4096`). The feature
 //! `gemm-x86-v4` turns on gemm's AVX-512 kernels (off in the workspace's gemm dependency).
+//! After the GEMM tables: the activation kernels' ns per element on every SIMD path the CPU runs.
+
+mod activations;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -83,6 +87,14 @@ enum Form {
     /// row-major (strides k, 1); `B = W` `[k = out, n = in]` row-major (strides n, 1).
     /// Overwrites `C`.
     Igrad,
+    /// A 2-D convolution's input gradient (`linalg::conv2d`, per sample): `cols = Wᵀ·δ`,
+    /// `A = Wᵀ` with W `[k = cout, m = cin·k²]` row-major (strides 1, m); `B = δ`
+    /// `[k = cout, n = pixels]` row-major. Overwrites `C`.
+    ConvT,
+    /// A 2-D convolution's weight gradient: `gW += δ·colsᵀ`, `A = δ` `[m = cout, k = pixels]`
+    /// row-major; `B = colsᵀ` with cols `[n = cin·k², k = pixels]` row-major (strides 1, k).
+    /// Accumulates.
+    ConvWgrad,
 }
 
 impl Form {
@@ -91,13 +103,14 @@ impl Form {
         match self {
             Form::Fwd | Form::Igrad => ((k, 1), (n, 1)),
             Form::FwdView => ((k, 1), (1, k)),
-            Form::Wgrad => ((1, m), (n, 1)),
+            Form::Wgrad | Form::ConvT => ((1, m), (n, 1)),
+            Form::ConvWgrad => ((k, 1), (1, k)),
         }
     }
 
     /// Whether the MLP accumulates into `C`.
     fn accumulate(self) -> bool {
-        self == Form::Wgrad
+        matches!(self, Form::Wgrad | Form::ConvWgrad)
     }
 
     /// Short label for the table.
@@ -107,6 +120,8 @@ impl Form {
             Form::FwdView => "X·Wᵀ (W view)",
             Form::Wgrad => "δᵀ·H (+=)",
             Form::Igrad => "δ·W",
+            Form::ConvT => "Wᵀ·δ (conv input grad)",
+            Form::ConvWgrad => "δ·colsᵀ (+=, conv weight grad)",
         }
     }
 }
@@ -123,7 +138,10 @@ struct Case {
     form: Form,
 }
 
-/// The shapes: batch 256 / hidden 64 / state 2, batch 16 / hidden 32, batch 4096 / hidden 256.
+/// The shapes: batch 256 / hidden 64 / state 2, batch 16 / hidden 32, batch 4096 / hidden 256,
+/// and the per-sample products of FFJORD's image flow's 3×3 `ConcatConv2d` 64 → 64 layers
+/// (65 input channels with time: k = 585) at 28×28, 14×14 and 7×7 (`linalg::conv2d`: the
+/// forward `W·cols` is the `Fwd` form).
 fn cases() -> Vec<Case> {
     let c = |group, role, m, k, n, form| Case {
         group,
@@ -162,6 +180,13 @@ fn cases() -> Vec<Case> {
             256,
             Form::Wgrad,
         ),
+        c("conv 28×28 c64", "W·cols", 64, 585, 784, Form::Fwd),
+        c("conv 28×28 c64", "input grad", 585, 64, 784, Form::ConvT),
+        c("conv 28×28 c64", "weight grad", 64, 784, 585, Form::ConvWgrad),
+        c("conv 14×14 c64", "W·cols", 64, 585, 196, Form::Fwd),
+        c("conv 14×14 c64", "input grad", 585, 64, 196, Form::ConvT),
+        c("conv 14×14 c64", "weight grad", 64, 196, 585, Form::ConvWgrad),
+        c("conv 7×7 c64", "W·cols", 64, 585, 49, Form::Fwd),
     ]
 }
 
@@ -466,12 +491,17 @@ fn main() {
     );
     println!();
     println!(
-        "| config | product | m×k×n | µs ours | µs gemm | µs faer | µs mm | GFLOP/s ours | GFLOP/s gemm | GFLOP/s faer | GFLOP/s mm | best |"
+        "| config | product | m×k×n | µs ours | µs gemm | µs faer | µs mm | GFLOP/s ours | GFLOP/s gemm | GFLOP/s faer | GFLOP/s mm | best | ours / best |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut allocs = Vec::new();
     let mut wrong = false;
-    for case in cases() {
+    // An argument keeps only the cases whose config or product contains it (e.g. `conv`).
+    let only = std::env::args().nth(1);
+    for case in cases().into_iter().filter(|c| {
+        only.as_deref()
+            .is_none_or(|o| c.group.contains(o) || c.role.contains(o))
+    }) {
         let (res, ours_vs_naive) = bench(&case);
         let flop = 2.0 * (case.m * case.k * case.n) as f64;
         let best = (0..LIBS.len())
@@ -490,7 +520,7 @@ fn main() {
             .map(|r| format!("{:.1}", flop / r.best * 1e-9))
             .collect();
         println!(
-            "| {} | {} {} | {}×{}×{} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} {} | {}×{}×{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0}% |",
             case.group,
             case.role,
             case.form.label(),
@@ -505,7 +535,8 @@ fn main() {
             gf[1],
             gf[2],
             gf[3],
-            LIBS[best].name()
+            LIBS[best].name(),
+            100.0 * res[best].best / res[0].best
         );
         for r in &res {
             wrong |= r.diff > TOL;
@@ -558,6 +589,8 @@ fn main() {
             res[3].diff
         );
     }
+    println!();
+    activations::table();
     println!();
     println!(
         "A packing chosen by ours' first-use calibration: {}",

@@ -127,19 +127,53 @@ pub fn col_sum<T: Real>(s: &mut [T], x: &[T], w: usize, acc: bool) {
     }
 }
 
+/// Columns of the time-column gradient accumulated at once in a contiguous stack buffer.
+const TIME_COL_BLOCK: usize = 64;
+
 /// The time column's weight gradient `g[j·ld] (+)= t·Σ_rows Δ[r, j]`, accumulated row by row
 /// (`g[j·ld] += t·Δ[r, j]`, rows in order): `delta [rows, p]`, `g` starting at the column.
+///
+/// The strided column is gathered into a contiguous block of [`TIME_COL_BLOCK`] accumulators,
+/// updated row by row (a vector loop), and scattered back: every element sees the same
+/// operations in the same order as the scalar loop, so the result is bit-identical to it.
 #[inline]
 pub fn time_col_grad<T: Real>(g: &mut [T], ld: usize, delta: &[T], p: usize, t: T, acc: bool) {
-    if !acc {
-        for j in 0..p {
-            g[j * ld] = T::zero();
+    time_col_grad_with(g, ld, delta, p, acc, |_| t);
+}
+
+/// [`time_col_grad`] with one time per row: `g[j·ld] (+)= Σ_r times[r]·Δ[r, j]`, rows in order.
+#[inline]
+pub fn time_col_grad_rows<T: Real>(g: &mut [T], ld: usize, delta: &[T], p: usize, times: &[T]) {
+    time_col_grad_with(g, ld, delta, p, true, |r| times[r]);
+}
+
+#[inline]
+fn time_col_grad_with<T: Real>(
+    g: &mut [T],
+    ld: usize,
+    delta: &[T],
+    p: usize,
+    acc: bool,
+    time: impl Fn(usize) -> T,
+) {
+    let mut block = [T::zero(); TIME_COL_BLOCK];
+    let mut j0 = 0;
+    while j0 < p {
+        let w = TIME_COL_BLOCK.min(p - j0);
+        let a = &mut block[..w];
+        for (i, ai) in a.iter_mut().enumerate() {
+            *ai = if acc { g[(j0 + i) * ld] } else { T::zero() };
         }
-    }
-    for row in delta.chunks_exact(p) {
-        for (j, &d) in row.iter().enumerate() {
-            g[j * ld] += t * d;
+        for (r, row) in delta.chunks_exact(p).enumerate() {
+            let t = time(r);
+            for (ai, &d) in a.iter_mut().zip(&row[j0..j0 + w]) {
+                *ai += t * d;
+            }
         }
+        for (i, &ai) in a.iter().enumerate() {
+            g[(j0 + i) * ld] = ai;
+        }
+        j0 += w;
     }
 }
 
@@ -347,11 +381,13 @@ impl DenseLayer {
         );
         col_sum(&mut gp[self.b..self.b + out], delta, out, true);
         if k < inp {
-            for (row, &t) in delta.chunks_exact(out).zip(times) {
-                for (j, &dj) in row.iter().enumerate() {
-                    gp[self.w + j * inp + k] += t * dj;
-                }
-            }
+            time_col_grad_rows(
+                &mut gp[self.w + k..self.w + out * inp],
+                inp,
+                delta,
+                out,
+                times,
+            );
         }
     }
 

@@ -436,7 +436,7 @@ unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
                 let packed_it = pack && unsafe { packed::<T, K>(p, kc_max, mc) };
                 if !packed_it {
                     // SAFETY: forwarded.
-                    unsafe { streamed::<T, K>(p, kc_max) };
+                    unsafe { streamed::<T, K>(p, kc_max, caches.l2) };
                 }
                 let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
                 let flops = (2 * p.m * p.n * p.k) as u64;
@@ -446,27 +446,34 @@ unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
         }
     }
     // SAFETY: forwarded.
-    unsafe { streamed::<T, K>(p, kc_max) }
+    unsafe { streamed::<T, K>(p, kc_max, caches.l2) }
 }
 
 /// The loop nest with A read in place: for each `NR`-column panel of `B` and each `KC`-row
-/// block, pack the panel on the stack and sweep the micro-kernel down all rows of `A`.
+/// block, pack the panel on the stack and sweep the micro-kernel down all rows of `A`. When the
+/// whole of `A` overflows half the L2 (`l2` bytes) and `k` spans several blocks, the `KC` loop
+/// goes outside the panel loop instead, so each `m × KC` block of `A` is read from the L2 by
+/// every panel rather than all of `A` from memory once per panel (a weight gradient `δᵀ·H` at
+/// batch 4096 read its 8 MiB `A` 16 times). Each output element gets the same sums in the same
+/// order either way.
 ///
 /// # Safety
 /// As [`blocked`]; `kc_max · NR ≤ PACK`.
 #[inline(always)]
-unsafe fn streamed<T: Real, K: Micro<T>>(p: &Problem<T>, kc_max: usize) {
+unsafe fn streamed<T: Real, K: Micro<T>>(p: &Problem<T>, kc_max: usize, l2: usize) {
     let nr_full = K::NR;
     let mut panel = Panel([const { MaybeUninit::<T>::uninit() }; PACK]);
     let panel = panel.0.as_mut_ptr() as *mut T;
     // With few rows the panel is used only a few times, so a row-major B is read in place
     // (full-width panels only) instead of being copied first.
     let in_place = p.cs_b == 1 && p.m <= 4 * K::MR;
-    let mut j0 = 0;
-    while j0 < p.n {
-        let nr = nr_full.min(p.n - j0);
-        let mut p0 = 0;
-        while p0 < p.k {
+    // One (panel, K block): pack (or point at) the panel and sweep all rows of A. A macro, not
+    // a closure: a closure does not inherit the caller's target features, so the kernel's
+    // intrinsics would not inline into it (1 GFLOP/s).
+    macro_rules! sweep {
+        ($j0:expr, $p0:expr) => {{
+            let (j0, p0): (usize, usize) = ($j0, $p0);
+            let nr = nr_full.min(p.n - j0);
             let kc = kc_max.min(p.k - p0);
             let (bp, bs) = if in_place && nr == nr_full {
                 // SAFETY: (p0, j0) is inside B.
@@ -505,9 +512,21 @@ unsafe fn streamed<T: Real, K: Micro<T>>(p: &Problem<T>, kc_max: usize) {
                 }
                 i0 += K::MR;
             }
-            p0 += kc;
+        }};
+    }
+    let k_outer = p.k > kc_max && p.m.saturating_mul(p.k).saturating_mul(size_of::<T>()) > l2 / 2;
+    if k_outer {
+        for p0 in (0..p.k).step_by(kc_max) {
+            for j0 in (0..p.n).step_by(nr_full) {
+                sweep!(j0, p0);
+            }
         }
-        j0 += nr_full;
+    } else {
+        for j0 in (0..p.n).step_by(nr_full) {
+            for p0 in (0..p.k).step_by(kc_max) {
+                sweep!(j0, p0);
+            }
+        }
     }
 }
 
