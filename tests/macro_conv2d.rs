@@ -1,8 +1,9 @@
 //! `neural_ode!` image models (`shape:`, `conv2d`, `squeeze`, `unsqueeze`): the lowered plans
 //! (`lower_rust/plan.rs`'s conv2d, transpose, weight-gradient and squeeze arms) against the
 //! interpreter on the same network wired by hand, bit for bit (eval, VJP, taped forward and
-//! backward); the JIT on the macro's graph bit for bit; and every exact gradient method on
-//! the macro models (with their generated step kernels) against backprop.
+//! backward); the JIT on the macro's graph bit for bit; every exact gradient method on the
+//! macro models (with their generated step kernels) against backprop; and a full-resolution
+//! block of the library's FFJORD image flow declared in the DSL.
 
 use symplode::codegen::ad::Trace;
 use symplode::codegen::ir::{Activation as IrActivation, Graph, GraphBuilder, SqueezeShape};
@@ -44,6 +45,21 @@ neural_ode! {
         form: cnf(hutchinson),
         tableau: rk4,
         solver: { steps: 3 },
+    }
+}
+
+neural_ode! {
+    /// The first block of FFJORD's multiscale flow on 1 × 8 × 8 images (hidden 4-4).
+    struct FirstBlock {
+        float: f64,
+        shape: [1, 8, 8],
+        layers: [
+            conv2d(4, 3, 1, 1, softplus, concat_time),
+            conv2d(4, 3, 1, 1, softplus, concat_time),
+            conv2d(1, 3, 1, 1, concat_time),
+        ],
+        form: cnf(hutchinson),
+        tableau: dopri5,
     }
 }
 
@@ -257,4 +273,25 @@ fn exact_gradient_methods_equal_backprop_on_the_macro_models() {
     let x0 = wave(batch * ConvCnf::DIM, 0.31, 0.2);
     let problem = Problem::single(&model, &[0.0, 0.5], &scheme, ConvCnf::stepping(), &x0);
     exact_methods_equal_backprop(&problem, ConvCnf::DIM);
+}
+
+#[test]
+fn the_library_image_flow_first_block_is_the_dsl_block() {
+    use symplode::runtime::models::image_flow::{ImageFlow, ImageFlowConfig};
+    let config = ImageFlowConfig {
+        image: [1, 8, 8],
+        scales: 2,
+        blocks: 1,
+        hidden: vec![4, 4],
+    };
+    let mut flow = ImageFlow::<f64>::new(&config, 3).unwrap();
+    flow.draw_probes(2, &mut Rng::new(4)).unwrap();
+    let block = &flow.blocks()[0];
+    let mut model = FirstBlock::from_params(block.params().to_vec()).unwrap();
+    model.set_aux(1, block.aux(1)).unwrap();
+    assert_eq!(model.param_tensors(), block.param_tensors());
+    let (a, b) = (run(&model, 2), run(block, 2));
+    for (i, (u, v)) in a.iter().zip(&b).enumerate() {
+        assert_eq!(u, v, "output {i}: DSL block ≠ library block");
+    }
 }
