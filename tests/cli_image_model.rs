@@ -141,6 +141,9 @@ fn the_spec_network_is_the_dsl_network() {
         spec.summary()
             .contains("1×4×4 → conv2d 4 (3×3, stride 1, padding 1, t) softplus")
     );
+    // The spec writes back to the same spec.
+    let back = ModelSpec::parse(&spec.to_toml().unwrap(), "m.toml").unwrap();
+    assert_eq!(back, spec);
     // The dense-only entry points refuse an image spec.
     let e = spec.init::<f64>(1).unwrap_err().to_string();
     assert!(e.contains("use `ModelSpec::init_net`"), "{e}");
@@ -311,4 +314,43 @@ fn image_layers_that_do_not_fit_are_refused_with_the_layer() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("layers[2].kernel"), "{err}");
+}
+
+/// The FFJORD-style 28 × 28 example of the `symplode::io` documentation.
+const DOC_SPEC: &str = r#"
+dim = 784
+shape = [1, 28, 28]
+tableau = "dopri5"
+
+[[layers]]
+name = "odefunc.diffeq.layers.0._layer"
+kind = "conv2d"
+out = 64
+kernel = 3
+padding = 1
+concat_time = true
+activation = "softplus"
+
+[[layers]]
+kind = "squeeze"
+
+[[layers]]
+kind = "unsqueeze"
+
+[[layers]]
+name = "odefunc.diffeq.layers.1._layer"
+kind = "conv2d"
+out = 1
+kernel = 3
+padding = 1
+concat_time = true
+"#;
+
+#[test]
+fn the_documented_28_by_28_spec_is_valid() {
+    let spec = ModelSpec::parse(DOC_SPEC, "doc.toml").unwrap();
+    let t = spec.param_tensors().unwrap();
+    assert_eq!(t[0].shape, vec![64, 2, 3, 3]);
+    assert_eq!(t[2].shape, vec![1, 65, 3, 3]);
+    assert_eq!(spec.init_net::<f64>(0).unwrap().dim(), 784);
 }

@@ -60,7 +60,9 @@ pub struct LayerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concat_time: Option<bool>,
     /// Activation after this layer: `tanh`, `softplus`, `sigmoid`, `relu`, `elu`, `silu` or
-    /// `identity`; required on every layer but the last, absent on the last.
+    /// `identity`; absent on the last layer; in a dense-only spec required on every other
+    /// layer (one kind for all), in an image spec optional (none = identity) and absent on
+    /// `squeeze`/`unsqueeze`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activation: Option<String>,
 }
@@ -153,7 +155,9 @@ impl ModelSpec {
 
     /// Checks the spec: `dim ≥ 1`, at least one layer, non-empty unique names, widths ≥ 1, one
     /// known activation on every layer but the last (the same on all of them, for now), none
-    /// on the last, whose width is `dim`; solver options that fit together.
+    /// on the last, whose width is `dim`; solver options that fit together. An image spec
+    /// ([`ModelSpec::is_image`]) is checked as [`crate::io`] describes: `shape` of `dim`
+    /// values, each layer's fields for its kind, the image shape followed through the layers.
     ///
     /// # Errors
     /// [`IoError::Field`] naming the field, e.g. `layers[1].activation`.
