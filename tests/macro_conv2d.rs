@@ -63,6 +63,21 @@ neural_ode! {
     }
 }
 
+neural_ode! {
+    /// [`ConvOde`] in single precision.
+    struct ConvOde32 {
+        float: f32,
+        shape: [1, 4, 6],
+        layers: [
+            conv2d(3, 3, 1, 1, tanh, concat_time),
+            conv2d(8, 3, 2, 1, softplus),
+            unsqueeze,
+            conv2d(1, 1, no_bias),
+        ],
+        tableau: rk4,
+    }
+}
+
 /// [`ConvOde`]'s network wired by hand.
 fn conv_ode_graph() -> Graph {
     let mut b = GraphBuilder::new();
@@ -293,5 +308,33 @@ fn the_library_image_flow_first_block_is_the_dsl_block() {
     let (a, b) = (run(&model, 2), run(block, 2));
     for (i, (u, v)) in a.iter().zip(&b).enumerate() {
         assert_eq!(u, v, "output {i}: DSL block ≠ library block");
+    }
+}
+
+#[test]
+fn an_f32_conv_ode_macro_equals_the_f32_interpreter_bit_for_bit() {
+    let model = ConvOde32::new(9);
+    let reference = Interpreted::<f32>::new(conv_ode_graph(), model.params().to_vec()).unwrap();
+    let batch = 2;
+    let n = batch * 24;
+    let x: Vec<f32> = wave(n, 0.37, 0.1).iter().map(|&v| v as f32).collect();
+    let lam: Vec<f32> = wave(n, 0.23, 0.7).iter().map(|&v| v as f32).collect();
+    let run32 = |f: &dyn Dynamics<f32>| {
+        let mut scratch = vec![f32::NAN; f.scratch_len(batch)];
+        let mut tape = vec![f32::NAN; f.tape_len(batch)];
+        let mut dx = vec![0.0; n];
+        f.eval(0.3, &x, &mut dx, &mut scratch);
+        let (mut gx, mut gp) = (vec![0.0; n], vec![0.5; f.n_params()]);
+        f.vjp(0.3, &x, &lam, &mut gx, &mut gp, &mut scratch);
+        let mut dx2 = vec![0.0; n];
+        f.eval_taped(0.3, &x, &mut dx2, &mut tape);
+        let (mut gx2, mut gp2) = (vec![0.0; n], vec![0.5; f.n_params()]);
+        f.backward_taped(0.3, &x, &tape, &lam, &mut gx2, &mut gp2, &mut scratch);
+        [dx, gx, gp, dx2, gx2, gp2]
+    };
+    let (a, b) = (run32(&model), run32(&reference));
+    for (i, (u, v)) in a.iter().zip(&b).enumerate() {
+        assert!(u.iter().all(|e| e.is_finite()), "output {i} not finite");
+        assert_eq!(u, v, "output {i}: f32 macro ≠ f32 interpreter");
     }
 }
