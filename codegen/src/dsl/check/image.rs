@@ -8,7 +8,7 @@ use proc_macro2::Span;
 use syn::{Ident, LitInt};
 
 use super::err;
-use super::model::{LayerKind, LayerSpec};
+use super::layers::{LayerKind, LayerSpec};
 use crate::dsl::LayerDecl;
 use crate::ir::{Activation, Conv2dShape, GraphBuilder, IrError, SqueezeShape, Value};
 

@@ -11,13 +11,13 @@
 //! not produce follow-on errors.
 
 mod image;
+mod layers;
 mod model;
 mod tableau;
 
 pub use image::{LayerMisfit, MisfitPart, image_shapes};
-pub use model::{
-    CheckedModel, FormSpec, LayerKind, LayerSpec, SteppingSpec, build_graph, check_model,
-};
+pub use layers::{LayerKind, LayerSpec, build_graph};
+pub use model::{CheckedModel, FormSpec, SteppingSpec, check_model};
 pub use tableau::{CheckedTableau, check_tableau};
 
 use proc_macro2::Span;
