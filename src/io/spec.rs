@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use symplode_codegen::tableau::Tableau;
 use symplode_runtime::models::{Activation, Mlp, MlpConfig};
-use symplode_runtime::{Dynamics, ParamTensor, Real};
+use symplode_runtime::{ParamTensor, Real};
 
 use super::error::{IoError, printable, toml_error};
 use super::named::Named;
@@ -315,7 +315,7 @@ impl ModelSpec {
     /// Those of [`ModelSpec::validate`].
     pub fn param_tensors(&self) -> Result<Vec<ParamTensor>, IoError> {
         if self.is_image() {
-            return Ok(self.image_net::<f64>(None)?.param_tensors());
+            return self.image_tensors();
         }
         self.validate()?;
         let mut inp = self.dim + usize::from(self.time_input);

@@ -8,7 +8,7 @@ use symplode_codegen::dsl::{FormSpec, LayerKind, MisfitPart, build_graph, image_
 use symplode_codegen::ir::{Activation, Graph};
 use symplode_runtime::interp::Interpreted;
 use symplode_runtime::rng::Rng;
-use symplode_runtime::{Dynamics, Real};
+use symplode_runtime::{ParamTensor, Real};
 
 use super::super::error::printable;
 use super::super::named::Named;
@@ -211,13 +211,35 @@ impl ModelSpec {
         .map_err(|e| self.field("layers".into(), e.to_string()))
     }
 
-    /// The image spec's network with `params` (zeros when `None`), named.
-    pub(super) fn image_net<T: Real>(
-        &self,
-        params: Option<Vec<T>>,
-    ) -> Result<Named<Interpreted<T>>, IoError> {
+    /// The image spec's named tensors, from its graph (nothing allocated for the values).
+    pub(super) fn image_tensors(&self) -> Result<Vec<ParamTensor>, IoError> {
         let g = self.validate_image()?;
-        let params = params.unwrap_or_else(|| vec![T::zero(); g.param_len()]);
+        let names = self.tensor_names();
+        if names.len() != g.params().len() {
+            return Err(self.field(
+                "layers".into(),
+                format!(
+                    "{} tensor names for the graph's {} tensors",
+                    names.len(),
+                    g.params().len()
+                ),
+            ));
+        }
+        Ok(g.params()
+            .iter()
+            .zip(g.param_offsets())
+            .zip(names)
+            .map(|((p, offset), name)| ParamTensor {
+                name,
+                shape: p.shape.clone(),
+                offset,
+            })
+            .collect())
+    }
+
+    /// The image spec's network with `params`, named.
+    fn image_net<T: Real>(&self, params: Vec<T>) -> Result<Named<Interpreted<T>>, IoError> {
+        let g = self.validate_image()?;
         let net =
             Interpreted::new(g, params).map_err(|e| self.field("layers".into(), e.to_string()))?;
         Named::new(net, self.tensor_names())
@@ -242,7 +264,7 @@ impl ModelSpec {
             let data = weights.tensor_checked(&t.name, &t.shape, &meaning)?;
             params.extend(data.into_iter().map(T::of));
         }
-        let net = self.image_net(Some(params))?;
+        let net = self.image_net(params)?;
         let names = net.names().to_vec();
         Named::new(SpecNet::Graph(Box::new(net.into_inner())), names)
     }
@@ -269,7 +291,7 @@ impl ModelSpec {
             let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
             params.extend((0..t.len()).map(|_| T::of(rng.uniform_range(-bound, bound))));
         }
-        let net = self.image_net(Some(params))?;
+        let net = self.image_net(params)?;
         let names = net.names().to_vec();
         Named::new(SpecNet::Graph(Box::new(net.into_inner())), names)
     }
@@ -303,7 +325,9 @@ impl ModelSpec {
                 s.push_str(&format!(" {a}"));
             }
         }
-        let n = self.image_net::<f64>(None).map_or(0, |net| net.n_params());
+        let n: usize = self
+            .image_tensors()
+            .map_or(0, |t| t.iter().map(ParamTensor::len).sum());
         format!("{s} ({n} parameters)")
     }
 }
