@@ -7,6 +7,7 @@
 mod args;
 mod curve;
 mod data;
+mod density;
 mod grad;
 mod hvp;
 mod load;
@@ -14,6 +15,7 @@ mod report;
 mod solve;
 mod tableau;
 mod train;
+mod train_flow;
 
 use std::io::Write as _;
 use std::process::ExitCode;

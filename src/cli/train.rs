@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde::Serialize;
-use symplode::io::{self, ModelSpec, Named, SafeTensors, npy, safetensors::NamedTensor};
+use symplode::io::{self, ModelSpec, SafeTensors, npy, safetensors::NamedTensor};
 use symplode::prelude::*;
 use symplode::runtime::optim::{Adam, Optimizer, Sgd};
 #[cfg(not(feature = "mpi"))]
 use symplode::train::SingleProcess;
 use symplode::train::{
-    Collective, DataSource, IterationLog, OptimizerChoice, RunConfig, TrainConfig, Trainer,
-    TrajectorySet, spiral_trajectory,
+    Batches, Collective, DataSource, IterationLog, OptimizerChoice, RunConfig, TrainConfig,
+    Trainer, TrajectorySet, spiral_trajectory,
 };
 
 use super::CliError;
@@ -49,6 +49,7 @@ struct TrainReport {
     start_iteration: u64,
     iterations: u64,
     stopped_early: bool,
+    loss: &'static str,
     final_loss: f64,
     final_val_loss: Option<f64>,
     seconds: f64,
@@ -111,6 +112,27 @@ fn run_in<T: CliReal>(
             world.rank()
         )));
     }
+    let text = std::fs::read_to_string(&cfg.model).map_err(|e| {
+        field(
+            cfg,
+            "model",
+            format!("cannot read {}: {e}", cfg.model.display()),
+        )
+    })?;
+    if symplode::train::is_flow_file(&text) {
+        return super::train_flow::run::<T>(cfg, args, world, out);
+    }
+    if cfg.data.is_flow() {
+        return Err(field(
+            cfg,
+            "model",
+            format!(
+                "{} is not a flow model file (form = \"cnf\"), but the data are samples for a \
+                 flow",
+                cfg.model.display()
+            ),
+        ));
+    }
     let spec = ModelSpec::read(&cfg.model).map_err(|e| field(cfg, "model", e))?;
     let net = match &cfg.weights {
         Some(w) => SafeTensors::read(w)
@@ -118,34 +140,7 @@ fn run_in<T: CliReal>(
             .map_err(|e| field(cfg, "weights", e))?,
         None => spec.init::<T>(cfg.seed)?,
     };
-    let tableau = match &cfg.tableau {
-        Some(name) => io::resolve_tableau(name, Some(&cfg.base)).map_err(|e| match e {
-            io::IoError::Field { reason, .. } => field(cfg, "solver.tableau", reason),
-            other => field(cfg, "solver.tableau", other),
-        })?,
-        None => spec.tableau()?.ok_or_else(|| {
-            CliError(format!(
-                "{}: `solver.tableau` missing, and {} names none",
-                cfg.origin,
-                spec.origin()
-            ))
-        })?,
-    };
-    let scheme = Scheme::<T>::new(&tableau)
-        .map_err(|e| CliError(format!("{}: tableau `{}`: {e}", cfg.origin, tableau.name())))?;
-    let origin = format!("{} with the [solver] of {}", spec.origin(), cfg.origin);
-    let stepping = spec
-        .solver
-        .overridden_by(&cfg.solver)
-        .stepping(&origin)?
-        .ok_or_else(|| {
-            CliError(format!(
-                "{}: no step options: give `solver.steps` or `solver.rtol`/`solver.atol` (or a \
-                 [solver] section in {})",
-                cfg.origin,
-                spec.origin()
-            ))
-        })?;
+    let setup = Setup::<T>::new(cfg, spec.tableau(), &spec.solver, spec.origin(), args)?;
     let mut data = trajectories::<T>(cfg, spec.dim)?;
     let validation = match cfg.validation {
         Some((fraction, every, early)) => Some((
@@ -156,52 +151,157 @@ fn run_in<T: CliReal>(
         )),
         None => None,
     };
-    let budget = super::memory_budget(cfg.memory_budget.as_deref())
-        .map_err(|CliError(m)| CliError(format!("{}: `memory_budget`: {m}", cfg.origin)))?;
-    let options = symplode::runtime::grad::MethodOptions {
-        checkpoints: cfg.checkpoints,
-        lambda: cfg.lambda,
-        memory_budget: Some(usize::try_from(budget.bytes).unwrap_or(usize::MAX)),
-    };
-    let method = symplode::runtime::grad::method_with_options::<T>(&cfg.method, &options)
-        .map_err(|e| CliError(format!("{}: `method.name`: {e}", cfg.origin)))?;
-    let config = TrainConfig {
-        iterations: cfg.iterations,
-        seed: cfg.seed,
-        loss: cfg.loss,
-        schedule: cfg.schedule,
-        clip_norm: cfg.clip_norm,
-        progress: !args.quiet && !args.json,
-        log_path: Some(cfg.out.join("log.jsonl")),
-        checkpoint_dir: Some(cfg.checkpoint_dir.clone()),
-        checkpoint_every: cfg.checkpoint_every,
-        extra: serde_json::json!({ "run": cfg.origin, "model": spec.origin() }),
-        memory_budget: Some(budget),
-    };
-    let parts = Parts {
-        cfg,
-        args,
-        world,
-        method: &*method,
-        scheme: &scheme,
-        stepping,
-        config,
-        validation,
-        tableau: tableau.name().to_string(),
-    };
-    match &cfg.optimizer {
-        OptimizerChoice::Adam(c) => {
-            let adam = Adam::new(*c).map_err(|e| field(cfg, "optimizer", e))?;
-            train(parts, adam, net, &data, out)
+    setup.train(cfg, args, world, net, &data, validation, None, out)?;
+    Ok(())
+}
+
+/// What every run needs besides the model and the data: tableau, scheme, stepping, gradient
+/// method and the trainer's configuration.
+pub(super) struct Setup<T: Real> {
+    tableau: String,
+    scheme: Scheme<T>,
+    stepping: Stepping,
+    method: Box<dyn GradientMethod<T>>,
+    config: TrainConfig,
+}
+
+/// A validation batch, its interval and early stopping.
+pub(super) type ValidationParts<T> = Option<(
+    symplode::train::Batch<T>,
+    u64,
+    Option<symplode::train::EarlyStopping>,
+)>;
+
+impl<T: CliReal> Setup<T> {
+    /// From the run file, the model file's tableau, solver options and name.
+    pub(super) fn new(
+        cfg: &RunConfig,
+        spec_tableau: Result<Option<Tableau>, io::IoError>,
+        spec_solver: &io::SolverSpec,
+        spec_origin: &str,
+        args: &TrainArgs,
+    ) -> Result<Self, CliError> {
+        let tableau = match &cfg.tableau {
+            Some(name) => io::resolve_tableau(name, Some(&cfg.base)).map_err(|e| match e {
+                io::IoError::Field { reason, .. } => field(cfg, "solver.tableau", reason),
+                other => field(cfg, "solver.tableau", other),
+            })?,
+            None => spec_tableau?.ok_or_else(|| {
+                CliError(format!(
+                    "{}: `solver.tableau` missing, and {spec_origin} names none",
+                    cfg.origin,
+                ))
+            })?,
+        };
+        let scheme = Scheme::<T>::new(&tableau)
+            .map_err(|e| CliError(format!("{}: tableau `{}`: {e}", cfg.origin, tableau.name())))?;
+        let origin = format!("{spec_origin} with the [solver] of {}", cfg.origin);
+        let stepping = spec_solver
+            .overridden_by(&cfg.solver)
+            .stepping(&origin)?
+            .ok_or_else(|| {
+                CliError(format!(
+                    "{}: no step options: give `solver.steps` or `solver.rtol`/`solver.atol` (or \
+                     a [solver] section in {spec_origin})",
+                    cfg.origin,
+                ))
+            })?;
+        let budget = super::memory_budget(cfg.memory_budget.as_deref())
+            .map_err(|CliError(m)| CliError(format!("{}: `memory_budget`: {m}", cfg.origin)))?;
+        let options = symplode::runtime::grad::MethodOptions {
+            checkpoints: cfg.checkpoints,
+            lambda: cfg.lambda,
+            memory_budget: Some(usize::try_from(budget.bytes).unwrap_or(usize::MAX)),
+        };
+        let method = symplode::runtime::grad::method_with_options::<T>(&cfg.method, &options)
+            .map_err(|e| CliError(format!("{}: `method.name`: {e}", cfg.origin)))?;
+        let config = TrainConfig {
+            iterations: cfg.iterations,
+            seed: cfg.seed,
+            loss: cfg.loss,
+            schedule: cfg.schedule,
+            clip_norm: cfg.clip_norm,
+            progress: !args.quiet && !args.json,
+            log_path: Some(cfg.out.join("log.jsonl")),
+            checkpoint_dir: Some(cfg.checkpoint_dir.clone()),
+            checkpoint_every: cfg.checkpoint_every,
+            extra: serde_json::json!({ "run": cfg.origin, "model": spec_origin }),
+            memory_budget: Some(budget),
+        };
+        Ok(Setup {
+            tableau: tableau.name().to_string(),
+            scheme,
+            stepping,
+            method,
+            config,
+        })
+    }
+
+    /// The tableau's scheme.
+    pub(super) fn scheme(&self) -> &Scheme<T> {
+        &self.scheme
+    }
+
+    /// The step options.
+    pub(super) fn stepping(&self) -> &Stepping {
+        &self.stepping
+    }
+
+    /// Multiplies adaptive steps' `rtol` and `atol` by `factor` (fixed steps unchanged).
+    pub(super) fn scale_tolerances(mut self, factor: f64) -> Self {
+        if let Stepping::Adaptive(a) = &mut self.stepping {
+            a.rtol *= factor;
+            a.atol *= factor;
         }
-        OptimizerChoice::Sgd(c) => {
-            let sgd = Sgd::new(*c).map_err(|e| field(cfg, "optimizer", e))?;
-            train(parts, sgd, net, &data, out)
+        self
+    }
+
+    /// Sets the loss (a flow's NLL with the model's dimension).
+    pub(super) fn with_loss(mut self, loss: symplode::train::Loss) -> Self {
+        self.config.loss = loss;
+        self
+    }
+
+    /// Trains `net` on `data` with the run's optimiser, then writes the outputs (rank 0).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn train<N: Dynamics<T>>(
+        &self,
+        cfg: &RunConfig,
+        args: &TrainArgs,
+        world: &dyn Collective,
+        net: N,
+        data: &dyn Batches<T>,
+        validation: ValidationParts<T>,
+        validation_model: Option<Box<dyn Dynamics<T>>>,
+        out: &mut String,
+    ) -> Result<N, CliError> {
+        let parts = Parts {
+            cfg,
+            args,
+            world,
+            method: &*self.method,
+            scheme: &self.scheme,
+            stepping: self.stepping.clone(),
+            config: self.config.clone(),
+            validation,
+            validation_model,
+            tableau: self.tableau.clone(),
+        };
+        match &cfg.optimizer {
+            OptimizerChoice::Adam(c) => {
+                let adam = Adam::new(*c).map_err(|e| field(cfg, "optimizer", e))?;
+                train(parts, adam, net, data, out)
+            }
+            OptimizerChoice::Sgd(c) => {
+                let sgd = Sgd::new(*c).map_err(|e| field(cfg, "optimizer", e))?;
+                train(parts, sgd, net, data, out)
+            }
         }
     }
 }
 
-fn field(cfg: &RunConfig, name: &str, e: impl std::fmt::Display) -> CliError {
+/// One error line naming a field of the run file.
+pub(super) fn field(cfg: &RunConfig, name: &str, e: impl std::fmt::Display) -> CliError {
     CliError(format!("{}: `{name}`: {e}", cfg.origin))
 }
 
@@ -214,22 +314,19 @@ struct Parts<'a, T: Real> {
     scheme: &'a Scheme<T>,
     stepping: Stepping,
     config: TrainConfig,
-    validation: Option<(
-        symplode::train::Batch<T>,
-        u64,
-        Option<symplode::train::EarlyStopping>,
-    )>,
+    validation: ValidationParts<T>,
+    validation_model: Option<Box<dyn Dynamics<T>>>,
     tableau: String,
 }
 
 /// The run itself, then (rank 0) the weights, the learning curve and the report.
-fn train<T: CliReal, O: Optimizer<T>>(
+fn train<T: CliReal, O: Optimizer<T>, N: Dynamics<T>>(
     p: Parts<'_, T>,
     optimizer: O,
-    mut net: Named<Mlp<T>>,
-    data: &TrajectorySet<T>,
+    mut net: N,
+    data: &dyn Batches<T>,
     out: &mut String,
-) -> Result<(), CliError> {
+) -> Result<N, CliError> {
     let cfg = p.cfg;
     let mut trainer = Trainer::new(p.method, p.scheme, p.stepping, optimizer, p.config)
         .map_err(|e| CliError(format!("{}: {e}", cfg.origin)))?
@@ -238,6 +335,9 @@ fn train<T: CliReal, O: Optimizer<T>>(
         .map_err(|e| CliError(format!("{}: {e}", cfg.origin)))?;
     if let Some((batch, every, early)) = p.validation {
         trainer = trainer.with_validation(batch, every, early)?;
+        if let Some(m) = p.validation_model {
+            trainer = trainer.with_validation_model(m)?;
+        }
     }
     if p.args.resume {
         trainer.resume(&mut net, &cfg.checkpoint_dir)?;
@@ -252,7 +352,7 @@ fn train<T: CliReal, O: Optimizer<T>>(
         }
     })?;
     if p.world.rank() != 0 {
-        return Ok(());
+        return Ok(net);
     }
     let weights = cfg.out.join("weights.safetensors");
     save_weights(&weights, &net, cfg, &summary.history)?;
@@ -270,6 +370,7 @@ fn train<T: CliReal, O: Optimizer<T>>(
         start_iteration: summary.start_iteration,
         iterations: summary.iterations,
         stopped_early: trainer.stopped_early(),
+        loss: trainer.config().loss.name(),
         final_loss: summary.final_loss(),
         final_val_loss: summary.history.iter().rev().find_map(|r| r.val_loss),
         seconds: summary.seconds,
@@ -283,14 +384,14 @@ fn train<T: CliReal, O: Optimizer<T>>(
     } else {
         text(&report, out);
     }
-    Ok(())
+    Ok(net)
 }
 
 /// The trained weights under the spec's tensor names (what `grad --weights` and PyTorch's
 /// `load_state_dict` read), with the run's provenance as metadata.
 fn save_weights<T: Real>(
     path: &Path,
-    net: &Named<Mlp<T>>,
+    net: &dyn Dynamics<T>,
     cfg: &RunConfig,
     history: &[IterationLog],
 ) -> Result<(), CliError> {
@@ -364,6 +465,13 @@ fn trajectories<T: Real>(cfg: &RunConfig, dim: usize) -> Result<TrajectorySet<T>
             let (t, s) = spiral_trajectory(*points, *noise, cfg.seed);
             (t, s.into_iter().map(T::of).collect(), 1, 2)
         }
+        _ => {
+            return Err(field(
+                cfg,
+                "model",
+                "flow samples need a flow model file (form = \"cnf\")",
+            ));
+        }
     };
     if d != dim {
         return Err(CliError(format!(
@@ -396,9 +504,10 @@ fn text(r: &TrainReport, out: &mut String) {
         "iterations",
         format!("{} → {}{stop}", r.start_iteration, r.iterations),
     );
-    line("loss", format!("{:.6e}", r.final_loss));
+    let unit = if r.loss == "nll" { " nats (nll)" } else { "" };
+    line("loss", format!("{:.6e}{unit}", r.final_loss));
     if let Some(v) = r.final_val_loss {
-        line("val loss", format!("{v:.6e}"));
+        line("val loss", format!("{v:.6e}{unit}"));
     }
     line("wall time", format!("{:.3} s", r.seconds));
     line("weights", r.weights.clone());

@@ -20,9 +20,9 @@ pub struct Batch<T> {
 }
 
 impl<T: Real> Batch<T> {
-    /// Checks the shapes against each other and the state dimension, and that every value is
-    /// finite; the error names the offending part.
-    pub fn validate(&self, dim: usize) -> Result<(), TrainError> {
+    /// Checks `x0` against the state dimension, that it is finite and that there is an output
+    /// time (what a batch without targets, a flow's, needs); the error names the offending part.
+    pub fn validate_states(&self, dim: usize) -> Result<(), TrainError> {
         let bad = |what: String, reason: String| Err(TrainError::Data { what, reason });
         if dim == 0 || self.x0.is_empty() || !self.x0.len().is_multiple_of(dim) {
             return bad(
@@ -42,6 +42,17 @@ impl<T: Real> Batch<T> {
                 ),
             );
         }
+        if let Some(i) = self.x0.iter().position(|v| !v.is_finite()) {
+            return bad(format!("x0[{i}]"), format!("{} is not finite", self.x0[i]));
+        }
+        Ok(())
+    }
+
+    /// [`Batch::validate_states`] and the targets: one set per output time, each like `x0`,
+    /// finite.
+    pub fn validate(&self, dim: usize) -> Result<(), TrainError> {
+        self.validate_states(dim)?;
+        let bad = |what: String, reason: String| Err(TrainError::Data { what, reason });
         if self.targets.len() != self.times.len() - 1 {
             return bad(
                 "targets".into(),
@@ -65,9 +76,6 @@ impl<T: Real> Batch<T> {
                     format!("{} is not finite", y[i]),
                 );
             }
-        }
-        if let Some(i) = self.x0.iter().position(|v| !v.is_finite()) {
-            return bad(format!("x0[{i}]"), format!("{} is not finite", self.x0[i]));
         }
         Ok(())
     }
@@ -223,6 +231,12 @@ pub enum Loss {
     Mse,
     /// Mean absolute error (what torchdiffeq's `ode_demo.py` uses); its gradient is the sign.
     L1,
+    /// A flow's negative log-likelihood `−mean log p(x)` in nats at the last output time,
+    /// for samples of dimension `dim` (see [`super::flow`]); batches carry no targets.
+    Nll {
+        /// The sample dimension (the state is `[z, Δlogp, …]`).
+        dim: usize,
+    },
 }
 
 impl Loss {
@@ -231,6 +245,41 @@ impl Loss {
         match self {
             Loss::Mse => "mse",
             Loss::L1 => "l1",
+            Loss::Nll { .. } => "nll",
+        }
+    }
+
+    /// The number of values a batch's mean is taken over: samples for [`Loss::Nll`], target
+    /// values otherwise.
+    pub fn count<T>(&self, batch: &Batch<T>, width: usize) -> usize {
+        match self {
+            Loss::Nll { .. } => batch.x0.len() / width.max(1),
+            _ => batch.targets.iter().map(Vec::len).sum(),
+        }
+    }
+
+    /// As [`Loss::evaluate_with_count`], for states of `width` values per sample (what
+    /// [`Loss::Nll`] needs to find the rows).
+    pub fn evaluate_rows<T: Real>(
+        &self,
+        predicted: &Trajectory<T>,
+        targets: &[Vec<T>],
+        cotangent: &mut Trajectory<T>,
+        count: usize,
+        width: usize,
+    ) -> f64 {
+        match *self {
+            Loss::Nll { dim } => {
+                let (Some(last), Some(c)) = (predicted.last(), cotangent.last_mut()) else {
+                    return f64::NAN;
+                };
+                // dim 0 is the run file's placeholder before the model is known: never a loss.
+                if dim == 0 || width <= dim {
+                    return f64::NAN;
+                }
+                super::flow::nll_contribution(last, width, dim, count, c)
+            }
+            _ => self.evaluate_with_count(predicted, targets, cotangent, count),
         }
     }
 
@@ -248,7 +297,7 @@ impl Loss {
 
     /// As [`Loss::evaluate`], but the mean is taken over `count` values (the size of a whole
     /// batch of which `predicted` is one shard), so shard losses and gradients add up to the
-    /// batch's.
+    /// batch's. NaN for [`Loss::Nll`], which needs [`Loss::evaluate_rows`].
     pub fn evaluate_with_count<T: Real>(
         &self,
         predicted: &Trajectory<T>,
@@ -277,6 +326,8 @@ impl Loss {
                         };
                         *c = T::of(s * scale);
                     }
+                    // Rows unknown here: `evaluate_rows` computes it.
+                    Loss::Nll { .. } => return f64::NAN,
                 }
             }
         }

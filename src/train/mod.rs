@@ -30,13 +30,19 @@
 mod checkpoint;
 mod data;
 mod error;
+pub mod flow;
+#[cfg(feature = "model-files")]
+mod flow_spec;
 mod log;
 #[cfg(feature = "mpi")]
 mod mpi;
 #[cfg(feature = "model-files")]
 mod run_config;
+#[cfg(feature = "model-files")]
+mod run_data;
 mod shard;
 mod spiral;
+pub mod toy;
 mod validation;
 
 use std::path::{Path, PathBuf};
@@ -48,6 +54,8 @@ pub use checkpoint::{
 };
 pub use data::{Batch, Batches, Loss, TrajectoryWindows};
 pub use error::TrainError;
+#[cfg(feature = "model-files")]
+pub use flow_spec::{FlowSpec, is_flow_file};
 pub use log::IterationLog;
 #[cfg(feature = "mpi")]
 pub use mpi::MpiCollective;
@@ -280,7 +288,10 @@ impl<'a, T: Real> Trainer<'a, T> {
         model: &mut dyn Dynamics<T>,
         batch: &Batch<T>,
     ) -> Result<IterationLog, TrainError> {
-        batch.validate(model.dim())?;
+        match self.config.loss {
+            Loss::Nll { .. } => batch.validate_states(model.dim())?,
+            _ => batch.validate(model.dim())?,
+        }
         let it = self.iteration + 1;
         let optim = |source| TrainError::Optim {
             iteration: it,

@@ -1,7 +1,7 @@
 //! The run file of `symplode train --config run.toml` (feature `model-files`): what to fit,
 //! how, and where the results go. See `docs/train.md` for a walk-through.
-//! (One file over 600 lines: every field's check sits beside its field, so one bad field is
-//! one error naming it; the file is the run file's reference.)
+//! Every field's check sits beside its field, so one bad field is one error naming it; the
+//! `[data]` table is checked in `run_data.rs`.
 //!
 //! ```toml
 //! model = "model.toml"        # model spec (paths are relative to this file)
@@ -18,6 +18,11 @@
 //! trajectories = "spiral.npy" # [K, n, dim]
 //! times = "times.npy"         # [K]
 //! window = 10                 # observations per window (default K)
+//!
+//! # or, for a flow (a model file with form = "cnf"; loss "nll"):
+//! # samples = "x.npy"         # [n, dim]
+//! # builtin = "8gaussians"    # a toy density (points = 10000 drawn with `seed`), or "patches"
+//! #                           # (63-D image patches; dir = skimage's data directory)
 //!
 //! [method]
 //! name = "symplectic"         # any `symplode grad --method` name
@@ -52,6 +57,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use symplode_runtime::optim::{AdamConfig, LrSchedule, SgdConfig, WeightDecay};
 
+pub use super::run_data::DataSource;
+use super::run_data::{RawData, parse_data};
 use super::{EarlyStopping, Loss};
 use crate::io::{IoError, SolverSpec, read_text, toml_error};
 
@@ -78,7 +85,8 @@ pub struct RunConfig {
     pub batch: usize,
     /// Shards of every batch.
     pub shards: usize,
-    /// The data term.
+    /// The data term (for flow data [`Loss::Nll`] with `dim: 0`: the model file's dimension
+    /// is filled in by whoever reads the model).
     pub loss: Loss,
     /// The data.
     pub data: DataSource,
@@ -108,35 +116,6 @@ pub struct RunConfig {
     pub checkpoint_every: u64,
     /// Memory budget text (e.g. `4G`).
     pub memory_budget: Option<String>,
-}
-
-/// Where the training data comes from.
-#[derive(Clone, Debug, PartialEq)]
-pub enum DataSource {
-    /// `[K, n, dim]` states and `[K]` times from `.npy` files.
-    Trajectories {
-        /// The states.
-        states: PathBuf,
-        /// The times.
-        times: PathBuf,
-    },
-    /// DGNet's KdV (`"kdv"`) or Cahn–Hilliard (`"ch"`) trajectories ([`crate::physics`]),
-    /// generated with DGNet's settings but `count` trajectories of `points` states.
-    Physics {
-        /// The PDE.
-        kind: crate::physics::SystemKind,
-        /// Trajectories.
-        count: usize,
-        /// States per trajectory.
-        points: usize,
-    },
-    /// The noisy spiral of torchdiffeq's demo (`symplode data spiral` writes the same).
-    Spiral {
-        /// Observations.
-        points: usize,
-        /// Noise standard deviation.
-        noise: f64,
-    },
 }
 
 /// The optimiser of a run.
@@ -173,18 +152,6 @@ struct Raw {
     validation: Option<RawValidation>,
     #[serde(default)]
     checkpoint: RawCheckpoint,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawData {
-    trajectories: Option<PathBuf>,
-    times: Option<PathBuf>,
-    builtin: Option<String>,
-    window: Option<usize>,
-    points: Option<usize>,
-    noise: Option<f64>,
-    count: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -286,113 +253,29 @@ impl RunConfig {
                 format!("{shards}; need 1 ≤ shards ≤ batch ({})", raw.batch),
             ));
         }
-        let loss = match raw.loss.as_deref() {
-            None | Some("mse") => Loss::Mse,
-            Some("l1") => Loss::L1,
-            Some(o) => return Err(bad("loss", format!("`{o}`; use \"mse\" or \"l1\""))),
-        };
-        let d = raw.data;
-        let data = match (d.trajectories, d.times, d.builtin) {
-            (Some(states), Some(times), None) => {
-                for (field, v) in [
-                    ("data.points", d.points.is_some()),
-                    ("data.noise", d.noise.is_some()),
-                    ("data.count", d.count.is_some()),
-                ] {
-                    if v {
-                        return Err(bad(field, "only for `builtin` data".into()));
-                    }
-                }
-                DataSource::Trajectories {
-                    states: at(states),
-                    times: at(times),
-                }
-            }
-            (None, None, Some(name)) => match name.as_str() {
-                "spiral" => {
-                    if d.count.is_some() {
-                        return Err(bad(
-                            "data.count",
-                            "only for builtin = \"kdv\" or \"ch\"".into(),
-                        ));
-                    }
-                    let points = d.points.unwrap_or(1000);
-                    if points < 2 {
-                        return Err(bad("data.points", format!("{points}; must be ≥ 2")));
-                    }
-                    let noise = d.noise.unwrap_or(0.01);
-                    if !(noise.is_finite() && noise >= 0.0) {
-                        return Err(bad(
-                            "data.noise",
-                            format!("{noise}; must be finite and ≥ 0"),
-                        ));
-                    }
-                    DataSource::Spiral { points, noise }
-                }
-                "kdv" | "ch" => {
-                    if d.noise.is_some() {
-                        return Err(bad("data.noise", "only for builtin = \"spiral\"".into()));
-                    }
-                    let points = d.points.unwrap_or(501);
-                    if points < 2 {
-                        return Err(bad("data.points", format!("{points}; must be ≥ 2")));
-                    }
-                    let count = d.count.unwrap_or(100);
-                    if count == 0 {
-                        return Err(bad("data.count", "0; must be ≥ 1".into()));
-                    }
-                    let kind = if name == "kdv" {
-                        crate::physics::SystemKind::Kdv
-                    } else {
-                        crate::physics::SystemKind::CahnHilliard
-                    };
-                    DataSource::Physics {
-                        kind,
-                        count,
-                        points,
-                    }
-                }
-                o => {
-                    return Err(bad(
-                        "data.builtin",
-                        format!(
-                            "`{o}` is not a built-in trajectory dataset; available: \"spiral\", \
-                             \"kdv\", \"ch\" (flows and image datasets are not wired into \
-                             `train` yet)"
-                        ),
-                    ));
-                }
-            },
-            (Some(_), None, None) => {
+        let (data, window) = parse_data(raw.data, &bad, &at)?;
+        let loss = match (raw.loss.as_deref(), data.is_flow()) {
+            (None | Some("nll"), true) => Loss::Nll { dim: 0 },
+            (None | Some("mse"), false) => Loss::Mse,
+            (Some("l1"), false) => Loss::L1,
+            (Some(o), true) => {
                 return Err(bad(
-                    "data.times",
-                    "missing: `trajectories` needs `times` (.npy [K])".into(),
+                    "loss",
+                    format!("`{o}`; flow samples are fitted with \"nll\""),
                 ));
             }
-            (None, Some(_), None) => {
+            (Some("nll"), false) => {
                 return Err(bad(
-                    "data.trajectories",
-                    "missing: `times` needs `trajectories` (.npy [K, n, dim])".into(),
+                    "loss",
+                    "\"nll\" is for flow samples (`samples` or a toy `builtin`); trajectories \
+                     use \"mse\" or \"l1\""
+                        .into(),
                 ));
             }
-            (None, None, None) => {
-                return Err(bad(
-                    "data",
-                    "give `trajectories` and `times`, or `builtin`".into(),
-                ));
-            }
-            (_, _, Some(_)) => {
-                return Err(bad(
-                    "data.builtin",
-                    "give either `builtin` or `trajectories`/`times`, not both".into(),
-                ));
+            (Some(o), false) => {
+                return Err(bad("loss", format!("`{o}`; use \"mse\" or \"l1\"")));
             }
         };
-        if let Some(w) = d.window
-            && w < 2
-        {
-            return Err(bad("data.window", format!("{w}; must be ≥ 2")));
-        }
         let method = raw.method.name.unwrap_or_else(|| "symplectic".into());
         const METHODS: [&str; 11] = [
             "symplectic",
@@ -646,7 +529,7 @@ impl RunConfig {
             shards,
             loss,
             data,
-            window: d.window,
+            window,
             method,
             checkpoints,
             lambda,

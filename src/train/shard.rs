@@ -194,7 +194,7 @@ impl<T: Real> Trainer<'_, T> {
     ) -> Result<(f64, Stats, Vec<f64>), TrainError> {
         let dim = model.dim();
         let ranges = shard_ranges(batch.x0.len() / dim, self.shards)?;
-        let count: usize = batch.targets.iter().map(Vec::len).sum();
+        let count = self.config.loss.count(batch, dim);
         let params = model.params().len();
         let owned = owned_shards(self.shards, self.collective.rank(), self.collective.size());
         let mut blocks = Vec::with_capacity(owned.len());
@@ -229,7 +229,8 @@ impl<T: Real> Trainer<'_, T> {
     }
 
     /// One shard's loss contribution (its squared or absolute errors over `count`, the number
-    /// of target values of the whole batch), counters and gradient in `f64`.
+    /// of target values of the whole batch; or its samples' −log p over the batch's samples),
+    /// counters and gradient in `f64`.
     fn shard_gradient(
         &self,
         model: &dyn Dynamics<T>,
@@ -255,7 +256,7 @@ impl<T: Real> Trainer<'_, T> {
         problem.stepping = fit.stepping.clone();
         let mut loss_fn =
             |out: &Outputs<T>, cot: &mut Outputs<T>| match (out.first(), cot.first_mut()) {
-                (Some(o), Some(c)) => loss.evaluate_with_count(o, &part.targets, c, count),
+                (Some(o), Some(c)) => loss.evaluate_rows(o, &part.targets, c, count, model.dim()),
                 _ => f64::NAN,
             };
         let g = self

@@ -9,7 +9,7 @@ use symplode_runtime::rng::Rng;
 use symplode_runtime::solver::{Trajectory, solve};
 use symplode_runtime::{Dynamics, Real};
 
-use super::{Batch, Batches, IterationLog, TrainError, Trainer};
+use super::{Batch, Batches, IterationLog, Loss, TrainError, Trainer};
 
 /// Stop when the validation loss has not improved by more than `min_delta` for `patience`
 /// iterations.
@@ -22,8 +22,11 @@ pub struct EarlyStopping {
 }
 
 /// The validation data and state of a run.
-pub(super) struct Validation<T> {
+pub(super) struct Validation<T: Real> {
     batch: Batch<T>,
+    /// The model the validation loss is computed with (the training model's parameters are
+    /// copied in first), when it differs from the training model (a flow's exact trace).
+    model: Option<Box<dyn Dynamics<T>>>,
     every: u64,
     early: Option<EarlyStopping>,
     best: f64,
@@ -31,7 +34,7 @@ pub(super) struct Validation<T> {
     stopped: bool,
 }
 
-impl<T> Validation<T> {
+impl<T: Real> Validation<T> {
     /// The state as stored in checkpoints.
     pub(super) fn state_json(&self) -> serde_json::Value {
         serde_json::json!({
@@ -85,12 +88,31 @@ impl<'a, T: Real> Trainer<'a, T> {
         }
         self.validation = Some(Validation {
             batch,
+            model: None,
             every,
             early,
             best: f64::INFINITY,
             best_iteration: 0,
             stopped: false,
         });
+        Ok(self)
+    }
+
+    /// Computes the validation loss with `model` (same parameters as the training model,
+    /// copied in before every evaluation; e.g. a flow with the exact trace) instead of the
+    /// training model; the validation batch must fit it. Call after
+    /// [`Trainer::with_validation`].
+    pub fn with_validation_model(
+        mut self,
+        model: Box<dyn Dynamics<T>>,
+    ) -> Result<Self, TrainError> {
+        let Some(v) = &mut self.validation else {
+            return Err(TrainError::Config {
+                field: "validation",
+                reason: "a validation model needs validation data first".into(),
+            });
+        };
+        v.model = Some(model);
         Ok(self)
     }
 
@@ -106,18 +128,27 @@ impl<'a, T: Real> Trainer<'a, T> {
         };
         let it = self.iteration;
         let b = &v.batch;
-        b.validate(model.dim())?;
+        let model = v.model.as_deref().unwrap_or(model);
+        let width = model.dim();
+        let loss = self.config.loss;
+        match loss {
+            Loss::Nll { .. } => b.validate_states(width)?,
+            _ => b.validate(width)?,
+        }
         let sol = solve(model, self.scheme, &self.stepping, &b.times, &b.x0).map_err(|source| {
             TrainError::Solve {
                 iteration: it,
                 source,
             }
         })?;
-        let mut cot = Trajectory::zeros(b.targets.len(), b.x0.len());
-        Ok(Some(self.config.loss.evaluate(
+        let mut cot = Trajectory::zeros(sol.states.len(), b.x0.len());
+        let count = loss.count(b, width);
+        Ok(Some(loss.evaluate_rows(
             &sol.states,
             &b.targets,
             &mut cot,
+            count,
+            width,
         )))
     }
 
@@ -133,6 +164,19 @@ impl<'a, T: Real> Trainer<'a, T> {
             .is_some_and(|v| self.iteration.is_multiple_of(v.every));
         if !due {
             return Ok(record);
+        }
+        if let Some(Validation { model: Some(m), .. }) = &mut self.validation {
+            if m.params().len() != model.params().len() {
+                return Err(TrainError::Config {
+                    field: "validation model",
+                    reason: format!(
+                        "{} parameters, the training model has {}",
+                        m.params().len(),
+                        model.params().len()
+                    ),
+                });
+            }
+            m.params_mut().copy_from_slice(model.params());
         }
         let loss = self.validation_loss(model)?.unwrap_or(f64::NAN);
         record.val_loss = Some(loss);

@@ -13,10 +13,13 @@
 //! Numerics: `softplus(x) = max(x, 0) + log1p(exp(−|x|))` and `sigmoid` via `exp(−|x|)` never
 //! overflow; `elu` uses `expm1`. Unlike PyTorch's `Softplus` (which returns `x` unchanged above
 //! its default `threshold = 20`), softplus here is exact for every `x`; the two differ by at most
-//! `log1p(e^{-20}) ≈ 2.1e-9` for `x > 20`.
+//! `log1p(e^{-20}) ≈ 2.1e-9` for `x > 20`. The slice kernels of softplus, sigmoid, SiLU and ELU
+//! (and the derivatives of softplus and SiLU) are the vectorised ones of
+//! `linalg::fastmath::logistic`, within a few ulp of these scalar definitions.
 
 use symplode_codegen::ir::{Activation, UnaryOp};
 
+use crate::linalg::fastmath::logistic::FastOp;
 use crate::real::Real;
 
 /// Numerically stable logistic sigmoid: never computes `exp` of a positive number.
@@ -50,11 +53,11 @@ pub fn unary_in_place<T: Real>(op: UnaryOp, y: &mut [T]) {
     let (zero, one) = (T::zero(), T::one());
     match op {
         UnaryOp::Tanh => T::tanh_slice(y),
-        UnaryOp::Softplus => map_slice(y, |x| x.max(zero) + (-x.abs()).exp().ln_1p()),
-        UnaryOp::Sigmoid => map_slice(y, sigmoid),
+        UnaryOp::Softplus => T::logistic_slice(FastOp::Softplus, y),
+        UnaryOp::Sigmoid => T::logistic_slice(FastOp::Sigmoid, y),
         UnaryOp::Relu => map_slice(y, |x| if x < zero { zero } else { x }),
-        UnaryOp::Elu => map_slice(y, |x| if x > zero { x } else { x.exp_m1() }),
-        UnaryOp::Silu => map_slice(y, |x| x * sigmoid(x)),
+        UnaryOp::Elu => T::logistic_slice(FastOp::Elu, y),
+        UnaryOp::Silu => T::logistic_slice(FastOp::Silu, y),
         UnaryOp::Step => map_slice(y, |x| if x > zero { one } else { zero }),
         UnaryOp::Sin => map_slice(y, T::sin),
         UnaryOp::Cos => map_slice(y, T::cos),
@@ -147,7 +150,7 @@ impl ActivationKernels for Activation {
             // PyTorch tanh_backward: g · (1 − y²).
             Activation::Tanh => zip_slice(g, saved, |g, y| g * (one - y * y)),
             // sigmoid(x) = 1 − e^{−softplus(x)}, accurate for every y ≥ 0 through expm1.
-            Activation::Softplus => zip_slice(g, saved, |g, y| g * -(-y).exp_m1()),
+            Activation::Softplus => T::logistic_mul_derivative(FastOp::Softplus, saved, g),
             // PyTorch sigmoid_backward: g · (1 − y) · y.
             Activation::Sigmoid => zip_slice(g, saved, |g, y| g * (one - y) * y),
             Activation::Relu => {
@@ -159,10 +162,7 @@ impl ActivationKernels for Activation {
                 |g, y| if y > T::zero() { g } else { g * (y + one) },
             ),
             // PyTorch silu_backward: g · s · (1 + x(1 − s)).
-            Activation::Silu => zip_slice(g, saved, |g, x| {
-                let s = sigmoid(x);
-                g * s * (one + x * (one - s))
-            }),
+            Activation::Silu => T::logistic_mul_derivative(FastOp::Silu, saved, g),
             Activation::Identity => {}
         }
     }

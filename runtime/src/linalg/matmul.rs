@@ -52,10 +52,11 @@ use crate::real::Real;
 
 use super::cache::{Blocking, cache_sizes};
 
-/// Elements in the on-stack packing buffer for `B` (16 KiB for f64), which also caps `KC`: a
-/// larger frame costs a stack probe per 4 KiB page on every call, measured as 14–19% of a
-/// whole gradient at batch 16 / hidden 32 with a 64 KiB buffer.
-const PACK: usize = 2048;
+/// Bytes of the on-stack packing buffer for `B` (16 KiB: 2048 f64 or 4096 f32), which also
+/// caps `KC`: a larger frame costs a stack probe per 4 KiB page on every call, measured as
+/// 14–19% of a whole gradient at batch 16 / hidden 32 with a 64 KiB buffer. Sized in bytes so
+/// that f32 panels (twice as wide in elements) get the same `KC` as f64 ones.
+const PACK_BYTES: usize = 16 * 1024;
 
 /// Number of elements a strided view touches (its highest index + 1), or `None` on overflow.
 fn extent(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
@@ -354,6 +355,14 @@ unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
                         return narrow::run_avx512(&t.cast());
                     }
                 }
+                if TypeId::of::<T>() == TypeId::of::<f32>() {
+                    if narrow::applies(prob) {
+                        return narrow::run_avx512_f32(&prob.cast());
+                    }
+                    if let Some(t) = narrow::transposed(prob) {
+                        return narrow::run_avx512_f32(&t.cast());
+                    }
+                }
                 if TypeId::of::<T>() == TypeId::of::<f64>() {
                     return avx2::run_f64_avx512(&prob.cast());
                 }
@@ -372,6 +381,14 @@ unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
                     }
                     if let Some(t) = narrow::transposed(prob) {
                         return narrow::run_avx2(&t.cast());
+                    }
+                }
+                if TypeId::of::<T>() == TypeId::of::<f32>() {
+                    if narrow::applies(prob) {
+                        return narrow::run_avx2_f32(&prob.cast());
+                    }
+                    if let Some(t) = narrow::transposed(prob) {
+                        return narrow::run_avx2_f32(&t.cast());
                     }
                 }
                 if TypeId::of::<T>() == TypeId::of::<f64>() {
@@ -398,7 +415,12 @@ unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
 /// vector loads of a panel row never straddle two lines (with the default 8-byte alignment
 /// they did or did not depending on the caller's stack frame: ±10% at 4096 × 256 × 256).
 #[repr(align(64))]
-struct Panel<T>([MaybeUninit<T>; PACK]);
+struct Panel([MaybeUninit<u8>; PACK_BYTES]);
+
+/// Elements of `T` the panel buffer holds.
+const fn pack_elems<T>() -> usize {
+    PACK_BYTES / size_of::<T>()
+}
 
 /// The blocked product: block sizes from the caches, then A packed ([`packed`]) or streamed
 /// ([`streamed`]) when its `m × KC` block overflows half the L2, as calibrated on first use
@@ -410,7 +432,7 @@ struct Panel<T>([MaybeUninit<T>; PACK]);
 unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
     let nr_full = K::NR;
     let caches = cache_sizes();
-    let kc_max = Blocking::kc(caches.l1d, K::NR, size_of::<T>()).min(PACK / nr_full);
+    let kc_max = Blocking::kc(caches.l1d, K::NR, size_of::<T>()).min(pack_elems::<T>() / nr_full);
     let kc_block = kc_max.min(p.k);
     // Only an A whose m × KC block overflows half the L2 may be packed (checked with a
     // product: small products, the common case, pay no division).
@@ -458,11 +480,11 @@ unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
 /// order either way.
 ///
 /// # Safety
-/// As [`blocked`]; `kc_max · NR ≤ PACK`.
+/// As [`blocked`]; `kc_max · NR ≤ pack_elems::<T>()`.
 #[inline(always)]
 unsafe fn streamed<T: Real, K: Micro<T>>(p: &Problem<T>, kc_max: usize, l2: usize) {
     let nr_full = K::NR;
-    let mut panel = Panel([const { MaybeUninit::<T>::uninit() }; PACK]);
+    let mut panel = Panel([const { MaybeUninit::<u8>::uninit() }; PACK_BYTES]);
     let panel = panel.0.as_mut_ptr() as *mut T;
     // With few rows the panel is used only a few times, so a row-major B is read in place
     // (full-width panels only) instead of being copied first.
@@ -480,7 +502,7 @@ unsafe fn streamed<T: Real, K: Micro<T>>(p: &Problem<T>, kc_max: usize, l2: usiz
                 (unsafe { p.b.add(p0 * p.rs_b + j0) }, p.rs_b)
             } else {
                 // SAFETY: (p0 + pp, j0 + j) with pp < kc, j < nr is inside B; the panel holds
-                // kc·NR ≤ PACK elements.
+                // kc·NR ≤ pack_elems::<T>() elements.
                 unsafe { pack_panel(p, p0, kc, j0, nr, nr_full, panel) };
                 (panel as *const T, nr_full)
             };
@@ -564,14 +586,14 @@ fn a_pack_buffer<T>(elems: usize) -> Option<*mut T> {
 /// (nothing written) when no buffer could be had.
 ///
 /// # Safety
-/// As [`blocked`]; `kc_max · NR ≤ PACK`, `mc` a multiple of `MR`.
+/// As [`blocked`]; `kc_max · NR ≤ pack_elems::<T>()`, `mc` a multiple of `MR`.
 #[inline(always)]
 unsafe fn packed<T: Real, K: Micro<T>>(p: &Problem<T>, kc_max: usize, mc: usize) -> bool {
     let nr_full = K::NR;
     let Some(abuf) = a_pack_buffer::<T>(mc * kc_max.min(p.k)) else {
         return false;
     };
-    let mut panel = Panel([const { MaybeUninit::<T>::uninit() }; PACK]);
+    let mut panel = Panel([const { MaybeUninit::<u8>::uninit() }; PACK_BYTES]);
     let panel = panel.0.as_mut_ptr() as *mut T;
     let mut p0 = 0;
     while p0 < p.k {

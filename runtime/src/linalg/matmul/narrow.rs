@@ -1,4 +1,4 @@
-//! f64 products with at most [`MAX_N`] output columns: a network's output layer at a small
+//! f64 and f32 products with at most [`MAX_N`] output columns: a network's output layer at a small
 //! state dimension (`H·W₂ᵀ`, n = d), its input gradient (`δ·W₀`, n = d) and the first layer's
 //! weight gradient (`δᵀ·X`, n = d). The register tiles of the blocked kernel are 16 columns wide
 //! (AVX-512), so there these products would run at an eighth of the tile's speed; here the
@@ -15,6 +15,7 @@
 use std::mem::MaybeUninit;
 
 use super::Problem;
+use crate::real::Real;
 
 /// Most output columns handled here.
 pub(super) const MAX_N: usize = 4;
@@ -23,7 +24,7 @@ pub(super) const MAX_K: usize = 512;
 
 /// The stack copy of `B`'s columns, aligned to a cache line for the vector loads.
 #[repr(align(64))]
-pub(super) struct Columns(pub(super) [MaybeUninit<f64>; MAX_N * MAX_K]);
+pub(super) struct Columns<T>(pub(super) [MaybeUninit<T>; MAX_N * MAX_K]);
 
 /// Whether the narrow kernels take this product.
 pub(super) fn applies<T>(p: &Problem<T>) -> bool {
@@ -61,23 +62,23 @@ pub(super) fn transposed<T>(p: &Problem<T>) -> Option<Problem<T>> {
 /// # Safety
 /// `p` describes an in-bounds `B` with `n ≤ MAX_N`, `k ≤ kp ≤ MAX_K`.
 #[inline(always)]
-pub(super) unsafe fn pack_columns<'b>(
-    p: &Problem<f64>,
+pub(super) unsafe fn pack_columns<'b, T: Real>(
+    p: &Problem<T>,
     kp: usize,
-    buf: &'b mut [MaybeUninit<f64>; MAX_N * MAX_K],
-) -> &'b [f64] {
+    buf: &'b mut [MaybeUninit<T>; MAX_N * MAX_K],
+) -> &'b [T] {
     for j in 0..p.n {
         for pp in 0..kp {
             buf[j * kp + pp] = MaybeUninit::new(if pp < p.k {
                 // SAFETY: (pp, j) is inside B.
                 unsafe { *p.b.add(pp * p.rs_b + j * p.cs_b) }
             } else {
-                0.0
+                T::zero()
             });
         }
     }
     // SAFETY: the first n·kp elements were all written above.
-    unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<f64>(), p.n * kp) }
+    unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<T>(), p.n * kp) }
 }
 
 /// Stores `v` into C(i, j), adding the old value when accumulating (or the column's bias);
@@ -87,7 +88,7 @@ pub(super) unsafe fn pack_columns<'b>(
 /// # Safety
 /// (i, j) is inside C (or Cᵀ).
 #[inline(always)]
-pub(super) unsafe fn put(p: &Problem<f64>, i: usize, j: usize, v: f64) {
+pub(super) unsafe fn put<T: Real>(p: &Problem<T>, i: usize, j: usize, v: T) {
     let (at, col) = if p.c_transposed {
         (j * p.ldc + i, i)
     } else {
@@ -106,20 +107,20 @@ pub(super) unsafe fn put(p: &Problem<f64>, i: usize, j: usize, v: f64) {
     }
 }
 
-/// The kernels for one vector width, written with intrinsics (`$w` lanes of f64).
-macro_rules! narrow_f64 {
-    ($features:literal, $name:ident, $w:expr, $vec:ty, $zero:ident, $load:ident, $set1:ident,
+/// The kernels for one vector width, written with intrinsics (`$w` lanes of `$t`).
+macro_rules! narrow {
+    ($features:literal, $name:ident, $t:ty, $w:expr, $vec:ty, $zero:ident, $load:ident, $set1:ident,
      $fma:ident, $store:ident) => {
         /// `C (+)= A·B` for a product that [`applies`], with `$w`-lane vectors.
         ///
         /// # Safety
         /// As `matmul::dispatch`, `applies(p)` holds, and the CPU supports the features.
         #[target_feature(enable = $features)]
-        pub(super) unsafe fn $name(p: &Problem<f64>) {
+        pub(super) unsafe fn $name(p: &Problem<$t>) {
             use std::arch::x86_64::*;
             const W: usize = $w;
             let kp = p.k.div_ceil(W) * W;
-            let mut buf = Columns([const { MaybeUninit::<f64>::uninit() }; MAX_N * MAX_K]);
+            let mut buf = Columns([const { MaybeUninit::<$t>::uninit() }; MAX_N * MAX_K]);
             // SAFETY: n ≤ MAX_N, k ≤ kp ≤ MAX_K (MAX_K is a multiple of W).
             let bcol = unsafe { pack_columns(p, kp, &mut buf.0) };
             // SAFETY: forwarded; the match arms fix N = n.
@@ -143,8 +144,8 @@ macro_rules! narrow_f64 {
 
             /// Horizontal sum in a fixed order.
             #[inline(always)]
-            unsafe fn hsum(v: $vec) -> f64 {
-                let mut lanes = [0.0f64; W];
+            unsafe fn hsum(v: $vec) -> $t {
+                let mut lanes = [0.0 as $t; W];
                 // SAFETY: W elements.
                 unsafe { $store(lanes.as_mut_ptr(), v) };
                 let mut half = W / 2;
@@ -159,7 +160,7 @@ macro_rules! narrow_f64 {
 
             /// `A` row-major: four rows × N columns of dot products along k.
             #[inline(always)]
-            unsafe fn rows<const N: usize>(p: &Problem<f64>, bcol: &[f64], kp: usize) {
+            unsafe fn rows<const N: usize>(p: &Problem<$t>, bcol: &[$t], kp: usize) {
                 const R: usize = 4;
                 let full = p.k / W * W;
                 let b = bcol.as_ptr();
@@ -168,7 +169,7 @@ macro_rules! narrow_f64 {
                     let rows = R.min(p.m - i0);
                     // Rows past the edge repeat the last row; their results are dropped.
                     // SAFETY: min(r, rows − 1) < rows valid rows.
-                    let a: [*const f64; R] = std::array::from_fn(|r| unsafe {
+                    let a: [*const $t; R] = std::array::from_fn(|r| unsafe {
                         p.a.add((i0 + r.min(rows - 1)) * p.rs_a)
                     });
                     // SAFETY: row reads stay below column k, panel reads below n·kp.
@@ -186,7 +187,7 @@ macro_rules! narrow_f64 {
                         }
                         if full < p.k {
                             for r in 0..R {
-                                let mut tail = [0.0f64; W];
+                                let mut tail = [0.0 as $t; W];
                                 for (l, t) in tail.iter_mut().enumerate().take(p.k - full) {
                                     *t = *a[r].add(full + l);
                                 }
@@ -208,7 +209,7 @@ macro_rules! narrow_f64 {
 
             /// `A` column-major: four vectors of rows × N columns, accumulated along k.
             #[inline(always)]
-            unsafe fn cols<const N: usize>(p: &Problem<f64>, bcol: &[f64], kp: usize) {
+            unsafe fn cols<const N: usize>(p: &Problem<$t>, bcol: &[$t], kp: usize) {
                 const V: usize = 4;
                 let mut i0 = 0;
                 // SAFETY: column reads cover rows i0..i0 + V·W ≤ m; panel reads below n·kp.
@@ -226,7 +227,7 @@ macro_rules! narrow_f64 {
                         }
                         for v in 0..V {
                             for j in 0..N {
-                                let mut lanes = [0.0f64; W];
+                                let mut lanes = [0.0 as $t; W];
                                 $store(lanes.as_mut_ptr(), acc[v][j]);
                                 for (l, &x) in lanes.iter().enumerate() {
                                     put(p, i0 + v * W + l, j, x);
@@ -244,7 +245,7 @@ macro_rules! narrow_f64 {
                             }
                         }
                         for j in 0..N {
-                            let mut lanes = [0.0f64; W];
+                            let mut lanes = [0.0 as $t; W];
                             $store(lanes.as_mut_ptr(), acc[j]);
                             for (l, &x) in lanes.iter().enumerate() {
                                 put(p, i0 + l, j, x);
@@ -254,7 +255,7 @@ macro_rules! narrow_f64 {
                     }
                     for i in i0..p.m {
                         for j in 0..N {
-                            let mut s = 0.0f64;
+                            let mut s: $t = 0.0;
                             for pp in 0..p.k {
                                 s = (*p.a.add(i + pp * p.cs_a)).mul_add(bcol[j * kp + pp], s);
                             }
@@ -267,9 +268,10 @@ macro_rules! narrow_f64 {
     };
 }
 
-narrow_f64!(
+narrow!(
     "avx2,fma",
     run_avx2,
+    f64,
     4,
     __m256d,
     _mm256_setzero_pd,
@@ -278,9 +280,10 @@ narrow_f64!(
     _mm256_fmadd_pd,
     _mm256_storeu_pd
 );
-narrow_f64!(
+narrow!(
     "avx512f,avx2,fma",
     run_avx512,
+    f64,
     8,
     __m512d,
     _mm512_setzero_pd,
@@ -288,4 +291,28 @@ narrow_f64!(
     _mm512_set1_pd,
     _mm512_fmadd_pd,
     _mm512_storeu_pd
+);
+narrow!(
+    "avx2,fma",
+    run_avx2_f32,
+    f32,
+    8,
+    __m256,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_set1_ps,
+    _mm256_fmadd_ps,
+    _mm256_storeu_ps
+);
+narrow!(
+    "avx512f,avx2,fma",
+    run_avx512_f32,
+    f32,
+    16,
+    __m512,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps,
+    _mm512_storeu_ps
 );

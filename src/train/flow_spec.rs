@@ -1,0 +1,328 @@
+//! [`FlowSpec`]: a continuous normalizing flow described in a TOML model file (feature
+//! `model-files`), the counterpart of [`crate::io::ModelSpec`] for `symplode train` on
+//! samples. The layers are those of the `neural_ode!` DSL (`concat_squash`, `dense`), built
+//! by [`symplode_codegen::dsl::build_graph`]; tensors are named `layers.{k}.…`.
+//!
+//! ```toml
+//! form = "cnf"             # marks a flow model file
+//! dim = 2                  # sample dimension d
+//! time_length = 0.5        # integrate over [0, T] (FFJORD's time_length)
+//! trace = "hutchinson"     # training divergence: "hutchinson" (default) or "exact"
+//! noise = "gaussian"       # Hutchinson's ε: "gaussian" (default) or "rademacher"
+//! tableau = "dopri5"
+//!
+//! [[layers]]
+//! kind = "concat_squash"   # or "dense" (then [z, t] is its input)
+//! out = 64
+//! activation = "tanh"
+//! [[layers]]
+//! kind = "concat_squash"
+//! out = 2                  # the last layer gives dz/dt: out = dim, no activation
+//!
+//! [solver]
+//! rtol = 1e-5
+//! atol = 1e-5
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use symplode_codegen::dsl::{FormSpec, LayerKind, LayerSpec, build_graph};
+use symplode_codegen::ir::{Activation, Graph};
+use symplode_codegen::tableau::Tableau;
+use symplode_runtime::Real;
+use symplode_runtime::interp::Interpreted;
+
+use super::flow::{FlowTrace, Noise, flow_graph, init_params};
+use crate::io::{IoError, SafeTensors, SolverSpec, read_text, resolve_tableau, toml_error};
+
+/// Largest dimension or width a flow file may give (as a model spec).
+const MAX_WIDTH: usize = 1 << 24;
+
+/// A flow model file, parsed and checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowSpec {
+    /// Sample dimension d.
+    pub dim: usize,
+    /// Integration time T.
+    pub time_length: f64,
+    /// The training divergence.
+    pub trace: FlowTrace,
+    /// The layers of `f(z, t)`.
+    pub layers: Vec<LayerSpec>,
+    /// A built-in tableau name or a tableau file (relative to the model file).
+    pub tableau: Option<String>,
+    /// Solver options.
+    pub solver: SolverSpec,
+    origin: String,
+    dir: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    form: String,
+    dim: usize,
+    time_length: Option<f64>,
+    trace: Option<String>,
+    noise: Option<String>,
+    tableau: Option<String>,
+    layers: Vec<RawLayer>,
+    #[serde(default)]
+    solver: SolverSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayer {
+    kind: Option<String>,
+    out: usize,
+    activation: Option<String>,
+}
+
+/// Whether a model file's text declares a flow (`form = "cnf"` at the top level).
+pub fn is_flow_file(text: &str) -> bool {
+    toml::from_str::<toml::Table>(text)
+        .ok()
+        .and_then(|t| t.get("form").and_then(|f| f.as_str().map(|s| s == "cnf")))
+        .unwrap_or(false)
+}
+
+impl FlowSpec {
+    /// Reads a flow model file.
+    pub fn read(path: impl AsRef<Path>) -> Result<Self, IoError> {
+        let path = path.as_ref();
+        let mut spec = Self::parse(&read_text(path)?, &path.display().to_string())?;
+        spec.dir = path.parent().map(Path::to_path_buf);
+        Ok(spec)
+    }
+
+    /// Parses and checks flow-file text; `origin` names it in errors, every error names the
+    /// field.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, IoError> {
+        let raw: Raw = toml::from_str(text).map_err(|e| toml_error(origin, text, &e))?;
+        let bad = |field: String, reason: String| IoError::Field {
+            origin: origin.to_string(),
+            field,
+            reason,
+        };
+        if raw.form != "cnf" {
+            return Err(bad(
+                "form".into(),
+                format!("`{}`; a flow model file has form = \"cnf\"", raw.form),
+            ));
+        }
+        if raw.dim == 0 || raw.dim > MAX_WIDTH {
+            return Err(bad(
+                "dim".into(),
+                format!("{}; must be in 1..={MAX_WIDTH}", raw.dim),
+            ));
+        }
+        let time_length = raw.time_length.unwrap_or(0.5);
+        if !(time_length.is_finite() && time_length > 0.0) {
+            return Err(bad(
+                "time_length".into(),
+                format!("{time_length}; must be finite and > 0"),
+            ));
+        }
+        let noise = match raw.noise.as_deref() {
+            None | Some("gaussian") => Noise::Gaussian,
+            Some("rademacher") => Noise::Rademacher,
+            Some(o) => {
+                return Err(bad(
+                    "noise".into(),
+                    format!("`{o}`; use \"gaussian\" or \"rademacher\""),
+                ));
+            }
+        };
+        let trace = match raw.trace.as_deref() {
+            None | Some("hutchinson") => FlowTrace::Hutchinson(noise),
+            Some("exact") if raw.noise.is_some() => {
+                return Err(bad(
+                    "noise".into(),
+                    "only for trace = \"hutchinson\"".into(),
+                ));
+            }
+            Some("exact") => FlowTrace::Exact,
+            Some(o) => {
+                return Err(bad(
+                    "trace".into(),
+                    format!("`{o}`; use \"hutchinson\" or \"exact\""),
+                ));
+            }
+        };
+        let Some(last) = raw.layers.len().checked_sub(1) else {
+            return Err(bad(
+                "layers".into(),
+                "need at least one [[layers]] entry (the output layer)".into(),
+            ));
+        };
+        let mut layers = Vec::with_capacity(raw.layers.len());
+        for (k, l) in raw.layers.iter().enumerate() {
+            let at = |f: &str| format!("layers[{k}].{f}");
+            let kind = match l.kind.as_deref() {
+                None | Some("concat_squash") => LayerKind::ConcatSquash,
+                Some("dense") => LayerKind::Dense,
+                Some("conv2d") => {
+                    return Err(bad(
+                        at("kind"),
+                        "`conv2d` is not a flow layer of model files yet (image flows need a \
+                         conv model)"
+                            .into(),
+                    ));
+                }
+                Some(o) => {
+                    return Err(bad(
+                        at("kind"),
+                        format!("`{o}`; use \"concat_squash\" or \"dense\""),
+                    ));
+                }
+            };
+            if l.out == 0 || l.out > MAX_WIDTH {
+                return Err(bad(
+                    at("out"),
+                    format!("{}; must be in 1..={MAX_WIDTH}", l.out),
+                ));
+            }
+            let activation = match l.activation.as_deref() {
+                None => None,
+                Some(_) if k == last => {
+                    return Err(bad(
+                        at("activation"),
+                        "the last layer gives dz/dt and takes no activation".into(),
+                    ));
+                }
+                Some(name) => {
+                    let a: Activation = name.parse().map_err(|_| {
+                        bad(
+                            at("activation"),
+                            format!(
+                                "unknown activation `{name}`; valid names: {}",
+                                Activation::NAMES.join(", ")
+                            ),
+                        )
+                    })?;
+                    (a != Activation::Identity).then_some(a)
+                }
+            };
+            if k == last && l.out != raw.dim {
+                return Err(bad(
+                    at("out"),
+                    format!(
+                        "the last layer gives dz/dt, so out must equal dim = {}, got {}",
+                        raw.dim, l.out
+                    ),
+                ));
+            }
+            layers.push(LayerSpec {
+                kind,
+                width: l.out,
+                activation,
+            });
+        }
+        raw.solver.check(origin)?;
+        let spec = FlowSpec {
+            dim: raw.dim,
+            time_length,
+            trace,
+            layers,
+            tableau: raw.tableau,
+            solver: raw.solver,
+            origin: origin.to_string(),
+            dir: None,
+        };
+        spec.field_graph()?;
+        Ok(spec)
+    }
+
+    /// The file this spec came from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The vector field `f(z, t)` as a graph.
+    pub fn field_graph(&self) -> Result<Graph, IoError> {
+        build_graph(self.dim, true, &self.layers, &FormSpec::Field).map_err(|e| IoError::Field {
+            origin: self.origin.clone(),
+            field: "layers".into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The flow dynamics with `trace` and the parameters `params` (in the graph's order).
+    pub fn build<T: Real>(
+        &self,
+        trace: FlowTrace,
+        params: &[f64],
+    ) -> Result<Interpreted<T>, IoError> {
+        let err = |e: String| IoError::Field {
+            origin: self.origin.clone(),
+            field: "layers".into(),
+            reason: e,
+        };
+        let g = flow_graph(&self.field_graph()?, trace).map_err(|e| err(e.to_string()))?;
+        Interpreted::new(g, params.iter().map(|&v| T::of(v)).collect())
+            .map_err(|e| err(e.to_string()))
+    }
+
+    /// PyTorch's default initialisation of the parameters from `seed`.
+    pub fn init_params(&self, seed: u64) -> Result<Vec<f64>, IoError> {
+        Ok(init_params(&self.field_graph()?, seed))
+    }
+
+    /// The parameters from a safetensors file (tensors `layers.{k}.…` by name, checked for
+    /// shape and finiteness).
+    pub fn read_params(&self, weights: &SafeTensors) -> Result<Vec<f64>, IoError> {
+        let g = self.field_graph()?;
+        let mut params = Vec::with_capacity(g.param_len());
+        for p in g.params() {
+            let meaning = format!("`{}` of the flow's vector field", p.name);
+            params.extend(weights.tensor_checked(&p.name, &p.shape, &meaning)?);
+        }
+        Ok(params)
+    }
+
+    /// The tableau, if the file names one.
+    pub fn tableau(&self) -> Result<Option<Tableau>, IoError> {
+        self.tableau
+            .as_deref()
+            .map(|name| resolve_tableau(name, self.dir.as_deref()))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "form = \"cnf\"\ndim = 2\n[[layers]]\nout = 8\nactivation = \"tanh\"\n\
+                        [[layers]]\nout = 2\n[solver]\nsteps = 4\n";
+
+    #[test]
+    fn parses_and_names_bad_fields() {
+        assert!(is_flow_file(GOOD));
+        assert!(!is_flow_file("dim = 2"));
+        let s = FlowSpec::parse(GOOD, "f.toml").unwrap();
+        assert_eq!(s.trace, FlowTrace::Hutchinson(Noise::Gaussian));
+        assert_eq!(s.time_length, 0.5);
+        let p = s.init_params(0).unwrap();
+        let m = s.build::<f64>(s.trace, &p).unwrap();
+        assert_eq!(symplode_runtime::Dynamics::dim(&m), 5);
+        for (text, field) in [
+            (GOOD.replace("dim = 2", "dim = 3"), "layers[1].out"),
+            (GOOD.replace("\"tanh\"", "\"nope\""), "layers[0].activation"),
+            (
+                GOOD.replace("out = 8", "out = 8\nkind = \"lstm\""),
+                "layers[0].kind",
+            ),
+            (GOOD.replace("dim = 2", "dim = 2\ntrace = \"x\""), "trace"),
+            (
+                GOOD.replace("dim = 2", "dim = 2\ntime_length = -1.0"),
+                "time_length",
+            ),
+        ] {
+            let e = FlowSpec::parse(&text, "f.toml").unwrap_err().to_string();
+            assert!(e.contains(field), "{field}: {e}");
+        }
+    }
+}
