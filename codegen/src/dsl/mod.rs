@@ -9,7 +9,7 @@ mod coef;
 
 pub use check::{
     CheckedModel, CheckedTableau, FormSpec, LayerKind, LayerMisfit, LayerSpec, MisfitPart,
-    SteppingSpec, build_graph, check_model, check_tableau, image_shapes,
+    SteppingSpec, build_graph, build_shaped_graph, check_model, check_tableau, image_shapes,
 };
 pub use coef::Coef;
 

@@ -188,7 +188,7 @@ fn conv1d_layers_are_parsed_and_checked() {
             bias: false
         }
     );
-    let g = build_graph(m.dim, m.time, m.image, &m.layers, &m.form).unwrap();
+    let g = build_graph(m.dim, m.time, &m.layers, &m.form).unwrap();
     assert_eq!(g.param_len(), 4 * 3 + 4 + 4 * 4 + 4 + 4);
 
     // A vector field of convolutions on `dim` points ends in one channel; kernels are odd.

@@ -100,7 +100,7 @@ fn an_image_cnf_is_parsed_checked_and_built_as_wired_by_hand() {
             .unwrap();
         b.finish(&[y]).unwrap()
     };
-    let built = build_graph(m.dim, m.time, m.image, &m.layers, &FormSpec::Field).unwrap();
+    let built = build_shaped_graph(m.dim, m.time, m.image, &m.layers, &FormSpec::Field).unwrap();
     let names = |g: &crate::ir::Graph| {
         g.params()
             .iter()
@@ -122,7 +122,7 @@ fn an_image_cnf_is_parsed_checked_and_built_as_wired_by_hand() {
     assert!(a[0].iter().any(|v| *v != 0.0));
 
     // The CNF form builds over it (state [z, log p], noise as auxiliary input).
-    let g = build_graph(m.dim, m.time, m.image, &m.layers, &m.form).unwrap();
+    let g = build_shaped_graph(m.dim, m.time, m.image, &m.layers, &m.form).unwrap();
     assert_eq!(g.inputs()[0].width, 25);
 }
 

@@ -1,10 +1,10 @@
 //! Model specs with image layers: a `shape = [c, h, w]` state and `kind = "conv2d"`,
 //! `"squeeze"` or `"unsqueeze"` layers (besides dense ones). They are checked with the
 //! `neural_ode!` DSL's shape walk ([`image_shapes`]) and built with its graph builder
-//! ([`build_graph`]), so a TOML model and a `neural_ode!` declaration of the same layers are
+//! ([`build_shaped_graph`]), so a TOML model and a `neural_ode!` declaration of the same layers are
 //! the same network; they run on the interpreter ([`SpecNet::Graph`]).
 
-use symplode_codegen::dsl::{FormSpec, LayerKind, MisfitPart, build_graph, image_shapes};
+use symplode_codegen::dsl::{FormSpec, LayerKind, MisfitPart, build_shaped_graph, image_shapes};
 use symplode_codegen::ir::{Activation, Graph};
 use symplode_runtime::interp::Interpreted;
 use symplode_runtime::rng::Rng;
@@ -201,7 +201,7 @@ impl ModelSpec {
             ));
         }
         self.solver.check(&self.origin)?;
-        build_graph(
+        build_shaped_graph(
             self.dim,
             self.time_input,
             self.shape,

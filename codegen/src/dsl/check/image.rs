@@ -277,7 +277,7 @@ pub(super) fn check_layers(
     }
 }
 
-/// The state's image shape for [`super::build_graph`], checked against `dim`.
+/// The state's image shape for [`super::build_shaped_graph`], checked against `dim`.
 pub(super) fn input_image(dim: usize, image: Option<[usize; 3]>) -> Result<Option<Image>, IrError> {
     match image {
         None => Ok(None),

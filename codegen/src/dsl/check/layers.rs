@@ -67,6 +67,20 @@ pub struct LayerSpec {
     pub activation: Option<Activation>,
 }
 
+/// The IR graph of a declaration whose state is not an image: [`build_shaped_graph`] with
+/// no `shape:`.
+///
+/// # Errors
+/// A layer or form that does not fit (checked by [`super::check_model`]).
+pub fn build_graph(
+    dim: usize,
+    time: bool,
+    layers: &[LayerSpec],
+    form: &FormSpec,
+) -> Result<Graph, IrError> {
+    build_shaped_graph(dim, time, None, layers, form)
+}
+
 /// The IR graph of a declaration: input `x [B,dim]` (and `[x, t]` when `time` and the first
 /// layer is dense), layers `layers.{k}` with their activations, then the form's transform.
 /// `image` is the state's `[c, h, w]` (the `shape:` field), which image layers need.
@@ -75,7 +89,7 @@ pub struct LayerSpec {
 ///
 /// # Errors
 /// A layer or form that does not fit (checked by [`super::check_model`]).
-pub fn build_graph(
+pub fn build_shaped_graph(
     dim: usize,
     time: bool,
     image: Option<[usize; 3]>,

@@ -16,7 +16,7 @@ mod model;
 mod tableau;
 
 pub use image::{LayerMisfit, MisfitPart, image_shapes};
-pub use layers::{LayerKind, LayerSpec, build_graph};
+pub use layers::{LayerKind, LayerSpec, build_graph, build_shaped_graph};
 pub use model::{CheckedModel, FormSpec, SteppingSpec, check_model};
 pub use tableau::{CheckedTableau, check_tableau};
 

@@ -7,7 +7,7 @@ use num_traits::Zero;
 use syn::{Attribute, Ident, LitInt, Visibility};
 
 use super::err;
-use super::layers::{LayerKind, LayerSpec, build_graph};
+use super::layers::{LayerKind, LayerSpec, build_shaped_graph};
 use super::tableau::{CheckedTableau, check_explicit_adjoint, check_tableau, fallback_tableau};
 use crate::ad::Wrt;
 use crate::dsl::{Field, ModelDecl, NeuralOde, TableauRef};
@@ -465,7 +465,7 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
 
     // Build and differentiate the graph now: the lowering compiles its plans.
     if errors.is_empty() {
-        let built = build_graph(d, time, image, &layers, &form).and_then(|g| {
+        let built = build_shaped_graph(d, time, image, &layers, &form).and_then(|g| {
             let g = crate::ir::passes::simplify(&g);
             crate::ad::vjp(&g, &Wrt::state_and_params(&g)).map(|_| ())
         });
