@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use symplode::io::{self, IoError, ModelSpec, Named, SafeTensors, SolverSpec, npy};
+use symplode::io::{self, IoError, ModelSpec, Named, SafeTensors, SolverSpec, SpecNet, npy};
 use symplode::prelude::*;
 
 use super::CliError;
@@ -12,8 +12,9 @@ use super::args::{ModelArgs, SolverArgs};
 pub struct Loaded<T: CliReal> {
     /// The spec.
     pub spec: ModelSpec,
-    /// The network with the spec's tensor names.
-    pub net: Named<Mlp<T>>,
+    /// The network with the spec's tensor names (an `Mlp`, or the interpreted graph of
+    /// image layers).
+    pub net: Named<SpecNet<T>>,
     /// The tableau (for its name and orders).
     pub tableau: Tableau,
     /// Its float coefficients and symplectic partner.
@@ -45,7 +46,7 @@ impl SolverArgs {
 pub fn load<T: CliReal>(args: &ModelArgs) -> Result<Loaded<T>, CliError> {
     let spec = ModelSpec::read(&args.model)?;
     let weights = SafeTensors::read(&args.weights)?;
-    let net = spec.build::<T>(&weights)?;
+    let net = spec.build_net::<T>(&weights)?;
     let tableau = match (&args.tableau, &args.tableau_file) {
         (_, Some(path)) => io::read_tableau(path)?,
         (Some(name), None) => io::resolve_tableau(name, None).map_err(|e| match e {
