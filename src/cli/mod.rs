@@ -16,6 +16,7 @@ mod solve;
 mod tableau;
 mod train;
 mod train_flow;
+mod train_image;
 
 use std::io::Write as _;
 use std::process::ExitCode;

@@ -33,7 +33,7 @@ pub(super) fn run<T: CliReal>(
             "data",
             format!(
                 "{} is a flow (form = \"cnf\"): give `samples` (.npy [n, dim]) or a toy \
-                 `builtin`, not trajectories",
+                 `builtin` (\"fashion-mnist\" for an image flow), not trajectories",
                 cfg.model.display()
             ),
         ));
@@ -48,7 +48,16 @@ pub(super) fn run<T: CliReal>(
         .build::<T>(spec.trace, &params)
         .map_err(|e| field(cfg, "model", e))?;
     let d = spec.dim;
-    let (train, held) = samples(cfg, d)?;
+    let (train, held, bits) = match &cfg.data {
+        DataSource::FashionMnist { dir, points } => {
+            let f = super::train_image::fashion(cfg, &spec, dir.as_ref(), *points)?;
+            (f.train, Some(f.validation), Some(f.bits))
+        }
+        _ => {
+            let (t, h) = samples(cfg, d)?;
+            (t, h, None)
+        }
+    };
     let mut data = FlowSamples::new(train, d, cfg.batch, spec.trace, spec.time_length)
         .map_err(|e| CliError(format!("{}: {e}", cfg.origin)))?;
     let (validation, validation_model) = match cfg.validation {
@@ -96,6 +105,11 @@ pub(super) fn run<T: CliReal>(
         validation_model,
         out,
     )?;
+    if let Some(bits) = &bits
+        && world.rank() == 0
+    {
+        bits.report(&cfg.out.join("log.jsonl"), args.json, out)?;
+    }
     if world.rank() == 0 && d == 2 {
         let trained: Vec<f64> = net.params().iter().map(|v| v.f64()).collect();
         let exact = spec

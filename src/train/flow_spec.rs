@@ -33,11 +33,74 @@ use symplode_codegen::tableau::Tableau;
 use symplode_runtime::Real;
 use symplode_runtime::interp::Interpreted;
 
+use symplode_runtime::models::image_flow::{self, BlockSpec, ImageFlowConfig, block_net};
+
 use super::flow::{FlowTrace, Noise, flow_graph, init_params};
 use crate::io::{IoError, SafeTensors, SolverSpec, read_text, resolve_tableau, toml_error};
 
 /// Largest dimension or width a flow file may give (as a model spec).
 const MAX_WIDTH: usize = 1 << 24;
+
+/// The `form` of an image flow model file.
+pub const IMAGE_FORM: &str = "image_flow";
+
+/// The `ImageFlowConfig` of a `form = "image_flow"` file: `image = [c, h, w]`, `hidden`
+/// channels, and `scales = blocks = 1` (one CNF block on the whole image).
+fn image_config(
+    raw: &Raw,
+    bad: &dyn Fn(String, String) -> IoError,
+) -> Result<ImageFlowConfig, IoError> {
+    if raw.dim.is_some() {
+        return Err(bad(
+            "dim".into(),
+            "not for an image flow (its dimension is c·h·w of `image`)".into(),
+        ));
+    }
+    if !raw.layers.is_empty() {
+        return Err(bad(
+            "layers".into(),
+            "not for an image flow (give `hidden` channels)".into(),
+        ));
+    }
+    let image = match raw.image.as_deref() {
+        Some(&[c, h, w]) if c > 0 && h > 0 && w > 0 && c * h * w <= MAX_WIDTH => [c, h, w],
+        Some(o) => {
+            return Err(bad(
+                "image".into(),
+                format!("{o:?}; must be [channels, height, width], each ≥ 1"),
+            ));
+        }
+        None => return Err(bad("image".into(), "missing, e.g. image = [1, 28, 28]".into())),
+    };
+    for (f, v) in [("scales", raw.scales), ("blocks", raw.blocks)] {
+        match v {
+            None | Some(1) => {}
+            Some(n) => {
+                return Err(bad(
+                    f.into(),
+                    format!(
+                        "{n}; `symplode train` trains one CNF block on the whole image \
+                         (scales = blocks = 1); FFJORD's multiscale chain is in \
+                         examples/image_flow.rs"
+                    ),
+                ));
+            }
+        }
+    }
+    let hidden = raw.hidden.clone().unwrap_or_else(|| vec![64, 64, 64]);
+    if let Some(&h) = hidden.iter().find(|&&h| h == 0 || h > MAX_WIDTH) {
+        return Err(bad(
+            "hidden".into(),
+            format!("{h}; every hidden width must be in 1..={MAX_WIDTH}"),
+        ));
+    }
+    Ok(ImageFlowConfig {
+        image,
+        scales: 1,
+        blocks: 1,
+        hidden,
+    })
+}
 
 /// A flow model file, parsed and checked.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,6 +117,8 @@ pub struct FlowSpec {
     pub tableau: Option<String>,
     /// Solver options.
     pub solver: SolverSpec,
+    /// For `form = "image_flow"`: the image CNF (then `layers` is empty and `dim = c·h·w`).
+    pub image: Option<ImageFlowConfig>,
     origin: String,
     dir: Option<PathBuf>,
 }
@@ -62,11 +127,16 @@ pub struct FlowSpec {
 #[serde(deny_unknown_fields)]
 struct Raw {
     form: String,
-    dim: usize,
+    dim: Option<usize>,
+    image: Option<Vec<usize>>,
+    scales: Option<usize>,
+    blocks: Option<usize>,
+    hidden: Option<Vec<usize>>,
     time_length: Option<f64>,
     trace: Option<String>,
     noise: Option<String>,
     tableau: Option<String>,
+    #[serde(default)]
     layers: Vec<RawLayer>,
     #[serde(default)]
     solver: SolverSpec,
@@ -80,11 +150,15 @@ struct RawLayer {
     activation: Option<String>,
 }
 
-/// Whether a model file's text declares a flow (`form = "cnf"` at the top level).
+/// Whether a model file's text declares a flow (`form = "cnf"` or `form = "image_flow"` at
+/// the top level).
 pub fn is_flow_file(text: &str) -> bool {
     toml::from_str::<toml::Table>(text)
         .ok()
-        .and_then(|t| t.get("form").and_then(|f| f.as_str().map(|s| s == "cnf")))
+        .and_then(|t| {
+            t.get("form")
+                .and_then(|f| f.as_str().map(|s| s == "cnf" || s == IMAGE_FORM))
+        })
         .unwrap_or(false)
 }
 
@@ -106,17 +180,37 @@ impl FlowSpec {
             field,
             reason,
         };
-        if raw.form != "cnf" {
+        if raw.form != "cnf" && raw.form != IMAGE_FORM {
             return Err(bad(
                 "form".into(),
-                format!("`{}`; a flow model file has form = \"cnf\"", raw.form),
+                format!(
+                    "`{}`; a flow model file has form = \"cnf\" or \"{IMAGE_FORM}\"",
+                    raw.form
+                ),
             ));
         }
-        if raw.dim == 0 || raw.dim > MAX_WIDTH {
-            return Err(bad(
-                "dim".into(),
-                format!("{}; must be in 1..={MAX_WIDTH}", raw.dim),
-            ));
+        let image = if raw.form == IMAGE_FORM {
+            Some(image_config(&raw, &bad)?)
+        } else {
+            for (f, v) in [
+                ("image", raw.image.is_some()),
+                ("scales", raw.scales.is_some()),
+                ("blocks", raw.blocks.is_some()),
+                ("hidden", raw.hidden.is_some()),
+            ] {
+                if v {
+                    return Err(bad(f.into(), format!("only for form = \"{IMAGE_FORM}\"")));
+                }
+            }
+            None
+        };
+        let dim = match (&image, raw.dim) {
+            (Some(c), _) => c.dim(),
+            (None, Some(d)) => d,
+            (None, None) => return Err(bad("dim".into(), "missing (the sample dimension)".into())),
+        };
+        if dim == 0 || dim > MAX_WIDTH {
+            return Err(bad("dim".into(), format!("{dim}; must be in 1..={MAX_WIDTH}")));
         }
         let time_length = raw.time_length.unwrap_or(0.5);
         if !(time_length.is_finite() && time_length > 0.0) {
@@ -151,6 +245,22 @@ impl FlowSpec {
                 ));
             }
         };
+        if image.is_some() {
+            raw.solver.check(origin)?;
+            let spec = FlowSpec {
+                dim,
+                time_length,
+                trace,
+                layers: Vec::new(),
+                tableau: raw.tableau,
+                solver: raw.solver,
+                image,
+                origin: origin.to_string(),
+                dir: None,
+            };
+            spec.field_graph()?;
+            return Ok(spec);
+        }
         let Some(last) = raw.layers.len().checked_sub(1) else {
             return Err(bad(
                 "layers".into(),
@@ -205,12 +315,12 @@ impl FlowSpec {
                     (a != Activation::Identity).then_some(a)
                 }
             };
-            if k == last && l.out != raw.dim {
+            if k == last && l.out != dim {
                 return Err(bad(
                     at("out"),
                     format!(
                         "the last layer gives dz/dt, so out must equal dim = {}, got {}",
-                        raw.dim, l.out
+                        dim, l.out
                     ),
                 ));
             }
@@ -222,12 +332,13 @@ impl FlowSpec {
         }
         raw.solver.check(origin)?;
         let spec = FlowSpec {
-            dim: raw.dim,
+            dim,
             time_length,
             trace,
             layers,
             tableau: raw.tableau,
             solver: raw.solver,
+            image: None,
             origin: origin.to_string(),
             dir: None,
         };
@@ -242,11 +353,22 @@ impl FlowSpec {
 
     /// The vector field `f(z, t)` as a graph.
     pub fn field_graph(&self) -> Result<Graph, IoError> {
-        build_graph(self.dim, true, &self.layers, &FormSpec::Field).map_err(|e| IoError::Field {
+        let err = |field: &str, e: String| IoError::Field {
             origin: self.origin.clone(),
-            field: "layers".into(),
-            reason: e.to_string(),
-        })
+            field: field.into(),
+            reason: e,
+        };
+        match &self.image {
+            Some(c) => {
+                let spec = BlockSpec {
+                    squeezes: 0,
+                    channels: c.image[0],
+                };
+                block_net(c.image, spec, &c.hidden).map_err(|e| err("image", e.to_string()))
+            }
+            None => build_graph(self.dim, true, &self.layers, &FormSpec::Field)
+                .map_err(|e| err("layers", e.to_string())),
+        }
     }
 
     /// The flow dynamics with `trace` and the parameters `params` (in the graph's order).
@@ -267,7 +389,12 @@ impl FlowSpec {
 
     /// PyTorch's default initialisation of the parameters from `seed`.
     pub fn init_params(&self, seed: u64) -> Result<Vec<f64>, IoError> {
-        Ok(init_params(&self.field_graph()?, seed))
+        let g = self.field_graph()?;
+        Ok(match self.image {
+            // Conv weights [out, in, k, k]: fan-in in·k·k (PyTorch's Conv2d).
+            Some(_) => image_flow::init_params(&g, seed),
+            None => init_params(&g, seed),
+        })
     }
 
     /// The parameters from a safetensors file (tensors `layers.{k}.…` by name, checked for

@@ -49,6 +49,15 @@ pub enum DataSource {
         /// Patches per training photograph.
         points: Option<usize>,
     },
+    /// Fashion-MNIST (feature `datasets`, Debian's `dataset-fashion-mnist`) for an image flow:
+    /// `points` training images (all 60,000 without), dequantised and logit-transformed as
+    /// FFJORD does; held-out test images for validation.
+    FashionMnist {
+        /// The IDX files' directory (else `$SYMPLODE_FASHION_MNIST_DIR`, else the Debian path).
+        dir: Option<PathBuf>,
+        /// Training images, a seeded random subset.
+        points: Option<usize>,
+    },
     /// The noisy spiral of torchdiffeq's demo (`symplode data spiral` writes the same).
     Spiral {
         /// Observations.
@@ -63,7 +72,10 @@ impl DataSource {
     pub fn is_flow(&self) -> bool {
         matches!(
             self,
-            DataSource::Samples { .. } | DataSource::Toy { .. } | DataSource::Patches { .. }
+            DataSource::Samples { .. }
+                | DataSource::Toy { .. }
+                | DataSource::Patches { .. }
+                | DataSource::FashionMnist { .. }
         )
     }
 }
@@ -108,8 +120,11 @@ pub(super) fn parse_data(
             }
         }
     }
-    if d.dir.is_some() && d.builtin.as_deref() != Some("patches") {
-        return Err(bad("data.dir", "only for builtin = \"patches\"".into()));
+    if d.dir.is_some() && !matches!(d.builtin.as_deref(), Some("patches" | "fashion-mnist")) {
+        return Err(bad(
+            "data.dir",
+            "only for builtin = \"patches\" or \"fashion-mnist\"".into(),
+        ));
     }
     let data = match (d.trajectories, d.times, d.builtin) {
         (None, None, None) if let Some(path) = &d.samples => DataSource::Samples {
@@ -209,21 +224,29 @@ pub(super) fn parse_data(
                     points: d.points,
                 }
             }
-            "fashion-mnist" | "fashion_mnist" | "mnist" => {
-                return Err(bad(
-                    "data.builtin",
-                    format!(
-                        "`{name}` needs a conv model: image flows need `conv2d` layers, \
-             which model files do not describe yet (see examples/image_flow.rs)"
-                    ),
-                ));
+            "fashion-mnist" => {
+                for (field, v) in [
+                    ("data.noise", d.noise.is_some()),
+                    ("data.count", d.count.is_some()),
+                ] {
+                    if v {
+                        return Err(bad(field, "only for trajectory datasets".into()));
+                    }
+                }
+                if d.points == Some(0) {
+                    return Err(bad("data.points", "0; must be ≥ 1".into()));
+                }
+                DataSource::FashionMnist {
+                    dir: d.dir.map(at),
+                    points: d.points,
+                }
             }
             o => {
                 return Err(bad(
                     "data.builtin",
                     format!(
                         "`{o}` is not a built-in dataset; trajectories: \"spiral\", \"kdv\", \
-             \"ch\"; flow samples: {}, \"patches\"",
+             \"ch\"; flow samples: {}, \"patches\", \"fashion-mnist\"",
                         super::toy::DATASETS
                             .iter()
                             .map(|n| format!("\"{n}\""))
