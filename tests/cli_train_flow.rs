@@ -315,7 +315,7 @@ fn every_bad_flow_field_is_one_error_line_naming_it() {
         (base.replace("8gaussians", "9gaussians"), "`data.builtin`"),
         (
             base.replace("8gaussians", "fashion-mnist"),
-            "needs a conv model",
+            "needs an image flow model file",
         ),
         (samples("missing.npy"), "`data.samples`"),
         (samples("flat.npy"), "`data.samples`"),
