@@ -129,9 +129,16 @@ fn a_tiny_image_flow_trains_reports_bits_per_dim_and_resumes_bit_identically() {
         line[12..].split_whitespace().next().unwrap().parse().unwrap()
     };
     // An untrained CNF block is close to the identity in logit space: some bits/dim, finite.
-    for name in ["bits/dim", "val bits/dim"] {
+    for name in ["bits/dim", "val bpd"] {
         let b = bits(name);
         assert!(b.is_finite() && b > 0.0 && b < 50.0, "{name} {b}: {text}");
+    }
+    // The log says the unit: every record has bits/dim, validation records val bits/dim.
+    let log = std::fs::read_to_string(dir.join("a/log.jsonl")).unwrap();
+    for line in log.lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(r["bits_per_dim"].as_f64().unwrap().is_finite(), "{line}");
+        assert_eq!(r["val_loss"].is_null(), r["val_bits_per_dim"].is_null(), "{line}");
     }
     let w = weights(&dir.join("a/weights.safetensors"));
     let names: Vec<&str> = w.iter().map(|t| t.0.as_str()).collect();

@@ -52,6 +52,10 @@ struct TrainReport {
     loss: &'static str,
     final_loss: f64,
     final_val_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    final_bits_per_dim: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    final_val_bits_per_dim: Option<f64>,
     seconds: f64,
     weights: String,
     log: String,
@@ -163,6 +167,7 @@ pub(super) struct Setup<T: Real> {
     stepping: Stepping,
     method: Box<dyn GradientMethod<T>>,
     config: TrainConfig,
+    bits: Option<symplode::train::BitsPerDim>,
 }
 
 /// A validation batch, its interval and early stopping.
@@ -234,6 +239,7 @@ impl<T: CliReal> Setup<T> {
             stepping,
             method,
             config,
+            bits: None,
         })
     }
 
@@ -253,6 +259,12 @@ impl<T: CliReal> Setup<T> {
             a.rtol *= factor;
             a.atol *= factor;
         }
+        self
+    }
+
+    /// Reports the losses in bits/dim too (an image flow).
+    pub(super) fn with_bits_per_dim(mut self, bits: symplode::train::BitsPerDim) -> Self {
+        self.bits = Some(bits);
         self
     }
 
@@ -286,6 +298,7 @@ impl<T: CliReal> Setup<T> {
             validation,
             validation_model,
             tableau: self.tableau.clone(),
+            bits: self.bits,
         };
         match &cfg.optimizer {
             OptimizerChoice::Adam(c) => {
@@ -317,6 +330,7 @@ struct Parts<'a, T: Real> {
     validation: ValidationParts<T>,
     validation_model: Option<Box<dyn Dynamics<T>>>,
     tableau: String,
+    bits: Option<symplode::train::BitsPerDim>,
 }
 
 /// The run itself, then (rank 0) the weights, the learning curve and the report.
@@ -333,6 +347,9 @@ fn train<T: CliReal, O: Optimizer<T>, N: Dynamics<T>>(
         .with_shards(cfg.shards)
         .and_then(|t| t.with_collective(p.world))
         .map_err(|e| CliError(format!("{}: {e}", cfg.origin)))?;
+    if let Some(b) = p.bits {
+        trainer = trainer.with_bits_per_dim(b);
+    }
     if let Some((batch, every, early)) = p.validation {
         trainer = trainer.with_validation(batch, every, early)?;
         if let Some(m) = p.validation_model {
@@ -373,6 +390,12 @@ fn train<T: CliReal, O: Optimizer<T>, N: Dynamics<T>>(
         loss: trainer.config().loss.name(),
         final_loss: summary.final_loss(),
         final_val_loss: summary.history.iter().rev().find_map(|r| r.val_loss),
+        final_bits_per_dim: summary.history.last().and_then(|r| r.bits_per_dim),
+        final_val_bits_per_dim: summary
+            .history
+            .iter()
+            .rev()
+            .find_map(|r| r.val_bits_per_dim),
         seconds: summary.seconds,
         weights: weights.display().to_string(),
         log: log.display().to_string(),
@@ -508,6 +531,15 @@ fn text(r: &TrainReport, out: &mut String) {
     line("loss", format!("{:.6e}{unit}", r.final_loss));
     if let Some(v) = r.final_val_loss {
         line("val loss", format!("{v:.6e}{unit}"));
+    }
+    if let Some(b) = r.final_bits_per_dim {
+        line("bits/dim", format!("{b:.4} (last batch)"));
+    }
+    if let Some(b) = r.final_val_bits_per_dim {
+        line(
+            "val bpd",
+            format!("{b:.4} bits/dim (held-out test images, Hutchinson, fixed seed)"),
+        );
     }
     line("wall time", format!("{:.3} s", r.seconds));
     line("weights", r.weights.clone());

@@ -95,6 +95,9 @@ pub(super) fn run<T: CliReal>(
         // the noise outside the state (FFJORD's).
         setup = setup.scale_tolerances(((d + 1) as f64 / (2 * d + 1) as f64).sqrt());
     }
+    if let Some(b) = bits {
+        setup = setup.with_bits_per_dim(b);
+    }
     let net = setup.train(
         cfg,
         args,
@@ -105,11 +108,6 @@ pub(super) fn run<T: CliReal>(
         validation_model,
         out,
     )?;
-    if let Some(bits) = &bits
-        && world.rank() == 0
-    {
-        bits.report(&cfg.out.join("log.jsonl"), args.json, out)?;
-    }
     if world.rank() == 0 && d == 2 {
         let trained: Vec<f64> = net.params().iter().map(|v| v.f64()).collect();
         let exact = spec

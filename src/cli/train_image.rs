@@ -3,9 +3,9 @@
 //! FFJORD does, and the conversion of the trained NLL (nats of the logit image) to bits/dim
 //! (see `docs/train.md`, "Training an image flow").
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use symplode::train::{FlowSpec, IterationLog, RunConfig};
+use symplode::train::{BitsPerDim, FlowSpec, RunConfig};
 
 use super::CliError;
 use super::train::field;
@@ -16,53 +16,6 @@ const IMAGE_SALT: u64 = 0x1A6E_F1A5;
 /// Salt of the validation images' dequantisation.
 #[cfg(feature = "datasets")]
 const TEST_SALT: u64 = 0x7E57_1A6E;
-
-/// Converts the NLL of the logit-transformed images to bits/dim of the pixels.
-#[derive(Clone, Debug)]
-pub(super) struct BitsPerDim {
-    /// Pixels per image D.
-    dim: usize,
-    /// Mean log|dy/dx| of the training images.
-    train_log_det: f64,
-    /// Mean log|dy/dx| of the validation images.
-    validation_log_det: f64,
-}
-
-impl BitsPerDim {
-    /// bits/dim of a mean NLL `nll` (nats per logit image) given the mean log-det:
-    /// `((nll − log_det)/D + log 256) / ln 2`.
-    fn bits(&self, nll: f64, log_det: f64) -> f64 {
-        ((nll - log_det) / self.dim as f64 + 256f64.ln()) / std::f64::consts::LN_2
-    }
-
-    /// Appends the last logged losses in bits/dim (text mode) to `out`.
-    pub(super) fn report(&self, log: &Path, json: bool, out: &mut String) -> Result<(), CliError> {
-        if json {
-            return Ok(());
-        }
-        let text = std::fs::read_to_string(log)
-            .map_err(|e| CliError(format!("cannot read {}: {e}", log.display())))?;
-        let records: Vec<IterationLog> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
-        if let Some(r) = records.last() {
-            out.push_str(&format!(
-                "{:<12}{:.4} (last batch; training images' mean log-det)\n",
-                "bits/dim",
-                self.bits(r.loss, self.train_log_det)
-            ));
-        }
-        if let Some(v) = records.iter().rev().find_map(|r| r.val_loss) {
-            out.push_str(&format!(
-                "{:<12}{:.4} (held-out test images, Hutchinson with a fixed seed)\n",
-                "val bits/dim",
-                self.bits(v, self.validation_log_det)
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// Fashion-MNIST prepared for an image flow.
 pub(super) struct ImageData {

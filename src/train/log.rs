@@ -50,6 +50,38 @@ pub struct IterationLog {
     /// The validation loss, on iterations where it was evaluated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_loss: Option<f64>,
+    /// An image flow's training loss in bits/dim ([`BitsPerDim`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bits_per_dim: Option<f64>,
+    /// An image flow's validation loss in bits/dim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_bits_per_dim: Option<f64>,
+}
+
+/// Converts an image flow's NLL (nats per logit-transformed image) into bits per pixel of the
+/// dequantised image, FFJORD's unit: `((nll − log|dy/dx|)/D + log 256) / ln 2`, with the mean
+/// log-det of the training (or validation) images.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BitsPerDim {
+    /// Values per image D.
+    pub dim: usize,
+    /// Mean log|dy/dx| of the training images.
+    pub train_log_det: f64,
+    /// Mean log|dy/dx| of the validation images.
+    pub validation_log_det: f64,
+}
+
+impl BitsPerDim {
+    /// bits/dim of the mean NLL `nll` of images whose mean log-det is `log_det`.
+    pub fn bits(&self, nll: f64, log_det: f64) -> f64 {
+        ((nll - log_det) / self.dim.max(1) as f64 + 256f64.ln()) / std::f64::consts::LN_2
+    }
+
+    /// Fills a record's bits/dim from its losses.
+    pub fn annotate(&self, r: &mut IterationLog) {
+        r.bits_per_dim = Some(self.bits(r.loss, self.train_log_det));
+        r.val_bits_per_dim = r.val_loss.map(|v| self.bits(v, self.validation_log_det));
+    }
 }
 
 impl IterationLog {
@@ -79,6 +111,8 @@ impl IterationLog {
             comm_seconds: 0.0,
             samples: 0,
             val_loss: None,
+            bits_per_dim: None,
+            val_bits_per_dim: None,
         }
     }
 }
@@ -212,6 +246,19 @@ pub(crate) fn progress_message(r: &IterationLog, peak: usize) -> String {
     } else {
         String::new()
     };
+    if let Some(b) = r.bits_per_dim {
+        let vb = r
+            .val_bits_per_dim
+            .map_or(String::new(), |v| format!(" | val {v:.4}"));
+        return format!(
+            "bits/dim {b:.4}{vb} | nfe fwd {} bwd {}+{} vjp | steps {}{rate} | peak {}",
+            r.nfe_forward,
+            r.nfe_backward,
+            r.vjp_backward,
+            r.steps,
+            bytes_text(peak)
+        );
+    }
     format!(
         "loss {:.4e}{val} | nfe fwd {} bwd {}+{} vjp | steps {}{rate} | peak {}",
         r.loss,
@@ -221,4 +268,26 @@ pub(crate) fn progress_message(r: &IterationLog, peak: usize) -> String {
         r.steps,
         bytes_text(peak)
     )
+}
+
+#[cfg(all(test, feature = "datasets"))]
+mod bits_tests {
+    use super::*;
+
+    #[test]
+    fn bits_per_dim_agrees_with_the_dataset_module() {
+        let b = BitsPerDim {
+            dim: 784,
+            train_log_det: 1234.5,
+            validation_log_det: -20.0,
+        };
+        let (nll, ld) = (-300.25, 1234.5);
+        let want = crate::datasets::fashion_mnist::bits_per_dim(&[-nll], &[ld], 784);
+        assert!((b.bits(nll, ld) - want).abs() < 1e-12, "{} {want}", b.bits(nll, ld));
+        let mut r = IterationLog::new(1, nll, 0.1, 1.0, &Default::default(), 0.0);
+        r.val_loss = Some(10.0);
+        b.annotate(&mut r);
+        assert_eq!(r.bits_per_dim, Some(b.bits(nll, 1234.5)));
+        assert_eq!(r.val_bits_per_dim, Some(b.bits(10.0, -20.0)));
+    }
 }

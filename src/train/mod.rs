@@ -56,7 +56,7 @@ pub use data::{Batch, Batches, Loss, TrajectoryWindows};
 pub use error::TrainError;
 #[cfg(feature = "model-files")]
 pub use flow_spec::{FlowSpec, is_flow_file};
-pub use log::IterationLog;
+pub use log::{BitsPerDim, IterationLog};
 #[cfg(feature = "mpi")]
 pub use mpi::MpiCollective;
 #[cfg(feature = "model-files")]
@@ -173,6 +173,7 @@ pub struct Trainer<'a, T: Real> {
     collective: &'a dyn Collective,
     validation: Option<validation::Validation<T>>,
     comm_seconds: std::cell::Cell<f64>,
+    bits: Option<BitsPerDim>,
 }
 
 impl<'a, T: Real> Trainer<'a, T> {
@@ -222,6 +223,7 @@ impl<'a, T: Real> Trainer<'a, T> {
             collective: &SingleProcess,
             validation: None,
             comm_seconds: std::cell::Cell::new(0.0),
+            bits: None,
         })
     }
 
@@ -240,6 +242,12 @@ impl<'a, T: Real> Trainer<'a, T> {
         shard::check_split(self.shards, collective.size())?;
         self.collective = collective;
         Ok(self)
+    }
+
+    /// Also reports the losses of an image flow in bits/dim (log records and progress bar).
+    pub fn with_bits_per_dim(mut self, bits: BitsPerDim) -> Self {
+        self.bits = Some(bits);
+        self
     }
 
     /// The number of shards of every batch.
@@ -384,7 +392,12 @@ impl<'a, T: Real> Trainer<'a, T> {
                 .step(model, &batch)
                 .and_then(|r| self.validate_after(&*model, r))
             {
-                Ok(r) => r,
+                Ok(mut r) => {
+                    if let Some(b) = &self.bits {
+                        b.annotate(&mut r);
+                    }
+                    r
+                }
                 Err(e) => {
                     bar.abandon();
                     return Err(e);
