@@ -126,7 +126,12 @@ fn a_tiny_image_flow_trains_reports_bits_per_dim_and_resumes_bit_identically() {
             .lines()
             .find(|l| l.starts_with(name))
             .unwrap_or_else(|| panic!("no `{name}` in {text}"));
-        line[12..].split_whitespace().next().unwrap().parse().unwrap()
+        line[12..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
     };
     // An untrained CNF block is close to the identity in logit space: some bits/dim, finite.
     for name in ["bits/dim", "val bpd"] {
@@ -138,7 +143,11 @@ fn a_tiny_image_flow_trains_reports_bits_per_dim_and_resumes_bit_identically() {
     for line in log.lines() {
         let r: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(r["bits_per_dim"].as_f64().unwrap().is_finite(), "{line}");
-        assert_eq!(r["val_loss"].is_null(), r["val_bits_per_dim"].is_null(), "{line}");
+        assert_eq!(
+            r["val_loss"].is_null(),
+            r["val_bits_per_dim"].is_null(),
+            "{line}"
+        );
     }
     let w = weights(&dir.join("a/weights.safetensors"));
     let names: Vec<&str> = w.iter().map(|t| t.0.as_str()).collect();
@@ -169,10 +178,7 @@ fn every_bad_image_field_is_one_error_line_naming_it() {
     let model = |name: &str, text: String| {
         std::fs::write(dir.join(name), text).unwrap();
     };
-    model(
-        "side.toml",
-        FLOW.replace("[1, 28, 28]", "[1, 14, 14]"),
-    );
+    model("side.toml", FLOW.replace("[1, 28, 28]", "[1, 14, 14]"));
     model("scales.toml", FLOW.replace("hidden", "scales = 3\nhidden"));
     model("blocks.toml", FLOW.replace("hidden", "blocks = 2\nhidden"));
     model("hidden.toml", FLOW.replace("[2]", "[0]"));

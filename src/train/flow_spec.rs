@@ -23,6 +23,22 @@
 //! rtol = 1e-5
 //! atol = 1e-5
 //! ```
+//!
+//! An image flow (`form = "image_flow"`, for `[data] builtin = "fashion-mnist"`) is one CNF
+//! block of the library's image flow
+//! ([`symplode_runtime::models::image_flow::block_net`], FFJORD's `ODEnet` of
+//! `ConcatConv2d` 3×3 layers with softplus) on the whole image; tensors are named
+//! `layers.{i}._layer.weight`/`.bias`:
+//!
+//! ```toml
+//! form = "image_flow"
+//! image = [1, 28, 28]      # [channels, height, width]; dim = c·h·w
+//! hidden = [64, 64, 64]    # hidden channels (default FFJORD's 64-64-64)
+//! scales = 1               # only 1: the multiscale chain is examples/image_flow.rs
+//! blocks = 1               # only 1
+//! noise = "rademacher"
+//! tableau = "dopri5"
+//! ```
 
 use std::path::{Path, PathBuf};
 
@@ -70,7 +86,12 @@ fn image_config(
                 format!("{o:?}; must be [channels, height, width], each ≥ 1"),
             ));
         }
-        None => return Err(bad("image".into(), "missing, e.g. image = [1, 28, 28]".into())),
+        None => {
+            return Err(bad(
+                "image".into(),
+                "missing, e.g. image = [1, 28, 28]".into(),
+            ));
+        }
     };
     for (f, v) in [("scales", raw.scales), ("blocks", raw.blocks)] {
         match v {
@@ -210,7 +231,10 @@ impl FlowSpec {
             (None, None) => return Err(bad("dim".into(), "missing (the sample dimension)".into())),
         };
         if dim == 0 || dim > MAX_WIDTH {
-            return Err(bad("dim".into(), format!("{dim}; must be in 1..={MAX_WIDTH}")));
+            return Err(bad(
+                "dim".into(),
+                format!("{dim}; must be in 1..={MAX_WIDTH}"),
+            ));
         }
         let time_length = raw.time_length.unwrap_or(0.5);
         if !(time_length.is_finite() && time_length > 0.0) {

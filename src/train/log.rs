@@ -283,7 +283,11 @@ mod bits_tests {
         };
         let (nll, ld) = (-300.25, 1234.5);
         let want = crate::datasets::fashion_mnist::bits_per_dim(&[-nll], &[ld], 784);
-        assert!((b.bits(nll, ld) - want).abs() < 1e-12, "{} {want}", b.bits(nll, ld));
+        assert!(
+            (b.bits(nll, ld) - want).abs() < 1e-12,
+            "{} {want}",
+            b.bits(nll, ld)
+        );
         let mut r = IterationLog::new(1, nll, 0.1, 1.0, &Default::default(), 0.0);
         r.val_loss = Some(10.0);
         b.annotate(&mut r);
