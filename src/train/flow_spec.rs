@@ -476,4 +476,38 @@ mod tests {
             assert!(e.contains(field), "{field}: {e}");
         }
     }
+
+    #[test]
+    fn an_image_flow_file_is_one_conv_block() {
+        let text = "form = \"image_flow\"\nimage = [1, 4, 4]\nhidden = [2]\n[solver]\nsteps = 1\n";
+        assert!(is_flow_file(text));
+        let s = FlowSpec::parse(text, "i.toml").unwrap();
+        assert_eq!(s.dim, 16);
+        let g = s.field_graph().unwrap();
+        let names: Vec<&str> = g.params().iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "layers.0._layer.weight",
+                "layers.0._layer.bias",
+                "layers.1._layer.weight",
+                "layers.1._layer.bias"
+            ]
+        );
+        // Conv fan-in: (1 image + 1 time channel)·3·3 = 18 for the first weight.
+        let p = s.init_params(0).unwrap();
+        let bound = 1.0 / 18f64.sqrt();
+        assert!(p[..2 * 2 * 9].iter().all(|v| v.abs() <= bound));
+        let m = s.build::<f64>(s.trace, &p).unwrap();
+        assert_eq!(symplode_runtime::Dynamics::dim(&m), 33);
+        for (t, field) in [
+            (text.replace("[1, 4, 4]", "[4, 4]"), "image"),
+            (text.replace("hidden", "dim = 16\nhidden"), "dim"),
+            (text.replace("hidden", "scales = 2\nhidden"), "scales"),
+            (text.replace("[2]", "[]\n[[layers]]\nout = 16"), "layers"),
+        ] {
+            let e = FlowSpec::parse(&t, "i.toml").unwrap_err().to_string();
+            assert!(e.contains(field), "{field}: {e}");
+        }
+    }
 }
