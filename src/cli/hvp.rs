@@ -116,6 +116,11 @@ fn loss_of<T: CliReal>(
             Box::new(MeanSqFinal { dim }),
             "mean-sumsq (mean over the batch of ‖x(t1)‖²)".to_string(),
         ),
+        (None, Some(LossKind::Nll)) => {
+            return Err(CliError(
+                "--loss nll is a flow's loss; hvp reads model specs, not flow model files".into(),
+            ));
+        }
     })
 }
 
@@ -233,7 +238,7 @@ pub fn run<T: CliReal>(args: &HvpArgs, out: &mut String) -> Result<(), CliError>
     let times = [args.t0, args.t1];
     check_span(&times, "--t0/--t1")?;
     let l = load::<T>(&args.model)?;
-    let dim = l.spec.dim;
+    let dim = l.dim;
     let (mut loss, loss_kind) = loss_of::<T>(args, dim, &l.x0_shape)?;
     let (v, direction) = direction_of::<T>(args, &l.net, &l.x0_shape, l.x0.len())?;
     if let Some(path) = &args.out {
@@ -325,7 +330,7 @@ pub fn run<T: CliReal>(args: &HvpArgs, out: &mut String) -> Result<(), CliError>
     let grad_norm = l2(&r.dx0).hypot(l2(&r.dtheta[0]));
     let report = HvpReport {
         command: "hvp",
-        model: l.spec.origin().to_string(),
+        model: l.origin.clone(),
         precision: T::NAME,
         tableau: l.tableau.name().to_string(),
         stepping: stepping_text(&l.stepping),

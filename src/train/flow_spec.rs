@@ -240,6 +240,23 @@ impl FlowSpec {
         &self.origin
     }
 
+    /// A one-line description, e.g. `flow 2 → 16 concat_squash tanh → 2 concat_squash, T 0.5`.
+    pub fn summary(&self) -> String {
+        let mut s = format!("flow {}", self.dim);
+        for l in &self.layers {
+            let kind = match l.kind {
+                LayerKind::Dense => "dense",
+                _ => "concat_squash",
+            };
+            s.push_str(&format!(" → {} {kind}", l.width));
+            if let Some(a) = l.activation {
+                s.push_str(&format!(" {a}"));
+            }
+        }
+        s.push_str(&format!(", T {}", self.time_length));
+        s
+    }
+
     /// The vector field `f(z, t)` as a graph.
     pub fn field_graph(&self) -> Result<Graph, IoError> {
         build_graph(self.dim, true, &self.layers, &FormSpec::Field).map_err(|e| IoError::Field {
