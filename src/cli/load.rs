@@ -136,9 +136,10 @@ pub fn load_any<T: CliReal>(
     let net = spec.build::<T>(trace, &params)?;
     let (tableau, scheme, mut stepping) =
         numerics(args, spec.tableau(), &spec.solver, spec.origin())?;
-    if let (FlowTrace::Hutchinson(_), Stepping::Adaptive(a)) = (trace, &mut stepping) {
-        // As in training: ε's d constant components never err, so the tolerances are scaled
-        // to keep the step control on [z, Δlogp] FFJORD's.
+    if let (FlowTrace::Hutchinson(_), Stepping::Adaptive(a)) = (spec.trace, &mut stepping) {
+        // As `symplode train` does for a Hutchinson flow, in training and validation (also
+        // by the exact trace): ε's d constant components never err, so the tolerances are
+        // scaled to keep the step control on [z, Δlogp] FFJORD's.
         let f = ((d + 1) as f64 / (2 * d + 1) as f64).sqrt();
         a.rtol *= f;
         a.atol *= f;

@@ -322,6 +322,10 @@ mod tests {
         let s = FlowSpec::parse(GOOD, "f.toml").unwrap();
         assert_eq!(s.trace, FlowTrace::Hutchinson(Noise::Gaussian));
         assert_eq!(s.time_length, 0.5);
+        assert_eq!(
+            s.summary(),
+            "flow 2 → 8 concat_squash tanh → 2 concat_squash, T 0.5"
+        );
         let p = s.init_params(0).unwrap();
         let m = s.build::<f64>(s.trace, &p).unwrap();
         assert_eq!(symplode_runtime::Dynamics::dim(&m), 5);
