@@ -39,6 +39,7 @@ pub fn log_lines(path: &Path) -> Vec<serde_json::Value> {
 }
 
 #[cfg(feature = "cli")]
+#[allow(unused_imports)] // test binaries without the command line use none of it
 pub use cli::*;
 
 /// Running the binary (feature `cli`).
