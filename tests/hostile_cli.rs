@@ -63,12 +63,24 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
         ("grad", "w.safetensors", "--weights"),
         ("solve", "x0.npy", "--x0"),
         ("grad", "./x0.npy", "--x0"),
+        ("hvp", "m.toml", "--model"),
     ] {
         fails(
             &d,
             &with_model(cmd, &["--out", input]),
             1,
             &[input, "is the same file as the input", flag],
+        );
+    }
+    // A tableau file, for every command that writes.
+    let rk4 = symplode::prelude::builtin("rk4").unwrap();
+    std::fs::write(d.join("t.toml"), symplode::io::tableau_to_toml(&rk4)).unwrap();
+    for cmd in ["grad", "solve", "hvp"] {
+        fails(
+            &d,
+            &with_model(cmd, &["--tableau-file", "t.toml", "--out", "t.toml"]),
+            1,
+            &["t.toml", "is the same file as the input", "--tableau-file"],
         );
     }
     // Through a hard link, too.

@@ -70,6 +70,24 @@ pub struct ModelArgs {
     pub memory_budget: Option<String>,
 }
 
+impl ModelArgs {
+    /// The input files named by these options (an output must not be one of them).
+    pub fn inputs(&self) -> Vec<(&'static str, &std::path::Path)> {
+        let mut inputs = vec![
+            ("--model", self.model.as_path()),
+            ("--weights", self.weights.as_path()),
+            ("--x0", self.x0.as_path()),
+        ];
+        if let Some(p) = &self.tableau_file {
+            inputs.push(("--tableau-file", p.as_path()));
+        }
+        if let Some(p) = &self.tableau {
+            inputs.push(("--tableau", std::path::Path::new(p)));
+        }
+        inputs
+    }
+}
+
 /// Step options.
 #[derive(Debug, Args)]
 pub struct SolverArgs {

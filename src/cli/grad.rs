@@ -10,16 +10,10 @@ use symplode::train::flow::nll_contribution;
 
 use super::args::{GradArgs, LossKind, Method};
 use super::load::{CliReal, Loaded, load_any, read_states};
-use super::report::{Memory, Steps, l2, num, stepping_text};
+use super::report::{
+    Memory, Steps, TensorNorm, l2, num, stepping_text, tensor_lines, tensor_norms,
+};
 use super::{CliError, check_span};
-
-/// The norm of one gradient tensor.
-#[derive(Serialize)]
-struct TensorNorm {
-    name: String,
-    shape: Vec<usize>,
-    norm: f64,
-}
 
 /// What `grad` prints (as text, or as one JSON object with `--json`).
 #[derive(Serialize)]
@@ -137,16 +131,7 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
             .flat_map(|row| row[..dim].iter().copied())
             .collect(),
     };
-    let dtheta_norms = l
-        .net
-        .param_tensors()
-        .into_iter()
-        .map(|t| TensorNorm {
-            norm: l2(dtheta.get(t.range()).unwrap_or(&[])),
-            name: t.name,
-            shape: t.shape,
-        })
-        .collect();
+    let dtheta_norms = tensor_norms(&*l.net, dtheta);
     if let Some(path) = &args.out {
         let mut meta = BTreeMap::new();
         meta.insert("loss".to_string(), format!("{:e}", r.loss));
@@ -175,27 +160,12 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
         loss: r.loss,
         dx0_norm: l2(&dx0),
         dtheta_norms,
-        steps: Steps {
-            accepted: s.accepted,
-            rejected: s.rejected,
-            backward_accepted: s.backward_accepted,
-            backward_rejected: s.backward_rejected,
-        },
+        steps: Steps::of(&s),
         nfe_forward: s.nfe_forward,
         nfe_backward: s.nfe_backward,
         vjp_backward: s.vjp_backward,
-        memory_predicted: Memory {
-            checkpoint: predicted.checkpoint_bytes,
-            graph: predicted.graph_bytes,
-            workspace: predicted.workspace_bytes,
-            total: predicted.total(),
-        },
-        memory_measured: Memory {
-            checkpoint: s.peak_checkpoint_bytes,
-            graph: s.peak_graph_bytes,
-            workspace: s.peak_workspace_bytes,
-            total: s.peak_total_bytes,
-        },
+        memory_predicted: Memory::predicted(&predicted),
+        memory_measured: Memory::measured(&s),
         wall_seconds: wall,
         out: args.out.as_ref().map(|p| p.display().to_string()),
     };
@@ -261,18 +231,7 @@ fn loss_of<T: CliReal>(
 
 /// Refuses an output path that is one of the inputs (writing would destroy it).
 fn check_outputs(out: &std::path::Path, args: &GradArgs) -> Result<(), CliError> {
-    let m = &args.model;
-    let mut inputs: Vec<(&str, &std::path::Path)> = vec![
-        ("--model", m.model.as_path()),
-        ("--weights", m.weights.as_path()),
-        ("--x0", m.x0.as_path()),
-    ];
-    if let Some(p) = &m.tableau_file {
-        inputs.push(("--tableau-file", p));
-    }
-    if let Some(p) = &m.tableau {
-        inputs.push(("--tableau", std::path::Path::new(p)));
-    }
+    let mut inputs = args.model.inputs();
     if let Some(p) = &args.cotangent {
         inputs.push(("--cotangent", p));
     }
@@ -333,10 +292,7 @@ fn text(r: &GradReport, out: &mut String) {
     line("method", r.method.to_string());
     line("loss", format!("{}  [{}]", num(r.loss), r.loss_kind));
     line("‖dL/dx0‖", format!("{:.6e}", r.dx0_norm));
-    for (k, t) in r.dtheta_norms.iter().enumerate() {
-        let key = if k == 0 { "‖dL/dθ‖" } else { "" };
-        line(key, format!("{:.6e}  {} {:?}", t.norm, t.name, t.shape));
-    }
+    tensor_lines(&mut line, "‖dL/dθ‖", &r.dtheta_norms);
     let st = &r.steps;
     let mut steps = format!("{} accepted, {} rejected", st.accepted, st.rejected);
     if st.backward_accepted + st.backward_rejected > 0 {

@@ -56,19 +56,7 @@ pub fn run<T: CliReal>(args: &SolveArgs, out: &mut String) -> Result<(), CliErro
         )));
     }
     if let Some(out) = &args.out {
-        let m = &args.model;
-        let mut inputs: Vec<(&str, &std::path::Path)> = vec![
-            ("--model", m.model.as_path()),
-            ("--weights", m.weights.as_path()),
-            ("--x0", m.x0.as_path()),
-        ];
-        if let Some(p) = &m.tableau_file {
-            inputs.push(("--tableau-file", p));
-        }
-        if let Some(p) = &m.tableau {
-            inputs.push(("--tableau", std::path::Path::new(p)));
-        }
-        check_output_not_input(out, "--out", &inputs)?;
+        check_output_not_input(out, "--out", &args.model.inputs())?;
     }
     let budget = super::memory_budget(args.model.memory_budget.as_deref())?;
     let fit = budget
@@ -129,12 +117,7 @@ pub fn run<T: CliReal>(args: &SolveArgs, out: &mut String) -> Result<(), CliErro
         batch: l.batch,
         dim,
         shape,
-        steps: Steps {
-            accepted: sol.counters.accepted,
-            rejected: sol.counters.rejected,
-            backward_accepted: 0,
-            backward_rejected: 0,
-        },
+        steps: Steps::forward(sol.counters.accepted, sol.counters.rejected),
         nfe: sol.counters.nfe,
         nll,
         wall_seconds: wall,
