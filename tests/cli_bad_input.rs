@@ -222,15 +222,7 @@ fn bad_arrays_and_values() {
         2,
         "unrecognized subcommand 'frobnicate'",
     );
-    let solve = [
-        "solve",
-        "--model",
-        "m.toml",
-        "--weights",
-        "w.safetensors",
-        "--x0",
-        "x0.npy",
-    ];
+    let solve = [&["solve"][..], &MODEL_ARGS].concat();
     fails(
         &d,
         &[&solve[..], &["--times", "0,1,1"]].concat(),

@@ -10,29 +10,12 @@ mod common;
 
 use std::path::Path;
 
-use common::{fails, log_lines, ok, run, spec_fixture, succeeds, train};
+use common::{FLOW, exact_nll, fails, log_lines, ok, run, spec_fixture, succeeds, train};
 use symplode::io::{NamedTensor, SafeTensors, npy, safetensors, save_weights};
 use symplode::prelude::*;
 use symplode::runtime::rng::Rng;
 use symplode::train::FlowSpec;
 use symplode::train::flow::{FlowSamples, FlowTrace};
-
-const FLOW: &str = r#"
-form = "cnf"
-dim = 2
-time_length = 0.5
-trace = "hutchinson"
-tableau = "rk4"
-[[layers]]
-kind = "concat_squash"
-out = 16
-activation = "tanh"
-[[layers]]
-kind = "concat_squash"
-out = 2
-[solver]
-steps = 4
-"#;
 
 /// A run file for `model`, validating every `every` iterations on a tenth of the samples.
 fn run_toml(model: &str, iterations: u64, every: u64, data: &str) -> String {
@@ -181,20 +164,6 @@ fn a_wide_flow_with_the_runs_noise_seed_reproduces_its_validation_nll() {
     );
 }
 
-/// −mean log p(x) under the flow with `params` (graph order), exact trace, rk4 with 4 steps
-/// over [0, 0.5]: solved here, log N(z; 0, I) written out by hand.
-fn nll_by_hand(spec: &FlowSpec, params: &[f64], x: &[f64]) -> f64 {
-    let m = spec.build::<f64>(FlowTrace::Exact, params).unwrap();
-    let x0: Vec<f64> = x.chunks_exact(2).flat_map(|p| [p[0], p[1], 0.0]).collect();
-    let scheme = Scheme::<f64>::builtin("rk4").unwrap();
-    let sol = solve(&m, &scheme, &Stepping::fixed(4), &[0.0, 0.5], &x0).unwrap();
-    let lp: f64 = sol.states[0]
-        .chunks_exact(3)
-        .map(|r| -0.5 * (r[0] * r[0] + r[1] * r[1]) - (2.0 * std::f64::consts::PI).ln() - r[2])
-        .sum();
-    -lp / (x.len() / 2) as f64
-}
-
 #[test]
 fn grad_gives_the_nll_gradient_of_central_differences() {
     let dir = common::fresh_dir("flow-eval-grad");
@@ -223,7 +192,7 @@ fn grad_gives_the_nll_gradient_of_central_differences() {
         grads.push(SafeTensors::read(dir.join(&out)).unwrap());
     }
     let loss: f64 = grads[0].metadata()["loss"].parse().unwrap();
-    let own = nll_by_hand(&spec, &params, &x);
+    let own = exact_nll(&params, &x);
     assert!((loss - own).abs() <= 1e-12 * own.abs(), "{loss} vs {own}");
     // dL/dθ: every tensor, a few entries each, against central differences (h = 1e-5).
     let h = 1e-5;
@@ -242,9 +211,9 @@ fn grad_gives_the_nll_gradient_of_central_differences() {
         for k in [0, g.data.len() / 2, g.data.len() - 1] {
             let mut p = params.clone();
             p[offset + k] += h;
-            let up = nll_by_hand(&spec, &p, &x);
+            let up = exact_nll(&p, &x);
             p[offset + k] -= 2.0 * h;
-            let down = nll_by_hand(&spec, &p, &x);
+            let down = exact_nll(&p, &x);
             let fd = (up - down) / (2.0 * h);
             let err = (g.data[k] - fd).abs();
             assert!(
@@ -263,9 +232,9 @@ fn grad_gives_the_nll_gradient_of_central_differences() {
     for i in [0, 7, 23] {
         let mut xp = x.clone();
         xp[i] += h;
-        let up = nll_by_hand(&spec, &params, &xp);
+        let up = exact_nll(&params, &xp);
         xp[i] -= 2.0 * h;
-        let fd = (up - nll_by_hand(&spec, &params, &xp)) / (2.0 * h);
+        let fd = (up - exact_nll(&params, &xp)) / (2.0 * h);
         assert!(
             (dx.data[i] - fd).abs() <= 1e-7 * (1.0 + fd.abs()),
             "x0[{i}]: {} vs {fd}",

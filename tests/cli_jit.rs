@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{run, spec_fixture};
+use common::{MODEL_ARGS, run, spec_fixture};
 use symplode::io::SafeTensors;
 use symplode::runtime::rng::Rng;
 
@@ -60,20 +60,18 @@ fn grads(dir: &Path, file: &str) -> Vec<f64> {
 fn jit_gradients_equal_interpreted_ones() {
     let dir = fixture("grad");
     let base = [
-        "grad",
-        "--model",
-        "m.toml",
-        "--weights",
-        "w.safetensors",
-        "--x0",
-        "x0.npy",
-        "--tableau-file",
-        "kutta3.toml",
-        "--steps",
-        "7",
-        "--method",
-        "symplectic",
-    ];
+        &["grad"][..],
+        &MODEL_ARGS,
+        &[
+            "--tableau-file",
+            "kutta3.toml",
+            "--steps",
+            "7",
+            "--method",
+            "symplectic",
+        ],
+    ]
+    .concat();
     let plain = run(&dir, &[&base[..], &["--out", "plain.safetensors"]].concat());
     assert!(
         plain.status.success(),

@@ -38,6 +38,61 @@ pub fn log_lines(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A small 2-D flow model file: ConcatSquash 2 → 16 tanh → 2, Hutchinson training, rk4 with 4
+/// fixed steps over [0, 0.5].
+pub const FLOW: &str = r#"
+form = "cnf"
+dim = 2
+time_length = 0.5
+trace = "hutchinson"
+tableau = "rk4"
+[[layers]]
+kind = "concat_squash"
+out = 16
+activation = "tanh"
+[[layers]]
+kind = "concat_squash"
+out = 2
+[solver]
+steps = 4
+"#;
+
+/// −mean log p of `x` (`[n, 2]`) under the flow with `params`, by the exact trace with fixed
+/// rk4 steps, written out independently of the trainer: the library's CNF graph, solved
+/// here; log N(z; 0, I) by hand.
+pub fn exact_nll(params: &[f64], x: &[f64]) -> f64 {
+    use symplode::codegen::ad::Trace;
+    use symplode::codegen::ir::{Activation, Graph};
+    use symplode::prelude::*;
+    use symplode::runtime::interp::cnf;
+    let f = Graph::concat_squash_mlp(2, &[16], Activation::Tanh).unwrap();
+    let m = cnf::<f64>(&f, Trace::Exact, params.to_vec()).unwrap();
+    let x0: Vec<f64> = x.chunks_exact(2).flat_map(|p| [p[0], p[1], 0.0]).collect();
+    let scheme = Scheme::<f64>::builtin("rk4").unwrap();
+    let sol = solve(&m, &scheme, &Stepping::fixed(4), &[0.0, 0.5], &x0).unwrap();
+    let n = x.len() / 2;
+    let lp: f64 = sol.states[0]
+        .chunks_exact(3)
+        .map(|r| -0.5 * (r[0] * r[0] + r[1] * r[1]) - (2.0 * std::f64::consts::PI).ln() - r[2])
+        .sum();
+    -lp / n as f64
+}
+
+/// The parameters in the graph's order from the trained weights file.
+pub fn graph_params(path: &Path) -> Vec<f64> {
+    let st = SafeTensors::read(path).unwrap();
+    let f = symplode::codegen::ir::Graph::concat_squash_mlp(
+        2,
+        &[16],
+        symplode::codegen::ir::Activation::Tanh,
+    )
+    .unwrap();
+    f.params()
+        .iter()
+        .flat_map(|p| st.tensor(&p.name).unwrap().data)
+        .collect()
+}
+
 #[cfg(feature = "cli")]
 #[allow(unused_imports)] // test binaries without the command line use none of it
 pub use cli::*;
