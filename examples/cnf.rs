@@ -36,11 +36,16 @@
 //!
 //! Run: `cargo run --release --example cnf -- --data 8gaussians`
 //!
+//! Benchmark against FFJORD's PyTorch loop (`bench/peers/ffjord_toy.py`, same settings):
+//! `cargo run --release --example cnf -- --bench --iters 50 --lr 1e-3 [--f32]` prints one JSON
+//! line (seconds per iteration over iterations 11–50, NFE), without evaluation or plot.
+//!
 //! Flags: `--data NAME` (8gaussians, 2spirals, checkerboard, moons, circles, pinwheel,
 //! swissroll, rings, or `all`), `--method symplectic|symplectic-stored|backprop|adjoint|aca|checkpoint-component`,
 //! `--tableau NAME`, `--rtol R --atol A` or `--steps N`, `--iters N`, `--batch N`, `--lr X`,
 //! `--dims 64-64-64`, `--activation tanh|softplus`, `--time T`, `--trace hutchinson|exact`,
-//! `--rademacher`, `--threads N`, `--f32`, `--out DIR`, `--seed N`, `--test N`, `--grid N`.
+//! `--rademacher`, `--threads N`, `--f32`, `--out DIR`, `--seed N`, `--test N`, `--grid N`,
+//! `--bench`, `--warmup N`, `--jit` (with `--bench`: the network JIT instead of the interpreter).
 
 #[path = "common/font.rs"]
 mod font;
@@ -61,6 +66,7 @@ use symplode::codegen::ad::Trace;
 use symplode::codegen::ir::Activation;
 use symplode::prelude::*;
 use symplode::runtime::interp::{Interpreted, cnf};
+use symplode::runtime::jit::{JitNetwork, JitOptions, JitReal};
 use symplode::runtime::optim::{Adam, AdamConfig, LrSchedule, Optimizer, WeightDecay};
 use symplode::runtime::parallel::Chunked;
 use symplode::runtime::rng::Rng;
@@ -134,6 +140,17 @@ struct Args {
     /// Progress lines printed during training (besides the bar).
     #[arg(long, default_value_t = 10)]
     reports: u64,
+    /// Benchmark mode (`bench/peers/ffjord_toy.py`'s loop): train `--iters` iterations with a
+    /// constant learning rate, no evaluation or plot, and print one JSON line with the mean
+    /// and median seconds per iteration and the NFE over the iterations after `--warmup`.
+    #[arg(long)]
+    bench: bool,
+    /// Iterations left out of the `--bench` figures.
+    #[arg(long, default_value_t = 10)]
+    warmup: u64,
+    /// `--bench` on the network JIT (`JitNetwork`) instead of the interpreter.
+    #[arg(long, requires = "bench")]
+    jit: bool,
 }
 
 /// Half-width of the plotted square (FFJORD's toy plots use [−4, 4]²).
@@ -471,6 +488,16 @@ fn main_inner(args: &Args) -> Result<(), Box<dyn Error>> {
             "no TrueType font found (set SYMPLODE_FONT=/path/to/font.ttf): plotting without text"
         );
     }
+    if args.bench {
+        for name in names {
+            if args.f32 {
+                bench::<f32>(args, name)?
+            } else {
+                bench::<f64>(args, name)?
+            }
+        }
+        return Ok(());
+    }
     let mut results = Vec::new();
     for name in names {
         let o = if args.f32 {
@@ -496,6 +523,140 @@ fn main_inner(args: &Args) -> Result<(), Box<dyn Error>> {
             println!("| {d} | {nll:.4} |");
         }
     }
+    Ok(())
+}
+
+/// The model `--bench` trains: interpreted or JIT-compiled.
+enum BenchModel<T: JitReal> {
+    Interp(Box<Interpreted<T>>),
+    Jit(Box<JitNetwork<T>>),
+}
+
+impl<T: JitReal> BenchModel<T> {
+    fn dynamics(&self) -> &dyn Dynamics<T> {
+        match self {
+            BenchModel::Interp(m) => &**m,
+            BenchModel::Jit(m) => &**m,
+        }
+    }
+    fn interp_mut(&mut self) -> &mut Interpreted<T> {
+        match self {
+            BenchModel::Interp(m) => m,
+            BenchModel::Jit(m) => m.interpreted_mut(),
+        }
+    }
+    fn params_mut(&mut self) -> &mut [T] {
+        match self {
+            BenchModel::Interp(m) => m.params_mut(),
+            BenchModel::Jit(m) => m.params_mut(),
+        }
+    }
+}
+
+/// `--bench`: the training loop only (Hutchinson trace, constant learning rate), each
+/// iteration timed whole (sampling, noise, gradient, Adam step) like the PyTorch script's,
+/// one JSON line of figures over the iterations after `--warmup`.
+fn bench<T: JitReal>(args: &Args, data: &str) -> Result<(), Box<dyn Error>> {
+    if args.trace != "hutchinson" || args.threads.is_some() {
+        return Err(
+            "--bench times the Hutchinson loop on one thread: drop --trace/--threads".into(),
+        );
+    }
+    if args.warmup >= args.iters {
+        return Err(format!(
+            "--warmup {} must be below --iters {}",
+            args.warmup, args.iters
+        )
+        .into());
+    }
+    let stepping = stepping_of(args);
+    let scheme = Scheme::<T>::builtin(&args.tableau)?;
+    let method = toy::method::<T>(&args.method)?;
+    let f = toy::ode_net(&toy::parse_dims(&args.dims)?, args.activation.parse()?);
+    let params: Vec<T> = toy::init_params(&f, args.seed)
+        .into_iter()
+        .map(T::of)
+        .collect();
+    let interp = cnf::<T>(&f, Trace::Hutchinson, params)?;
+    let mut model = if args.jit {
+        BenchModel::Jit(Box::new(JitNetwork::new(interp, &JitOptions::default())?))
+    } else {
+        BenchModel::Interp(Box::new(interp))
+    };
+    let mut adam = Adam::new(AdamConfig {
+        lr: args.lr,
+        weight_decay: WeightDecay::L2(1e-5),
+        ..AdamConfig::default()
+    })?;
+    let (mut times, mut fwd, mut bwd, mut steps) = (vec![], vec![], vec![], vec![]);
+    let mut losses = vec![];
+    for it in 0..args.iters {
+        let start = Instant::now();
+        let mut rng = Rng::new(batch_seed(args.seed, it));
+        let x0 = toy::augment::<T>(&toy::sample(data, args.batch, &mut rng)?);
+        let eps = toy::noise::<T>(args.batch, args.rademacher, &mut rng);
+        model.interp_mut().set_aux(1, &eps)?;
+        let g = {
+            let problem = Problem::single(
+                model.dynamics(),
+                &[0.0, args.time],
+                &scheme,
+                stepping.clone(),
+                &x0,
+            );
+            method.gradient(&problem, &mut toy::nll_loss::<T>)?
+        };
+        if !g.loss.is_finite() {
+            return Err(format!("iteration {}: the loss is {}", it + 1, g.loss).into());
+        }
+        adam.step(model.params_mut(), &g.dtheta[0])?;
+        times.push(start.elapsed().as_secs_f64());
+        fwd.push(g.stats.nfe_forward as f64);
+        bwd.push((g.stats.nfe_backward + g.stats.vjp_backward) as f64);
+        steps.push(g.stats.accepted as f64);
+        losses.push(g.loss);
+    }
+    let w = args.warmup as usize..;
+    let mean = |v: &[f64]| v[w.clone()].iter().sum::<f64>() / v[w.clone()].len() as f64;
+    let mut sorted = times[w.clone()].to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median = 0.5 * (sorted[(sorted.len() - 1) / 2] + sorted[sorted.len() / 2]);
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_default();
+    let load = std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| {
+        s.split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+    });
+    let line = serde_json::json!({
+        "peer": "symplode",
+        "mode": method.name(),
+        "dtype": <T as Real>::NAME,
+        "engine": if args.jit { "jit" } else { "interpreter" },
+        "data": data,
+        "iterations": format!("{}..{}", args.warmup + 1, args.iters),
+        "s_per_iter_mean": mean(&times),
+        "s_per_iter_median": median,
+        "nfe_forward": mean(&fwd),
+        "nfe_backward": mean(&bwd),
+        "steps": mean(&steps),
+        "loss_first": losses[0],
+        "loss_last": losses[losses.len() - 1],
+        "batch": args.batch,
+        "dims": args.dims,
+        "time": args.time,
+        "lr": args.lr,
+        "cpu": cpu,
+        "load_avg": load,
+    });
+    println!("{line}");
     Ok(())
 }
 

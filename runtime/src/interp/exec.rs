@@ -8,7 +8,7 @@
 //! buffer gets that operand as `None`), and every range is checked against its region.
 
 use super::op_kernels as k;
-use symplode_codegen::plan::{Arena, Finish, Kernel, Len, Plan, Slot};
+use symplode_codegen::plan::{Arena, Finish, Kernel, Len, Plan, Slot, Step};
 
 use crate::linalg::conv2d as c2;
 use crate::real::Real;
@@ -64,6 +64,9 @@ pub(crate) struct Mem<'a, T> {
     /// Global elements at the start of the tape.
     tape_globals: usize,
     batch: usize,
+    /// Per step: computed on the first row and copied when the batch runs at one time
+    /// ([`super::uniform`]; empty: never).
+    uniform: &'a [bool],
     _borrow: std::marker::PhantomData<&'a mut [T]>,
 }
 
@@ -98,6 +101,7 @@ impl<'a, T: Real> Mem<'a, T> {
         scratch_globals: usize,
         tape_globals: usize,
         batch: usize,
+        uniform: &'a [bool],
     ) -> Self {
         Mem {
             x: Region::read(b.x),
@@ -117,6 +121,7 @@ impl<'a, T: Real> Mem<'a, T> {
             scratch_globals,
             tape_globals,
             batch,
+            uniform,
             _borrow: std::marker::PhantomData,
         }
     }
@@ -210,6 +215,7 @@ pub(super) fn run_hooked<T: Real>(
     hook: Hook<'_, T>,
 ) {
     let batch = mem.batch;
+    let one_time = matches!(t, Times::One(_));
     for (index, step) in prog.steps.iter().enumerate() {
         if hook(index, mem) {
             continue;
@@ -218,6 +224,31 @@ pub(super) fn run_hooked<T: Real>(
         // whose buffer overlaps the output's, except an elementwise operand in the very
         // same buffer, which is passed as `None` and read through the output slice.
         let y = unsafe { mem.get_mut(step.out, step.len) };
+        let uniform = one_time && batch > 1 && mem.uniform.get(index) == Some(&true);
+        if uniform {
+            // The first row from the first rows of the operands, then copied (see
+            // `super::uniform`): every batched operand is row-uniform.
+            let w = step.len.per_row;
+            let arg = |i: usize| -> Option<&[T]> {
+                let (s, l) = step.args[i];
+                if s == step.out {
+                    None
+                } else {
+                    let full = unsafe { mem.get(s, l) };
+                    Some(if l.batched() {
+                        &full[..l.per_row]
+                    } else {
+                        full
+                    })
+                }
+            };
+            let (first, rest) = y.split_at_mut(w);
+            run_step(step, mem, first, &arg, 1, t);
+            for row in rest.chunks_exact_mut(w) {
+                row.copy_from_slice(first);
+            }
+            continue;
+        }
         let arg = |i: usize| -> Option<&[T]> {
             let (s, l) = step.args[i];
             if s == step.out {
@@ -226,82 +257,7 @@ pub(super) fn run_hooked<T: Real>(
                 Some(unsafe { mem.get(s, l) })
             }
         };
-        let a = |i: usize| arg(i).unwrap_or(&[]);
-        match &step.kernel {
-            Kernel::Fill(v) => y.fill(T::of(*v)),
-            Kernel::Time => match t {
-                Times::One(t) => y.fill(t),
-                Times::Rows(ts) => {
-                    let w = (y.len() / batch.max(1)).max(1);
-                    for (row, &tr) in y.chunks_exact_mut(w).zip(ts) {
-                        row.fill(tr);
-                    }
-                }
-            },
-            Kernel::Dense { inp, out } => {
-                let b = (step.args.len() > 2).then(|| a(2));
-                k::dense(y, a(0), a(1), b, batch, *inp, *out);
-            }
-            Kernel::DenseTime { k: kk, out } => match t {
-                Times::One(t) => k::dense_time(y, a(0), a(1), a(2), t, batch, *kk, *out),
-                Times::Rows(ts) => k::dense_time_rows(y, a(0), a(1), a(2), ts, batch, *kk, *out),
-            },
-            Kernel::DenseNT { k: kk, m } => k::dense_nt(y, a(0), a(1), batch, *kk, *m),
-            Kernel::DenseNTCols { k: kk, m, cols } => {
-                k::dense_nt_cols(y, a(0), a(1), batch, *kk, *m, *cols)
-            }
-            Kernel::BatchOuterTime { p, k: kk, acc } => match t {
-                Times::One(t) => k::batch_outer_time(y, a(0), a(1), t, batch, *p, *kk, *acc),
-                Times::Rows(ts) => {
-                    k::batch_outer_time_rows(y, a(0), a(1), ts, batch, *p, *kk, *acc)
-                }
-            },
-            Kernel::BatchOuter { p, q, acc } => k::batch_outer(y, a(0), a(1), batch, *p, *q, *acc),
-            Kernel::BatchSum { w, acc } => k::batch_sum(y, a(0), *w, *acc),
-            Kernel::BroadcastRows { w } => k::broadcast_rows(y, a(0), *w),
-            Kernel::Unary(op) => k::unary(*op, y, arg(0)),
-            Kernel::TanhGrad => k::tanh_grad(y, arg(0), arg(1)),
-            Kernel::Binary { op, wa, wb } => k::binary(*op, y, arg(0), arg(1), *wa, *wb),
-            Kernel::Scale(c) => k::scale(y, arg(0), *c),
-            Kernel::Concat(widths) => {
-                let w: usize = widths.iter().sum();
-                let mut at = 0;
-                for (i, &pw) in widths.iter().enumerate() {
-                    k::concat_part(y, a(i), w, at, pw);
-                    at += pw;
-                }
-            }
-            Kernel::Slice { w, start, len } => k::slice(y, a(0), *w, *start, *len),
-            Kernel::SumGroups(size) => k::sum_groups(y, a(0), *size),
-            Kernel::RepeatGroups(size) => k::repeat_groups(y, a(0), *size),
-            Kernel::Stencil { coeffs, n } => k::stencil(y, a(0), coeffs, *n),
-            Kernel::Conv1d(shape) => {
-                let b = (step.args.len() > 2).then(|| a(2));
-                k::conv1d(y, a(0), a(1), b, shape, batch);
-            }
-            Kernel::Conv1dT(shape) => k::conv1d_t(y, a(0), a(1), shape, batch),
-            Kernel::Conv1dWGrad { shape, acc } => {
-                k::conv1d_wgrad(y, a(0), a(1), shape, batch, *acc)
-            }
-            Kernel::Conv2d { shape, cols } => {
-                let b = (step.args.len() > 2).then(|| a(2));
-                // SAFETY: the plan gives the im2col scratch a buffer of its own for this step.
-                let cols = unsafe { mem.get_mut(*cols, fixed_len(shape.cols_len())) };
-                c2::conv2d(y, a(0), a(1), b, cols, shape, batch);
-            }
-            Kernel::Conv2dT { shape, cols } => {
-                // SAFETY: as above.
-                let cols = unsafe { mem.get_mut(*cols, fixed_len(shape.cols_len())) };
-                c2::conv2d_t(y, a(0), a(1), cols, shape, batch);
-            }
-            Kernel::Conv2dWGrad { shape, cols, acc } => {
-                // SAFETY: as above.
-                let cols = unsafe { mem.get_mut(*cols, fixed_len(shape.cols_len())) };
-                c2::conv2d_wgrad(y, a(0), a(1), cols, shape, batch, *acc);
-            }
-            Kernel::Squeeze(s) => c2::squeeze(y, a(0), s.c, s.h, s.w, false),
-            Kernel::Unsqueeze(s) => c2::squeeze(y, a(0), s.c, s.h, s.w, true),
-        }
+        run_step(step, mem, y, &arg, batch, t);
     }
     for f in &prog.finish {
         match *f {
@@ -320,6 +276,90 @@ pub(super) fn run_hooked<T: Real>(
                 k::add_into(dst, src);
             }
         }
+    }
+}
+
+/// Runs one step's kernel: output `y`, operands from `arg` (`None`: the output's own buffer),
+/// `batch` rows.
+fn run_step<'s, T: Real>(
+    step: &Step,
+    mem: &Mem<'_, T>,
+    y: &mut [T],
+    arg: &dyn Fn(usize) -> Option<&'s [T]>,
+    batch: usize,
+    t: Times<'_, T>,
+) {
+    let a = |i: usize| arg(i).unwrap_or(&[]);
+    match &step.kernel {
+        Kernel::Fill(v) => y.fill(T::of(*v)),
+        Kernel::Time => match t {
+            Times::One(t) => y.fill(t),
+            Times::Rows(ts) => {
+                let w = (y.len() / batch.max(1)).max(1);
+                for (row, &tr) in y.chunks_exact_mut(w).zip(ts) {
+                    row.fill(tr);
+                }
+            }
+        },
+        Kernel::Dense { inp, out } => {
+            let b = (step.args.len() > 2).then(|| a(2));
+            k::dense(y, a(0), a(1), b, batch, *inp, *out);
+        }
+        Kernel::DenseTime { k: kk, out } => match t {
+            Times::One(t) => k::dense_time(y, a(0), a(1), a(2), t, batch, *kk, *out),
+            Times::Rows(ts) => k::dense_time_rows(y, a(0), a(1), a(2), ts, batch, *kk, *out),
+        },
+        Kernel::DenseNT { k: kk, m } => k::dense_nt(y, a(0), a(1), batch, *kk, *m),
+        Kernel::DenseNTCols { k: kk, m, cols } => {
+            k::dense_nt_cols(y, a(0), a(1), batch, *kk, *m, *cols)
+        }
+        Kernel::BatchOuterTime { p, k: kk, acc } => match t {
+            Times::One(t) => k::batch_outer_time(y, a(0), a(1), t, batch, *p, *kk, *acc),
+            Times::Rows(ts) => k::batch_outer_time_rows(y, a(0), a(1), ts, batch, *p, *kk, *acc),
+        },
+        Kernel::BatchOuter { p, q, acc } => k::batch_outer(y, a(0), a(1), batch, *p, *q, *acc),
+        Kernel::BatchSum { w, acc } => k::batch_sum(y, a(0), *w, *acc),
+        Kernel::BroadcastRows { w } => k::broadcast_rows(y, a(0), *w),
+        Kernel::Unary(op) => k::unary(*op, y, arg(0)),
+        Kernel::TanhGrad => k::tanh_grad(y, arg(0), arg(1)),
+        Kernel::Binary { op, wa, wb } => k::binary(*op, y, arg(0), arg(1), *wa, *wb),
+        Kernel::Scale(c) => k::scale(y, arg(0), *c),
+        Kernel::Concat(widths) => {
+            let w: usize = widths.iter().sum();
+            let mut at = 0;
+            for (i, &pw) in widths.iter().enumerate() {
+                k::concat_part(y, a(i), w, at, pw);
+                at += pw;
+            }
+        }
+        Kernel::Slice { w, start, len } => k::slice(y, a(0), *w, *start, *len),
+        Kernel::SumGroups(size) => k::sum_groups(y, a(0), *size),
+        Kernel::RepeatGroups(size) => k::repeat_groups(y, a(0), *size),
+        Kernel::Stencil { coeffs, n } => k::stencil(y, a(0), coeffs, *n),
+        Kernel::Conv1d(shape) => {
+            let b = (step.args.len() > 2).then(|| a(2));
+            k::conv1d(y, a(0), a(1), b, shape, batch);
+        }
+        Kernel::Conv1dT(shape) => k::conv1d_t(y, a(0), a(1), shape, batch),
+        Kernel::Conv1dWGrad { shape, acc } => k::conv1d_wgrad(y, a(0), a(1), shape, batch, *acc),
+        Kernel::Conv2d { shape, cols } => {
+            let b = (step.args.len() > 2).then(|| a(2));
+            // SAFETY: the plan gives the im2col scratch a buffer of its own for this step.
+            let cols = unsafe { mem.get_mut(*cols, fixed_len(shape.cols_len())) };
+            c2::conv2d(y, a(0), a(1), b, cols, shape, batch);
+        }
+        Kernel::Conv2dT { shape, cols } => {
+            // SAFETY: as above.
+            let cols = unsafe { mem.get_mut(*cols, fixed_len(shape.cols_len())) };
+            c2::conv2d_t(y, a(0), a(1), cols, shape, batch);
+        }
+        Kernel::Conv2dWGrad { shape, cols, acc } => {
+            // SAFETY: as above.
+            let cols = unsafe { mem.get_mut(*cols, fixed_len(shape.cols_len())) };
+            c2::conv2d_wgrad(y, a(0), a(1), cols, shape, batch, *acc);
+        }
+        Kernel::Squeeze(s) => c2::squeeze(y, a(0), s.c, s.h, s.w, false),
+        Kernel::Unsqueeze(s) => c2::squeeze(y, a(0), s.c, s.h, s.w, true),
     }
 }
 

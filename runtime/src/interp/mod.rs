@@ -52,6 +52,7 @@ mod conv_gemm;
 mod error;
 mod exec;
 pub mod op_kernels;
+mod uniform;
 
 pub use aux::AuxInputs;
 pub use error::InterpError;
@@ -81,6 +82,8 @@ pub struct Interpreted<T: Real> {
     plans: NetworkPlans,
     /// Each program's constants in `T` (the order of [`NetworkPlans::all`]).
     consts: [Vec<T>; 4],
+    /// Each program's row-uniform steps ([`uniform::uniform_steps`]).
+    uniform: [Vec<bool>; 4],
     /// The compiled tangent system of the graph, built on first use.
     tangent: TangentCache<T>,
 }
@@ -141,6 +144,7 @@ impl<T: Real> Interpreted<T> {
         let consts = plans
             .all()
             .map(|p| p.consts.iter().map(|&c| T::of(c)).collect());
+        let uniform = plans.all().map(uniform::uniform_steps);
         Ok(Interpreted {
             aux: AuxInputs::new(
                 graph
@@ -154,8 +158,18 @@ impl<T: Real> Interpreted<T> {
             tensors,
             plans,
             consts,
+            uniform,
             tangent: TangentCache::default(),
         })
+    }
+
+    /// How many steps of each program (eval, VJP, taped forward, taped backward) compute a
+    /// row-uniform value (one that depends on the time and parameters only) on one row and
+    /// copy it to the others when the batch runs at one time.
+    pub fn row_uniform_steps(&self) -> [usize; 4] {
+        self.uniform
+            .each_ref()
+            .map(|u| u.iter().filter(|&&b| b).count())
     }
 
     /// The graph being run (after CSE and DCE).
@@ -200,6 +214,7 @@ impl<T: Real> Interpreted<T> {
             self.plans.all()[p].globals,
             self.plans.tape_globals(),
             batch,
+            &self.uniform[p],
         )
     }
 }
