@@ -17,6 +17,14 @@ pub fn fresh_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The path of `file` in the directory `dir` under cargo's scratch space, which is created if
+/// needed and shared by the tests of one file (their file names must differ).
+pub fn scratch_file(dir: &str, file: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(file)
+}
+
 /// The tensors of a safetensors file, `(name, shape, values as f64)` in name order.
 pub fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<f64>)> {
     let st = SafeTensors::read(path).unwrap();
