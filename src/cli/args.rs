@@ -88,6 +88,15 @@ impl ModelArgs {
     }
 }
 
+/// Options that only flow model files (`form = "cnf"`) use.
+#[derive(Debug, Args)]
+pub struct FlowArgs {
+    /// Seed of the Hutchinson noise of a flow model file above 16 dimensions (the run file's
+    /// `seed` reproduces its validation NLL).
+    #[arg(long, default_value_t = 0)]
+    pub noise_seed: u64,
+}
+
 /// Step options.
 #[derive(Debug, Args)]
 pub struct SolverArgs {
@@ -124,10 +133,9 @@ pub struct GradArgs {
     /// End time, the loss is taken at x(t1) (default 1; a flow model file's time_length).
     #[arg(long, allow_hyphen_values = true)]
     pub t1: Option<f64>,
-    /// Seed of the Hutchinson noise of a flow model file above 16 dimensions (the run file's
-    /// `seed` reproduces its validation NLL).
-    #[arg(long, default_value_t = 0)]
-    pub noise_seed: u64,
+    /// Options for flow model files.
+    #[command(flatten)]
+    pub flow: FlowArgs,
     /// Gradient method.
     #[arg(long, value_enum, default_value_t = Method::Symplectic)]
     pub method: Method,
@@ -175,10 +183,9 @@ pub struct SolveArgs {
     /// samples in nats, at the last time.
     #[arg(long)]
     pub nll: bool,
-    /// Seed of the Hutchinson noise of a flow model file above 16 dimensions (the run file's
-    /// `seed` reproduces its validation NLL).
-    #[arg(long, default_value_t = 0)]
-    pub noise_seed: u64,
+    /// Options for flow model files.
+    #[command(flatten)]
+    pub flow: FlowArgs,
 }
 
 /// `symplode tableau …`.

@@ -11,7 +11,7 @@ use symplode::train::flow::nll_contribution;
 use super::args::{GradArgs, LossKind, Method};
 use super::load::{CliReal, Loaded, load_any, read_states};
 use super::report::{
-    Memory, Steps, TensorNorm, l2, num, stepping_text, tensor_lines, tensor_norms,
+    Memory, Steps, TensorNorm, cost_lines, l2, num, stepping_text, tensor_lines, tensor_norms,
 };
 use super::{CliError, check_span};
 
@@ -67,7 +67,7 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
     if let Some(t1) = args.t1 {
         check_span(&[args.t0, t1], "--t0/--t1")?;
     }
-    let l = load_any::<T>(&args.model, args.noise_seed)?;
+    let l = load_any::<T>(&args.model, args.flow.noise_seed)?;
     let t1 = args
         .t1
         .unwrap_or_else(|| l.flow.map_or(1.0, |f| f.time_length));
@@ -309,9 +309,12 @@ fn text(r: &GradReport, out: &mut String) {
             r.nfe_forward, r.nfe_backward, r.vjp_backward
         ),
     );
-    line("predicted", r.memory_predicted.text("total"));
-    line("measured", r.memory_measured.text("peak total"));
-    line("wall time", format!("{:.6} s", r.wall_seconds));
+    cost_lines(
+        &mut line,
+        &r.memory_predicted,
+        &r.memory_measured,
+        r.wall_seconds,
+    );
     if let Some(p) = &r.out {
         line(
             "wrote",

@@ -20,7 +20,8 @@ use symplode::runtime::rng::Rng;
 use super::args::{LossKind, ModelArgs};
 use super::load::{CliReal, load, read_states};
 use super::report::{
-    Memory, Steps, TensorNorm, bytes, l2, num, stepping_text, tensor_lines, tensor_norms,
+    Memory, Steps, TensorNorm, bytes, cost_lines, l2, num, stepping_text, tensor_lines,
+    tensor_norms,
 };
 use super::{CliError, check_span};
 
@@ -397,9 +398,12 @@ fn text(r: &HvpReport, out: &mut String) {
             r.nfe_forward, r.nfe_backward, r.vjp_backward
         ),
     );
-    line("predicted", r.memory_predicted.text("total"));
-    line("measured", r.memory_measured.text("peak total"));
-    line("wall time", format!("{:.6} s", r.wall_seconds));
+    cost_lines(
+        &mut line,
+        &r.memory_predicted,
+        &r.memory_measured,
+        r.wall_seconds,
+    );
     if let Some(p) = &r.out {
         line(
             "wrote",

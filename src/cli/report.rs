@@ -119,6 +119,18 @@ impl Memory {
     }
 }
 
+/// Writes the `predicted`, `measured` and `wall time` lines through the report's `line`.
+pub fn cost_lines(
+    line: &mut dyn FnMut(&str, String),
+    predicted: &Memory,
+    measured: &Memory,
+    wall_seconds: f64,
+) {
+    line("predicted", predicted.text("total"));
+    line("measured", measured.text("peak total"));
+    line("wall time", format!("{wall_seconds:.6} s"));
+}
+
 /// `12345 B (12.1 KiB)`.
 pub fn bytes(b: usize) -> String {
     let units = ["KiB", "MiB", "GiB", "TiB"];
