@@ -296,6 +296,10 @@ fn every_bad_field_is_one_error_line_naming_it() {
             base.replace("model = \"model.toml\"", "model = \"nope.toml\""),
             "nope.toml",
         ),
+        (
+            base.replace("model = \"model.toml\"", "model = \"/dev/zero\""),
+            "`model`: /dev/zero: is a character device, not a regular file",
+        ),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
         let name = format!("bad{i}.toml");

@@ -116,6 +116,23 @@ fn special_files_are_refused_with_their_path() {
         1,
         &["/dev/zero: is a character device, not a regular file"],
     );
+    // The model file too, which grad and solve first read to tell a flow (`form = "cnf"`).
+    for cmd in ["grad", "solve", "hvp"] {
+        fails(
+            &d,
+            &[
+                cmd,
+                "--model",
+                "/dev/zero",
+                "--weights",
+                "w.safetensors",
+                "--x0",
+                "x0.npy",
+            ],
+            1,
+            &["/dev/zero: is a character device, not a regular file"],
+        );
+    }
     fails(
         &d,
         &with_model("solve", &["--out", "/dev/null"]),
@@ -144,6 +161,20 @@ fn special_files_are_refused_with_their_path() {
                 "w.safetensors",
                 "--x0",
                 "fifo.npy",
+            ],
+            1,
+            &["fifo.npy: is a FIFO (named pipe), not a regular file"],
+        );
+        fails(
+            &d,
+            &[
+                "solve",
+                "--model",
+                "fifo.npy",
+                "--weights",
+                "w.safetensors",
+                "--x0",
+                "x0.npy",
             ],
             1,
             &["fifo.npy: is a FIFO (named pipe), not a regular file"],

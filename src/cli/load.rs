@@ -7,7 +7,7 @@ use symplode::io::{self, IoError, ModelSpec, Named, SafeTensors, SolverSpec, npy
 use symplode::prelude::*;
 use symplode::runtime::rng::Rng;
 use symplode::train::flow::{EXACT_EVAL_MAX_DIM, FlowSamples, FlowTrace};
-use symplode::train::{FlowSpec, is_flow_file};
+use symplode::train::{FlowSpec, is_flow_model_file};
 
 use super::CliError;
 use super::args::{ModelArgs, SolverArgs};
@@ -73,7 +73,7 @@ impl SolverArgs {
 /// Reads the spec (an MLP model spec, not a flow), weights, tableau, step options and x0,
 /// checking each against the spec.
 pub fn load<T: CliReal>(args: &ModelArgs) -> Result<Loaded<T>, CliError> {
-    if std::fs::read_to_string(&args.model).is_ok_and(|t| is_flow_file(&t)) {
+    if is_flow_model_file(&args.model)? {
         return Err(CliError(format!(
             "{}: a flow model file (form = \"cnf\") is read by `grad` and `solve` only",
             args.model.display()
@@ -107,8 +107,7 @@ pub fn load_any<T: CliReal>(
     args: &ModelArgs,
     noise_seed: u64,
 ) -> Result<Loaded<T, Box<dyn Dynamics<T>>>, CliError> {
-    let is_flow = std::fs::read_to_string(&args.model).is_ok_and(|t| is_flow_file(&t));
-    if !is_flow {
+    if !is_flow_model_file(&args.model)? {
         let l = load::<T>(args)?;
         return Ok(Loaded {
             origin: l.origin,

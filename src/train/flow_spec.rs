@@ -88,6 +88,12 @@ pub fn is_flow_file(text: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether the model file at `path` is a flow model file (read as the model readers read: a
+/// regular file of bounded size, so a device or FIFO is an error naming it, never a hang).
+pub fn is_flow_model_file(path: impl AsRef<Path>) -> Result<bool, IoError> {
+    Ok(is_flow_file(&read_text(path.as_ref())?))
+}
+
 impl FlowSpec {
     /// Reads a flow model file.
     pub fn read(path: impl AsRef<Path>) -> Result<Self, IoError> {
