@@ -54,7 +54,13 @@ fn write_held(dir: &Path, samples: Vec<f64>, dim: usize) {
 
 #[test]
 fn solve_nll_equals_the_training_validation_nll_bit_for_bit() {
-    nll_equals_validation("flow-eval-2d", FLOW);
+    nll_equals_validation("flow-eval-2d", FLOW, false);
+}
+
+/// In f32 (`precision = "f32"` and `--f32`) too.
+#[test]
+fn in_f32_too() {
+    nll_equals_validation("flow-eval-2d-f32", FLOW, true);
 }
 
 /// With adaptive steps the tolerances of a Hutchinson flow are scaled as in training.
@@ -63,25 +69,28 @@ fn with_adaptive_steps_too() {
     let flow = FLOW
         .replace("tableau = \"rk4\"", "tableau = \"dopri5\"")
         .replace("steps = 4", "rtol = 1e-5\natol = 1e-5");
-    nll_equals_validation("flow-eval-2d-adaptive", &flow);
+    nll_equals_validation("flow-eval-2d-adaptive", &flow, false);
 }
 
 /// Trains `flow` 20 iterations on moons and evaluates the held-out points with the CLI.
-fn nll_equals_validation(name: &str, flow: &str) {
+fn nll_equals_validation(name: &str, flow: &str, f32: bool) {
     let dir = common::fresh_dir(name);
     std::fs::write(dir.join("flow.toml"), flow).unwrap();
     ok(&run(
         &dir,
         &["data", "toy", "moons", "--out", "x.npy", "--points", "400"],
     ));
-    let cfg = run_toml("flow.toml", 20, 10, "samples = \"x.npy\"");
+    let mut cfg = run_toml("flow.toml", 20, 10, "samples = \"x.npy\"");
+    if f32 {
+        cfg = cfg.replace("seed = 5", "seed = 5\nprecision = \"f32\"");
+    }
     std::fs::write(dir.join("run.toml"), cfg).unwrap();
     ok(&train(&dir, "run.toml", &[]));
     let val = log_lines(&dir.join("out/log.jsonl"))[19]["val_loss"]
         .as_f64()
         .unwrap();
     write_held(&dir, npy::read(dir.join("x.npy")).unwrap().to_vec(), 2);
-    let eval = [
+    let mut eval = vec![
         "--model",
         "flow.toml",
         "--weights",
@@ -90,6 +99,9 @@ fn nll_equals_validation(name: &str, flow: &str) {
         "held.npy",
         "--json",
     ];
+    if f32 {
+        eval.push("--f32");
+    }
     let solve = succeeds(&dir, &[&["solve", "--nll"][..], &eval].concat());
     let nll = json_f64(&solve, "nll");
     assert_eq!(nll.to_bits(), val.to_bits(), "solve --nll {nll} vs {val}");
