@@ -28,12 +28,10 @@ use std::time::Instant;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use symplode::codegen::ad::Trace;
-use symplode::codegen::ir::Graph;
 use symplode::datasets::fashion_mnist::{DEFAULT_DIR, FashionMnist, Images};
 use symplode::prelude::*;
-use symplode::runtime::grad::Component;
-use symplode::runtime::interp::{Interpreted, cnf};
+use symplode::runtime::interp::Interpreted;
+use symplode::runtime::models::image_flow::{ImageFlow, ImageFlowConfig};
 use symplode::runtime::optim::{Adam, AdamConfig, Optimizer};
 use symplode::runtime::rng::Rng;
 use symplode::runtime::solver::solve;
@@ -52,7 +50,7 @@ mod png;
 mod toy;
 
 use heap::{CURRENT, PEAK};
-use image_model::{BlockSpec, D};
+use image_model::D;
 
 #[global_allocator]
 static GLOBAL: heap::Counting = heap::Counting;
@@ -138,69 +136,23 @@ struct Args {
     compare_blocks: usize,
 }
 
-/// The CNF blocks (Hutchinson trace) and their vector fields.
-struct Flow {
-    specs: Vec<BlockSpec>,
-    fields: Vec<Graph>,
-    models: Vec<Interpreted<f64>>,
-}
+/// The library's image flow (`symplode::runtime::models::image_flow`) on 1 × 28 × 28.
+type Flow = ImageFlow<f64>;
 
-impl Flow {
-    fn new(
-        scales: usize,
-        blocks: usize,
-        hidden: &[usize],
-        seed: u64,
-    ) -> Result<Self, Box<dyn Error>> {
-        let specs = image_model::architecture(scales, blocks);
-        let mut fields = Vec::new();
-        let mut models = Vec::new();
-        for (b, s) in specs.iter().enumerate() {
-            let f = image_model::block_net(*s, hidden)?;
-            let p = image_model::init_params(&f, seed.wrapping_add(b as u64));
-            models.push(cnf::<f64>(&f, Trace::Hutchinson, p)?);
-            fields.push(f);
-        }
-        Ok(Flow {
-            specs,
-            fields,
-            models,
-        })
-    }
-
-    fn n_params(&self) -> usize {
-        self.models.iter().map(|m| m.n_params()).sum()
-    }
-
-    /// Fresh Rademacher probes for `batch` images in every block.
-    fn probes(&mut self, batch: usize, rng: &mut Rng) -> Result<(), Box<dyn Error>> {
-        for m in &mut self.models {
-            m.set_aux(1, &image_model::rademacher::<f64>(batch * D, rng))?;
-        }
-        Ok(())
-    }
-
-    fn problem<'a>(
-        &'a self,
-        scheme: &'a Scheme<f64>,
-        stepping: &Stepping,
-        x0: &'a [f64],
-    ) -> Problem<'a, f64> {
-        Problem {
-            chain: self
-                .models
-                .iter()
-                .enumerate()
-                .map(|(b, m)| Component {
-                    dynamics: m as &dyn Dynamics<f64>,
-                    times: vec![b as f64, b as f64 + 1.0],
-                })
-                .collect(),
-            scheme,
-            stepping: stepping.clone(),
-            x0,
-        }
-    }
+/// FFJORD's multiscale flow for Fashion-MNIST with `scales`, `blocks` and `hidden` channels.
+fn new_flow(
+    scales: usize,
+    blocks: usize,
+    hidden: &[usize],
+    seed: u64,
+) -> Result<Flow, Box<dyn Error>> {
+    let config = ImageFlowConfig {
+        image: [1, image_model::SIDE, image_model::SIDE],
+        scales,
+        blocks,
+        hidden: hidden.to_vec(),
+    };
+    Ok(ImageFlow::new(&config, seed)?)
 }
 
 fn mib(b: usize) -> f64 {
@@ -233,8 +185,8 @@ fn test_bits(
     let idx: Vec<usize> = (0..n.min(test.count)).collect();
     for chunk in idx.chunks(50) {
         let (mut x, l) = image_model::batch_states::<f64>(test, chunk, &mut rng);
-        flow.probes(chunk.len(), &mut rng)?;
-        for (b, m) in flow.models.iter().enumerate() {
+        flow.draw_probes(chunk.len(), &mut rng)?;
+        for (b, m) in flow.blocks().iter().enumerate() {
             let sol = solve(m, scheme, stepping, &[b as f64, b as f64 + 1.0], &x)?;
             x.copy_from_slice(&sol.states[0]);
         }
@@ -256,7 +208,7 @@ fn samples(
 ) -> Result<Vec<f64>, Box<dyn Error>> {
     let mut rng = Rng::new(seed ^ 0x5A);
     let mut z: Vec<f64> = (0..n * D).map(|_| rng.normal()).collect();
-    for (b, (f, m)) in flow.fields.iter().zip(&flow.models).enumerate().rev() {
+    for (b, (f, m)) in flow.fields().iter().zip(flow.blocks()).enumerate().rev() {
         // The block's vector field alone (the CNF's first D outputs), run backwards.
         let p = m.params().to_vec();
         let field = Interpreted::new(f.clone(), p)?;
@@ -273,11 +225,11 @@ fn samples(
 fn train(args: &Args, train: &Images, test: &Images) -> Result<(), Box<dyn Error>> {
     let hidden = toy::parse_dims(&args.dims)?;
     let method = toy::method::<f64>(&args.method)?;
-    let mut flow = Flow::new(args.scales, args.blocks, &hidden, args.seed)?;
+    let mut flow = new_flow(args.scales, args.blocks, &hidden, args.seed)?;
     let scheme = Scheme::<f64>::builtin("dopri5")?;
     let stepping = Stepping::adaptive(args.rtol, args.atol);
     let mut adams: Vec<Adam> = flow
-        .models
+        .blocks()
         .iter()
         .map(|_| {
             Adam::new(AdamConfig {
@@ -288,8 +240,8 @@ fn train(args: &Args, train: &Images, test: &Images) -> Result<(), Box<dyn Error
         .collect::<Result<_, _>>()?;
     println!(
         "{} blocks {:?}, {} parameters; batch {}; {} for ≤ {} iterations / {} min",
-        flow.specs.len(),
-        flow.specs,
+        flow.specs().len(),
+        flow.specs(),
         flow.n_params(),
         args.batch,
         method.name(),
@@ -324,7 +276,7 @@ fn train(args: &Args, train: &Images, test: &Images) -> Result<(), Box<dyn Error
             .map(|_| rng.below(train.count as u64) as usize)
             .collect();
         let (x0, ld) = image_model::batch_states::<f64>(train, &idx, &mut rng);
-        flow.probes(args.batch, &mut rng)?;
+        flow.draw_probes(args.batch, &mut rng)?;
         let g = {
             let problem = flow.problem(&scheme, &stepping, &x0);
             method.gradient(&problem, &mut image_model::nll_loss::<f64>)?
@@ -332,7 +284,7 @@ fn train(args: &Args, train: &Images, test: &Images) -> Result<(), Box<dyn Error
         if !g.loss.is_finite() {
             return Err(format!("iteration {}: loss {}", it + 1, g.loss).into());
         }
-        for ((m, adam), d) in flow.models.iter_mut().zip(&mut adams).zip(&g.dtheta) {
+        for ((m, adam), d) in flow.blocks_mut().iter_mut().zip(&mut adams).zip(&g.dtheta) {
             adam.step(m.params_mut(), d)?;
         }
         let bpd = image_model::bits_per_dim(g.loss, ld);
@@ -400,8 +352,8 @@ fn train(args: &Args, train: &Images, test: &Images) -> Result<(), Box<dyn Error
         machine::uptime(),
         args.scales,
         args.blocks,
-        flow.specs.len(),
-        flow.specs
+        flow.specs().len(),
+        flow.specs()
             .iter()
             .map(|s| (s.squeezes, s.channels))
             .collect::<Vec<_>>(),
@@ -496,13 +448,13 @@ fn compare(args: &Args, train: &Images) -> Result<(), Box<dyn Error>> {
     for &batch in &batches {
         for method in SIX {
             let method = toy::method::<f64>(method)?;
-            let mut flow = Flow::new(args.compare_scales, args.compare_blocks, &hidden, args.seed)?;
+            let mut flow = new_flow(args.compare_scales, args.compare_blocks, &hidden, args.seed)?;
             let mut rng = Rng::new(args.seed ^ batch as u64);
             let idx: Vec<usize> = (0..batch)
                 .map(|_| rng.below(train.count as u64) as usize)
                 .collect();
             let (x0, _) = image_model::batch_states::<f64>(train, &idx, &mut rng);
-            flow.probes(batch, &mut rng)?;
+            flow.draw_probes(batch, &mut rng)?;
             let problem = flow.problem(&scheme, &stepping, &x0);
             let t = Instant::now();
             let base = CURRENT.load(Ordering::Relaxed);
@@ -536,7 +488,7 @@ fn compare(args: &Args, train: &Images) -> Result<(), Box<dyn Error>> {
             });
         }
     }
-    let flow = Flow::new(args.compare_scales, args.compare_blocks, &hidden, args.seed)?;
+    let flow = new_flow(args.compare_scales, args.compare_blocks, &hidden, args.seed)?;
     let mut md = String::new();
     let _ = writeln!(
         md,
@@ -561,7 +513,7 @@ fn compare(args: &Args, train: &Images) -> Result<(), Box<dyn Error>> {
         machine::uptime(),
         args.compare_scales,
         args.compare_blocks,
-        flow.specs.len(),
+        flow.specs().len(),
         args.compare_dims,
         flow.n_params(),
         args.rtol,

@@ -1,4 +1,5 @@
-//! The image flow of `examples/image_flow.rs` (`examples/common/image_model.rs`): FFJORD's
+//! The image flow of `examples/image_flow.rs` (the library's
+//! `runtime::models::image_flow`, with `examples/common/image_model.rs`): FFJORD's
 //! `ODENVP` block sequence, blocks that leave factored-out coordinates fixed, the loss's
 //! cotangent against central differences, and bits/dim of a known density.
 #![cfg(feature = "datasets")]
@@ -11,14 +12,15 @@ mod png;
 #[allow(dead_code)]
 mod image_model;
 
-use image_model::{BlockSpec, D};
+use image_model::D;
 use symplode::codegen::ir::eval::evaluate_f64;
+use symplode::runtime::models::image_flow::{self, BlockSpec};
 use symplode::runtime::rng::Rng;
 
 #[test]
 fn architecture_is_ffjords_odenvp() {
     // 3 scales, 2 blocks: 2 + squeeze + 2 | factor out | 2 + squeeze + 2 | factor out | 2.
-    let a = image_model::architecture(3, 2);
+    let a = image_flow::architecture(1, 3, 2);
     let pairs: Vec<(usize, usize)> = a.iter().map(|s| (s.squeezes, s.channels)).collect();
     assert_eq!(
         pairs,
@@ -36,7 +38,7 @@ fn architecture_is_ffjords_odenvp() {
         ]
     );
     assert_eq!(
-        image_model::architecture(1, 1),
+        image_flow::architecture(1, 1, 1),
         vec![BlockSpec {
             squeezes: 0,
             channels: 1
@@ -52,8 +54,8 @@ fn factored_out_coordinates_do_not_move() {
         squeezes: 1,
         channels: 2,
     };
-    let g = image_model::block_net(spec, &[4]).unwrap();
-    let p = image_model::init_params(&g, 3);
+    let g = image_flow::block_net([1, 28, 28], spec, &[4]).unwrap();
+    let p = image_flow::init_params(&g, 3);
     let mut rng = Rng::new(1);
     let x: Vec<f64> = (0..2 * D).map(|_| rng.normal()).collect();
     let y = evaluate_f64(&g, 2, &[&x], 0.4, &p).unwrap();

@@ -1,24 +1,11 @@
-//! FFJORD's multiscale image flow (`ODENVP` with `ODEnet(…, layer_type="concat")`) on
-//! 28 × 28 single-channel images, built from the IR's 2-D convolutions.
-//!
-//! Every CNF block integrates the whole state (784 logit pixels + Δlogp) over `[b, b + 1]`;
-//! a block at a coarser scale reads the state squeezed `s` times (2×2 space-to-channel,
-//! FFJORD's `SqueezeLayer(2)`), runs its ODE net on the first `c` channels (the ones FFJORD
-//! keeps after factoring out half at each scale) and leaves the other coordinates fixed (zero
-//! velocity), unsqueezing its output. Because squeezing maps channel `k` to channels
-//! `4k..4k + 3`, the kept prefix of every scale is a prefix of the next scale's squeeze, so
-//! this is exactly FFJORD's model (its factored-out parts are also scored under N(0, I) at
-//! the end). One difference: the adaptive step size control sees all 784 coordinates (the
-//! fixed ones add zero error), where FFJORD's solver sees only the block's own.
-//!
-//! The ODE net of a block: `ConcatConv2d(c, h₁, 3, 1, 1)`, softplus, …,
-//! `ConcatConv2d(h_last, c, 3, 1, 1)` — the time as an extra first input channel of every
-//! layer. Parameter names `layers.{i}._layer.weight` / `.bias` as FFJORD's `ODEnet`.
+//! FFJORD's multiscale image flow on 28 × 28 single-channel images: the model is the
+//! library's ([`symplode::runtime::models::image_flow`], which describes it); here are its
+//! 28 × 28 forms and what the example needs around it (data batches, bits/dim, pictures).
 
 use std::error::Error;
 
-use symplode::codegen::ir::{Graph, GraphBuilder, IrError, SqueezeShape, Type, UnaryOp};
 use symplode::prelude::*;
+use symplode::runtime::models::image_flow;
 use symplode::runtime::rng::Rng;
 
 /// Image side.
@@ -26,132 +13,14 @@ pub const SIDE: usize = 28;
 /// Pixels per image.
 pub const D: usize = SIDE * SIDE;
 
-/// One CNF block: how many squeezes, how many channels its ODE net transforms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BlockSpec {
-    /// Squeezes applied to the 1 × 28 × 28 state.
-    pub squeezes: usize,
-    /// Leading channels the net transforms (the rest are factored out).
-    pub channels: usize,
-}
-
-/// FFJORD's `ODENVP` block sequence for 28 × 28 × 1: per scale `blocks` blocks, then (except
-/// at the last scale) a squeeze and `blocks` more; between scales half the channels are
-/// factored out. `scales = 3, blocks = 2` is FFJORD's MNIST model (10 blocks).
-pub fn architecture(scales: usize, blocks: usize) -> Vec<BlockSpec> {
-    let mut out = Vec::new();
-    let (mut s, mut c) = (0, 1);
-    for scale in 0..scales {
-        out.extend((0..blocks).map(|_| BlockSpec {
-            squeezes: s,
-            channels: c,
-        }));
-        if scale + 1 < scales {
-            s += 1;
-            c *= 4;
-            out.extend((0..blocks).map(|_| BlockSpec {
-                squeezes: s,
-                channels: c,
-            }));
-            c /= 2;
-        }
-    }
-    out
-}
-
-/// The vector field of one block: input `x [B, 784]`, output `[B, 784]`.
-pub fn block_net(spec: BlockSpec, hidden: &[usize]) -> Result<Graph, IrError> {
-    let mut b = GraphBuilder::new();
-    let x = b.input("x", D)?;
-    let (mut c, mut h, mut w) = (1, SIDE, SIDE);
-    let mut z = x;
-    let mut squeezes = Vec::new();
-    for _ in 0..spec.squeezes {
-        let s = SqueezeShape { c, h, w };
-        z = b.squeeze(z, s)?;
-        squeezes.push(s);
-        (c, h, w) = (4 * c, h / 2, w / 2);
-    }
-    let keep = spec.channels.min(c);
-    let mut y = if keep < c {
-        b.slice(z, 0, keep * h * w)?
-    } else {
-        z
-    };
-    let mut image = (keep, h, w);
-    for (i, &width) in hidden.iter().chain([&keep]).enumerate() {
-        let (v, im) = b.concat_conv2d(y, &format!("layers.{i}"), image, width, (3, 1, 1))?;
-        y = if i < hidden.len() {
-            b.unary(UnaryOp::Softplus, v)?
-        } else {
-            v
-        };
-        image = im;
-    }
-    if keep < c {
-        let zeros = b.constant(0.0, Type::batched((c - keep) * h * w))?;
-        y = b.concat(&[y, zeros])?;
-    }
-    for s in squeezes.iter().rev() {
-        y = b.unsqueeze(y, *s)?;
-    }
-    b.finish(&[y])
-}
-
-/// PyTorch's default initialisation: every tensor uniform in `±1/√fan_in`, `fan_in` the
-/// product of a weight's dimensions after the first (a bias takes its weight's).
-pub fn init_params(g: &Graph, seed: u64) -> Vec<f64> {
-    let mut rng = Rng::new(seed);
-    let mut out = Vec::with_capacity(g.param_len());
-    let mut fan_in = 1usize;
-    for p in g.params() {
-        if p.shape.len() >= 2 {
-            fan_in = p.shape[1..].iter().product();
-        }
-        let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
-        let n: usize = p.shape.iter().product();
-        out.extend((0..n).map(|_| rng.uniform_range(-bound, bound)));
-    }
-    out
-}
-
-/// Rademacher noise (±1), FFJORD's `--rademacher` Hutchinson probe.
-pub fn rademacher<T: Real>(n: usize, rng: &mut Rng) -> Vec<T> {
-    (0..n)
-        .map(|_| T::of(if rng.below(2) == 0 { -1.0 } else { 1.0 }))
-        .collect()
-}
-
-/// `−log p(y)` in nats of each row `[z, Δlogp]` of a final state: `½|z|² + (D/2) log 2π +
-/// Δlogp` (Δlogp integrates `+tr ∂f/∂z` here, as the tabular flows).
+/// `−log p(y)` in nats of each row `[z, Δlogp]` of a final state.
 pub fn nll_rows<T: Real>(state: &[T]) -> Vec<f64> {
-    let log_2pi = (2.0 * std::f64::consts::PI).ln();
-    state
-        .chunks_exact(D + 1)
-        .map(|r| {
-            let sq: f64 = r[..D].iter().map(|v| v.f64() * v.f64()).sum();
-            0.5 * sq + 0.5 * D as f64 * log_2pi + r[D].f64()
-        })
-        .collect()
+    image_flow::nll_rows(state, D)
 }
 
 /// Mean `−log p(y)` (nats per image) of the last block's final state, with its cotangent.
 pub fn nll_loss<T: Real>(out: &Outputs<T>, cot: &mut Outputs<T>) -> f64 {
-    let (Some(last), Some(c)) = (
-        out.last().and_then(|o| o.last()),
-        cot.last_mut().and_then(|o| o.last_mut()),
-    ) else {
-        return f64::NAN;
-    };
-    let rows = nll_rows(last);
-    let inv = T::of(1.0 / rows.len().max(1) as f64);
-    for (cr, r) in c.chunks_exact_mut(D + 1).zip(last.chunks_exact(D + 1)) {
-        for k in 0..D {
-            cr[k] = r[k] * inv;
-        }
-        cr[D] = inv;
-    }
-    rows.iter().sum::<f64>() / rows.len().max(1) as f64
+    image_flow::nll_loss(out, cot, D)
 }
 
 /// Bits per dimension of pixels from the mean `−log p(y)` (nats per image) and the mean

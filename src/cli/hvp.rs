@@ -190,7 +190,7 @@ fn direction_of<T: CliReal>(
 
 /// H·v by fourth-order central differences of the symplectic adjoint's gradient on `grids`.
 fn differences<T: CliReal>(
-    net: &symplode::io::Named<Mlp<T>>,
+    net: &symplode::io::Named<symplode::io::SpecNet<T>>,
     x0: &[T],
     scheme: &Scheme<T>,
     stepping: &Stepping,

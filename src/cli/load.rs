@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use symplode::io::{self, IoError, ModelSpec, Named, SafeTensors, SolverSpec, npy};
+use symplode::io::{self, IoError, ModelSpec, Named, SafeTensors, SolverSpec, SpecNet, npy};
 use symplode::prelude::*;
 use symplode::runtime::rng::Rng;
 use symplode::train::flow::{EXACT_EVAL_MAX_DIM, FlowSamples, FlowTrace};
@@ -15,12 +15,13 @@ use super::train_flow::VALIDATION_SALT;
 
 /// Everything a run needs, in precision `T`, with the network `N` (the spec's MLP, or any
 /// dynamics for `grad`/`solve`, which also take flow model files).
-pub struct Loaded<T: CliReal, N = Named<Mlp<T>>> {
+pub struct Loaded<T: CliReal, N = Named<SpecNet<T>>> {
     /// The model file, as given.
     pub origin: String,
     /// One line describing the model.
     pub summary: String,
-    /// The network with the model file's tensor names.
+    /// The network with the model file's tensor names (a spec's `Mlp` or the interpreted
+    /// graph of its image layers, or a flow).
     pub net: N,
     /// For a flow model file: how its state is built.
     pub flow: Option<FlowEval>,
@@ -81,7 +82,7 @@ pub fn load<T: CliReal>(args: &ModelArgs) -> Result<Loaded<T>, CliError> {
     }
     let spec = ModelSpec::read(&args.model)?;
     let weights = SafeTensors::read(&args.weights)?;
-    let net = spec.build::<T>(&weights)?;
+    let net = spec.build_net::<T>(&weights)?;
     let (tableau, scheme, stepping) = numerics(args, spec.tableau(), &spec.solver, spec.origin())?;
     let (x0, x0_shape) = read_states(&args.x0, "x0", spec.dim, None)?;
     let batch = x0.len() / spec.dim;

@@ -39,8 +39,51 @@
 //! `--rtol`, `--atol`, `--first-step` and `--max-steps` override them. Unknown fields are
 //! errors (with line and column), so typos do not pass silently.
 //!
-//! For now a spec builds a [`Mlp`](symplode_runtime::models::Mlp) wrapped in [`Named`] so that
-//! [`Dynamics::param_tensors`] reports the spec's names.
+//! A spec of dense layers builds a [`Mlp`](symplode_runtime::models::Mlp) wrapped in [`Named`]
+//! so that [`Dynamics::param_tensors`] reports the spec's names.
+//!
+//! ## Image models
+//!
+//! With `shape = [channels, height, width]` (the state as a channel-major image, `dim` values)
+//! layers may also be `kind = "conv2d"` (PyTorch `Conv2d`: `out` channels, `kernel`, `stride`
+//! = 1, `padding` = 0, `bias` = true; `concat_time = true` adds t as a first input channel,
+//! FFJORD's `ConcatConv2d`; tensors `{name}.weight` `[out, in, k, k]`, `{name}.bias`),
+//! `kind = "squeeze"` (2×2 space-to-channel, FFJORD's order) and `kind = "unsqueeze"` (its
+//! inverse; neither has `name`, `out` or tensors). The image shape is followed through the
+//! layers (a kernel that does not fit, an odd side to squeeze, a last layer that does not give
+//! back `shape` are errors naming the layer); activations may differ per layer. Such a spec
+//! builds the `neural_ode!` DSL's network of the same layers, interpreted
+//! ([`SpecNet::Graph`], from [`ModelSpec::build_net`] / [`ModelSpec::init_net`], which also
+//! build dense specs), and `symplode grad`/`solve` run it:
+//!
+//! ```toml
+//! dim = 784
+//! shape = [1, 28, 28]
+//! tableau = "dopri5"
+//!
+//! [[layers]]
+//! name = "odefunc.diffeq.layers.0._layer"
+//! kind = "conv2d"
+//! out = 64
+//! kernel = 3
+//! padding = 1
+//! concat_time = true
+//! activation = "softplus"
+//!
+//! [[layers]]
+//! kind = "squeeze"            # 256 × 14 × 14
+//!
+//! [[layers]]
+//! kind = "unsqueeze"          # back to 64 × 28 × 28
+//!
+//! [[layers]]
+//! name = "odefunc.diffeq.layers.1._layer"
+//! kind = "conv2d"
+//! out = 1
+//! kernel = 3
+//! padding = 1
+//! concat_time = true
+//! ```
 //!
 //! ```
 //! use symplode::io::ModelSpec;
@@ -98,6 +141,8 @@ mod solver_spec;
 #[cfg(feature = "model-files")]
 mod spec;
 #[cfg(feature = "model-files")]
+mod spec_net;
+#[cfg(feature = "model-files")]
 mod tableau_file;
 
 use std::collections::BTreeMap;
@@ -115,6 +160,8 @@ pub use safetensors::{NamedTensor, SafeTensors};
 pub use solver_spec::SolverSpec;
 #[cfg(feature = "model-files")]
 pub use spec::{LayerSpec, ModelSpec};
+#[cfg(feature = "model-files")]
+pub use spec_net::SpecNet;
 use symplode_runtime::{Dynamics, Real};
 #[cfg(feature = "model-files")]
 pub use tableau_file::{parse_tableau, read_tableau, resolve_tableau, tableau_to_toml};

@@ -17,21 +17,52 @@ use super::solver_spec::SolverSpec;
 use super::tableau_file::resolve_tableau;
 use super::{read_text, write_atomic};
 
+mod image;
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
 /// Largest state dimension or layer width a spec may give (2^24): far beyond practical
 /// networks, and small enough that sizes computed from it cannot overflow.
 pub const MAX_WIDTH: usize = 1 << 24;
 
-/// One dense layer `y = x Wᵀ + b` (PyTorch `nn.Linear`), followed by `activation` (none on the
-/// last layer). Its tensors are `{name}.weight` `[out, in]` and `{name}.bias` `[out]`.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+/// One layer: by default a dense layer `y = x Wᵀ + b` (PyTorch `nn.Linear`), followed by
+/// `activation` (none on the last layer), with tensors `{name}.weight` `[out, in]` and
+/// `{name}.bias` `[out]`; or an image layer (`kind = "conv2d"`, `"squeeze"`, `"unsqueeze"`,
+/// see [`crate::io`]).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LayerSpec {
-    /// Tensor name prefix, e.g. `net.0`.
+    /// Tensor name prefix, e.g. `net.0` (optional on `squeeze`/`unsqueeze`, which have none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
-    /// Output width.
+    /// `dense` (the default), `conv2d`, `squeeze` or `unsqueeze`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Output width (output channels of a `conv2d`; none on `squeeze`/`unsqueeze`).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub out: usize,
+    /// A `conv2d`'s kernel size (required), tensors `{name}.weight` `[out, in, k, k]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<usize>,
+    /// A `conv2d`'s stride (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stride: Option<usize>,
+    /// A `conv2d`'s zero padding on every side (default 0, as PyTorch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub padding: Option<usize>,
+    /// Whether a `conv2d` has the bias `{name}.bias` `[out]` (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias: Option<bool>,
+    /// Whether a `conv2d` reads t as an extra first input channel (FFJORD's `ConcatConv2d`;
+    /// default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concat_time: Option<bool>,
     /// Activation after this layer: `tanh`, `softplus`, `sigmoid`, `relu`, `elu`, `silu` or
-    /// `identity`; required on every layer but the last, absent on the last.
+    /// `identity`; absent on the last layer; in a dense-only spec required on every other
+    /// layer (one kind for all), in an image spec optional (none = identity) and absent on
+    /// `squeeze`/`unsqueeze`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activation: Option<String>,
 }
@@ -43,6 +74,10 @@ pub struct LayerSpec {
 pub struct ModelSpec {
     /// State dimension d.
     pub dim: usize,
+    /// The state as a `[channels, height, width]` image (channel-major), for image layers;
+    /// `channels·height·width` must be `dim`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<[usize; 3]>,
     /// When true the network reads `[x, t]` (d + 1 features, time last).
     #[serde(default)]
     pub time_input: bool,
@@ -120,11 +155,16 @@ impl ModelSpec {
 
     /// Checks the spec: `dim ≥ 1`, at least one layer, non-empty unique names, widths ≥ 1, one
     /// known activation on every layer but the last (the same on all of them, for now), none
-    /// on the last, whose width is `dim`; solver options that fit together.
+    /// on the last, whose width is `dim`; solver options that fit together. An image spec
+    /// ([`ModelSpec::is_image`]) is checked as [`crate::io`] describes: `shape` of `dim`
+    /// values, each layer's fields for its kind, the image shape followed through the layers.
     ///
     /// # Errors
     /// [`IoError::Field`] naming the field, e.g. `layers[1].activation`.
     pub fn validate(&self) -> Result<(), IoError> {
+        if self.is_image() {
+            return self.validate_image().map(|_| ());
+        }
         if self.dim == 0 {
             return Err(self.field("dim".into(), "must be at least 1".into()));
         }
@@ -254,11 +294,18 @@ impl ModelSpec {
         )
     }
 
-    /// The tensor names, in parameter order: `{name}.weight`, `{name}.bias` per layer.
+    /// The tensor names, in parameter order: `{name}.weight`, `{name}.bias` per layer (no
+    /// bias for a `conv2d` with `bias = false`, nothing for `squeeze`/`unsqueeze`).
     pub fn tensor_names(&self) -> Vec<String> {
         self.layers
             .iter()
-            .flat_map(|l| [format!("{}.weight", l.name), format!("{}.bias", l.name)])
+            .flat_map(|l| {
+                let kind = l.kind.as_deref().unwrap_or("dense");
+                let w = (kind == "dense" || kind == "conv2d").then(|| format!("{}.weight", l.name));
+                let b = (kind == "dense" || kind == "conv2d" && l.bias != Some(false))
+                    .then(|| format!("{}.bias", l.name));
+                w.into_iter().chain(b)
+            })
             .collect()
     }
 
@@ -267,6 +314,9 @@ impl ModelSpec {
     /// # Errors
     /// Those of [`ModelSpec::validate`].
     pub fn param_tensors(&self) -> Result<Vec<ParamTensor>, IoError> {
+        if self.is_image() {
+            return self.image_tensors();
+        }
         self.validate()?;
         let mut inp = self.dim + usize::from(self.time_input);
         let mut offset = 0;
@@ -298,6 +348,7 @@ impl ModelSpec {
     /// Those of [`ModelSpec::validate`]; [`IoError::MissingTensor`], [`IoError::Shape`],
     /// [`IoError::Dtype`], [`IoError::NonFinite`] naming the tensor.
     pub fn build<T: Real>(&self, weights: &SafeTensors) -> Result<Named<Mlp<T>>, IoError> {
+        self.no_image("build")?;
         let tensors = self.param_tensors()?;
         let mut params = Vec::new();
         for (k, t) in tensors.iter().enumerate() {
@@ -323,6 +374,7 @@ impl ModelSpec {
     /// # Errors
     /// Those of [`ModelSpec::validate`]; [`IoError::Model`].
     pub fn init<T: Real>(&self, seed: u64) -> Result<Named<Mlp<T>>, IoError> {
+        self.no_image("init")?;
         self.validate()?;
         let mlp = Mlp::new(self.mlp_config(), seed).map_err(|source| IoError::Model {
             origin: self.origin.clone(),
@@ -354,6 +406,9 @@ impl ModelSpec {
 
     /// A one-line description: `2 → [x, t] → 64 tanh → 64 tanh → 2 (4482 parameters)`.
     pub fn summary(&self) -> String {
+        if self.is_image() {
+            return self.image_summary();
+        }
         let mut s = if self.time_input {
             format!("{} → [x, t]", self.dim)
         } else {

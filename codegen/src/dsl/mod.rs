@@ -8,8 +8,8 @@ mod check;
 mod coef;
 
 pub use check::{
-    CheckedModel, CheckedTableau, FormSpec, LayerKind, LayerSpec, SteppingSpec, build_graph,
-    check_model, check_tableau,
+    CheckedModel, CheckedTableau, FormSpec, LayerKind, LayerMisfit, LayerSpec, MisfitPart,
+    SteppingSpec, build_graph, build_shaped_graph, check_model, check_tableau, image_shapes,
 };
 pub use coef::Coef;
 
@@ -28,6 +28,9 @@ use syn::{
 /// model        := ATTR* VIS "struct" IDENT "{" field ("," field)* ","? "}"
 /// field        := "float" ":" ("f32" | "f64")
 ///               | "dim" ":" INT                        (state dimension d ≥ 1)
+///               | "shape" ":" "[" INT "," INT "," INT "]"
+///                                                       (the state as a c × h × w image,
+///                                                        channel-major; `dim` may be left out)
 ///               | "time" ":" BOOL                      (input [x, t]; default true)
 ///               | "layers" ":" "[" layer ("," layer)* ","? "]"
 ///               | "tableau" ":" tableau_ref
@@ -41,6 +44,14 @@ use syn::{
 ///                                                        activation and/or `no_bias`; periodic
 ///                                                        on the energy form's grid, else on
 ///                                                        `dim` points)
+///               | "conv2d" "(" INT "," INT ("," INT ("," INT)?)? ("," IDENT)* ")"
+///                                                       (channels, kernel size, stride = 1,
+///                                                        zero padding = 0 as PyTorch, then
+///                                                        the activation, `no_bias` and/or
+///                                                        `concat_time`: t as an extra first
+///                                                        input channel, FFJORD's ConcatConv2d)
+///               | "squeeze" ("(" ")")?                 (2×2 space-to-channel, FFJORD's order)
+///               | "unsqueeze" ("(" ")")?               (its inverse)
 /// form         := "cnf" "(" ("exact" | "hutchinson") ")"
 ///               | "energy" "(" ("central_difference" | "laplacian") "(" INT "," coef ")" ")"
 /// tableau_ref  := IDENT                                 (a built-in, lower case: rk4, dopri5, …)
@@ -107,6 +118,8 @@ pub enum Field {
     Float(Ident),
     /// `dim: INT`.
     Dim(LitInt),
+    /// `shape: [c, h, w]`: the state as an image.
+    Shape(Ident, Vec<LitInt>),
     /// `time: BOOL`.
     Time(LitBool),
     /// `layers: [...]`.
@@ -137,6 +150,7 @@ impl Field {
         match self {
             Field::Float(_) => "float",
             Field::Dim(_) => "dim",
+            Field::Shape(..) => "shape",
             Field::Time(_) => "time",
             Field::Layers(..) => "layers",
             Field::Tableau(..) => "tableau",
@@ -147,18 +161,27 @@ impl Field {
     }
 }
 
-/// `dense(WIDTH, ACTIVATION?)` or `concat_squash(WIDTH, ACTIVATION?)`.
+/// One layer: `dense(WIDTH, ACTIVATION?)`, `concat_squash(WIDTH, ACTIVATION?)`,
+/// `conv1d(CHANNELS, KERNEL, …)`, `conv2d(CHANNELS, KERNEL, STRIDE?, PADDING?, …)`,
+/// `squeeze` or `unsqueeze`.
 pub struct LayerDecl {
-    /// The layer kind (`dense`, `concat_squash` or `conv1d`).
+    /// The layer kind (`dense`, `concat_squash`, `conv1d`, `conv2d`, `squeeze`, `unsqueeze`).
     pub kind: Ident,
-    /// Output width (output channels of a `conv1d`).
+    /// Output width (output channels of a convolution; a `0` placeholder spanning the kind
+    /// for `squeeze`/`unsqueeze`, which have none).
     pub width: LitInt,
     /// Activation applied after the layer.
     pub activation: Option<Ident>,
-    /// A `conv1d`'s kernel size.
+    /// A convolution's kernel size.
     pub kernel: Option<LitInt>,
-    /// A `conv1d`'s `no_bias` flag.
+    /// A `conv2d`'s stride.
+    pub stride: Option<LitInt>,
+    /// A `conv2d`'s zero padding.
+    pub padding: Option<LitInt>,
+    /// A convolution's `no_bias` flag.
     pub no_bias: Option<Ident>,
+    /// A `conv2d`'s `concat_time` flag.
+    pub concat_time: Option<Ident>,
 }
 
 /// Where the tableau comes from.
@@ -297,6 +320,12 @@ impl Parse for Field {
         Ok(match key.to_string().as_str() {
             "float" => Field::Float(input.parse()?),
             "dim" => Field::Dim(input.parse()?),
+            "shape" => {
+                let content;
+                bracketed!(content in input);
+                let dims = Punctuated::<LitInt, Token![,]>::parse_terminated(&content)?;
+                Field::Shape(key, dims.into_iter().collect())
+            }
             "time" => Field::Time(input.parse()?),
             "layers" => {
                 let content;
@@ -321,8 +350,8 @@ impl Parse for Field {
                 return Err(syn::Error::new(
                     key.span(),
                     format!(
-                        "unknown field `{key}`; expected one of: float, dim, time, layers, \
-                         tableau, solver, adjoint, form"
+                        "unknown field `{key}`; expected one of: float, dim, shape, time, \
+                         layers, tableau, solver, adjoint, form"
                     ),
                 ));
             }
@@ -333,37 +362,75 @@ impl Parse for Field {
 impl Parse for LayerDecl {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let kind: Ident = input.parse()?;
-        if kind != "dense" && kind != "concat_squash" && kind != "conv1d" {
+        let known = [
+            "dense",
+            "concat_squash",
+            "conv1d",
+            "conv2d",
+            "squeeze",
+            "unsqueeze",
+        ];
+        if !known.iter().any(|k| kind == k) {
             return Err(syn::Error::new(
                 kind.span(),
                 format!(
                     "unknown layer kind `{kind}`; expected `dense(width, activation?)`, \
-                     `concat_squash(width, activation?)` or \
-                     `conv1d(channels, kernel, activation?, no_bias?)`"
+                     `concat_squash(width, activation?)`, \
+                     `conv1d(channels, kernel, activation?, no_bias?)`, \
+                     `conv2d(channels, kernel, stride?, padding?, activation?, no_bias?, \
+                     concat_time?)`, `squeeze` or `unsqueeze`"
                 ),
             ));
         }
+        let mut decl = LayerDecl {
+            width: LitInt::new("0", kind.span()),
+            kind,
+            activation: None,
+            kernel: None,
+            stride: None,
+            padding: None,
+            no_bias: None,
+            concat_time: None,
+        };
+        if decl.kind == "squeeze" || decl.kind == "unsqueeze" {
+            if input.peek(syn::token::Paren) {
+                let content;
+                parenthesized!(content in input);
+                if !content.is_empty() {
+                    return Err(content.error(format!("`{}` takes no arguments", decl.kind)));
+                }
+            }
+            return Ok(decl);
+        }
         let content;
         parenthesized!(content in input);
-        let width: LitInt = content.parse()?;
-        let conv = kind == "conv1d";
-        let kernel = if conv {
+        decl.width = content.parse()?;
+        let conv = decl.kind == "conv1d" || decl.kind == "conv2d";
+        if conv {
             content.parse::<Token![,]>()?;
-            Some(content.parse::<LitInt>()?)
-        } else {
-            None
-        };
-        let (mut activation, mut no_bias) = (None, None);
+            decl.kernel = Some(content.parse::<LitInt>()?);
+        }
+        if decl.kind == "conv2d" {
+            // Optional stride, then padding: integers before the flags.
+            for slot in [&mut decl.stride, &mut decl.padding] {
+                if content.peek(Token![,]) && content.peek2(LitInt) {
+                    content.parse::<Token![,]>()?;
+                    *slot = Some(content.parse::<LitInt>()?);
+                }
+            }
+        }
         while content.peek(Token![,]) {
             content.parse::<Token![,]>()?;
             if content.is_empty() {
                 break;
             }
             let id: Ident = content.parse()?;
-            if conv && id == "no_bias" && no_bias.is_none() {
-                no_bias = Some(id);
-            } else if activation.is_none() {
-                activation = Some(id);
+            if conv && id == "no_bias" && decl.no_bias.is_none() {
+                decl.no_bias = Some(id);
+            } else if decl.kind == "conv2d" && id == "concat_time" && decl.concat_time.is_none() {
+                decl.concat_time = Some(id);
+            } else if decl.activation.is_none() {
+                decl.activation = Some(id);
             } else {
                 return Err(syn::Error::new(
                     id.span(),
@@ -377,13 +444,7 @@ impl Parse for LayerDecl {
         if !content.is_empty() {
             return Err(content.error("expected `)` after the activation"));
         }
-        Ok(LayerDecl {
-            kind,
-            width,
-            activation,
-            kernel,
-            no_bias,
-        })
+        Ok(decl)
     }
 }
 
@@ -533,3 +594,5 @@ impl Parse for TableauItem {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_image;

@@ -16,7 +16,7 @@ use quote::{format_ident, quote};
 
 use super::plan::{arena_len, lower};
 use super::shared::{form_tokens, layer_tokens, stepping_tokens, tableau_tokens};
-use crate::dsl::{CheckedModel, FormSpec, LayerKind, build_graph};
+use crate::dsl::{CheckedModel, FormSpec, LayerKind, build_shaped_graph};
 use crate::ir::Graph;
 use crate::plan::NetworkPlans;
 
@@ -75,7 +75,7 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
     let dim = m.dim;
     let time = m.time;
     // The checks built this graph already; a model with errors still gets coherent items.
-    let graph = build_graph(m.dim, m.time, &m.layers, &m.form).ok();
+    let graph = build_shaped_graph(m.dim, m.time, m.image, &m.layers, &m.form).ok();
     let plans = graph.as_ref().and_then(|g| NetworkPlans::new(g).ok());
     let bodies = plans.as_ref().map(|p| bodies(p, &ty));
     let (eval, vjp, forward, backward, scratch_len, tape_len) = match bodies {
@@ -161,6 +161,16 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
     });
     let layer_list = m.layers.iter().map(layer_tokens);
     let form = form_tokens(&m.form);
+    // `build_graph` for a state that is not an image, `build_shaped_graph` for one.
+    let graph_call = match m.image {
+        Some([c, h, w]) => quote! {
+            ::symplode::codegen::dsl::build_shaped_graph(
+                #dim, #time, ::std::option::Option::Some([#c, #h, #w]), &[#(#layer_list),*], &#form)
+        },
+        None => quote! {
+            ::symplode::codegen::dsl::build_graph(#dim, #time, &[#(#layer_list),*], &#form)
+        },
+    };
     let tab_name = m.tableau.tableau.name().to_string();
     let tableau_fn = tableau_tokens(m);
     let stepping = stepping_tokens(m);
@@ -208,7 +218,7 @@ pub fn emit(m: &CheckedModel) -> TokenStream {
             /// The IR graph of the dynamics, built from the declaration (it was built, planned
             /// and lowered at compile time, so this does not fail).
             pub fn graph() -> ::symplode::codegen::ir::Graph {
-                ::symplode::codegen::dsl::build_graph(#dim, #time, &[#(#layer_list),*], &#form)
+                #graph_call
                     .expect("the graph was checked by neural_ode!")
             }
 

@@ -82,6 +82,21 @@ pub(super) fn layer_tokens(l: &LayerSpec) -> TokenStream {
         LayerKind::Dense => quote!(Dense),
         LayerKind::ConcatSquash => quote!(ConcatSquash),
         LayerKind::Conv1d { kernel, bias } => quote!(Conv1d { kernel: #kernel, bias: #bias }),
+        LayerKind::Conv2d {
+            kernel,
+            stride,
+            padding,
+            bias,
+            concat_time,
+        } => quote!(Conv2d {
+            kernel: #kernel,
+            stride: #stride,
+            padding: #padding,
+            bias: #bias,
+            concat_time: #concat_time,
+        }),
+        LayerKind::Squeeze => quote!(Squeeze),
+        LayerKind::Unsqueeze => quote!(Unsqueeze),
     };
     let width = l.width;
     let act = match l.activation {

@@ -537,17 +537,26 @@ unsafe fn streamed<T: Real, K: Micro<T>>(p: &Problem<T>, kc_max: usize, l2: usiz
         }};
     }
     let k_outer = p.k > kc_max && p.m.saturating_mul(p.k).saturating_mul(size_of::<T>()) > l2 / 2;
+    // `while` loops: `step_by` iterators cost measurably on small products.
     if k_outer {
-        for p0 in (0..p.k).step_by(kc_max) {
-            for j0 in (0..p.n).step_by(nr_full) {
+        let mut p0 = 0;
+        while p0 < p.k {
+            let mut j0 = 0;
+            while j0 < p.n {
                 sweep!(j0, p0);
+                j0 += nr_full;
             }
+            p0 += kc_max;
         }
     } else {
-        for j0 in (0..p.n).step_by(nr_full) {
-            for p0 in (0..p.k).step_by(kc_max) {
+        let mut j0 = 0;
+        while j0 < p.n {
+            let mut p0 = 0;
+            while p0 < p.k {
                 sweep!(j0, p0);
+                p0 += kc_max;
             }
+            j0 += nr_full;
         }
     }
 }

@@ -2,9 +2,11 @@
 //!
 //! - [`Mlp`]: batched multilayer perceptron with PyTorch `nn.Linear` parameter layout;
 //! - [`ExpDecay`], [`HarmonicOscillator`], [`LinearOde`]: models with closed-form states and
-//!   exact gradients (`exact_state`, `exact_gradient`) for validating the gradient methods.
+//!   exact gradients (`exact_state`, `exact_gradient`) for validating the gradient methods;
+//! - [`image_flow`]: FFJORD's multiscale image flow ([`ImageFlow`]), a chain of interpreted
+//!   convolutional CNF blocks.
 //!
-//! All implement [`Dynamics`](crate::Dynamics) for f32 and f64 and never allocate in their
+//! The models above implement [`Dynamics`](crate::Dynamics) for f32 and f64 and never allocate in their
 //! evaluation and VJP methods.
 //!
 //! [`Activation`] and [`Saved`] are the IR's (re-exported); their numeric kernels are
@@ -12,6 +14,7 @@
 
 pub mod decay;
 pub mod error;
+pub mod image_flow;
 pub mod linear;
 pub mod mlp;
 pub mod oscillator;
@@ -19,6 +22,7 @@ pub mod oscillator;
 pub use crate::linalg::elementwise::ActivationKernels;
 pub use decay::ExpDecay;
 pub use error::ModelError;
+pub use image_flow::{ImageFlow, ImageFlowConfig};
 pub use linear::{LinearOde, expm};
 pub use mlp::{Mlp, MlpConfig};
 pub use oscillator::HarmonicOscillator;

@@ -10,12 +10,14 @@
 //! `dim`) from which code is emitted next to the errors, so user code naming the model does
 //! not produce follow-on errors.
 
+mod image;
+mod layers;
 mod model;
 mod tableau;
 
-pub use model::{
-    CheckedModel, FormSpec, LayerKind, LayerSpec, SteppingSpec, build_graph, check_model,
-};
+pub use image::{LayerMisfit, MisfitPart, image_shapes};
+pub use layers::{LayerKind, LayerSpec, build_graph, build_shaped_graph};
+pub use model::{CheckedModel, FormSpec, SteppingSpec, check_model};
 pub use tableau::{CheckedTableau, check_tableau};
 
 use proc_macro2::Span;

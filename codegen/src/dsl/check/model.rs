@@ -1,60 +1,32 @@
 //! Checks of a `neural_ode!` model declaration: fields given once and well-typed, layers
 //! (kinds, widths, activations), the form (field, CNF, energy), stepping and the tableau
-//! reference (checked by [`super::tableau`]). Also builds the declaration's IR graph
-//! ([`build_graph`]).
+//! reference (checked by [`super::tableau`]). The layer kinds and the graph they build are in
+//! [`super::layers`].
 
 use num_traits::Zero;
 use syn::{Attribute, Ident, LitInt, Visibility};
 
 use super::err;
+use super::layers::{LayerKind, LayerSpec, build_shaped_graph};
 use super::tableau::{CheckedTableau, check_explicit_adjoint, check_tableau, fallback_tableau};
-use crate::ad::{LinearOp, Trace, Wrt, cnf_dynamics, energy_dynamics};
+use crate::ad::Wrt;
 use crate::dsl::{Field, ModelDecl, NeuralOde, TableauRef};
-use crate::ir::{Activation, Graph, GraphBuilder, IrError};
+use crate::ir::Activation;
 use crate::tableau::{BUILTIN_NAMES, Q, TableauError, builtin};
-
-/// The kind of a layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LayerKind {
-    /// `dense(width, activation?)`: PyTorch `nn.Linear`.
-    Dense,
-    /// `concat_squash(width, activation?)`: FFJORD's `ConcatSquashLinear` (reads `t` itself).
-    ConcatSquash,
-    /// `conv1d(channels, kernel, activation?, no_bias?)`: a periodic 1-D convolution (PyTorch
-    /// `Conv1d` after a circular pad of `(kernel − 1) / 2`) on the energy form's grid, or on
-    /// `dim` points for the other forms; `width` is the output channel count.
-    Conv1d {
-        /// Kernel size (odd).
-        kernel: usize,
-        /// Whether the layer has a bias.
-        bias: bool,
-    },
-}
-
-/// One validated layer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LayerSpec {
-    /// The kind.
-    pub kind: LayerKind,
-    /// Output width.
-    pub width: usize,
-    /// Activation (`None` for none or `identity`).
-    pub activation: Option<Activation>,
-}
 
 /// How the layers define the dynamics (`form:`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum FormSpec {
     /// The layers are the vector field dx/dt (the default).
     Field,
-    /// A continuous normalizing flow ([`cnf_dynamics`]): the layers are `f(z, t)`, the state
-    /// is `[z, log p]`.
+    /// A continuous normalizing flow ([`crate::ad::cnf_dynamics`]): the layers are `f(z, t)`,
+    /// the state is `[z, log p]`.
     Cnf {
         /// Hutchinson's estimator (noise as auxiliary input 1) instead of the exact trace.
         hutchinson: bool,
     },
-    /// An energy-based model ([`energy_dynamics`]): the layers are `H(z)` (summed over
-    /// their output), the dynamics `D ∇_z H` with the stencil `D`.
+    /// An energy-based model ([`crate::ad::energy_dynamics`]): the layers are `H(z)` (summed
+    /// over their output), the dynamics `D ∇_z H` with the stencil `D`.
     Energy {
         /// `laplacian` instead of `central_difference`.
         laplacian: bool,
@@ -63,63 +35,6 @@ pub enum FormSpec {
         /// Grid spacing.
         dx: f64,
     },
-}
-
-/// The IR graph of a declaration: input `x [B,dim]` (and `[x, t]` when `time` and the first
-/// layer is dense), layers `layers.{k}` with their activations, then the form's transform.
-/// `neural_ode!` calls it at compile time (and lowers the graph's plans), so it does not fail
-/// for a model that compiled; the generated `graph()` calls it again.
-///
-/// # Errors
-/// A layer or form that does not fit (checked by [`check_model`]).
-pub fn build_graph(
-    dim: usize,
-    time: bool,
-    layers: &[LayerSpec],
-    form: &FormSpec,
-) -> Result<Graph, IrError> {
-    let grid = match *form {
-        FormSpec::Energy { n, .. } => n,
-        _ => dim,
-    };
-    let mut b = GraphBuilder::new();
-    let mut h = b.input("x", dim)?;
-    if time && layers.first().is_some_and(|l| l.kind == LayerKind::Dense) {
-        h = b.time_concat(h)?;
-    }
-    for (k, l) in layers.iter().enumerate() {
-        let name = format!("layers.{k}");
-        h = match l.kind {
-            LayerKind::Dense => b.dense_layer(h, &name, l.width, Activation::Identity, true)?,
-            LayerKind::ConcatSquash => b.concat_squash(h, &name, l.width)?,
-            LayerKind::Conv1d { kernel, bias } => {
-                b.conv1d_layer(h, &name, grid, l.width, kernel, Activation::Identity, bias)?
-            }
-        };
-        if let Some(a) = l.activation {
-            h = b.activation(h, a)?;
-        }
-    }
-    let f = b.finish(&[h])?;
-    match *form {
-        FormSpec::Field => Ok(f),
-        FormSpec::Cnf { hutchinson } => cnf_dynamics(
-            &f,
-            if hutchinson {
-                Trace::Hutchinson
-            } else {
-                Trace::Exact
-            },
-        ),
-        FormSpec::Energy { laplacian, n, dx } => energy_dynamics(
-            &f,
-            &if laplacian {
-                LinearOp::laplacian(n, dx)
-            } else {
-                LinearOp::central_difference(n, dx)
-            },
-        ),
-    }
 }
 
 /// Step-size control chosen in the declaration.
@@ -150,6 +65,8 @@ pub struct CheckedModel {
     pub f64: bool,
     /// State dimension.
     pub dim: usize,
+    /// The state as a `[c, h, w]` image (`shape:`), for image layers.
+    pub image: Option<[usize; 3]>,
     /// Whether the network reads `[x, t]`.
     pub time: bool,
     /// The layers, the last of width `dim` (any width for an energy).
@@ -169,6 +86,7 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
     let mut seen: Vec<&'static str> = Vec::new();
     let mut float = None;
     let mut dim = None;
+    let mut shape_decl = None;
     let mut time = true;
     let mut layers_decl = None;
     let mut tableau_ref = None;
@@ -183,6 +101,7 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
                 Field::Dim(l) => l.span(),
                 Field::Time(l) => l.span,
                 Field::Layers(k, _)
+                | Field::Shape(k, _)
                 | Field::Tableau(k, _)
                 | Field::Solver(k, _)
                 | Field::Adjoint(k, _)
@@ -205,6 +124,7 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
                 Ok(d) if d >= 1 => dim = Some((d, l.span())),
                 _ => errors.push(err(l.span(), "the state dimension must be an integer ≥ 1")),
             },
+            Field::Shape(k, s) => shape_decl = Some((k, s)),
             Field::Time(b) => time = b.value,
             Field::Layers(k, l) => layers_decl = Some((k, l)),
             Field::Tableau(k, t) => tableau_ref = Some((k, t)),
@@ -223,7 +143,9 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
     if float.is_none() && !seen.contains(&"float") {
         errors.push(missing("float"));
     }
-    if dim.is_none() && !seen.contains(&"dim") {
+    let image = shape_decl.and_then(|(k, s)| super::image::shape_field(k, s, dim, &mut errors));
+    let dim = dim.or(image.map(|[c, h, w]| (c * h * w, name_span)));
+    if dim.is_none() && !seen.contains(&"dim") && !seen.contains(&"shape") {
         errors.push(missing("dim"));
     }
     let d = dim.map_or(1, |(d, _)| d);
@@ -315,6 +237,7 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
         Some((_, decls)) => {
             for (n, l) in decls.iter().enumerate() {
                 let width = match l.width.base10_parse::<usize>() {
+                    _ if l.kind == "squeeze" || l.kind == "unsqueeze" => 1,
                     Ok(w) if w >= 1 => w,
                     _ => {
                         errors.push(err(l.width.span(), "a layer width must be an integer ≥ 1"));
@@ -357,6 +280,12 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
                         kernel,
                         bias: l.no_bias.is_none(),
                     }
+                } else if l.kind == "conv2d" {
+                    super::image::conv2d_kind(l, &mut errors)
+                } else if l.kind == "squeeze" {
+                    LayerKind::Squeeze
+                } else if l.kind == "unsqueeze" {
+                    LayerKind::Unsqueeze
                 } else {
                     LayerKind::Dense
                 };
@@ -364,7 +293,9 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
                 // A conv1d's width is its channel count; as the last layer of a vector field
                 // it must have one channel (output width `dim`, one value per grid point).
                 let conv = matches!(kind, LayerKind::Conv1d { .. });
-                let width = if last && conv {
+                let width = if last && kind.is_image() {
+                    width // checked on the image by `image::check_layers`
+                } else if last && conv {
                     if width != 1 {
                         errors.push(err(
                             l.width.span(),
@@ -396,6 +327,11 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
                 });
             }
         }
+    }
+    if let Some((_, decls)) = layers_decl
+        && decls.len() == layers.len()
+    {
+        super::image::check_layers(decls, &mut layers, image, !energy, &mut errors);
     }
     if layers.is_empty() {
         layers.push(LayerSpec {
@@ -529,7 +465,7 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
 
     // Build and differentiate the graph now: the lowering compiles its plans.
     if errors.is_empty() {
-        let built = build_graph(d, time, &layers, &form).and_then(|g| {
+        let built = build_shaped_graph(d, time, image, &layers, &form).and_then(|g| {
             let g = crate::ir::passes::simplify(&g);
             crate::ad::vjp(&g, &Wrt::state_and_params(&g)).map(|_| ())
         });
@@ -547,6 +483,7 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
         name: m.name.clone(),
         f64: float.unwrap_or(true),
         dim: d,
+        image,
         time,
         layers,
         form,
