@@ -174,6 +174,18 @@ fn a_wide_flow_with_the_runs_noise_seed_reproduces_its_validation_nll() {
         other != nll && (other - nll).abs() < 0.5 * nll.abs(),
         "{other} vs {nll}"
     );
+    // `--trace exact` evaluates the 17-D flow exactly (17 JVPs per evaluation).
+    let exact = succeeds(&dir, &[&args("5")[..], &["--trace", "exact"]].concat());
+    let v: serde_json::Value = serde_json::from_str(exact.trim()).unwrap();
+    assert!(
+        v["summary"].as_str().unwrap().ends_with("exact trace"),
+        "{v}"
+    );
+    let e = v["nll"].as_f64().unwrap();
+    assert!(
+        e.is_finite() && e != nll && (e - nll).abs() < 0.5 * nll.abs(),
+        "{e} vs {nll}"
+    );
 }
 
 #[test]
@@ -253,6 +265,62 @@ fn grad_gives_the_nll_gradient_of_central_differences() {
             dx.data[i]
         );
     }
+}
+
+/// `--trace exact` is the default's number in 2-D; `--trace hutchinson` estimates it: each
+/// noise seed gives another value, their mean within four standard errors of the exact NLL.
+#[test]
+fn trace_option_chooses_the_divergence() {
+    let dir = common::fresh_dir("flow-eval-trace");
+    std::fs::write(dir.join("flow.toml"), FLOW).unwrap();
+    let spec = FlowSpec::read(dir.join("flow.toml")).unwrap();
+    let net = spec
+        .build::<f64>(FlowTrace::Exact, &spec.init_params(8).unwrap())
+        .unwrap();
+    save_weights(dir.join("w.safetensors"), &net).unwrap();
+    let mut rng = Rng::new(9);
+    let x: Vec<f64> = (0..50 * 2).map(|_| 1.5 * rng.normal()).collect();
+    npy::write(dir.join("x.npy"), &[50, 2], &x).unwrap();
+    let nll = |more: &[&str]| {
+        let base = [
+            "solve",
+            "--model",
+            "flow.toml",
+            "--weights",
+            "w.safetensors",
+            "--x0",
+            "x.npy",
+            "--nll",
+            "--json",
+        ];
+        let out = succeeds(&dir, &[&base[..], more].concat());
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        (
+            v["nll"].as_f64().unwrap(),
+            v["summary"].as_str().unwrap().to_string(),
+        )
+    };
+    let (exact, summary) = nll(&[]);
+    assert!(summary.ends_with("exact trace"), "{summary}");
+    assert_eq!(nll(&["--trace", "exact"]).0.to_bits(), exact.to_bits());
+    let seeds: Vec<String> = (0..16).map(|s| s.to_string()).collect();
+    let h: Vec<f64> = seeds
+        .iter()
+        .map(|s| {
+            let (v, summary) = nll(&["--trace", "hutchinson", "--noise-seed", s]);
+            assert!(summary.ends_with("hutchinson trace"), "{summary}");
+            v
+        })
+        .collect();
+    let n = h.len() as f64;
+    let mean = h.iter().sum::<f64>() / n;
+    let sd = (h.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    assert!(sd > 0.0 && h[0] != exact, "{h:?}");
+    assert!(
+        (mean - exact).abs() < 4.0 * sd / n.sqrt(),
+        "Hutchinson mean {mean} ± {} vs exact {exact}",
+        sd / n.sqrt()
+    );
 }
 
 #[test]

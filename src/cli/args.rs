@@ -91,10 +91,23 @@ impl ModelArgs {
 /// Options that only flow model files (`form = "cnf"`) use.
 #[derive(Debug, Args)]
 pub struct FlowArgs {
-    /// Seed of the Hutchinson noise of a flow model file above 16 dimensions (the run file's
-    /// `seed` reproduces its validation NLL).
+    /// The divergence of a flow model file: exact (dim JVPs per evaluation) or Hutchinson's
+    /// estimate (default: exact up to 16 dimensions, above it the file's).
+    #[arg(long, value_enum)]
+    pub trace: Option<TraceArg>,
+    /// Seed of the Hutchinson noise of a flow model file (the run file's `seed` reproduces
+    /// its validation NLL above 16 dimensions).
     #[arg(long, default_value_t = 0)]
     pub noise_seed: u64,
+}
+
+/// `--trace`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TraceArg {
+    /// The exact divergence.
+    Exact,
+    /// Hutchinson's estimate with the file's noise (Gaussian unless it says `rademacher`).
+    Hutchinson,
 }
 
 /// Step options.

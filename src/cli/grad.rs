@@ -67,7 +67,7 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
     if let Some(t1) = args.t1 {
         check_span(&[args.t0, t1], "--t0/--t1")?;
     }
-    let l = load_any::<T>(&args.model, args.flow.noise_seed)?;
+    let l = load_any::<T>(&args.model, &args.flow)?;
     let t1 = args
         .t1
         .unwrap_or_else(|| l.flow.map_or(1.0, |f| f.time_length));

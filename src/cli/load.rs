@@ -6,11 +6,11 @@ use std::path::Path;
 use symplode::io::{self, IoError, ModelSpec, Named, SafeTensors, SolverSpec, SpecNet, npy};
 use symplode::prelude::*;
 use symplode::runtime::rng::Rng;
-use symplode::train::flow::{EXACT_EVAL_MAX_DIM, FlowSamples, FlowTrace};
+use symplode::train::flow::{EXACT_EVAL_MAX_DIM, FlowSamples, FlowTrace, Noise};
 use symplode::train::{FlowSpec, is_flow_model_file};
 
 use super::CliError;
-use super::args::{ModelArgs, SolverArgs};
+use super::args::{FlowArgs, ModelArgs, SolverArgs, TraceArg};
 use super::train_flow::VALIDATION_SALT;
 
 /// Everything a run needs, in precision `T`, with the network `N` (the spec's MLP, or any
@@ -102,11 +102,12 @@ pub fn load<T: CliReal>(args: &ModelArgs) -> Result<Loaded<T>, CliError> {
 }
 
 /// As [`load`], for a model spec or a flow model file (`form = "cnf"`): a flow's x0 are
-/// samples `[n, d]`, started as `[x, 0]` (exact trace, d ≤ [`EXACT_EVAL_MAX_DIM`]) or
-/// `[x, 0, ε]` (Hutchinson, ε from `noise_seed` as the training's validation draws it).
+/// samples `[n, d]`, started as `[x, 0]` (exact trace: `--trace exact`, or by default when
+/// d ≤ [`EXACT_EVAL_MAX_DIM`]) or `[x, 0, ε]` (Hutchinson, ε from `--noise-seed` as the
+/// training's validation draws it).
 pub fn load_any<T: CliReal>(
     args: &ModelArgs,
-    noise_seed: u64,
+    flow_args: &FlowArgs,
 ) -> Result<Loaded<T, Box<dyn Dynamics<T>>>, CliError> {
     if !is_flow_model_file(&args.model)? {
         let l = load::<T>(args)?;
@@ -128,15 +129,20 @@ pub fn load_any<T: CliReal>(
     let weights = SafeTensors::read(&args.weights)?;
     let params = spec.read_params(&weights)?;
     let d = spec.dim;
-    let trace = if d <= EXACT_EVAL_MAX_DIM {
-        FlowTrace::Exact
-    } else {
-        spec.trace
+    let trace = match (flow_args.trace, spec.trace) {
+        (Some(TraceArg::Exact), _) => FlowTrace::Exact,
+        (Some(TraceArg::Hutchinson), FlowTrace::Exact) => FlowTrace::Hutchinson(Noise::Gaussian),
+        (Some(TraceArg::Hutchinson), t) => t,
+        (None, _) if d <= EXACT_EVAL_MAX_DIM => FlowTrace::Exact,
+        (None, t) => t,
     };
     let net = spec.build::<T>(trace, &params)?;
     let (tableau, scheme, mut stepping) =
         numerics(args, spec.tableau(), &spec.solver, spec.origin())?;
-    if let (FlowTrace::Hutchinson(_), Stepping::Adaptive(a)) = (spec.trace, &mut stepping) {
+    let noisy = [spec.trace, trace]
+        .iter()
+        .any(|t| matches!(t, FlowTrace::Hutchinson(_)));
+    if let (true, Stepping::Adaptive(a)) = (noisy, &mut stepping) {
         // As `symplode train` does for a Hutchinson flow, in training and validation (also
         // by the exact trace): ε's d constant components never err, so the tolerances are
         // scaled to keep the step control on [z, Δlogp] FFJORD's.
@@ -145,7 +151,7 @@ pub fn load_any<T: CliReal>(
         a.atol *= f;
     }
     let (rows, x0_shape) = read_states::<f64>(&args.x0, "x0", d, None)?;
-    let mut rng = Rng::new(noise_seed ^ VALIDATION_SALT);
+    let mut rng = Rng::new(flow_args.noise_seed ^ VALIDATION_SALT);
     let x0 = FlowSamples::states::<T>(&rows, d, trace, spec.time_length, &mut rng).x0;
     let summary = format!("{}, {} trace", spec.summary(), trace.name());
     Ok(Loaded {

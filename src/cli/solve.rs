@@ -46,7 +46,7 @@ pub fn run<T: CliReal>(args: &SolveArgs, out: &mut String) -> Result<(), CliErro
     if let Some(times) = &given {
         check_span(times, what)?;
     }
-    let l = load_any::<T>(&args.model, args.flow.noise_seed)?;
+    let l = load_any::<T>(&args.model, &args.flow)?;
     let times = given.unwrap_or_else(|| vec![args.t0, l.flow.map_or(1.0, |f| f.time_length)]);
     check_span(&times, what)?;
     if args.nll && l.flow.is_none() {
