@@ -3,10 +3,12 @@
 
 #![cfg(feature = "cli")]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-use symplode::io::{ModelSpec, npy, save_weights};
+use std::path::{Path, PathBuf};
+
+use common::{MODEL_ARGS, spec_fixture};
+use symplode::io::npy;
 
 const SPEC: &str = r#"
 dim = 2
@@ -28,19 +30,13 @@ steps = 4
 
 /// A fresh directory with a valid m.toml, w.safetensors and x0.npy ([3, 2]).
 fn fixture(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("symplode-bad-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("m.toml"), SPEC).unwrap();
-    let spec = ModelSpec::read(dir.join("m.toml")).unwrap();
-    save_weights(dir.join("w.safetensors"), &spec.init::<f64>(1).unwrap()).unwrap();
-    npy::write(
-        dir.join("x0.npy"),
+    spec_fixture(
+        &format!("bad-{name}"),
+        SPEC,
+        1,
         &[3, 2],
-        &[0.1f64, 0.2, 0.3, 0.4, 0.5, 0.6],
+        &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
     )
-    .unwrap();
-    dir
 }
 
 /// Runs `symplode grad` (or `args` as given when they start with a subcommand) and checks the
@@ -51,36 +47,11 @@ fn fails(dir: &Path, args: &[&str], code: i32, want: &str) {
         args.first(),
         Some(&("grad" | "solve" | "tableau" | "frobnicate"))
     ) {
-        full.extend([
-            "grad",
-            "--model",
-            "m.toml",
-            "--weights",
-            "w.safetensors",
-            "--x0",
-            "x0.npy",
-        ]);
+        full.push("grad");
+        full.extend(MODEL_ARGS);
     }
     full.extend(args);
-    let out = Command::new(env!("CARGO_BIN_EXE_symplode"))
-        .current_dir(dir)
-        .args(&full)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "{full:?}: {stderr}");
-    assert_eq!(
-        stderr.lines().count(),
-        1,
-        "{full:?}: not one line:\n{stderr}"
-    );
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    assert!(stderr.contains(want), "{full:?}:\n{stderr}lacks: {want}");
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("internal error"),
-        "{stderr}"
-    );
-    assert!(out.stdout.is_empty(), "{full:?} printed to stdout");
+    common::fails(dir, &full, code, &[want]);
 }
 
 #[test]
@@ -251,15 +222,7 @@ fn bad_arrays_and_values() {
         2,
         "unrecognized subcommand 'frobnicate'",
     );
-    let solve = [
-        "solve",
-        "--model",
-        "m.toml",
-        "--weights",
-        "w.safetensors",
-        "--x0",
-        "x0.npy",
-    ];
+    let solve = [&["solve"][..], &MODEL_ARGS].concat();
     fails(
         &d,
         &[&solve[..], &["--times", "0,1,1"]].concat(),

@@ -3,10 +3,13 @@
 
 #![cfg(feature = "cli")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-use symplode::io::{ModelSpec, SafeTensors, npy, save_weights};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{MODEL_ARGS, spec_fixture, symplode};
+use symplode::io::{ModelSpec, SafeTensors, npy};
 use symplode::prelude::*;
 use symplode::runtime::rng::Rng;
 
@@ -38,26 +41,16 @@ const BATCH: usize = 5;
 
 /// A fresh directory holding m.toml, w.safetensors (seeded PyTorch-style init) and x0.npy.
 fn fixture(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("symplode-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("m.toml"), SPEC).unwrap();
-    let spec = ModelSpec::read(dir.join("m.toml")).unwrap();
-    save_weights(dir.join("w.safetensors"), &spec.init::<f64>(2021).unwrap()).unwrap();
     let mut rng = Rng::new(7);
     let x0: Vec<f64> = (0..BATCH * 2)
         .map(|_| rng.uniform_range(-1.5, 1.5))
         .collect();
-    npy::write(dir.join("x0.npy"), &[BATCH, 2], &x0).unwrap();
-    dir
+    spec_fixture(&format!("cli-{name}"), SPEC, 2021, &[BATCH, 2], &x0)
 }
 
+/// Runs `symplode args…` in `dir`, which must succeed.
 fn run(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_symplode"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
+    let out = common::run(dir, args);
     assert!(
         out.status.success(),
         "symplode {args:?} failed: {}",
@@ -65,15 +58,6 @@ fn run(dir: &Path, args: &[&str]) -> Output {
     );
     out
 }
-
-const MODEL: [&str; 6] = [
-    "--model",
-    "m.toml",
-    "--weights",
-    "w.safetensors",
-    "--x0",
-    "x0.npy",
-];
 
 /// The library's own gradient for the fixture (dopri5, loss mean ‖x(1)‖²).
 fn reference(dir: &Path, stepping: Stepping, method: &dyn GradientMethod<f64>) -> GradResult<f64> {
@@ -121,7 +105,7 @@ fn grad_writes_the_library_gradient_for_every_method() {
     for (name, method) in &methods {
         let out = format!("g-{name}.safetensors");
         let mut args = vec!["grad", "--method", name, "--out", &out];
-        args.extend(MODEL);
+        args.extend(MODEL_ARGS);
         run(&dir, &args);
         let (dx0, dtheta) = read_grads(&dir.join(&out), &names);
         let r = reference(&dir, Stepping::adaptive(1e-6, 1e-8), method.as_ref());
@@ -146,7 +130,7 @@ fn grad_writes_the_library_gradient_for_every_method() {
 fn grad_json_reports_the_run() {
     let dir = fixture("json");
     let mut args = vec!["grad"];
-    args.extend(MODEL);
+    args.extend(MODEL_ARGS);
     args.extend([
         "--tableau",
         "rk4",
@@ -210,7 +194,7 @@ fn grad_with_cotangent_and_f32() {
     let c: Vec<f64> = (0..BATCH * 2).map(|i| (i as f64 - 4.0) / 7.0).collect();
     npy::write(dir.join("c.npy"), &[BATCH, 2], &c).unwrap();
     let mut args = vec!["grad"];
-    args.extend(MODEL);
+    args.extend(MODEL_ARGS);
     args.extend([
         "--cotangent",
         "c.npy",
@@ -256,7 +240,7 @@ fn grad_with_cotangent_and_f32() {
 fn solve_writes_states_at_every_time() {
     let dir = fixture("solve");
     let mut args = vec!["solve"];
-    args.extend(MODEL);
+    args.extend(MODEL_ARGS);
     args.extend(["--times", "0,0.25,1", "--out", "s.npy", "--json"]);
     let out = run(&dir, &args);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -283,7 +267,7 @@ fn solve_writes_states_at_every_time() {
     assert_eq!(v["steps"]["accepted"], sol.counters.accepted);
 
     let mut args = vec!["solve"];
-    args.extend(MODEL);
+    args.extend(MODEL_ARGS);
     args.extend([
         "--t0", "-0.5", "--t1", "0.5", "--out", "s2.npy", "--steps", "3", "--f32",
     ]);
@@ -309,7 +293,7 @@ fn memory_frontier_methods_from_the_command_line() {
         .collect();
     let grads = |extra: &[&str], file: &str| {
         let mut args: Vec<&str> = vec!["grad"];
-        args.extend(MODEL);
+        args.extend(MODEL_ARGS);
         args.extend(["--tableau", "dopri5", "--steps", "12", "--out", file]);
         args.extend(extra);
         let out = run(&dir, &args);
@@ -354,13 +338,9 @@ fn memory_frontier_methods_from_the_command_line() {
     assert!(text.contains("auto: "), "{text}");
     // A budget nothing fits is one clear error naming the smallest achievable peak.
     let mut args: Vec<&str> = vec!["grad"];
-    args.extend(MODEL);
+    args.extend(MODEL_ARGS);
     args.extend(["--method", "auto", "--memory-budget", "1KiB"]);
-    let out = Command::new(env!("CARGO_BIN_EXE_symplode"))
-        .current_dir(&dir)
-        .args(&args)
-        .output()
-        .unwrap();
+    let out = symplode().current_dir(&dir).args(&args).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -369,13 +349,9 @@ fn memory_frontier_methods_from_the_command_line() {
     );
     // No checkpoint at all (C counts the start's): one clear error naming the option.
     let mut args: Vec<&str> = vec!["grad"];
-    args.extend(MODEL);
+    args.extend(MODEL_ARGS);
     args.extend(["--method", "symplectic-binomial", "--checkpoints", "0"]);
-    let out = Command::new(env!("CARGO_BIN_EXE_symplode"))
-        .current_dir(&dir)
-        .args(&args)
-        .output()
-        .unwrap();
+    let out = symplode().current_dir(&dir).args(&args).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -396,7 +372,7 @@ fn per_sample_steps_from_the_command_line() {
         "--out",
         "g.safetensors",
     ];
-    args.extend(MODEL);
+    args.extend(MODEL_ARGS);
     run(&dir, &args);
     let (dx0, dtheta) = read_grads(&dir.join("g.safetensors"), &names);
     let stepping = Stepping::adaptive(1e-6, 1e-8).per_sample();
@@ -412,7 +388,7 @@ fn per_sample_steps_from_the_command_line() {
         "--out",
         "s.npy",
     ];
-    solve.extend(MODEL);
+    solve.extend(MODEL_ARGS);
     run(&dir, &solve);
     let mut fixed = vec![
         "grad",
@@ -422,11 +398,7 @@ fn per_sample_steps_from_the_command_line() {
         "--out",
         "f.safetensors",
     ];
-    fixed.extend(MODEL);
-    let out = Command::new(env!("CARGO_BIN_EXE_symplode"))
-        .current_dir(&dir)
-        .args(&fixed)
-        .output()
-        .unwrap();
+    fixed.extend(MODEL_ARGS);
+    let out = symplode().current_dir(&dir).args(&fixed).output().unwrap();
     assert!(!out.status.success(), "--per-sample with --steps must fail");
 }

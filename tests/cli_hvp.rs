@@ -5,10 +5,12 @@
 #![cfg(feature = "cli")]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-use symplode::io::{ModelSpec, NamedTensor, SafeTensors, npy, safetensors, save_weights};
+use std::path::PathBuf;
+
+use common::{MODEL_ARGS, run, spec_fixture};
+use symplode::io::{ModelSpec, NamedTensor, SafeTensors, npy, safetensors};
 use symplode::prelude::*;
 use symplode::runtime::grad::hvp::{Direction, MeanSqFinal, hvp};
 use symplode::runtime::rng::Rng;
@@ -37,16 +39,16 @@ const BATCH: usize = 4;
 /// A fresh directory with m.toml, w.safetensors, x0.npy and v.safetensors (a direction in
 /// `net.0.weight` and `x0`).
 fn fixture(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("symplode-hvp-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("m.toml"), SPEC).unwrap();
-    let spec = ModelSpec::read(dir.join("m.toml")).unwrap();
-    save_weights(dir.join("w.safetensors"), &spec.init::<f64>(3).unwrap()).unwrap();
     let mut rng = Rng::new(7);
     let mut draw =
         |n: usize| -> Vec<f64> { (0..n).map(|_| rng.uniform_range(-1.0, 1.0)).collect() };
-    npy::write(dir.join("x0.npy"), &[BATCH, 2], &draw(BATCH * 2)).unwrap();
+    let dir = spec_fixture(
+        &format!("hvp-{name}"),
+        SPEC,
+        3,
+        &[BATCH, 2],
+        &draw(BATCH * 2),
+    );
     let (w, x) = (draw(8 * 3), draw(BATCH * 2));
     let tensors = [
         NamedTensor::new("net.0.weight", &[8, 3], &w[..]),
@@ -56,28 +58,11 @@ fn fixture(name: &str) -> PathBuf {
     dir
 }
 
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_symplode"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-const MODEL: [&str; 6] = [
-    "--model",
-    "m.toml",
-    "--weights",
-    "w.safetensors",
-    "--x0",
-    "x0.npy",
-];
-
 #[test]
 fn writes_the_library_hvp_and_checks_it() {
     let dir = fixture("ok");
     let mut args = vec!["hvp"];
-    args.extend(MODEL);
+    args.extend(MODEL_ARGS);
     args.extend([
         "--direction",
         "v.safetensors",
@@ -127,7 +112,7 @@ fn writes_the_library_hvp_and_checks_it() {
     }
     // The text report runs too (random direction).
     let mut args = vec!["hvp"];
-    args.extend(MODEL);
+    args.extend(MODEL_ARGS);
     let out = run(&dir, &args);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
@@ -145,7 +130,7 @@ fn unknown_direction_tensor_is_a_one_line_error() {
     let tensors = [NamedTensor::new("net.9.weight", &[2], &z[..])];
     safetensors::write(dir.join("bad.safetensors"), &tensors, &BTreeMap::new()).unwrap();
     let mut args = vec!["hvp"];
-    args.extend(MODEL);
+    args.extend(MODEL_ARGS);
     args.extend(["--direction", "bad.safetensors"]);
     let out = run(&dir, &args);
     assert_eq!(out.status.code(), Some(1));
@@ -162,7 +147,7 @@ fn unknown_direction_tensor_is_a_one_line_error() {
 fn over_the_memory_budget_is_refused_before_starting() {
     let dir = fixture("budget");
     let mut args = vec!["hvp"];
-    args.extend(MODEL);
+    args.extend(MODEL_ARGS);
     args.extend(["--memory-budget", "10K"]);
     let out = run(&dir, &args);
     assert_eq!(out.status.code(), Some(1));

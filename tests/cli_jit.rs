@@ -3,10 +3,12 @@
 
 #![cfg(feature = "cli")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-use symplode::io::{ModelSpec, SafeTensors, npy, save_weights};
+use std::path::{Path, PathBuf};
+
+use common::{MODEL_ARGS, run, spec_fixture};
+use symplode::io::SafeTensors;
 use symplode::runtime::rng::Rng;
 
 const SPEC: &str = r#"
@@ -32,25 +34,11 @@ b = ["1/6", "2/3", "1/6"]
 "#;
 
 fn fixture(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("symplode-cli-jit-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("m.toml"), SPEC).unwrap();
-    std::fs::write(dir.join("kutta3.toml"), RK3).unwrap();
-    let spec = ModelSpec::read(dir.join("m.toml")).unwrap();
-    save_weights(dir.join("w.safetensors"), &spec.init::<f64>(5).unwrap()).unwrap();
     let mut rng = Rng::new(3);
     let x0: Vec<f64> = (0..8).map(|_| rng.uniform_range(-1.0, 1.0)).collect();
-    npy::write(dir.join("x0.npy"), &[4, 2], &x0).unwrap();
+    let dir = spec_fixture(&format!("cli-jit-{name}"), SPEC, 5, &[4, 2], &x0);
+    std::fs::write(dir.join("kutta3.toml"), RK3).unwrap();
     dir
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_symplode"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 fn grads(dir: &Path, file: &str) -> Vec<f64> {
@@ -72,20 +60,18 @@ fn grads(dir: &Path, file: &str) -> Vec<f64> {
 fn jit_gradients_equal_interpreted_ones() {
     let dir = fixture("grad");
     let base = [
-        "grad",
-        "--model",
-        "m.toml",
-        "--weights",
-        "w.safetensors",
-        "--x0",
-        "x0.npy",
-        "--tableau-file",
-        "kutta3.toml",
-        "--steps",
-        "7",
-        "--method",
-        "symplectic",
-    ];
+        &["grad"][..],
+        &MODEL_ARGS,
+        &[
+            "--tableau-file",
+            "kutta3.toml",
+            "--steps",
+            "7",
+            "--method",
+            "symplectic",
+        ],
+    ]
+    .concat();
     let plain = run(&dir, &[&base[..], &["--out", "plain.safetensors"]].concat());
     assert!(
         plain.status.success(),

@@ -1,15 +1,17 @@
 //! `symplode tableau list` and `symplode tableau check` on built-ins and on TOML files.
 
-use std::process::Command;
+#![cfg(feature = "cli")]
 
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::fresh_dir;
 use symplode::prelude::*;
 
-fn run(args: &[&str], dir: &std::path::Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_symplode"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
+/// Runs `symplode args…` in `dir`, which must succeed quietly; its standard output.
+fn run(args: &[&str], dir: &Path) -> String {
+    let out = common::run(dir, args);
     assert!(
         out.status.success(),
         "{args:?}: {}",
@@ -19,15 +21,9 @@ fn run(args: &[&str], dir: &std::path::Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn tmp() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("symplode-cli-tableau-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn lists_every_builtin() {
-    let text = run(&["tableau", "list"], &tmp());
+    let text = run(&["tableau", "list"], &fresh_dir("cli-tableau-list"));
     assert_eq!(text.lines().count(), BUILTIN_NAMES.len() + 1);
     for name in BUILTIN_NAMES {
         let t = builtin(name).unwrap();
@@ -45,7 +41,8 @@ fn lists_every_builtin() {
 
 #[test]
 fn checks_a_builtin() {
-    let text = run(&["tableau", "check", "dopri5"], &tmp());
+    let dir: PathBuf = fresh_dir("cli-tableau-builtin");
+    let text = run(&["tableau", "check", "dopri5"], &dir);
     for want in [
         "tableau         dopri5 (built-in `dopri5`)",
         "stages          7",
@@ -59,13 +56,13 @@ fn checks_a_builtin() {
     ] {
         assert!(text.contains(want), "lacks `{want}`:\n{text}");
     }
-    let verbose = run(&["tableau", "check", "dopri5", "--verbose"], &tmp());
+    let verbose = run(&["tableau", "check", "dopri5", "--verbose"], &dir);
     assert!(verbose.lines().count() >= text.lines().count() + 91);
 }
 
 #[test]
 fn checks_a_tableau_file() {
-    let d = tmp();
+    let d = fresh_dir("cli-tableau-file");
     std::fs::write(
         d.join("heun3.toml"),
         "name = 'heun3'\norder = 3\nc = ['0', '1/3', '2/3']\na = [[], ['1/3'], ['0', '2/3']]\nb = ['1/4', '0', '3/4']\n",

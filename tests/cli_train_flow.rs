@@ -6,27 +6,11 @@
 
 #![cfg(feature = "cli")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-use symplode::io::SafeTensors;
+use std::path::PathBuf;
 
-const FLOW: &str = r#"
-form = "cnf"
-dim = 2
-time_length = 0.5
-trace = "hutchinson"
-tableau = "rk4"
-[[layers]]
-kind = "concat_squash"
-out = 16
-activation = "tanh"
-[[layers]]
-kind = "concat_squash"
-out = 2
-[solver]
-steps = 4
-"#;
+use common::{FLOW, exact_nll, fails, graph_params, log_lines, ok, symplode, tensors, train};
 
 /// A run file for the flow in `flow.toml` (`data` is the body of the [data] table).
 fn run_toml(out: &str, iterations: u64, shards: usize, data: &str) -> String {
@@ -52,91 +36,11 @@ every = 10
 
 const TOY: &str = "builtin = \"8gaussians\"\npoints = 2000";
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_symplode"))
-}
-
 /// A fresh directory with the flow model file.
 fn fixture(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("symplode-flow-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::fresh_dir(&format!("train-flow-{name}"));
     std::fs::write(dir.join("flow.toml"), FLOW).unwrap();
     dir
-}
-
-fn train(dir: &Path, config: &str, extra: &[&str]) -> Output {
-    bin()
-        .current_dir(dir)
-        .args(["train", "--quiet", "--config", config])
-        .args(extra)
-        .output()
-        .unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "stdout {}\nstderr {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn weights(path: &Path) -> Vec<(String, Vec<usize>, Vec<f64>)> {
-    let st = SafeTensors::read(path).unwrap();
-    st.names()
-        .into_iter()
-        .map(|n| {
-            let t = st.tensor(&n).unwrap();
-            (n, t.shape, t.data)
-        })
-        .collect()
-}
-
-fn log(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// −mean log p of `x` (`[n, 2]`) under the flow with `params`, by the exact trace with fixed
-/// rk4 steps, written out independently of the trainer: the library's CNF graph, solved
-/// here; log N(z; 0, I) by hand.
-fn exact_nll(params: &[f64], x: &[f64]) -> f64 {
-    use symplode::codegen::ad::Trace;
-    use symplode::codegen::ir::{Activation, Graph};
-    use symplode::prelude::*;
-    use symplode::runtime::interp::cnf;
-    let f = Graph::concat_squash_mlp(2, &[16], Activation::Tanh).unwrap();
-    let m = cnf::<f64>(&f, Trace::Exact, params.to_vec()).unwrap();
-    let x0: Vec<f64> = x.chunks_exact(2).flat_map(|p| [p[0], p[1], 0.0]).collect();
-    let scheme = Scheme::<f64>::builtin("rk4").unwrap();
-    let sol = solve(&m, &scheme, &Stepping::fixed(4), &[0.0, 0.5], &x0).unwrap();
-    let n = x.len() / 2;
-    let lp: f64 = sol.states[0]
-        .chunks_exact(3)
-        .map(|r| -0.5 * (r[0] * r[0] + r[1] * r[1]) - (2.0 * std::f64::consts::PI).ln() - r[2])
-        .sum();
-    -lp / n as f64
-}
-
-/// The parameters in the graph's order from the trained weights file.
-fn graph_params(path: &Path) -> Vec<f64> {
-    let st = SafeTensors::read(path).unwrap();
-    let f = symplode::codegen::ir::Graph::concat_squash_mlp(
-        2,
-        &[16],
-        symplode::codegen::ir::Activation::Tanh,
-    )
-    .unwrap();
-    f.params()
-        .iter()
-        .flat_map(|p| st.tensor(&p.name).unwrap().data)
-        .collect()
 }
 
 #[test]
@@ -147,10 +51,10 @@ fn trains_on_8gaussians_and_the_nll_falls_and_matches_an_exact_evaluation() {
     assert!(text.contains("iterations  0 → 60"), "{text}");
     assert!(text.contains("nats (nll)"), "{text}");
     let out = dir.join("out");
-    let w = weights(&out.join("weights.safetensors"));
+    let w = tensors(&out.join("weights.safetensors"));
     let names: Vec<&str> = w.iter().map(|t| t.0.as_str()).collect();
     assert!(names.contains(&"layers.0._layer.weight"), "{names:?}");
-    let lines = log(&out.join("log.jsonl"));
+    let lines = log_lines(&out.join("log.jsonl"));
     assert_eq!(lines.len(), 60);
     let val = |i: usize| lines[i]["val_loss"].as_f64().unwrap();
     assert!(val(59) < val(9) - 0.1, "val NLL {} → {}", val(9), val(59));
@@ -195,7 +99,7 @@ fn sample_toy(n: usize) -> Vec<f64> {
 #[test]
 fn trains_on_a_samples_npy_in_f64_and_f32() {
     let dir = fixture("npy");
-    let o = bin()
+    let o = symplode()
         .current_dir(&dir)
         .args(["data", "toy", "moons", "--out", "x.npy", "--points", "600"])
         .output()
@@ -209,7 +113,7 @@ fn trains_on_a_samples_npy_in_f64_and_f32() {
         let cfg = run_toml(name, 20, 1, &format!("samples = \"{file}\""));
         std::fs::write(dir.join(format!("{name}.toml")), cfg).unwrap();
         ok(&train(&dir, &format!("{name}.toml"), &[]));
-        let lines = log(&dir.join(format!("{name}/log.jsonl")));
+        let lines = log_lines(&dir.join(format!("{name}/log.jsonl")));
         assert_eq!(lines.len(), 20);
         assert!(lines[19]["val_loss"].as_f64().unwrap().is_finite());
         assert_eq!(lines[0]["samples"], 64);
@@ -222,7 +126,7 @@ fn a_killed_flow_run_resumes_to_bit_identical_weights() {
     std::fs::write(dir.join("a.toml"), run_toml("a", 25, 2, TOY)).unwrap();
     std::fs::write(dir.join("b.toml"), run_toml("b", 25, 2, TOY)).unwrap();
     ok(&train(&dir, "a.toml", &[]));
-    let killed = bin()
+    let killed = symplode()
         .current_dir(&dir)
         .env("SYMPLODE_TEST_KILL_AFTER", "13")
         .args(["train", "--quiet", "--config", "b.toml"])
@@ -232,8 +136,8 @@ fn a_killed_flow_run_resumes_to_bit_identical_weights() {
     let text = ok(&train(&dir, "b.toml", &["--resume"]));
     assert!(text.contains("iterations  10 → 25"), "{text}");
     assert_eq!(
-        weights(&dir.join("a/weights.safetensors")),
-        weights(&dir.join("b/weights.safetensors"))
+        tensors(&dir.join("a/weights.safetensors")),
+        tensors(&dir.join("b/weights.safetensors"))
     );
     // The trained weights start another run (`weights`), read back by their names.
     let c = run_toml("c", 1, 1, TOY)
@@ -241,8 +145,8 @@ fn a_killed_flow_run_resumes_to_bit_identical_weights() {
     std::fs::write(dir.join("c.toml"), c).unwrap();
     ok(&train(&dir, "c.toml", &[]));
     let (a, c) = (
-        weights(&dir.join("a/weights.safetensors")),
-        weights(&dir.join("c/weights.safetensors")),
+        tensors(&dir.join("a/weights.safetensors")),
+        tensors(&dir.join("c/weights.safetensors")),
     );
     for (x, y) in a.iter().zip(&c) {
         assert_eq!(x.0, y.0);
@@ -266,7 +170,7 @@ fn shard_counts_keep_the_noise_of_every_sample() {
         .unwrap();
         ok(&train(&dir, &format!("{name}.toml"), &[]));
     }
-    let w = |n: &str| weights(&dir.join(format!("{n}/weights.safetensors")));
+    let w = |n: &str| tensors(&dir.join(format!("{n}/weights.safetensors")));
     assert_eq!(w("s4"), w("s4b"));
     for (x, y) in w("s1").iter().zip(&w("s4")) {
         for (u, v) in x.2.iter().zip(&y.2) {
@@ -359,14 +263,7 @@ fn every_bad_flow_field_is_one_error_line_naming_it() {
     for (i, (text, want)) in cases.iter().enumerate() {
         let name = format!("bad{i}.toml");
         std::fs::write(dir.join(&name), text).unwrap();
-        let o = train(&dir, &name, &[]);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(1), "case {i} ({want}): {err}");
-        assert_eq!(err.lines().count(), 1, "case {i}: {err}");
-        assert!(
-            err.starts_with("error: ") && err.contains(want),
-            "case {i}: want {want}: {err}"
-        );
+        fails(&dir, &["train", "--quiet", "--config", &name], 1, &[want]);
     }
 }
 
@@ -405,7 +302,7 @@ fn trains_on_the_image_patches_when_installed() {
         .replace("every = 10", "every = 3");
     std::fs::write(dir.join("p.toml"), cfg).unwrap();
     ok(&train(&dir, "p.toml", &[]));
-    let lines = log(&dir.join("p/log.jsonl"));
+    let lines = log_lines(&dir.join("p/log.jsonl"));
     assert_eq!(lines.len(), 3);
     let v = lines[2]["val_loss"].as_f64().unwrap();
     assert!(v.is_finite(), "{v}");

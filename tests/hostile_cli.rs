@@ -5,11 +5,14 @@
 
 #![cfg(feature = "cli")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Instant;
 
-use symplode::io::{ModelSpec, npy, save_weights};
+use common::{MODEL_ARGS, fails, spec_fixture, succeeds};
+use symplode::io::npy;
 
 const SPEC: &str = r#"
 dim = 2
@@ -31,74 +34,21 @@ steps = 4
 
 /// A fresh directory with a valid m.toml, w.safetensors and x0.npy ([3, 2]).
 fn fixture(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("hostile-cli-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("m.toml"), SPEC).unwrap();
-    let spec = ModelSpec::read(dir.join("m.toml")).unwrap();
-    save_weights(dir.join("w.safetensors"), &spec.init::<f64>(1).unwrap()).unwrap();
-    npy::write(
-        dir.join("x0.npy"),
+    spec_fixture(
+        &format!("hostile-cli-{name}"),
+        SPEC,
+        1,
         &[3, 2],
-        &[0.1f64, 0.2, 0.3, 0.4, 0.5, 0.6],
+        &[0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
     )
-    .unwrap();
-    dir
-}
-
-const MODEL: [&str; 6] = [
-    "--model",
-    "m.toml",
-    "--weights",
-    "w.safetensors",
-    "--x0",
-    "x0.npy",
-];
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_symplode"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// `symplode <cmd> --model … <args>`.
 fn with_model<'a>(cmd: &'a str, args: &[&'a str]) -> Vec<&'a str> {
     let mut full = vec![cmd];
-    full.extend(MODEL);
+    full.extend(MODEL_ARGS);
     full.extend(args);
     full
-}
-
-/// Checks one `error:` line containing every `want`, exit code `code`, nothing on stdout.
-fn fails(dir: &Path, args: &[&str], code: i32, want: &[&str]) -> String {
-    let out = run(dir, args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
-    assert_eq!(
-        stderr.lines().count(),
-        1,
-        "{args:?}: not one line:\n{stderr}"
-    );
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    for w in want {
-        assert!(stderr.contains(w), "{args:?}:\n{stderr}lacks: {w}");
-    }
-    assert!(!stderr.contains("panicked") && !stderr.contains("internal error"));
-    assert!(stderr.len() < 1000, "message of {} bytes", stderr.len());
-    assert!(out.stdout.is_empty());
-    stderr
-}
-
-fn succeeds(dir: &Path, args: &[&str]) -> String {
-    let out = run(dir, args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -113,12 +63,24 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
         ("grad", "w.safetensors", "--weights"),
         ("solve", "x0.npy", "--x0"),
         ("grad", "./x0.npy", "--x0"),
+        ("hvp", "m.toml", "--model"),
     ] {
         fails(
             &d,
             &with_model(cmd, &["--out", input]),
             1,
             &[input, "is the same file as the input", flag],
+        );
+    }
+    // A tableau file, for every command that writes.
+    let rk4 = symplode::prelude::builtin("rk4").unwrap();
+    std::fs::write(d.join("t.toml"), symplode::io::tableau_to_toml(&rk4)).unwrap();
+    for cmd in ["grad", "solve", "hvp"] {
+        fails(
+            &d,
+            &with_model(cmd, &["--tableau-file", "t.toml", "--out", "t.toml"]),
+            1,
+            &["t.toml", "is the same file as the input", "--tableau-file"],
         );
     }
     // Through a hard link, too.
@@ -154,6 +116,23 @@ fn special_files_are_refused_with_their_path() {
         1,
         &["/dev/zero: is a character device, not a regular file"],
     );
+    // The model file too, which grad and solve first read to tell a flow (`form = "cnf"`).
+    for cmd in ["grad", "solve", "hvp"] {
+        fails(
+            &d,
+            &[
+                cmd,
+                "--model",
+                "/dev/zero",
+                "--weights",
+                "w.safetensors",
+                "--x0",
+                "x0.npy",
+            ],
+            1,
+            &["/dev/zero: is a character device, not a regular file"],
+        );
+    }
     fails(
         &d,
         &with_model("solve", &["--out", "/dev/null"]),
@@ -182,6 +161,20 @@ fn special_files_are_refused_with_their_path() {
                 "w.safetensors",
                 "--x0",
                 "fifo.npy",
+            ],
+            1,
+            &["fifo.npy: is a FIFO (named pipe), not a regular file"],
+        );
+        fails(
+            &d,
+            &[
+                "solve",
+                "--model",
+                "fifo.npy",
+                "--weights",
+                "w.safetensors",
+                "--x0",
+                "x0.npy",
             ],
             1,
             &["fifo.npy: is a FIFO (named pipe), not a regular file"],

@@ -4,6 +4,8 @@
 
 #![cfg(feature = "model-files")]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,10 +15,7 @@ use symplode::io::safetensors::{self, NamedTensor, SafeTensors};
 use symplode::io::{IoError, ModelSpec, npy, parse_tableau, read_tableau, write_atomic};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("hostile-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::fresh_dir(&format!("hostile-{name}"))
 }
 
 /// A file from a JSON header (taken as is, padding included) and a data section.

@@ -3,8 +3,11 @@
 //! validated on load (step counts, iteration within the run, precision); stale temporaries of
 //! interrupted saves are removed by the next save; the memory budget is checked per iteration.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::fresh_dir;
 use symplode::io::budget::MemoryBudget;
 use symplode::prelude::*;
 use symplode::runtime::optim::{Adam, AdamConfig, Sgd, SgdConfig};
@@ -28,13 +31,6 @@ fn net<T: Real>() -> Mlp<T> {
     Mlp::new(MlpConfig::new(2, vec![6], Activation::Tanh, false), 3).unwrap()
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("hostile-train-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn config(iterations: u64, dir: Option<&Path>) -> TrainConfig {
     TrainConfig {
         iterations,
@@ -55,7 +51,7 @@ fn adam() -> Adam {
 
 /// Trains 2 iterations into a fresh checkpoint directory.
 fn trained(name: &str) -> PathBuf {
-    let dir = scratch(name);
+    let dir = fresh_dir(&format!("hostile-train-{name}"));
     let scheme = Scheme::<f64>::builtin("rk4").unwrap();
     let mut model = net::<f64>();
     let mut t = Trainer::new(

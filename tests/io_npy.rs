@@ -1,11 +1,11 @@
 //! `.npy` reader and writer: round trips, NumPy's header layout, and malformed files.
 
+mod common;
+
 use symplode::io::{Dtype, IoError, npy};
 
 fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("symplode-io-npy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    common::scratch_file("io-npy", name)
 }
 
 /// A version-1.0 file with the given header dict and data bytes.

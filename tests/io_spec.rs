@@ -3,6 +3,8 @@
 
 #![cfg(feature = "model-files")]
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use symplode::io::safetensors::{self, NamedTensor};
@@ -35,9 +37,7 @@ max_steps = 500
 "#;
 
 fn dir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("symplode-io-spec-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir(&format!("io-spec-{name}"))
 }
 
 fn spec_err(text: &str) -> String {

@@ -208,6 +208,7 @@ fn conv_cnf_macro_equals_the_interpreter_bit_for_bit() {
     }
 }
 
+#[cfg(feature = "jit")]
 #[test]
 fn the_jit_on_the_macro_graphs_is_bit_equal_to_the_macro() {
     use symplode::runtime::jit::{JitNetwork, JitOptions};

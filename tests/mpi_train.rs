@@ -6,11 +6,13 @@
 
 #![cfg(all(feature = "mpi", feature = "cli"))]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use symplode::io::SafeTensors;
+use common::{ok, tensors};
 
 const MODEL: &str = r#"
 dim = 2
@@ -51,9 +53,7 @@ every = 10
 }
 
 fn fixture(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("symplode-mpi-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::fresh_dir(&format!("mpi-{name}"));
     std::fs::write(dir.join("model.toml"), MODEL).unwrap();
     dir
 }
@@ -98,28 +98,13 @@ fn train_with(
     child.wait_with_output().unwrap()
 }
 
-fn ok(o: &Output) {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-}
-
-fn weights(path: &Path) -> Vec<(String, Vec<f64>)> {
-    let st = SafeTensors::read(path).unwrap();
-    st.names()
-        .into_iter()
-        .map(|n| {
-            let t = st.tensor(&n).unwrap();
-            (n, t.data)
-        })
-        .collect()
-}
-
 #[test]
 fn weights_are_bit_identical_for_1_2_4_ranks_and_resume_across_rank_counts() {
     let dir = fixture("ranks");
     for (ranks, out) in [(0, "r0"), (1, "r1"), (2, "r2"), (4, "r4")] {
         ok(&train(&dir, ranks, out, &[], &[]));
     }
-    let w = |o: &str| weights(&dir.join(o).join("weights.safetensors"));
+    let w = |o: &str| tensors(&dir.join(o).join("weights.safetensors"));
     let reference = w("r0");
     for o in ["r1", "r2", "r4"] {
         assert_eq!(w(o), reference, "{o}");
@@ -169,7 +154,7 @@ fn a_flow_is_bit_identical_for_1_and_2_ranks() {
     for (ranks, out) in [(0, "f0"), (1, "f1"), (2, "f2")] {
         ok(&train_with(&dir, ranks, out, &run(out), &[], &[]));
     }
-    let w = |o: &str| weights(&dir.join(o).join("weights.safetensors"));
+    let w = |o: &str| tensors(&dir.join(o).join("weights.safetensors"));
     assert_eq!(w("f1"), w("f0"));
     assert_eq!(w("f2"), w("f0"));
 }

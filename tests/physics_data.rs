@@ -3,6 +3,8 @@
 //! energy, the Newton Jacobian against central differences of the residual, seeding, the
 //! initial-state distributions and the file round trips.
 
+mod common;
+
 use symplode::physics::system::{PdeSystem, SystemKind, mass};
 use symplode::physics::{Dataset, DatasetConfig, PhysicsError};
 
@@ -14,9 +16,7 @@ fn small(kind: SystemKind, trajectories: usize, steps: usize) -> Dataset {
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("symplode-physics-data-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    common::scratch_file("physics-data", name)
 }
 
 #[test]

@@ -5,6 +5,8 @@
 //! stepping. (Needs the `model-files` feature, on by default, for the TOML front end.)
 #![cfg(feature = "model-files")]
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use symplode::io::{SafeTensors, param_tensors_of, safetensors};
@@ -58,9 +60,7 @@ fn random(len: usize, seed: u64) -> Vec<f64> {
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("symplode-physics-forms-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    common::scratch_file("physics-forms", name)
 }
 
 #[test]

@@ -1,8 +1,11 @@
 //! Checkpoints: resuming is bit-identical, writes are atomic (no temporary files left), and a
 //! missing, corrupt or mismatched checkpoint is a typed error that leaves the model untouched.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::fresh_dir;
 use symplode::prelude::*;
 use symplode::runtime::optim::{Adam, AdamConfig, LrSchedule, Sgd, SgdConfig, WeightDecay};
 use symplode::train::{META_FILE, TrainConfig, TrainError, Trainer, TrajectoryWindows, read_meta};
@@ -19,13 +22,6 @@ fn data<T: Real>() -> TrajectoryWindows<T> {
 
 fn net<T: Real>() -> Mlp<T> {
     Mlp::new(MlpConfig::new(2, vec![12], Activation::Tanh, true), 9).unwrap()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn adam() -> Adam {
@@ -69,7 +65,7 @@ fn straight_vs_resumed<T: Real>(name: &str, stepping: Stepping) {
     let s = t.run(&mut straight, &data).unwrap();
     let straight_state = t.optimizer().state();
 
-    let dir = scratch(name);
+    let dir = fresh_dir(name);
     let mut first = net::<T>();
     let mut t1 = Trainer::new(
         &SymplecticAdjoint,
@@ -146,7 +142,7 @@ fn listing(dir: &Path) -> Vec<String> {
 
 #[test]
 fn writes_are_atomic_and_leave_no_temporary_files() {
-    let dir = scratch("train_ckpt_atomic");
+    let dir = fresh_dir("train_ckpt_atomic");
     let scheme = Scheme::<f64>::builtin("rk4").unwrap();
     let mut model = net::<f64>();
     let mut cfg = config(6, Some(&dir));
@@ -178,7 +174,7 @@ fn writes_are_atomic_and_leave_no_temporary_files() {
 
 /// A trained checkpoint in a fresh directory.
 fn saved(name: &str) -> PathBuf {
-    let dir = scratch(name);
+    let dir = fresh_dir(name);
     let scheme = Scheme::<f64>::builtin("rk4").unwrap();
     let mut model = net::<f64>();
     let mut t = Trainer::new(
@@ -210,7 +206,7 @@ fn missing_corrupt_or_mismatched_checkpoints_are_typed_errors() {
     let mut model = net::<f64>();
 
     // No checkpoint at all.
-    let empty = scratch("train_ckpt_empty");
+    let empty = fresh_dir("train_ckpt_empty");
     let e = try_resume(&empty, &mut model, 42);
     assert!(matches!(e, TrainError::CheckpointMissing { .. }), "{e}");
 
@@ -289,7 +285,7 @@ fn missing_corrupt_or_mismatched_checkpoints_are_typed_errors() {
 
 #[test]
 fn sgd_state_without_momentum_round_trips() {
-    let dir = scratch("train_ckpt_sgd");
+    let dir = fresh_dir("train_ckpt_sgd");
     let scheme = Scheme::<f64>::builtin("rk4").unwrap();
     let sgd = || Sgd::new(SgdConfig::default()).unwrap();
     let mut a = net::<f64>();

@@ -1,8 +1,9 @@
 //! Training loop: a short run reduces the loss, the JSON-lines log has one record per
 //! iteration, and malformed data gives typed errors.
 
-use std::path::PathBuf;
+mod common;
 
+use common::fresh_dir;
 use symplode::prelude::*;
 use symplode::runtime::optim::{Adam, AdamConfig, LrSchedule};
 use symplode::train::{
@@ -24,16 +25,9 @@ fn tiny_net(seed: u64) -> Mlp<f64> {
     Mlp::new(MlpConfig::new(2, vec![16], Activation::Tanh, false), seed).unwrap()
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn short_run_reduces_the_loss_and_logs_every_iteration() {
-    let dir = scratch("train_loop_short_run");
+    let dir = fresh_dir("train_loop_short_run");
     let data = spiral_data(16, 6);
     let mut net = tiny_net(1);
     let scheme = Scheme::<f64>::builtin("rk4").unwrap();
@@ -269,7 +263,7 @@ fn windows_are_distinct_and_reproducible() {
 
 #[test]
 fn a_fresh_run_keeps_the_previous_log_as_dot_one() {
-    let dir = scratch("train_loop_log_rotation");
+    let dir = fresh_dir("train_loop_log_rotation");
     let data = spiral_data(8, 4);
     let scheme = Scheme::<f64>::builtin("rk4").unwrap();
     let log_path = dir.join("log.jsonl");

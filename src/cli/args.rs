@@ -70,6 +70,46 @@ pub struct ModelArgs {
     pub memory_budget: Option<String>,
 }
 
+impl ModelArgs {
+    /// The input files named by these options (an output must not be one of them).
+    pub fn inputs(&self) -> Vec<(&'static str, &std::path::Path)> {
+        let mut inputs = vec![
+            ("--model", self.model.as_path()),
+            ("--weights", self.weights.as_path()),
+            ("--x0", self.x0.as_path()),
+        ];
+        if let Some(p) = &self.tableau_file {
+            inputs.push(("--tableau-file", p.as_path()));
+        }
+        if let Some(p) = &self.tableau {
+            inputs.push(("--tableau", std::path::Path::new(p)));
+        }
+        inputs
+    }
+}
+
+/// Options that only flow model files (`form = "cnf"`) use.
+#[derive(Debug, Args)]
+pub struct FlowArgs {
+    /// The divergence of a flow model file: exact (dim JVPs per evaluation) or Hutchinson's
+    /// estimate (default: exact up to 16 dimensions, above it the file's).
+    #[arg(long, value_enum)]
+    pub trace: Option<TraceArg>,
+    /// Seed of the Hutchinson noise of a flow model file (the run file's `seed` reproduces
+    /// its validation NLL above 16 dimensions).
+    #[arg(long, default_value_t = 0)]
+    pub noise_seed: u64,
+}
+
+/// `--trace`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TraceArg {
+    /// The exact divergence.
+    Exact,
+    /// Hutchinson's estimate with the file's noise (Gaussian unless it says `rademacher`).
+    Hutchinson,
+}
+
 /// Step options.
 #[derive(Debug, Args)]
 pub struct SolverArgs {
@@ -103,9 +143,12 @@ pub struct GradArgs {
     /// Start time.
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub t0: f64,
-    /// End time (the loss is taken at x(t1)).
-    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
-    pub t1: f64,
+    /// End time, the loss is taken at x(t1) (default 1; a flow model file's time_length).
+    #[arg(long, allow_hyphen_values = true)]
+    pub t1: Option<f64>,
+    /// Options for flow model files.
+    #[command(flatten)]
+    pub flow: FlowArgs,
     /// Gradient method.
     #[arg(long, value_enum, default_value_t = Method::Symplectic)]
     pub method: Method,
@@ -116,7 +159,8 @@ pub struct GradArgs {
     /// Coupling λ ∈ (0, 1] of `--method reversible` / `reversible-backprop`.
     #[arg(long, default_value_t = 0.999)]
     pub lambda: f64,
-    /// Loss at x(t1) (default mean-sumsq: mean over the batch of ‖x(t1)‖²).
+    /// Loss at x(t1) (default mean-sumsq: mean over the batch of ‖x(t1)‖²; for a flow
+    /// model file nll, its negative log-likelihood of the x0 samples).
     #[arg(long, value_enum, conflicts_with = "cotangent")]
     pub loss: Option<LossKind>,
     /// Cotangent ∂L/∂x(t1) (.npy, shaped like x0): the loss is L = Σ c·x(t1).
@@ -136,18 +180,25 @@ pub struct SolveArgs {
     /// Start time.
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub t0: f64,
-    /// End time.
-    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
-    pub t1: f64,
+    /// End time (default 1; a flow model file's time_length).
+    #[arg(long, allow_hyphen_values = true)]
+    pub t1: Option<f64>,
     /// All times, the first being the start (torchdiffeq's `t`), e.g. `0,0.5,1`; replaces
     /// --t0/--t1.
     #[arg(long, value_name = "T0,T1,...", value_delimiter = ',', num_args = 1,
           allow_hyphen_values = true, conflicts_with_all = ["t0", "t1"])]
     pub times: Option<Vec<f64>>,
     /// Where to write the states at the times, .npy [K, batch, dim] (K = number of times;
-    /// the first is x0 itself).
+    /// the first is x0 itself; a flow's states are [z, Δlogp], [K, batch, dim + 1]).
     #[arg(long, value_name = "STATES.npy")]
     pub out: Option<PathBuf>,
+    /// With a flow model file: report the negative log-likelihood −mean log p(x) of the x0
+    /// samples in nats, at the last time.
+    #[arg(long)]
+    pub nll: bool,
+    /// Options for flow model files.
+    #[command(flatten)]
+    pub flow: FlowArgs,
 }
 
 /// `symplode tableau …`.
@@ -228,4 +279,6 @@ impl Method {
 pub enum LossKind {
     /// Mean over the batch of ‖x(t1)‖².
     MeanSumsq,
+    /// A flow's negative log-likelihood −mean log p(x) of the x0 samples (flow model files).
+    Nll,
 }

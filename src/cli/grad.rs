@@ -4,21 +4,16 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde::Serialize;
-use symplode::io::{check_output_not_input, save_gradients};
+use symplode::io::{NamedTensor, check_output_not_input, param_tensors_of, safetensors};
 use symplode::prelude::*;
+use symplode::train::flow::nll_contribution;
 
 use super::args::{GradArgs, LossKind, Method};
-use super::load::{CliReal, load, read_states};
-use super::report::{Memory, Steps, l2, num, stepping_text};
+use super::load::{CliReal, Loaded, load_any, read_states};
+use super::report::{
+    Memory, Steps, TensorNorm, cost_lines, l2, num, stepping_text, tensor_lines, tensor_norms,
+};
 use super::{CliError, check_span};
-
-/// The norm of one gradient tensor.
-#[derive(Serialize)]
-struct TensorNorm {
-    name: String,
-    shape: Vec<usize>,
-    norm: f64,
-}
 
 /// What `grad` prints (as text, or as one JSON object with `--json`).
 #[derive(Serialize)]
@@ -69,21 +64,17 @@ fn method_of<T: Real>(
 
 /// Runs `grad` in precision `T`, appending the report to `out`.
 pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError> {
-    let times = [args.t0, args.t1];
+    if let Some(t1) = args.t1 {
+        check_span(&[args.t0, t1], "--t0/--t1")?;
+    }
+    let l = load_any::<T>(&args.model, &args.flow)?;
+    let t1 = args
+        .t1
+        .unwrap_or_else(|| l.flow.map_or(1.0, |f| f.time_length));
+    let times = [args.t0, t1];
     check_span(&times, "--t0/--t1")?;
-    let l = load::<T>(&args.model)?;
-    let dim = l.spec.dim;
-    let (mut loss, loss_kind): (Box<LossFn<T>>, String) = match (&args.cotangent, args.loss) {
-        (Some(path), _) => {
-            let (c, _) = read_states::<T>(path, "cotangent", dim, Some(&l.x0_shape))?;
-            let kind = format!("linear (cotangent {})", path.display());
-            (Box::new(losses::linear(vec![Trajectory::single(c)])), kind)
-        }
-        (None, None | Some(LossKind::MeanSumsq)) => (
-            Box::new(losses::mean_sq_final(dim)),
-            "mean-sumsq (mean over the batch of ‖x(t1)‖²)".to_string(),
-        ),
-    };
+    let dim = l.dim;
+    let (mut loss, loss_kind) = loss_of::<T>(args, &l)?;
     if let Some(out) = &args.out {
         check_outputs(out, args)?;
     }
@@ -92,7 +83,7 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
     // `auto`: choose once, up front, and say which and why.
     let mut auto_reason = None;
     if args.method == Method::Auto {
-        let problem = Problem::single(&l.net, &times, &l.scheme, l.stepping.clone(), &l.x0);
+        let problem = Problem::single(&*l.net, &times, &l.scheme, l.stepping.clone(), &l.x0);
         let auto = symplode::runtime::grad::Auto {
             budget: usize::try_from(budget.bytes).unwrap_or(usize::MAX),
         };
@@ -103,12 +94,12 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
         method = choice.method;
     }
     let fit = {
-        let problem = Problem::single(&l.net, &times, &l.scheme, l.stepping.clone(), &l.x0);
+        let problem = Problem::single(&*l.net, &times, &l.scheme, l.stepping.clone(), &l.x0);
         budget
             .fit_gradient(&*method, &problem)
             .map_err(|e| CliError(e.to_string()))?
     };
-    let problem = Problem::single(&l.net, &times, &l.scheme, fit.stepping.clone(), &l.x0);
+    let problem = Problem::single(&*l.net, &times, &l.scheme, fit.stepping.clone(), &l.x0);
     let start = Instant::now();
     let r = method.gradient(&problem, &mut *loss).map_err(|e| {
         match (&e, fit.capped_message(&budget)) {
@@ -130,64 +121,51 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
     };
     let predicted = method.predict(&ProblemSizes::of(&problem, &steps));
     let dtheta = r.dtheta.first().map_or(&[][..], Vec::as_slice);
-    check_finite_result(&l.net, r.loss, &r.dx0, dtheta)?;
-    let dtheta_norms = l
-        .net
-        .param_tensors()
-        .into_iter()
-        .map(|t| TensorNorm {
-            norm: l2(dtheta.get(t.range()).unwrap_or(&[])),
-            name: t.name,
-            shape: t.shape,
-        })
-        .collect();
+    check_finite_result(&*l.net, r.loss, &r.dx0, dtheta)?;
+    // A flow's dL/dx0 is the gradient with respect to the samples: the z columns of the state.
+    let dx0: Vec<T> = match l.flow {
+        None => r.dx0.clone(),
+        Some(f) => r
+            .dx0
+            .chunks_exact(f.width(dim))
+            .flat_map(|row| row[..dim].iter().copied())
+            .collect(),
+    };
+    let dtheta_norms = tensor_norms(&*l.net, dtheta);
     if let Some(path) = &args.out {
         let mut meta = BTreeMap::new();
         meta.insert("loss".to_string(), format!("{:e}", r.loss));
         meta.insert("method".to_string(), method.name().to_string());
         meta.insert("tableau".to_string(), l.tableau.name().to_string());
-        meta.insert("model".to_string(), l.spec.origin().to_string());
-        save_gradients(path, &l.net, &r.dx0, dtheta, &meta)?;
+        meta.insert("model".to_string(), l.origin.clone());
+        let mut tensors = vec![NamedTensor::new("x0", &[l.batch, dim], &dx0)];
+        tensors.extend(param_tensors_of(&*l.net, dtheta));
+        safetensors::write(path, &tensors, &meta)?;
     }
     let s = r.stats;
     let report = GradReport {
         command: "grad",
-        model: l.spec.origin().to_string(),
-        summary: l.spec.summary(),
+        model: l.origin.clone(),
+        summary: l.summary.clone(),
         precision: T::NAME,
         tableau: l.tableau.name().to_string(),
         stepping: stepping_text(&fit.stepping),
         t0: args.t0,
-        t1: args.t1,
+        t1,
         batch: l.batch,
         dim,
         params: l.net.n_params(),
         method: method.name(),
         loss_kind,
         loss: r.loss,
-        dx0_norm: l2(&r.dx0),
+        dx0_norm: l2(&dx0),
         dtheta_norms,
-        steps: Steps {
-            accepted: s.accepted,
-            rejected: s.rejected,
-            backward_accepted: s.backward_accepted,
-            backward_rejected: s.backward_rejected,
-        },
+        steps: Steps::of(&s),
         nfe_forward: s.nfe_forward,
         nfe_backward: s.nfe_backward,
         vjp_backward: s.vjp_backward,
-        memory_predicted: Memory {
-            checkpoint: predicted.checkpoint_bytes,
-            graph: predicted.graph_bytes,
-            workspace: predicted.workspace_bytes,
-            total: predicted.total(),
-        },
-        memory_measured: Memory {
-            checkpoint: s.peak_checkpoint_bytes,
-            graph: s.peak_graph_bytes,
-            workspace: s.peak_workspace_bytes,
-            total: s.peak_total_bytes,
-        },
+        memory_predicted: Memory::predicted(&predicted),
+        memory_measured: Memory::measured(&s),
         wall_seconds: wall,
         out: args.out.as_ref().map(|p| p.display().to_string()),
     };
@@ -202,20 +180,58 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
     Ok(())
 }
 
+/// The loss of `--loss` / `--cotangent` (a flow's: its NLL), with its description.
+fn loss_of<T: CliReal>(
+    args: &GradArgs,
+    l: &Loaded<T, Box<dyn Dynamics<T>>>,
+) -> Result<(Box<LossFn<T>>, String), CliError> {
+    let dim = l.dim;
+    Ok(match (l.flow, &args.cotangent, args.loss) {
+        (None, Some(path), _) => {
+            let (c, _) = read_states::<T>(path, "cotangent", dim, Some(&l.x0_shape))?;
+            let kind = format!("linear (cotangent {})", path.display());
+            (Box::new(losses::linear(vec![Trajectory::single(c)])), kind)
+        }
+        (None, None, None | Some(LossKind::MeanSumsq)) => (
+            Box::new(losses::mean_sq_final(dim)),
+            "mean-sumsq (mean over the batch of ‖x(t1)‖²)".to_string(),
+        ),
+        (None, None, Some(LossKind::Nll)) => {
+            return Err(CliError(format!(
+                "--loss nll needs a flow model file (form = \"cnf\"); {} is a model spec",
+                l.origin
+            )));
+        }
+        (Some(flow), None, None | Some(LossKind::Nll)) => {
+            let (width, count) = (flow.width(dim), l.batch);
+            let nll = move |out: &Outputs<T>, cot: &mut Outputs<T>| {
+                let (Some(last), Some(c)) = (
+                    out.last().and_then(|c| c.last()),
+                    cot.last_mut().and_then(|c| c.last_mut()),
+                ) else {
+                    return f64::NAN;
+                };
+                nll_contribution(last, width, dim, count, c)
+            };
+            let kind = format!(
+                "nll (−mean log p(x) of the x0 samples in nats, {} trace)",
+                flow.trace.name()
+            );
+            (Box::new(nll), kind)
+        }
+        (Some(_), Some(_), _) | (Some(_), None, Some(LossKind::MeanSumsq)) => {
+            return Err(CliError(format!(
+                "{} is a flow model file: its loss is the NLL of the x0 samples (--loss nll), \
+                 not --loss mean-sumsq or --cotangent",
+                l.origin
+            )));
+        }
+    })
+}
+
 /// Refuses an output path that is one of the inputs (writing would destroy it).
 fn check_outputs(out: &std::path::Path, args: &GradArgs) -> Result<(), CliError> {
-    let m = &args.model;
-    let mut inputs: Vec<(&str, &std::path::Path)> = vec![
-        ("--model", m.model.as_path()),
-        ("--weights", m.weights.as_path()),
-        ("--x0", m.x0.as_path()),
-    ];
-    if let Some(p) = &m.tableau_file {
-        inputs.push(("--tableau-file", p));
-    }
-    if let Some(p) = &m.tableau {
-        inputs.push(("--tableau", std::path::Path::new(p)));
-    }
+    let mut inputs = args.model.inputs();
     if let Some(p) = &args.cotangent {
         inputs.push(("--cotangent", p));
     }
@@ -276,10 +292,7 @@ fn text(r: &GradReport, out: &mut String) {
     line("method", r.method.to_string());
     line("loss", format!("{}  [{}]", num(r.loss), r.loss_kind));
     line("‖dL/dx0‖", format!("{:.6e}", r.dx0_norm));
-    for (k, t) in r.dtheta_norms.iter().enumerate() {
-        let key = if k == 0 { "‖dL/dθ‖" } else { "" };
-        line(key, format!("{:.6e}  {} {:?}", t.norm, t.name, t.shape));
-    }
+    tensor_lines(&mut line, "‖dL/dθ‖", &r.dtheta_norms);
     let st = &r.steps;
     let mut steps = format!("{} accepted, {} rejected", st.accepted, st.rejected);
     if st.backward_accepted + st.backward_rejected > 0 {
@@ -296,9 +309,12 @@ fn text(r: &GradReport, out: &mut String) {
             r.nfe_forward, r.nfe_backward, r.vjp_backward
         ),
     );
-    line("predicted", r.memory_predicted.text("total"));
-    line("measured", r.memory_measured.text("peak total"));
-    line("wall time", format!("{:.6} s", r.wall_seconds));
+    cost_lines(
+        &mut line,
+        &r.memory_predicted,
+        &r.memory_measured,
+        r.wall_seconds,
+    );
     if let Some(p) = &r.out {
         line(
             "wrote",

@@ -19,7 +19,10 @@ use symplode::runtime::rng::Rng;
 
 use super::args::{LossKind, ModelArgs};
 use super::load::{CliReal, load, read_states};
-use super::report::{Memory, Steps, bytes, l2, num, stepping_text};
+use super::report::{
+    Memory, Steps, TensorNorm, bytes, cost_lines, l2, num, stepping_text, tensor_lines,
+    tensor_norms,
+};
 use super::{CliError, check_span};
 
 /// `symplode hvp`.
@@ -54,14 +57,6 @@ pub struct HvpArgs {
     /// Where to write H·v: its x0 block as `x0`, its θ block under the spec's names.
     #[arg(long, value_name = "HV.safetensors")]
     pub out: Option<PathBuf>,
-}
-
-/// The norm of one tensor of H·v.
-#[derive(Serialize)]
-struct TensorNorm {
-    name: String,
-    shape: Vec<usize>,
-    norm: f64,
 }
 
 /// What `hvp` prints.
@@ -116,6 +111,11 @@ fn loss_of<T: CliReal>(
             Box::new(MeanSqFinal { dim }),
             "mean-sumsq (mean over the batch of ‖x(t1)‖²)".to_string(),
         ),
+        (None, Some(LossKind::Nll)) => {
+            return Err(CliError(
+                "--loss nll is a flow's loss; hvp reads model specs, not flow model files".into(),
+            ));
+        }
     })
 }
 
@@ -233,16 +233,11 @@ pub fn run<T: CliReal>(args: &HvpArgs, out: &mut String) -> Result<(), CliError>
     let times = [args.t0, args.t1];
     check_span(&times, "--t0/--t1")?;
     let l = load::<T>(&args.model)?;
-    let dim = l.spec.dim;
+    let dim = l.dim;
     let (mut loss, loss_kind) = loss_of::<T>(args, dim, &l.x0_shape)?;
     let (v, direction) = direction_of::<T>(args, &l.net, &l.x0_shape, l.x0.len())?;
     if let Some(path) = &args.out {
-        let m = &args.model;
-        let mut inputs: Vec<(&str, &std::path::Path)> = vec![
-            ("--model", m.model.as_path()),
-            ("--weights", m.weights.as_path()),
-            ("--x0", m.x0.as_path()),
-        ];
+        let mut inputs = args.model.inputs();
         if let Some(p) = &args.direction {
             inputs.push(("--direction", p));
         }
@@ -325,7 +320,7 @@ pub fn run<T: CliReal>(args: &HvpArgs, out: &mut String) -> Result<(), CliError>
     let grad_norm = l2(&r.dx0).hypot(l2(&r.dtheta[0]));
     let report = HvpReport {
         command: "hvp",
-        model: l.spec.origin().to_string(),
+        model: l.origin.clone(),
         precision: T::NAME,
         tableau: l.tableau.name().to_string(),
         stepping: stepping_text(&l.stepping),
@@ -340,38 +335,14 @@ pub fn run<T: CliReal>(args: &HvpArgs, out: &mut String) -> Result<(), CliError>
         v_norm: l2(&v.x0).hypot(l2(&v.theta[0])),
         vhv,
         hv_x0_norm: l2(&r.hv_x0),
-        hv_theta_norms: l
-            .net
-            .param_tensors()
-            .into_iter()
-            .map(|t| TensorNorm {
-                norm: l2(&hv_theta[t.range()]),
-                name: t.name,
-                shape: t.shape,
-            })
-            .collect(),
+        hv_theta_norms: tensor_norms(&l.net, hv_theta),
         check_rel_error,
-        steps: Steps {
-            accepted: s.accepted,
-            rejected: s.rejected,
-            backward_accepted: 0,
-            backward_rejected: 0,
-        },
+        steps: Steps::forward(s.accepted, s.rejected),
         nfe_forward: s.nfe_forward,
         nfe_backward: s.nfe_backward,
         vjp_backward: s.vjp_backward,
-        memory_predicted: Memory {
-            checkpoint: predicted.checkpoint_bytes,
-            graph: predicted.graph_bytes,
-            workspace: predicted.workspace_bytes,
-            total: predicted.total(),
-        },
-        memory_measured: Memory {
-            checkpoint: s.peak_checkpoint_bytes,
-            graph: s.peak_graph_bytes,
-            workspace: s.peak_workspace_bytes,
-            total: s.peak_total_bytes,
-        },
+        memory_predicted: Memory::predicted(&predicted),
+        memory_measured: Memory::measured(&s),
         wall_seconds: wall,
         out: args.out.as_ref().map(|p| p.display().to_string()),
     };
@@ -406,10 +377,7 @@ fn text(r: &HvpReport, out: &mut String) {
     line("‖∇L‖", format!("{:.6e}  (x0 and θ)", r.grad_norm));
     line("vᵀHv", format!("{:.6e}", r.vhv));
     line("‖(H·v)x0‖", format!("{:.6e}", r.hv_x0_norm));
-    for (k, t) in r.hv_theta_norms.iter().enumerate() {
-        let key = if k == 0 { "‖(H·v)θ‖" } else { "" };
-        line(key, format!("{:.6e}  {} {:?}", t.norm, t.name, t.shape));
-    }
+    tensor_lines(&mut line, "‖(H·v)θ‖", &r.hv_theta_norms);
     if let Some(e) = r.check_rel_error {
         line(
             "check",
@@ -430,9 +398,12 @@ fn text(r: &HvpReport, out: &mut String) {
             r.nfe_forward, r.nfe_backward, r.vjp_backward
         ),
     );
-    line("predicted", r.memory_predicted.text("total"));
-    line("measured", r.memory_measured.text("peak total"));
-    line("wall time", format!("{:.6} s", r.wall_seconds));
+    cost_lines(
+        &mut line,
+        &r.memory_predicted,
+        &r.memory_measured,
+        r.wall_seconds,
+    );
     if let Some(p) = &r.out {
         line(
             "wrote",

@@ -1,32 +1,61 @@
-//! Loading what `grad` and `solve` share: spec, weights, tableau, stepping, initial states.
+//! Loading what `grad`, `solve` and `hvp` share: model file (a spec, or for `grad` and
+//! `solve` a flow model file), weights, tableau, stepping, initial states.
 
 use std::path::Path;
 
 use symplode::io::{self, IoError, ModelSpec, Named, SafeTensors, SolverSpec, SpecNet, npy};
 use symplode::prelude::*;
+use symplode::runtime::rng::Rng;
+use symplode::train::flow::{EXACT_EVAL_MAX_DIM, FlowSamples, FlowTrace, Noise};
+use symplode::train::{FlowSpec, is_flow_model_file};
 
 use super::CliError;
-use super::args::{ModelArgs, SolverArgs};
+use super::args::{FlowArgs, ModelArgs, SolverArgs, TraceArg};
+use super::train_flow::VALIDATION_SALT;
 
-/// Everything a run needs, in precision `T`.
-pub struct Loaded<T: CliReal> {
-    /// The spec.
-    pub spec: ModelSpec,
-    /// The network with the spec's tensor names (an `Mlp`, or the interpreted graph of
-    /// image layers).
-    pub net: Named<SpecNet<T>>,
+/// Everything a run needs, in precision `T`, with the network `N` (the spec's MLP, or any
+/// dynamics for `grad`/`solve`, which also take flow model files).
+pub struct Loaded<T: CliReal, N = Named<SpecNet<T>>> {
+    /// The model file, as given.
+    pub origin: String,
+    /// One line describing the model.
+    pub summary: String,
+    /// The network with the model file's tensor names (a spec's `Mlp` or the interpreted
+    /// graph of its image layers, or a flow).
+    pub net: N,
+    /// For a flow model file: how its state is built.
+    pub flow: Option<FlowEval>,
     /// The tableau (for its name and orders).
     pub tableau: Tableau,
     /// Its float coefficients and symplectic partner.
     pub scheme: Scheme<T>,
     /// Fixed or adaptive steps.
     pub stepping: Stepping,
-    /// Initial states, `[batch·dim]`.
+    /// Initial states, `[batch·width]` (a flow's: `[x, 0]` or `[x, 0, ε]` per sample).
     pub x0: Vec<T>,
     /// The shape of x0 as read (`[batch, dim]` or `[dim]`).
     pub x0_shape: Vec<usize>,
+    /// The dimension of x0's rows as read (a flow's sample dimension).
+    pub dim: usize,
     /// Samples.
     pub batch: usize,
+}
+
+/// How a flow model file is evaluated: the state `[z, Δlogp]` (exact trace) or
+/// `[z, Δlogp, ε]` (Hutchinson, above [`EXACT_EVAL_MAX_DIM`] dimensions).
+#[derive(Clone, Copy, Debug)]
+pub struct FlowEval {
+    /// The divergence of the evaluation.
+    pub trace: FlowTrace,
+    /// The file's integration time T (the default end time).
+    pub time_length: f64,
+}
+
+impl FlowEval {
+    /// Width of the state per sample for sample dimension `dim`.
+    pub fn width(&self, dim: usize) -> usize {
+        self.trace.width(dim)
+    }
 }
 
 impl SolverArgs {
@@ -42,21 +71,124 @@ impl SolverArgs {
     }
 }
 
-/// Reads the spec, weights, tableau, step options and x0, checking each against the spec.
+/// Reads the spec (an MLP model spec, not a flow), weights, tableau, step options and x0,
+/// checking each against the spec.
 pub fn load<T: CliReal>(args: &ModelArgs) -> Result<Loaded<T>, CliError> {
+    if is_flow_model_file(&args.model)? {
+        return Err(CliError(format!(
+            "{}: a flow model file (form = \"cnf\") is read by `grad` and `solve` only",
+            args.model.display()
+        )));
+    }
     let spec = ModelSpec::read(&args.model)?;
     let weights = SafeTensors::read(&args.weights)?;
     let net = spec.build_net::<T>(&weights)?;
+    let (tableau, scheme, stepping) = numerics(args, spec.tableau(), &spec.solver, spec.origin())?;
+    let (x0, x0_shape) = read_states(&args.x0, "x0", spec.dim, None)?;
+    let batch = x0.len() / spec.dim;
+    Ok(Loaded {
+        origin: spec.origin().to_string(),
+        summary: spec.summary(),
+        net,
+        flow: None,
+        tableau,
+        scheme,
+        stepping,
+        x0,
+        x0_shape,
+        dim: spec.dim,
+        batch,
+    })
+}
+
+/// As [`load`], for a model spec or a flow model file (`form = "cnf"`): a flow's x0 are
+/// samples `[n, d]`, started as `[x, 0]` (exact trace: `--trace exact`, or by default when
+/// d ≤ [`EXACT_EVAL_MAX_DIM`]) or `[x, 0, ε]` (Hutchinson, ε from `--noise-seed` as the
+/// training's validation draws it).
+pub fn load_any<T: CliReal>(
+    args: &ModelArgs,
+    flow_args: &FlowArgs,
+) -> Result<Loaded<T, Box<dyn Dynamics<T>>>, CliError> {
+    if !is_flow_model_file(&args.model)? {
+        let l = load::<T>(args)?;
+        return Ok(Loaded {
+            origin: l.origin,
+            summary: l.summary,
+            net: Box::new(l.net),
+            flow: l.flow,
+            tableau: l.tableau,
+            scheme: l.scheme,
+            stepping: l.stepping,
+            x0: l.x0,
+            x0_shape: l.x0_shape,
+            dim: l.dim,
+            batch: l.batch,
+        });
+    }
+    let spec = FlowSpec::read(&args.model)?;
+    let weights = SafeTensors::read(&args.weights)?;
+    let params = spec.read_params(&weights)?;
+    let d = spec.dim;
+    let trace = match (flow_args.trace, spec.trace) {
+        (Some(TraceArg::Exact), _) => FlowTrace::Exact,
+        (Some(TraceArg::Hutchinson), FlowTrace::Exact) => FlowTrace::Hutchinson(Noise::Gaussian),
+        (Some(TraceArg::Hutchinson), t) => t,
+        (None, _) if d <= EXACT_EVAL_MAX_DIM => FlowTrace::Exact,
+        (None, t) => t,
+    };
+    let net = spec.build::<T>(trace, &params)?;
+    let (tableau, scheme, mut stepping) =
+        numerics(args, spec.tableau(), &spec.solver, spec.origin())?;
+    let noisy = [spec.trace, trace]
+        .iter()
+        .any(|t| matches!(t, FlowTrace::Hutchinson(_)));
+    if let (true, Stepping::Adaptive(a)) = (noisy, &mut stepping) {
+        // As `symplode train` does for a Hutchinson flow, in training and validation (also
+        // by the exact trace): ε's d constant components never err, so the tolerances are
+        // scaled to keep the step control on [z, Δlogp] FFJORD's.
+        let f = ((d + 1) as f64 / (2 * d + 1) as f64).sqrt();
+        a.rtol *= f;
+        a.atol *= f;
+    }
+    let (rows, x0_shape) = read_states::<f64>(&args.x0, "x0", d, None)?;
+    let mut rng = Rng::new(flow_args.noise_seed ^ VALIDATION_SALT);
+    let x0 = FlowSamples::states::<T>(&rows, d, trace, spec.time_length, &mut rng).x0;
+    let summary = format!("{}, {} trace", spec.summary(), trace.name());
+    Ok(Loaded {
+        origin: spec.origin().to_string(),
+        summary,
+        net: Box::new(net),
+        flow: Some(FlowEval {
+            trace,
+            time_length: spec.time_length,
+        }),
+        tableau,
+        scheme,
+        stepping,
+        x0,
+        x0_shape,
+        dim: d,
+        batch: rows.len() / d,
+    })
+}
+
+/// The tableau, its scheme and the stepping: the command line's options over the model
+/// file's (`origin`).
+fn numerics<T: CliReal>(
+    args: &ModelArgs,
+    spec_tableau: Result<Option<Tableau>, IoError>,
+    spec_solver: &SolverSpec,
+    origin: &str,
+) -> Result<(Tableau, Scheme<T>, Stepping), CliError> {
     let tableau = match (&args.tableau, &args.tableau_file) {
         (_, Some(path)) => io::read_tableau(path)?,
         (Some(name), None) => io::resolve_tableau(name, None).map_err(|e| match e {
             IoError::Field { reason, .. } => CliError(format!("--tableau: {reason}")),
             other => other.into(),
         })?,
-        (None, None) => spec.tableau()?.ok_or_else(|| {
+        (None, None) => spec_tableau?.ok_or_else(|| {
             CliError(format!(
-                "no tableau: give --tableau NAME (e.g. dopri5, rk4) or `tableau = \"…\"` in {}",
-                spec.origin()
+                "no tableau: give --tableau NAME (e.g. dopri5, rk4) or `tableau = \"…\"` in {origin}"
             ))
         })?,
     };
@@ -66,19 +198,17 @@ pub fn load<T: CliReal>(args: &ModelArgs) -> Result<Loaded<T>, CliError> {
         Scheme::new(&tableau).map_err(|e| CliError(format!("tableau `{}`: {e}", tableau.name())))?
     };
     let cli = args.solver.to_spec();
-    let origin = if cli.is_empty() {
-        spec.origin().to_string()
+    let solver_origin = if cli.is_empty() {
+        origin.to_string()
     } else {
-        format!("{} [solver] with the command-line options", spec.origin())
+        format!("{origin} [solver] with the command-line options")
     };
-    let stepping = spec
-        .solver
+    let stepping = spec_solver
         .overridden_by(&cli)
-        .stepping(&origin)?
+        .stepping(&solver_origin)?
         .ok_or_else(|| {
             CliError(format!(
-                "no step options: give --steps N or --rtol R --atol A, or a [solver] section in {}",
-                spec.origin()
+                "no step options: give --steps N or --rtol R --atol A, or a [solver] section in {origin}"
             ))
         })?;
     let stepping = match (args.solver.per_sample, stepping) {
@@ -86,23 +216,11 @@ pub fn load<T: CliReal>(args: &ModelArgs) -> Result<Loaded<T>, CliError> {
         (true, s @ Stepping::Adaptive(_)) => s.per_sample(),
         (true, Stepping::Fixed { .. }) => {
             return Err(CliError(format!(
-                "--per-sample needs adaptive steps: give --rtol/--atol (the solver of {} is fixed-step)",
-                spec.origin()
+                "--per-sample needs adaptive steps: give --rtol/--atol (the solver of {origin} is fixed-step)"
             )));
         }
     };
-    let (x0, x0_shape) = read_states(&args.x0, "x0", spec.dim, None)?;
-    let batch = x0.len() / spec.dim;
-    Ok(Loaded {
-        spec,
-        net,
-        tableau,
-        scheme,
-        stepping,
-        x0,
-        x0_shape,
-        batch,
-    })
+    Ok((tableau, scheme, stepping))
 }
 
 /// Reads a `[batch, dim]` (or `[dim]`) array of finite values; with `like`, the shape must be

@@ -1,7 +1,8 @@
-//! Pieces of the reports `grad` and `solve` print.
+//! Pieces of the reports `grad`, `hvp` and `solve` print.
 
 use serde::Serialize;
 use symplode::prelude::*;
+use symplode::runtime::grad::MemoryPrediction;
 
 use super::CliError;
 
@@ -18,6 +19,60 @@ pub struct Steps {
     pub backward_rejected: usize,
 }
 
+impl Steps {
+    /// The forward and backward step counts of a gradient's statistics.
+    pub fn of(s: &Stats) -> Self {
+        Steps {
+            accepted: s.accepted,
+            rejected: s.rejected,
+            backward_accepted: s.backward_accepted,
+            backward_rejected: s.backward_rejected,
+        }
+    }
+
+    /// Forward steps only (a solve, or a method without a backward solve).
+    pub fn forward(accepted: usize, rejected: usize) -> Self {
+        Steps {
+            accepted,
+            rejected,
+            backward_accepted: 0,
+            backward_rejected: 0,
+        }
+    }
+}
+
+/// The norm of one named tensor of a gradient (or of H·v).
+#[derive(Serialize)]
+pub struct TensorNorm {
+    /// The tensor's name in the weights file.
+    pub name: String,
+    /// Its shape.
+    pub shape: Vec<usize>,
+    /// Its Euclidean norm.
+    pub norm: f64,
+}
+
+/// The norm of every parameter tensor of `net` in `flat` (laid out as `net.params()`).
+pub fn tensor_norms<T: Real>(net: &dyn Dynamics<T>, flat: &[T]) -> Vec<TensorNorm> {
+    net.param_tensors()
+        .into_iter()
+        .map(|t| TensorNorm {
+            norm: l2(flat.get(t.range()).unwrap_or(&[])),
+            name: t.name,
+            shape: t.shape,
+        })
+        .collect()
+}
+
+/// Writes the lines `key  norm  name [shape]` through the report's `line`, the key on the
+/// first only.
+pub fn tensor_lines(line: &mut dyn FnMut(&str, String), key: &str, norms: &[TensorNorm]) {
+    for (k, t) in norms.iter().enumerate() {
+        let key = if k == 0 { key } else { "" };
+        line(key, format!("{:.6e}  {} {:?}", t.norm, t.name, t.shape));
+    }
+}
+
 /// Bytes per category.
 #[derive(Serialize)]
 pub struct Memory {
@@ -32,6 +87,26 @@ pub struct Memory {
 }
 
 impl Memory {
+    /// A method's prediction.
+    pub fn predicted(p: &MemoryPrediction) -> Self {
+        Memory {
+            checkpoint: p.checkpoint_bytes,
+            graph: p.graph_bytes,
+            workspace: p.workspace_bytes,
+            total: p.total(),
+        }
+    }
+
+    /// What the run counted: the peak per category and the peak of their sum.
+    pub fn measured(s: &Stats) -> Self {
+        Memory {
+            checkpoint: s.peak_checkpoint_bytes,
+            graph: s.peak_graph_bytes,
+            workspace: s.peak_workspace_bytes,
+            total: s.peak_total_bytes,
+        }
+    }
+
     /// `checkpoint …, graph …, workspace …, <total> …`, the text of the report's memory lines.
     pub fn text(&self, total: &str) -> String {
         format!(
@@ -42,6 +117,18 @@ impl Memory {
             bytes(self.total)
         )
     }
+}
+
+/// Writes the `predicted`, `measured` and `wall time` lines through the report's `line`.
+pub fn cost_lines(
+    line: &mut dyn FnMut(&str, String),
+    predicted: &Memory,
+    measured: &Memory,
+    wall_seconds: f64,
+) {
+    line("predicted", predicted.text("total"));
+    line("measured", measured.text("peak total"));
+    line("wall time", format!("{wall_seconds:.6} s"));
 }
 
 /// `12345 B (12.1 KiB)`.

@@ -5,10 +5,11 @@ use std::time::Instant;
 use serde::Serialize;
 use symplode::io::{check_output_not_input, npy};
 use symplode::prelude::*;
+use symplode::train::flow::nll_contribution;
 
 use super::args::SolveArgs;
-use super::load::{CliReal, load};
-use super::report::{Steps, stepping_text};
+use super::load::{CliReal, load_any};
+use super::report::{Steps, num, stepping_text};
 use super::{CliError, check_span};
 
 /// What `solve` prints.
@@ -26,39 +27,41 @@ struct SolveReport {
     shape: [usize; 3],
     steps: Steps,
     nfe: usize,
+    nll: Option<f64>,
     wall_seconds: f64,
     out: Option<String>,
 }
 
 /// Runs `solve` in precision `T`, appending the report to `out`.
 pub fn run<T: CliReal>(args: &SolveArgs, out: &mut String) -> Result<(), CliError> {
-    let times = args.times.clone().unwrap_or_else(|| vec![args.t0, args.t1]);
     let what = if args.times.is_some() {
         "--times"
     } else {
         "--t0/--t1"
     };
+    let given = args
+        .times
+        .clone()
+        .or_else(|| args.t1.map(|t1| vec![args.t0, t1]));
+    if let Some(times) = &given {
+        check_span(times, what)?;
+    }
+    let l = load_any::<T>(&args.model, &args.flow)?;
+    let times = given.unwrap_or_else(|| vec![args.t0, l.flow.map_or(1.0, |f| f.time_length)]);
     check_span(&times, what)?;
-    let l = load::<T>(&args.model)?;
+    if args.nll && l.flow.is_none() {
+        return Err(CliError(format!(
+            "--nll needs a flow model file (form = \"cnf\"); {} is a model spec",
+            l.origin
+        )));
+    }
     if let Some(out) = &args.out {
-        let m = &args.model;
-        let mut inputs: Vec<(&str, &std::path::Path)> = vec![
-            ("--model", m.model.as_path()),
-            ("--weights", m.weights.as_path()),
-            ("--x0", m.x0.as_path()),
-        ];
-        if let Some(p) = &m.tableau_file {
-            inputs.push(("--tableau-file", p));
-        }
-        if let Some(p) = &m.tableau {
-            inputs.push(("--tableau", std::path::Path::new(p)));
-        }
-        check_output_not_input(out, "--out", &inputs)?;
+        check_output_not_input(out, "--out", &args.model.inputs())?;
     }
     let budget = super::memory_budget(args.model.memory_budget.as_deref())?;
     let fit = budget
         .fit_solve(&Problem::single(
-            &l.net,
+            &*l.net,
             &times,
             &l.scheme,
             l.stepping.clone(),
@@ -66,27 +69,47 @@ pub fn run<T: CliReal>(args: &SolveArgs, out: &mut String) -> Result<(), CliErro
         ))
         .map_err(|e| CliError(e.to_string()))?;
     let start = Instant::now();
-    let sol = solve(&l.net, &l.scheme, &fit.stepping, &times, &l.x0).map_err(|e| {
+    let sol = solve(&*l.net, &l.scheme, &fit.stepping, &times, &l.x0).map_err(|e| {
         match (&e, fit.capped_message(&budget)) {
             (SolveError::TooManySteps { .. }, Some(msg)) => CliError(format!("solve: {msg}")),
             _ => CliError(format!("solve: {e}")),
         }
     })?;
     let wall = start.elapsed().as_secs_f64();
-    let dim = l.spec.dim;
+    // A flow's states are written as [z, Δlogp] (without Hutchinson's ε).
+    let (width, dim) = match l.flow {
+        None => (l.dim, l.dim),
+        Some(f) => (f.width(l.dim), l.dim + 1),
+    };
     let shape = [times.len(), l.batch, dim];
-    let mut states = Vec::with_capacity(times.len() * l.x0.len());
-    states.extend_from_slice(&l.x0);
-    for s in &sol.states {
-        states.extend_from_slice(s);
+    let mut states = Vec::with_capacity(times.len() * l.batch * dim);
+    for s in std::iter::once(&l.x0[..]).chain(sol.states.iter()) {
+        states.extend(
+            s.chunks_exact(width)
+                .flat_map(|row| row[..dim].iter().copied()),
+        );
     }
+    let nll = match (args.nll, sol.states.last()) {
+        (true, Some(last)) => {
+            let mut cot = vec![T::zero(); last.len()];
+            let v = nll_contribution(last, width, l.dim, l.batch, &mut cot);
+            if !v.is_finite() {
+                return Err(CliError(format!(
+                    "the NLL is {v} (not finite): the flow's solution overflowed; nothing was \
+                     written"
+                )));
+            }
+            Some(v)
+        }
+        _ => None,
+    };
     if let Some(path) = &args.out {
         npy::write(path, &shape, &states)?;
     }
     let report = SolveReport {
         command: "solve",
-        model: l.spec.origin().to_string(),
-        summary: l.spec.summary(),
+        model: l.origin.clone(),
+        summary: l.summary.clone(),
         precision: T::NAME,
         tableau: l.tableau.name().to_string(),
         stepping: stepping_text(&fit.stepping),
@@ -94,13 +117,9 @@ pub fn run<T: CliReal>(args: &SolveArgs, out: &mut String) -> Result<(), CliErro
         batch: l.batch,
         dim,
         shape,
-        steps: Steps {
-            accepted: sol.counters.accepted,
-            rejected: sol.counters.rejected,
-            backward_accepted: 0,
-            backward_rejected: 0,
-        },
+        steps: Steps::forward(sol.counters.accepted, sol.counters.rejected),
         nfe: sol.counters.nfe,
+        nll,
         wall_seconds: wall,
         out: args.out.as_ref().map(|p| p.display().to_string()),
     };
@@ -128,13 +147,26 @@ pub fn run<T: CliReal>(args: &SolveArgs, out: &mut String) -> Result<(), CliErro
         ),
     );
     line("NFE", report.nfe.to_string());
+    if let Some(v) = report.nll {
+        line(
+            "nll",
+            format!(
+                "{}  [−mean log p(x) of the {} x0 samples in nats, at t = {}]",
+                num(v),
+                report.batch,
+                num(report.times.last().copied().unwrap_or(f64::NAN))
+            ),
+        );
+    }
     line("wall time", format!("{:.6} s", report.wall_seconds));
     if let Some(p) = &report.out {
         line(
             "wrote",
             format!(
-                "{p} {:?} {} (x at each time)",
-                report.shape, report.precision
+                "{p} {:?} {} ({} at each time)",
+                report.shape,
+                report.precision,
+                if l.flow.is_some() { "[z, Δlogp]" } else { "x" }
             ),
         );
     }

@@ -116,14 +116,7 @@ fn run_in<T: CliReal>(
             world.rank()
         )));
     }
-    let text = std::fs::read_to_string(&cfg.model).map_err(|e| {
-        field(
-            cfg,
-            "model",
-            format!("cannot read {}: {e}", cfg.model.display()),
-        )
-    })?;
-    if symplode::train::is_flow_file(&text) {
+    if symplode::train::is_flow_model_file(&cfg.model).map_err(|e| field(cfg, "model", e))? {
         return super::train_flow::run::<T>(cfg, args, world, out);
     }
     if cfg.data.is_flow() {

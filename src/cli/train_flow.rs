@@ -16,8 +16,9 @@ use super::{CliError, density};
 
 /// Salt of the toy samples' generator (distinct from the batches' streams).
 const TOY_SALT: u64 = 0x70F_DA7A;
-/// Salt of the validation noise (Hutchinson evaluation of wide flows).
-const VALIDATION_SALT: u64 = 0x5EED_7E57;
+/// Salt of the validation noise (Hutchinson evaluation of wide flows); `grad` and `solve`
+/// draw a flow's noise with it from `--noise-seed`.
+pub(super) const VALIDATION_SALT: u64 = 0x5EED_7E57;
 
 /// Trains the flow of `cfg.model`.
 pub(super) fn run<T: CliReal>(

@@ -183,6 +183,12 @@ pub fn is_flow_file(text: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether the model file at `path` is a flow model file (read as the model readers read: a
+/// regular file of bounded size, so a device or FIFO is an error naming it, never a hang).
+pub fn is_flow_model_file(path: impl AsRef<Path>) -> Result<bool, IoError> {
+    Ok(is_flow_file(&read_text(path.as_ref())?))
+}
+
 impl FlowSpec {
     /// Reads a flow model file.
     pub fn read(path: impl AsRef<Path>) -> Result<Self, IoError> {
@@ -375,6 +381,23 @@ impl FlowSpec {
         &self.origin
     }
 
+    /// A one-line description, e.g. `flow 2 → 16 concat_squash tanh → 2 concat_squash, T 0.5`.
+    pub fn summary(&self) -> String {
+        let mut s = format!("flow {}", self.dim);
+        for l in &self.layers {
+            let kind = match l.kind {
+                LayerKind::Dense => "dense",
+                _ => "concat_squash",
+            };
+            s.push_str(&format!(" → {} {kind}", l.width));
+            if let Some(a) = l.activation {
+                s.push_str(&format!(" {a}"));
+            }
+        }
+        s.push_str(&format!(", T {}", self.time_length));
+        s
+    }
+
     /// The vector field `f(z, t)` as a graph.
     pub fn field_graph(&self) -> Result<Graph, IoError> {
         let err = |field: &str, e: String| IoError::Field {
@@ -456,6 +479,10 @@ mod tests {
         let s = FlowSpec::parse(GOOD, "f.toml").unwrap();
         assert_eq!(s.trace, FlowTrace::Hutchinson(Noise::Gaussian));
         assert_eq!(s.time_length, 0.5);
+        assert_eq!(
+            s.summary(),
+            "flow 2 → 8 concat_squash tanh → 2 concat_squash, T 0.5"
+        );
         let p = s.init_params(0).unwrap();
         let m = s.build::<f64>(s.trace, &p).unwrap();
         assert_eq!(symplode_runtime::Dynamics::dim(&m), 5);

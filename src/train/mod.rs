@@ -55,7 +55,7 @@ pub use checkpoint::{
 pub use data::{Batch, Batches, Loss, TrajectoryWindows};
 pub use error::TrainError;
 #[cfg(feature = "model-files")]
-pub use flow_spec::{FlowSpec, is_flow_file};
+pub use flow_spec::{FlowSpec, is_flow_file, is_flow_model_file};
 pub use log::{BitsPerDim, IterationLog};
 #[cfg(feature = "mpi")]
 pub use mpi::MpiCollective;
