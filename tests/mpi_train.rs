@@ -2,7 +2,8 @@
 //! MPICH): the trained weights are bit-identical for 1, 2 and 4 ranks and without `mpiexec`;
 //! a run killed at 2 ranks resumes at 4 to the same weights; a failing rank ends the job with
 //! its message instead of a hang; a flow (Hutchinson noise per sample) is bit-identical for 1
-//! and 2 ranks too. Run by `.ci/run` as `cargo test --features mpi --test mpi_train`.
+//! and 2 ranks too, and so is an image flow on Fashion-MNIST (when installed). Run by
+//! `.ci/run` as `cargo test --features mpi --test mpi_train`.
 
 #![cfg(all(feature = "mpi", feature = "cli"))]
 
@@ -157,4 +158,41 @@ fn a_flow_is_bit_identical_for_1_and_2_ranks() {
     let w = |o: &str| tensors(&dir.join(o).join("weights.safetensors"));
     assert_eq!(w("f1"), w("f0"));
     assert_eq!(w("f2"), w("f0"));
+}
+
+/// One conv CNF block on Fashion-MNIST (`form = "image_flow"`), 2 hidden channels.
+const IMAGE_FLOW: &str = r#"
+form = "image_flow"
+image = [1, 28, 28]
+hidden = [2]
+noise = "rademacher"
+tableau = "rk4"
+[solver]
+steps = 1
+"#;
+
+#[test]
+fn an_image_flow_on_fashion_mnist_is_bit_identical_for_1_and_2_ranks() {
+    if !Path::new("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs dataset-fashion-mnist"
+        );
+        eprintln!("skipped: no Fashion-MNIST (apt-get install -y dataset-fashion-mnist)");
+        return;
+    }
+    let dir = fixture("image");
+    std::fs::write(dir.join("image.toml"), IMAGE_FLOW).unwrap();
+    let run = |out: &str| {
+        format!(
+            "model = \"image.toml\"\nout = \"{out}\"\niterations = 3\nbatch = 4\nshards = 2\n\
+             seed = 2\n[data]\nbuiltin = \"fashion-mnist\"\npoints = 8\n[validation]\n\
+             fraction = 0.25\nevery = 3\n"
+        )
+    };
+    for (ranks, out) in [(0, "i0"), (2, "i2")] {
+        ok(&train_with(&dir, ranks, out, &run(out), &[], &[]));
+    }
+    let w = |o: &str| tensors(&dir.join(o).join("weights.safetensors"));
+    assert_eq!(w("i2"), w("i0"));
 }
