@@ -481,8 +481,9 @@ def parse_rust(text):
                         backprop_s=float(cells[3]),
                         nfe_symplectic=cells[9],
                     )
-                else:
-                    # the older layout without the stored-stage column
+                elif len(cells) >= 7:
+                    # the older layout without the stored-stage column (the 4-column f32
+                    # speed-up table of `speed --f32` repeats the labels: skipped)
                     rows[RUST_LABELS[cells[0]]] = dict(
                         symplectic_s=float(cells[1]),
                         backprop_s=float(cells[2]),

@@ -473,11 +473,11 @@ unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
 
 /// The loop nest with A read in place: for each `NR`-column panel of `B` and each `KC`-row
 /// block, pack the panel on the stack and sweep the micro-kernel down all rows of `A`. When the
-/// whole of `A` overflows half the L2 (`l2` bytes) and `k` spans several blocks, the `KC` loop
-/// goes outside the panel loop instead, so each `m × KC` block of `A` is read from the L2 by
-/// every panel rather than all of `A` from memory once per panel (a weight gradient `δᵀ·H` at
-/// batch 4096 read its 8 MiB `A` 16 times). Each output element gets the same sums in the same
-/// order either way.
+/// whole of `A` overflows half the L2 (`l2` bytes), `k` spans several blocks and one `m × KC`
+/// block fits that half, the `KC` loop goes outside the panel loop instead, so each block is
+/// read from the L2 by every panel rather than all of `A` from memory once per panel (a weight
+/// gradient `δᵀ·H` at batch 4096 read its 8 MiB `A` 16 times). Each output element gets the
+/// same sums in the same order either way.
 ///
 /// # Safety
 /// As [`blocked`]; `kc_max · NR ≤ pack_elems::<T>()`.
@@ -536,7 +536,11 @@ unsafe fn streamed<T: Real, K: Micro<T>>(p: &Problem<T>, kc_max: usize, l2: usiz
             }
         }};
     }
-    let k_outer = p.k > kc_max && p.m.saturating_mul(p.k).saturating_mul(size_of::<T>()) > l2 / 2;
+    // Only when an m × KC block of A does fit there: otherwise A streams from memory either
+    // way and the KC-outer order only adds passes over C (4096 × 256 × 256 streamed: 48 → 42
+    // GFLOP/s in `speed` on a Zen 4).
+    let a_bytes = |cols: usize| p.m.saturating_mul(cols).saturating_mul(size_of::<T>());
+    let k_outer = p.k > kc_max && a_bytes(p.k) > l2 / 2 && a_bytes(kc_max) <= l2 / 2;
     // `while` loops: `step_by` iterators cost measurably on small products.
     if k_outer {
         let mut p0 = 0;
