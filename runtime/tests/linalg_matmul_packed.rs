@@ -2,9 +2,9 @@
 //! L2) gives the unpacked loop's results bit for bit, on every SIMD path of this CPU: the L2
 //! is forced down to a few bytes so that even small products are packed a register tile at a
 //! time, and the results are compared with the detected-L2 run (unpacked at these sizes) and
-//! with a naive product. Products too narrow to pack take the unpacked loop with the `KC` loop
-//! outside the panel loop (as when all of A overflows half the L2): also bit for bit. Its own
-//! test binary: the forced L2 holds for the whole process.
+//! with a naive product. With a 96 KiB L2, products whose `m × KC` block fits half of it but
+//! not all of A take the unpacked loop with the `KC` loop outside the panel loop: also bit for
+//! bit. Its own test binary: the forced L2 holds for the whole process.
 
 use symplode_runtime::Real;
 use symplode_runtime::linalg::cache::{cache_sizes, force_l2};
@@ -51,8 +51,8 @@ fn compare<T: Real>(tol: f64, rng: &mut Rng) {
         (50, 24, 600),
         (130, 48, 19),
         (7, 64, 1),
-        // Narrow (n ≤ NR): not packed, but with the forced L2 the KC loop goes outside the
-        // panel loop.
+        // Narrow (n ≤ NR): not packed; with the 96 KiB L2 the KC loop goes outside the panel
+        // loop.
         (40, 4, 700),
         (33, 16, 500),
     ] {
@@ -71,9 +71,14 @@ fn compare<T: Real>(tol: f64, rng: &mut Rng) {
                 let plain = product(m, n, k, &av, &bv, trans_a, mode, &bias);
                 force_l2(Some(1));
                 let packed = product(m, n, k, &av, &bv, trans_a, mode, &bias);
+                // An L2 whose half holds an m × KC block of A but not all of A: the unpacked
+                // nest with the KC loop outside the panel loop.
+                force_l2(Some(96 * 1024));
+                let k_outer = product(m, n, k, &av, &bv, trans_a, mode, &bias);
                 force_l2(None);
                 let what = format!("{m}x{n}x{k} trans_a {trans_a} mode {mode}");
                 assert_eq!(bits(&packed), bits(&plain), "{what}");
+                assert_eq!(bits(&k_outer), bits(&plain), "{what} (KC outside)");
                 // And against a naive product.
                 for i in 0..m {
                     for j in 0..n {
