@@ -207,7 +207,7 @@ pub(super) fn parse_data(
                     points,
                 }
             }
-            "patches" => {
+            "patches" | "fashion-mnist" => {
                 for (field, v) in [
                     ("data.noise", d.noise.is_some()),
                     ("data.count", d.count.is_some()),
@@ -219,26 +219,11 @@ pub(super) fn parse_data(
                 if d.points == Some(0) {
                     return Err(bad("data.points", "0; must be ≥ 1".into()));
                 }
-                DataSource::Patches {
-                    dir: d.dir.map(at),
-                    points: d.points,
-                }
-            }
-            "fashion-mnist" => {
-                for (field, v) in [
-                    ("data.noise", d.noise.is_some()),
-                    ("data.count", d.count.is_some()),
-                ] {
-                    if v {
-                        return Err(bad(field, "only for trajectory datasets".into()));
-                    }
-                }
-                if d.points == Some(0) {
-                    return Err(bad("data.points", "0; must be ≥ 1".into()));
-                }
-                DataSource::FashionMnist {
-                    dir: d.dir.map(at),
-                    points: d.points,
+                let (dir, points) = (d.dir.map(at), d.points);
+                if name == "patches" {
+                    DataSource::Patches { dir, points }
+                } else {
+                    DataSource::FashionMnist { dir, points }
                 }
             }
             o => {
