@@ -1,6 +1,6 @@
 //! Continuous normalizing flows (FFJORD) trained by maximum likelihood with the ordinary
 //! [`Trainer`](super::Trainer): the flow's dynamics as a graph, samples `[n, dim]` as
-//! [`Batches`], and the negative log-likelihood ([`Loss::Nll`]).
+//! [`Batches`], and the negative log-likelihood ([`Loss::Nll`](super::Loss::Nll)).
 //!
 //! **Sign convention** (FFJORD's). A sample `x` starts the augmented state `[z, Δlogp] = [x, 0]`
 //! at `t = 0`; it follows `ż = f(z, t)`, `d Δlogp/dt = −tr(∂f/∂z)` up to `T`, and
@@ -12,7 +12,7 @@
 //! batch from the iteration's generator (`Rng::new(batch_seed(seed, iteration))`, after the
 //! sample indices, row by row). So `ε` of a sample is a function of (seed, iteration, position
 //! in the global batch) only: sharding the batch, MPI ranks and resuming do not change it,
-//! and the trained weights stay bit-identical (see [`super::shard`]). The price: the adjoint
+//! and the trained weights stay bit-identical (see [`shard_ranges`](super::shard_ranges)). The price: the adjoint
 //! also carries `λ_ε` (exact, never used), and adaptive steps see the `d` constant components
 //! as zero error, which loosens the RMS error norm by `√((2d+1)/(d+1))` (≈ 1.29 in 2-D)
 //! compared with a noise held outside the state; `symplode train` scales the tolerances by

@@ -1,6 +1,6 @@
 //! The model type and its `Dynamics` implementation as Rust tokens, for every model the DSL
 //! accepts (dense, `concat_squash` and `conv1d` layers, a vector field, a CNF or an energy
-//! form): the declaration's graph ([`build_graph`]) is compiled at expansion time into the
+//! form): the declaration's graph ([`build_graph`](crate::dsl::build_graph)) is compiled at expansion time into the
 //! four plans of [`NetworkPlans`] (eval, VJP, taped forward, taped backward), and each plan
 //! is lowered to Rust by `lower_rust/plan.rs` with its sizes, offsets and constants inlined. The
 //! generated code calls the runtime kernels the interpreter calls for the same plans, so a

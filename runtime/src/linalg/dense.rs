@@ -133,7 +133,7 @@ const TIME_COL_BLOCK: usize = 64;
 /// The time column's weight gradient `g[j·ld] (+)= t·Σ_rows Δ[r, j]`, accumulated row by row
 /// (`g[j·ld] += t·Δ[r, j]`, rows in order): `delta [rows, p]`, `g` starting at the column.
 ///
-/// The strided column is gathered into a contiguous block of [`TIME_COL_BLOCK`] accumulators,
+/// The strided column is gathered into a contiguous block of `TIME_COL_BLOCK` (64) accumulators,
 /// updated row by row (a vector loop), and scattered back: every element sees the same
 /// operations in the same order as the scalar loop, so the result is bit-identical to it.
 #[inline]
