@@ -79,7 +79,14 @@ pub fn run(args: &TrainArgs, out: &mut String) -> Result<(), CliError> {
         if let Err(CliError(msg)) = &result
             && world.size() > 1
         {
-            eprintln!("error: rank {}: {}", world.rank(), super::one_line(msg));
+            // One write of the whole line: `eprintln!` writes its pieces separately, and
+            // mpiexec, tearing the job down on the abort, forwarded only the first ("error:
+            // rank ") in one CI run.
+            let line = format!("error: rank {}: {}\n", world.rank(), super::one_line(msg));
+            let mut err = std::io::stderr().lock();
+            let _ = std::io::Write::write_all(&mut err, line.as_bytes());
+            let _ = std::io::Write::flush(&mut err);
+            drop(err);
             world.abort(1);
         }
         result
