@@ -75,17 +75,7 @@ impl Real for f32 {
     }
     /// Computed in f64 (vectorised, through stack buffers) and rounded once.
     fn logistic_slice(op: FastOp, v: &mut [Self]) {
-        let mut buf = [0.0f64; 512];
-        for chunk in v.chunks_mut(buf.len()) {
-            let b = &mut buf[..chunk.len()];
-            for (d, &x) in b.iter_mut().zip(chunk.iter()) {
-                *d = x as f64;
-            }
-            logistic::apply_in_place(op, b);
-            for (x, &d) in chunk.iter_mut().zip(b.iter()) {
-                *x = d as f32;
-            }
-        }
+        crate::linalg::fastmath::map_via_f64(v, |b| logistic::apply_in_place(op, b))
     }
     /// Computed in f64 (vectorised, through stack buffers) and rounded once.
     fn logistic_mul_derivative(op: FastOp, saved: &[Self], g: &mut [Self]) {

@@ -202,13 +202,19 @@ pub fn tanh_in_place_f32(v: &mut [f32]) {
             return unsafe { tanh_f32::tanh_avx2(v) };
         }
     }
+    map_via_f64(v, tanh_in_place)
+}
+
+/// `v[i] ← f(v)[i]` for an f32 slice through an f64 kernel: widened into a stack buffer in
+/// chunks, computed in f64, rounded once.
+pub(crate) fn map_via_f64(v: &mut [f32], f: impl Fn(&mut [f64])) {
     let mut buf = [0.0f64; 512];
     for chunk in v.chunks_mut(buf.len()) {
         let b = &mut buf[..chunk.len()];
         for (d, &x) in b.iter_mut().zip(chunk.iter()) {
             *d = x as f64;
         }
-        tanh_in_place(b);
+        f(b);
         for (x, &d) in chunk.iter_mut().zip(b.iter()) {
             *x = d as f32;
         }
