@@ -23,9 +23,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use symplode_runtime::optim::{OptimState, Optimizer};
-use symplode_runtime::{Dynamics, Real};
+use symplode_runtime::{ParamTensor, Real};
 
-use super::TrainError;
+use super::{TrainError, TrainModel};
 use crate::io::IoError;
 use crate::io::safetensors::{self, NamedTensor, SafeTensors};
 
@@ -140,14 +140,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
 /// The first non-finite parameter or optimiser state entry, as a
 /// [`TrainError::NonFiniteState`] at `iteration`.
 pub(crate) fn check_finite_state<T: Real>(
-    model: &dyn Dynamics<T>,
+    params: &[T],
+    layout: impl FnOnce() -> Vec<ParamTensor>,
     optimizer: &dyn Optimizer<T>,
     iteration: u64,
 ) -> Result<(), TrainError> {
-    let params = model.params();
     if let Some(i) = params.iter().position(|v| !v.f64().is_finite()) {
-        let name = model
-            .param_tensors()
+        let name = layout()
             .into_iter()
             .find(|t| t.range().contains(&i))
             .map_or(String::new(), |t| format!(" (`{}`)", t.name));
@@ -177,23 +176,25 @@ pub(crate) fn check_finite_state<T: Real>(
     Ok(())
 }
 
-/// Saves a checkpoint of `model` and `optimizer` after `iteration` iterations into `dir`
-/// (created if needed); returns the path of `checkpoint.json`.
+/// Saves a checkpoint of a model (its parameters `params` in the tensors `layout`) and
+/// `optimizer` after `iteration` iterations into `dir` (created if needed); returns the path
+/// of `checkpoint.json`.
+#[allow(clippy::too_many_arguments)]
 pub fn save<T: Real>(
     dir: &Path,
-    model: &dyn Dynamics<T>,
+    params: &[T],
+    layout: Vec<ParamTensor>,
     optimizer: &dyn Optimizer<T>,
     iteration: u64,
     seed: u64,
     base_lr: f64,
     config: serde_json::Value,
 ) -> Result<PathBuf, TrainError> {
-    check_finite_state(model, optimizer, iteration)?;
+    check_finite_state(params, || layout.clone(), optimizer, iteration)?;
     fs::create_dir_all(dir).map_err(|e| TrainError::file("create directory", dir, e))?;
     let tensors_file = format!("checkpoint-{iteration:08}.safetensors");
     let tensors_path = dir.join(&tensors_file);
-    let layout = model.param_tensors();
-    let params: Vec<f64> = model.params().iter().map(|v| v.f64()).collect();
+    let params: Vec<f64> = params.iter().map(|v| v.f64()).collect();
     let state = optimizer.state();
     let lr = [state.lr];
     let base = [base_lr];
@@ -322,7 +323,7 @@ pub fn read_meta(dir: &Path) -> Result<CheckpointMeta, TrainError> {
 /// as they were.
 pub fn load<T: Real>(
     dir: &Path,
-    model: &mut dyn Dynamics<T>,
+    model: &mut dyn TrainModel<T>,
     optimizer: &mut dyn Optimizer<T>,
     seed: u64,
     iterations: u64,
@@ -443,7 +444,7 @@ pub fn load<T: Real>(
         file.tensor_checked(name, shape, "as recorded in checkpoint.json")
             .map_err(|e| corrupt(e.to_string()))
     };
-    let mut params = vec![T::zero(); model.n_params()];
+    let mut params = vec![T::zero(); model.params().len()];
     for t in &layout {
         let v = read(&format!("model.{}", t.name), &t.shape)?;
         for (p, x) in params[t.range()].iter_mut().zip(v) {

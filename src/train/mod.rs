@@ -34,6 +34,7 @@ pub mod flow;
 #[cfg(feature = "model-files")]
 mod flow_spec;
 mod log;
+mod model;
 #[cfg(feature = "mpi")]
 mod mpi;
 #[cfg(feature = "model-files")]
@@ -57,6 +58,7 @@ pub use error::TrainError;
 #[cfg(feature = "model-files")]
 pub use flow_spec::{FlowSpec, is_flow_file, is_flow_model_file};
 pub use log::{BitsPerDim, IterationLog};
+pub use model::{Single, TrainModel, solve_problem};
 #[cfg(feature = "mpi")]
 pub use mpi::MpiCollective;
 #[cfg(feature = "model-files")]
@@ -296,9 +298,19 @@ impl<'a, T: Real> Trainer<'a, T> {
         model: &mut dyn Dynamics<T>,
         batch: &Batch<T>,
     ) -> Result<IterationLog, TrainError> {
+        self.step_model(&mut Single(model), batch)
+    }
+
+    /// [`Trainer::step`] for any [`TrainModel`] (e.g. a [`FlowChain`]).
+    pub fn step_model(
+        &mut self,
+        model: &mut dyn TrainModel<T>,
+        batch: &Batch<T>,
+    ) -> Result<IterationLog, TrainError> {
+        let width = model.row_width();
         match self.config.loss {
-            Loss::Nll { .. } => batch.validate_states(model.dim())?,
-            _ => batch.validate(model.dim())?,
+            Loss::Nll { .. } => batch.validate_states(width)?,
+            _ => batch.validate(width)?,
         }
         let it = self.iteration + 1;
         let optim = |source| TrainError::Optim {
@@ -308,7 +320,7 @@ impl<'a, T: Real> Trainer<'a, T> {
         let lr = self.config.schedule.lr(self.base_lr, self.iteration);
         self.optimizer.set_lr(lr).map_err(optim)?;
         let start = Instant::now();
-        let (loss, stats, grad64) = self.sharded_gradient(&*model, batch, it)?;
+        let (loss, stats, grad64) = self.sharded_gradient(model, batch, it)?;
         if !loss.is_finite() {
             return Err(TrainError::NonFiniteLoss {
                 iteration: it,
@@ -324,11 +336,16 @@ impl<'a, T: Real> Trainer<'a, T> {
         self.optimizer
             .step(model.params_mut(), &grad)
             .map_err(optim)?;
-        checkpoint::check_finite_state(model, &*self.optimizer, it)?;
+        checkpoint::check_finite_state(
+            model.params(),
+            || model.param_tensors(),
+            &*self.optimizer,
+            it,
+        )?;
         self.iteration = it;
         let seconds = start.elapsed().as_secs_f64();
         let mut record = IterationLog::new(it, loss, lr, grad_norm, &stats, seconds);
-        record.samples = batch.x0.len() / model.dim().max(1);
+        record.samples = batch.x0.len() / width.max(1);
         record.comm_seconds = self.comm_seconds.get();
         Ok(record)
     }
@@ -352,13 +369,28 @@ impl<'a, T: Real> Trainer<'a, T> {
         data: &dyn Batches<T>,
         on_iteration: &mut dyn FnMut(&IterationLog, &dyn Dynamics<T>),
     ) -> Result<TrainSummary, TrainError> {
-        if data.dim() != model.dim() {
+        self.run_model(&mut Single(model), data, &mut |r, m| {
+            if let Some(d) = m.dynamics() {
+                on_iteration(r, d);
+            }
+        })
+    }
+
+    /// As [`Trainer::run_with`], for any [`TrainModel`] (e.g. a [`FlowChain`]): the data's
+    /// rows must be the model's [`TrainModel::row_width`] wide.
+    pub fn run_model(
+        &mut self,
+        model: &mut dyn TrainModel<T>,
+        data: &dyn Batches<T>,
+        on_iteration: &mut dyn FnMut(&IterationLog, &dyn TrainModel<T>),
+    ) -> Result<TrainSummary, TrainError> {
+        if data.dim() != model.row_width() {
             return Err(TrainError::Data {
                 what: "dimension".into(),
                 reason: format!(
                     "the data has dimension {}, the model {}",
                     data.dim(),
-                    model.dim()
+                    model.row_width()
                 ),
             });
         }
@@ -389,8 +421,8 @@ impl<'a, T: Real> Trainer<'a, T> {
             let mut rng = Rng::new(batch_seed(self.config.seed, self.iteration));
             let batch = data.batch(&mut rng)?;
             let record = match self
-                .step(model, &batch)
-                .and_then(|r| self.validate_after(&*model, r))
+                .step_model(model, &batch)
+                .and_then(|r| self.validate_after(model, r))
             {
                 Ok(mut r) => {
                     if let Some(b) = &self.bits {
@@ -417,7 +449,7 @@ impl<'a, T: Real> Trainer<'a, T> {
                 && every > 0
                 && self.iteration.is_multiple_of(every)
             {
-                summary.checkpoint = Some(self.save_checkpoint(model, &dir)?);
+                summary.checkpoint = Some(self.save_model_checkpoint(&*model, &dir)?);
                 saved_at = Some(self.iteration);
             }
         }
@@ -425,7 +457,7 @@ impl<'a, T: Real> Trainer<'a, T> {
             && root
             && saved_at != Some(self.iteration)
         {
-            summary.checkpoint = Some(self.save_checkpoint(model, &dir)?);
+            summary.checkpoint = Some(self.save_model_checkpoint(&*model, &dir)?);
         }
         bar.finish();
         summary.iterations = self.iteration;
@@ -441,9 +473,29 @@ impl<'a, T: Real> Trainer<'a, T> {
         model: &dyn Dynamics<T>,
         dir: &Path,
     ) -> Result<PathBuf, TrainError> {
+        self.save_params(model.params(), model.param_tensors(), dir)
+    }
+
+    /// [`Trainer::save_checkpoint`] for any [`TrainModel`].
+    pub fn save_model_checkpoint(
+        &self,
+        model: &dyn TrainModel<T>,
+        dir: &Path,
+    ) -> Result<PathBuf, TrainError> {
+        self.save_params(model.params(), model.param_tensors(), dir)
+    }
+
+    /// Writes the checkpoint of parameters `params` laid out as `layout`.
+    fn save_params(
+        &self,
+        params: &[T],
+        layout: Vec<symplode_runtime::ParamTensor>,
+        dir: &Path,
+    ) -> Result<PathBuf, TrainError> {
         checkpoint::save(
             dir,
-            model,
+            params,
+            layout,
             &*self.optimizer,
             self.iteration,
             self.config.seed,
@@ -461,6 +513,15 @@ impl<'a, T: Real> Trainer<'a, T> {
     pub fn resume(
         &mut self,
         model: &mut dyn Dynamics<T>,
+        dir: &Path,
+    ) -> Result<Restored, TrainError> {
+        self.resume_model(&mut Single(model), dir)
+    }
+
+    /// [`Trainer::resume`] for any [`TrainModel`].
+    pub fn resume_model(
+        &mut self,
+        model: &mut dyn TrainModel<T>,
         dir: &Path,
     ) -> Result<Restored, TrainError> {
         let restored = checkpoint::load(

@@ -22,10 +22,10 @@
 
 use std::ops::Range;
 
-use symplode_runtime::grad::{Outputs, Problem, Stats};
-use symplode_runtime::{Dynamics, Real, SolveError};
+use symplode_runtime::grad::{Outputs, Stats};
+use symplode_runtime::{Real, SolveError};
 
-use super::{Batch, TrainError, Trainer};
+use super::{Batch, TrainError, TrainModel, Trainer};
 
 /// How partial sums are combined: `combine(lower, upper, out)` with `out` = the sum of the lower
 /// and the upper group (all of the same length).
@@ -188,20 +188,23 @@ impl<T: Real> Trainer<'_, T> {
     /// shard order; this rank computes its own shards and gathers the others'.
     pub(super) fn sharded_gradient(
         &self,
-        model: &dyn Dynamics<T>,
+        model: &mut dyn TrainModel<T>,
         batch: &Batch<T>,
         it: u64,
     ) -> Result<(f64, Stats, Vec<f64>), TrainError> {
-        let dim = model.dim();
-        let ranges = shard_ranges(batch.x0.len() / dim, self.shards)?;
-        let count = self.config.loss.count(batch, dim);
+        let width = model.row_width();
+        let ranges = shard_ranges(batch.x0.len() / width, self.shards)?;
+        let count = self.config.loss.count(batch, width);
         let params = model.params().len();
         let owned = owned_shards(self.shards, self.collective.rank(), self.collective.size());
         let mut blocks = Vec::with_capacity(owned.len());
         let mut failure = None;
         for s in owned {
-            let part = batch.samples(ranges[s].clone(), dim);
-            match self.shard_gradient(model, &part, count, it) {
+            let part = batch.samples(ranges[s].clone(), width);
+            let result = model
+                .prepare(&part)
+                .and_then(|()| self.shard_gradient(&*model, &part, count, it));
+            match result {
                 Ok((loss, stats, grad)) => blocks.push(encode(Some((loss, &stats, &grad)), params)),
                 Err(e) => {
                     blocks.push(encode(None, params));
@@ -230,22 +233,18 @@ impl<T: Real> Trainer<'_, T> {
 
     /// One shard's loss contribution (its squared or absolute errors over `count`, the number
     /// of target values of the whole batch; or its samples' −log p over the batch's samples),
-    /// counters and gradient in `f64`.
+    /// counters and gradient in `f64` (the chain's components' gradients concatenated). The
+    /// loss reads the last component's outputs.
     fn shard_gradient(
         &self,
-        model: &dyn Dynamics<T>,
+        model: &dyn TrainModel<T>,
         part: &Batch<T>,
         count: usize,
         it: u64,
     ) -> Result<(f64, Stats, Vec<f64>), TrainError> {
         let loss = self.config.loss;
-        let mut problem = Problem::single(
-            model,
-            &part.times,
-            self.scheme,
-            self.stepping.clone(),
-            &part.x0,
-        );
+        let mut problem = model.problem(part, self.scheme, self.stepping.clone());
+        let width = problem.dim();
         let fit = self
             .budget
             .fit_gradient(self.method, &problem)
@@ -255,8 +254,8 @@ impl<T: Real> Trainer<'_, T> {
             })?;
         problem.stepping = fit.stepping.clone();
         let mut loss_fn =
-            |out: &Outputs<T>, cot: &mut Outputs<T>| match (out.first(), cot.first_mut()) {
-                (Some(o), Some(c)) => loss.evaluate_rows(o, &part.targets, c, count, model.dim()),
+            |out: &Outputs<T>, cot: &mut Outputs<T>| match (out.last(), cot.last_mut()) {
+                (Some(o), Some(c)) => loss.evaluate_rows(o, &part.targets, c, count, width),
                 _ => f64::NAN,
             };
         let g = self
@@ -272,14 +271,7 @@ impl<T: Real> Trainer<'_, T> {
                     source,
                 },
             })?;
-        let grad = g
-            .dtheta
-            .into_iter()
-            .next()
-            .unwrap_or_default()
-            .iter()
-            .map(|v| v.f64())
-            .collect();
+        let grad = g.dtheta.iter().flatten().map(|v| v.f64()).collect();
         Ok((g.loss, g.stats, grad))
     }
 }

@@ -6,10 +6,12 @@
 //! so a resumed run stops exactly where an uninterrupted one does.
 
 use symplode_runtime::rng::Rng;
-use symplode_runtime::solver::{Trajectory, solve};
+use symplode_runtime::grad::Problem;
+use symplode_runtime::solver::Trajectory;
 use symplode_runtime::{Dynamics, Real};
 
-use super::{Batch, Batches, IterationLog, Loss, TrainError, Trainer};
+use super::model::solve_problem;
+use super::{Batch, Batches, IterationLog, Loss, TrainError, TrainModel, Trainer};
 
 /// Stop when the validation loss has not improved by more than `min_delta` for `patience`
 /// iterations.
@@ -126,36 +128,42 @@ impl<'a, T: Real> Trainer<'a, T> {
         let Some(v) = &self.validation else {
             return Ok(None);
         };
-        let it = self.iteration;
         let b = &v.batch;
         let model = v.model.as_deref().unwrap_or(model);
-        let width = model.dim();
+        let problem = Problem::single(model, &b.times, self.scheme, self.stepping.clone(), &b.x0);
+        self.loss_of(&problem, b, model.dim()).map(Some)
+    }
+
+    /// The loss of `b` (rows of `row_width` values) by a forward solve of `problem` (the
+    /// batch's problem), read from its last component's outputs.
+    fn loss_of(
+        &self,
+        problem: &Problem<'_, T>,
+        b: &Batch<T>,
+        row_width: usize,
+    ) -> Result<f64, TrainError> {
         let loss = self.config.loss;
         match loss {
-            Loss::Nll { .. } => b.validate_states(width)?,
-            _ => b.validate(width)?,
+            Loss::Nll { .. } => b.validate_states(row_width)?,
+            _ => b.validate(row_width)?,
         }
-        let sol = solve(model, self.scheme, &self.stepping, &b.times, &b.x0).map_err(|source| {
-            TrainError::Solve {
-                iteration: it,
-                source,
-            }
+        let it = self.iteration;
+        let outputs = solve_problem(problem).map_err(|source| TrainError::Solve {
+            iteration: it,
+            source,
         })?;
-        let mut cot = Trajectory::zeros(sol.states.len(), b.x0.len());
-        let count = loss.count(b, width);
-        Ok(Some(loss.evaluate_rows(
-            &sol.states,
-            &b.targets,
-            &mut cot,
-            count,
-            width,
-        )))
+        let Some(last) = outputs.last() else {
+            return Ok(f64::NAN);
+        };
+        let mut cot = Trajectory::zeros(last.len(), last.state_len());
+        let count = loss.count(b, row_width);
+        Ok(loss.evaluate_rows(last, &b.targets, &mut cot, count, problem.dim()))
     }
 
     /// After an update: the validation loss and the early-stopping decision, when due.
     pub(super) fn validate_after(
         &mut self,
-        model: &dyn Dynamics<T>,
+        model: &mut dyn TrainModel<T>,
         mut record: IterationLog,
     ) -> Result<IterationLog, TrainError> {
         let due = self
@@ -178,7 +186,22 @@ impl<'a, T: Real> Trainer<'a, T> {
             }
             m.params_mut().copy_from_slice(model.params());
         }
-        let loss = self.validation_loss(model)?.unwrap_or(f64::NAN);
+        let Some(v) = &self.validation else {
+            return Ok(record);
+        };
+        let loss = match v.model.as_deref() {
+            Some(m) => {
+                let b = &v.batch;
+                let problem =
+                    Problem::single(m, &b.times, self.scheme, self.stepping.clone(), &b.x0);
+                self.loss_of(&problem, b, m.dim())?
+            }
+            None => {
+                model.prepare(&v.batch)?;
+                let problem = model.problem(&v.batch, self.scheme, self.stepping.clone());
+                self.loss_of(&problem, &v.batch, model.row_width())?
+            }
+        };
         record.val_loss = Some(loss);
         let it = self.iteration;
         if let Some(v) = &mut self.validation {
