@@ -10,11 +10,13 @@ mod data;
 mod density;
 mod grad;
 mod hvp;
+mod image_grid;
 mod load;
 mod report;
 mod solve;
 mod tableau;
 mod train;
+mod train_chain;
 mod train_flow;
 mod train_image;
 

@@ -12,8 +12,8 @@ use symplode::runtime::optim::{Adam, Optimizer, Sgd};
 #[cfg(not(feature = "mpi"))]
 use symplode::train::SingleProcess;
 use symplode::train::{
-    Batches, Collective, DataSource, IterationLog, OptimizerChoice, RunConfig, TrainConfig,
-    Trainer, TrajectorySet, spiral_trajectory,
+    Batches, Collective, DataSource, IterationLog, OptimizerChoice, RunConfig, Single,
+    TrainConfig, TrainModel, Trainer, TrajectorySet, spiral_trajectory,
 };
 
 use super::CliError;
@@ -281,12 +281,38 @@ impl<T: CliReal> Setup<T> {
         cfg: &RunConfig,
         args: &TrainArgs,
         world: &dyn Collective,
-        net: N,
+        mut net: N,
         data: &dyn Batches<T>,
         validation: ValidationParts<T>,
         validation_model: Option<Box<dyn Dynamics<T>>>,
         out: &mut String,
     ) -> Result<N, CliError> {
+        self.train_model(
+            cfg,
+            args,
+            world,
+            &mut Single(&mut net),
+            data,
+            validation,
+            validation_model,
+            out,
+        )?;
+        Ok(net)
+    }
+
+    /// [`Setup::train`] for any [`TrainModel`] (a multiscale flow's chain), trained in place.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn train_model(
+        &self,
+        cfg: &RunConfig,
+        args: &TrainArgs,
+        world: &dyn Collective,
+        net: &mut dyn TrainModel<T>,
+        data: &dyn Batches<T>,
+        validation: ValidationParts<T>,
+        validation_model: Option<Box<dyn Dynamics<T>>>,
+        out: &mut String,
+    ) -> Result<(), CliError> {
         let parts = Parts {
             cfg,
             args,
@@ -334,13 +360,13 @@ struct Parts<'a, T: Real> {
 }
 
 /// The run itself, then (rank 0) the weights, the learning curve and the report.
-fn train<T: CliReal, O: Optimizer<T>, N: Dynamics<T>>(
+fn train<T: CliReal, O: Optimizer<T>>(
     p: Parts<'_, T>,
     optimizer: O,
-    mut net: N,
+    net: &mut dyn TrainModel<T>,
     data: &dyn Batches<T>,
     out: &mut String,
-) -> Result<N, CliError> {
+) -> Result<(), CliError> {
     let cfg = p.cfg;
     let mut trainer = Trainer::new(p.method, p.scheme, p.stepping, optimizer, p.config)
         .map_err(|e| CliError(format!("{}: {e}", cfg.origin)))?
@@ -357,22 +383,22 @@ fn train<T: CliReal, O: Optimizer<T>, N: Dynamics<T>>(
         }
     }
     if p.args.resume {
-        trainer.resume(&mut net, &cfg.checkpoint_dir)?;
+        trainer.resume_model(net, &cfg.checkpoint_dir)?;
     }
     // For tests of `--resume`: die like a killed process right after this iteration.
     let die_after: Option<u64> = std::env::var("SYMPLODE_TEST_KILL_AFTER")
         .ok()
         .and_then(|v| v.parse().ok());
-    let summary = trainer.run_with(&mut net, data, &mut |r, _| {
+    let summary = trainer.run_model(net, data, &mut |r, _| {
         if Some(r.iteration) == die_after {
             std::process::abort();
         }
     })?;
     if p.world.rank() != 0 {
-        return Ok(net);
+        return Ok(());
     }
     let weights = cfg.out.join("weights.safetensors");
-    save_weights(&weights, &net, cfg, &summary.history)?;
+    save_weights(&weights, &*net, cfg, &summary.history)?;
     let log = cfg.out.join("log.jsonl");
     let curve = cfg.out.join("curve.png");
     super::curve::write(&curve, &read_log(&log)?)?;
@@ -407,18 +433,23 @@ fn train<T: CliReal, O: Optimizer<T>, N: Dynamics<T>>(
     } else {
         text(&report, out);
     }
-    Ok(net)
+    Ok(())
 }
 
 /// The trained weights under the spec's tensor names (what `grad --weights` and PyTorch's
 /// `load_state_dict` read), with the run's provenance as metadata.
 fn save_weights<T: Real>(
     path: &Path,
-    net: &dyn Dynamics<T>,
+    net: &dyn TrainModel<T>,
     cfg: &RunConfig,
     history: &[IterationLog],
 ) -> Result<(), CliError> {
-    let tensors: Vec<NamedTensor<'_, T>> = io::param_tensors_of(net, net.params());
+    let params = net.params();
+    let tensors: Vec<NamedTensor<'_, T>> = net
+        .param_tensors()
+        .into_iter()
+        .filter_map(|t| Some(NamedTensor::new(&t.name, &t.shape, params.get(t.range())?)))
+        .collect();
     let mut meta = BTreeMap::new();
     meta.insert("format".to_string(), "symplode-trained-weights".to_string());
     meta.insert("run".to_string(), cfg.origin.clone());

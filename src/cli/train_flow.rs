@@ -28,6 +28,9 @@ pub(super) fn run<T: CliReal>(
     out: &mut String,
 ) -> Result<(), CliError> {
     let spec = FlowSpec::read(&cfg.model).map_err(|e| field(cfg, "model", e))?;
+    if spec.chain().is_some() {
+        return super::train_chain::run::<T>(cfg, args, world, &spec, out);
+    }
     if !cfg.data.is_flow() {
         return Err(field(
             cfg,
@@ -156,7 +159,10 @@ fn density_png<T: CliReal>(
 
 /// The training samples `[n·dim]` and, for datasets with their own split, the validation
 /// samples.
-fn samples(cfg: &RunConfig, dim: usize) -> Result<(Vec<f64>, Option<Vec<f64>>), CliError> {
+pub(super) fn samples(
+    cfg: &RunConfig,
+    dim: usize,
+) -> Result<(Vec<f64>, Option<Vec<f64>>), CliError> {
     let need_dim = |what: &str, d: usize| {
         if d == dim {
             Ok(())

@@ -173,6 +173,7 @@ pub struct FlowSamples {
     batch: usize,
     trace: FlowTrace,
     time: f64,
+    probes: usize,
 }
 
 impl FlowSamples {
@@ -215,9 +216,18 @@ impl FlowSamples {
             batch,
             trace,
             time,
+            probes: 1,
         };
         s.check_batch()?;
         Ok(s)
+    }
+
+    /// With `probes` Hutchinson probes per sample instead of one (a chain of CNF blocks, one
+    /// probe each: rows `[x, 0, ε₀, …, ε_{probes−1}]`; see
+    /// [`FlowChain`](super::FlowChain)). No effect with the exact trace.
+    pub fn with_probes(mut self, probes: usize) -> Self {
+        self.probes = probes.max(1);
+        self
     }
 
     fn check_batch(&self) -> Result<(), TrainError> {
@@ -300,8 +310,21 @@ impl FlowSamples {
         time: f64,
         rng: &mut Rng,
     ) -> Batch<T> {
+        Self::states_with_probes(rows, dim, trace, 1, time, rng)
+    }
+
+    /// As [`FlowSamples::states`] with `probes` Hutchinson probes per row (`[x, 0, ε₀, …]`,
+    /// drawn row after row); 1 is [`FlowSamples::states`].
+    pub fn states_with_probes<T: Real>(
+        rows: &[f64],
+        dim: usize,
+        trace: FlowTrace,
+        probes: usize,
+        time: f64,
+        rng: &mut Rng,
+    ) -> Batch<T> {
         let n = rows.len() / dim.max(1);
-        let width = trace.width(dim);
+        let width = row_width(trace, dim, probes);
         let mut x0 = Vec::with_capacity(n * width);
         for row in rows.chunks_exact(dim) {
             x0.extend(row.iter().map(|&v| T::of(v)));
@@ -333,9 +356,18 @@ impl FlowSamples {
     }
 }
 
+/// Values per sample row: `[x, Δlogp]` (exact trace) or `[x, Δlogp, ε₀, …]` with `probes`
+/// probes of `dim` values (Hutchinson).
+pub fn row_width(trace: FlowTrace, dim: usize, probes: usize) -> usize {
+    match trace {
+        FlowTrace::Exact => dim + 1,
+        FlowTrace::Hutchinson(_) => dim + 1 + probes.max(1) * dim,
+    }
+}
+
 impl<T: Real> Batches<T> for FlowSamples {
     fn dim(&self) -> usize {
-        self.trace.width(self.dim)
+        row_width(self.trace, self.dim, self.probes)
     }
 
     fn batch(&self, rng: &mut Rng) -> Result<Batch<T>, TrainError> {
@@ -351,7 +383,14 @@ impl<T: Real> Batches<T> for FlowSamples {
         for &i in &idx[..self.batch] {
             rows.extend_from_slice(&self.data[i * d..(i + 1) * d]);
         }
-        Ok(FlowSamples::states(&rows, d, self.trace, self.time, rng))
+        Ok(FlowSamples::states_with_probes(
+            &rows,
+            d,
+            self.trace,
+            self.probes,
+            self.time,
+            rng,
+        ))
     }
 }
 

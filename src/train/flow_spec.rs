@@ -52,16 +52,23 @@ use symplode_runtime::interp::Interpreted;
 use symplode_runtime::models::image_flow::{self, BlockSpec, ImageFlowConfig, block_net};
 
 use super::flow::{FlowTrace, Noise, flow_graph, init_params};
+use super::{FlowChain, TrainModel};
 use crate::io::{IoError, SafeTensors, SolverSpec, read_text, resolve_tableau, toml_error};
 
 /// Largest dimension or width a flow file may give (as a model spec).
 const MAX_WIDTH: usize = 1 << 24;
 
+/// Most CNF blocks per squeeze side an image flow file may give.
+const MAX_BLOCKS: usize = 64;
+/// Most scales an image flow file may give.
+const MAX_SCALES: usize = 16;
+
 /// The `form` of an image flow model file.
 pub const IMAGE_FORM: &str = "image_flow";
 
 /// The `ImageFlowConfig` of a `form = "image_flow"` file: `image = [c, h, w]`, `hidden`
-/// channels, and `scales = blocks = 1` (one CNF block on the whole image).
+/// channels, `scales` (each side divisible by `2^(scales − 1)`) and `blocks` (default 1 each:
+/// one CNF block on the whole image).
 fn image_config(
     raw: &Raw,
     bad: &dyn Fn(String, String) -> IoError,
@@ -93,19 +100,32 @@ fn image_config(
             ));
         }
     };
-    for (f, v) in [("scales", raw.scales), ("blocks", raw.blocks)] {
-        match v {
-            None | Some(1) => {}
-            Some(n) => {
-                return Err(bad(
-                    f.into(),
-                    format!(
-                        "{n}; `symplode train` trains one CNF block on the whole image \
-                         (scales = blocks = 1); FFJORD's multiscale chain is in \
-                         examples/image_flow.rs"
-                    ),
-                ));
-            }
+    let (scales, blocks) = (raw.scales.unwrap_or(1), raw.blocks.unwrap_or(1));
+    if blocks == 0 || blocks > MAX_BLOCKS {
+        return Err(bad(
+            "blocks".into(),
+            format!("{blocks}; CNF blocks per squeeze side must be in 1..={MAX_BLOCKS}"),
+        ));
+    }
+    let [_, h, w] = image;
+    let side = 1usize.checked_shl(scales.saturating_sub(1) as u32);
+    match side {
+        _ if scales == 0 => {
+            return Err(bad(
+                "scales".into(),
+                "0; must be ≥ 1 (1: one scale, no squeeze)".into(),
+            ));
+        }
+        Some(s) if scales <= MAX_SCALES && h.is_multiple_of(s) && w.is_multiple_of(s) => {}
+        _ => {
+            return Err(bad(
+                "scales".into(),
+                format!(
+                    "{scales}; the image sides {h} and {w} must be divisible by \
+                     2^(scales − 1) (each scale but the last squeezes 2×2), and scales ≤ \
+                     {MAX_SCALES}"
+                ),
+            ));
         }
     }
     let hidden = raw.hidden.clone().unwrap_or_else(|| vec![64, 64, 64]);
@@ -117,10 +137,15 @@ fn image_config(
     }
     Ok(ImageFlowConfig {
         image,
-        scales: 1,
-        blocks: 1,
+        scales,
+        blocks,
         hidden,
     })
+}
+
+/// The number of CNF blocks of an image flow configuration.
+fn chain_len(c: &ImageFlowConfig) -> usize {
+    image_flow::architecture(c.image[0], c.scales, c.blocks).len()
 }
 
 /// A flow model file, parsed and checked.
@@ -242,7 +267,12 @@ impl FlowSpec {
                 format!("{dim}; must be in 1..={MAX_WIDTH}"),
             ));
         }
-        let time_length = raw.time_length.unwrap_or(0.5);
+        // FFJORD's defaults: 0.5 for its toy flows, 1.0 for its multiscale image flow
+        // (`train_cnf.py`); a one-block image flow keeps the 0.5 it always had.
+        let chain = image.as_ref().is_some_and(|c| chain_len(c) > 1);
+        let time_length = raw
+            .time_length
+            .unwrap_or(if chain { 1.0 } else { 0.5 });
         if !(time_length.is_finite() && time_length > 0.0) {
             return Err(bad(
                 "time_length".into(),
@@ -275,6 +305,15 @@ impl FlowSpec {
                 ));
             }
         };
+        if chain && trace == FlowTrace::Exact {
+            return Err(bad(
+                "trace".into(),
+                "\"exact\" is not available for a multiscale image flow (scales/blocks give \
+                 more than one CNF block): it is trained and evaluated with Hutchinson's \
+                 estimator"
+                    .into(),
+            ));
+        }
         if image.is_some() {
             raw.solver.check(origin)?;
             let spec = FlowSpec {
@@ -288,7 +327,7 @@ impl FlowSpec {
                 origin: origin.to_string(),
                 dir: None,
             };
-            spec.field_graph()?;
+            spec.block_graphs()?;
             return Ok(spec);
         }
         let Some(last) = raw.layers.len().checked_sub(1) else {
@@ -383,6 +422,18 @@ impl FlowSpec {
 
     /// A one-line description, e.g. `flow 2 → 16 concat_squash tanh → 2 concat_squash, T 0.5`.
     pub fn summary(&self) -> String {
+        if let Some(c) = self.chain() {
+            return format!(
+                "multiscale image flow {:?}, {} scale(s), {} block(s) per squeeze side ({} CNF \
+                 blocks), hidden {:?}, T {} per block",
+                c.image,
+                c.scales,
+                c.blocks,
+                chain_len(c),
+                c.hidden,
+                self.time_length
+            );
+        }
         let mut s = format!("flow {}", self.dim);
         for l in &self.layers {
             let kind = match l.kind {
@@ -398,7 +449,59 @@ impl FlowSpec {
         s
     }
 
-    /// The vector field `f(z, t)` as a graph.
+    /// For a multiscale image flow (more than one CNF block): its configuration; `None` for
+    /// a one-block image flow or a dense flow (one vector field, [`FlowSpec::field_graph`]).
+    pub fn chain(&self) -> Option<&ImageFlowConfig> {
+        self.image.as_ref().filter(|c| chain_len(c) > 1)
+    }
+
+    /// The vector fields of every CNF block (one for a dense or one-block flow).
+    pub fn block_graphs(&self) -> Result<Vec<Graph>, IoError> {
+        match self.chain() {
+            None => Ok(vec![self.field_graph()?]),
+            Some(c) => image_flow::architecture(c.image[0], c.scales, c.blocks)
+                .into_iter()
+                .map(|b| {
+                    block_net(c.image, b, &c.hidden).map_err(|e| IoError::Field {
+                        origin: self.origin.clone(),
+                        field: "image".into(),
+                        reason: e.to_string(),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// The multiscale flow of a [`FlowSpec::chain`] file with `params` (in
+    /// [`TrainModel::params`] order; `None`: initialised from `seed` as
+    /// [`ImageFlow::new`](symplode_runtime::models::image_flow::ImageFlow::new)).
+    pub fn build_chain<T: Real>(
+        &self,
+        params: Option<&[f64]>,
+        seed: u64,
+    ) -> Result<FlowChain<T>, IoError> {
+        let err = |field: &str, e: String| IoError::Field {
+            origin: self.origin.clone(),
+            field: field.into(),
+            reason: e,
+        };
+        let Some(c) = self.chain() else {
+            return Err(err(
+                "scales",
+                "not a multiscale image flow (one CNF block)".into(),
+            ));
+        };
+        let mut chain = FlowChain::new(c, self.time_length, seed)
+            .map_err(|e| err("image", e.to_string()))?;
+        if let Some(p) = params {
+            chain
+                .set_params(p)
+                .map_err(|e| err("weights", e.to_string()))?;
+        }
+        Ok(chain)
+    }
+
+    /// The vector field `f(z, t)` as a graph (of the first block, for a multiscale flow).
     pub fn field_graph(&self) -> Result<Graph, IoError> {
         let err = |field: &str, e: String| IoError::Field {
             origin: self.origin.clone(),
@@ -429,13 +532,27 @@ impl FlowSpec {
             field: "layers".into(),
             reason: e,
         };
+        if self.chain().is_some() {
+            return Err(IoError::Field {
+                origin: self.origin.clone(),
+                field: "scales".into(),
+                reason: "a multiscale image flow is a chain of CNF blocks (FlowSpec::build_chain), \
+                         not one vector field"
+                    .into(),
+            });
+        }
         let g = flow_graph(&self.field_graph()?, trace).map_err(|e| err(e.to_string()))?;
         Interpreted::new(g, params.iter().map(|&v| T::of(v)).collect())
             .map_err(|e| err(e.to_string()))
     }
 
-    /// PyTorch's default initialisation of the parameters from `seed`.
+    /// PyTorch's default initialisation of the parameters from `seed` (a multiscale flow's:
+    /// all blocks', block `b` from `seed + b`).
     pub fn init_params(&self, seed: u64) -> Result<Vec<f64>, IoError> {
+        if self.chain().is_some() {
+            let chain = self.build_chain::<f64>(None, seed)?;
+            return Ok(chain.params().to_vec());
+        }
         let g = self.field_graph()?;
         Ok(match self.image {
             // Conv weights [out, in, k, k]: fan-in in·k·k (PyTorch's Conv2d).
@@ -447,6 +564,15 @@ impl FlowSpec {
     /// The parameters from a safetensors file (tensors `layers.{k}.…` by name, checked for
     /// shape and finiteness).
     pub fn read_params(&self, weights: &SafeTensors) -> Result<Vec<f64>, IoError> {
+        if self.chain().is_some() {
+            let chain = self.build_chain::<f64>(None, 0)?;
+            let mut params = Vec::with_capacity(chain.params().len());
+            for t in chain.param_tensors() {
+                let meaning = format!("`{}` of the multiscale flow", t.name);
+                params.extend(weights.tensor_checked(&t.name, &t.shape, &meaning)?);
+            }
+            return Ok(params);
+        }
         let g = self.field_graph()?;
         let mut params = Vec::with_capacity(g.param_len());
         for p in g.params() {

@@ -31,6 +31,7 @@ mod checkpoint;
 mod data;
 mod error;
 pub mod flow;
+mod flow_chain;
 #[cfg(feature = "model-files")]
 mod flow_spec;
 mod log;
@@ -41,6 +42,7 @@ mod mpi;
 mod run_config;
 #[cfg(feature = "model-files")]
 mod run_data;
+mod reversed;
 mod shard;
 mod spiral;
 pub mod toy;
@@ -58,7 +60,9 @@ pub use error::TrainError;
 #[cfg(feature = "model-files")]
 pub use flow_spec::{FlowSpec, is_flow_file, is_flow_model_file};
 pub use log::{BitsPerDim, IterationLog};
+pub use flow_chain::FlowChain;
 pub use model::{Single, TrainModel, solve_problem};
+pub use reversed::Reversed;
 #[cfg(feature = "mpi")]
 pub use mpi::MpiCollective;
 #[cfg(feature = "model-files")]
