@@ -4,14 +4,15 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde::Serialize;
-use symplode::io::{NamedTensor, check_output_not_input, param_tensors_of, safetensors};
+use symplode::io::{NamedTensor, check_output_not_input, safetensors};
 use symplode::prelude::*;
 use symplode::train::flow::nll_contribution;
 
+use super::any_net::AnyNet;
 use super::args::{GradArgs, LossKind, Method};
 use super::load::{CliReal, Loaded, load_any, read_states};
 use super::report::{
-    Memory, Steps, TensorNorm, cost_lines, l2, num, stepping_text, tensor_lines, tensor_norms,
+    Memory, Steps, TensorNorm, cost_lines, l2, layout_norms, num, stepping_text, tensor_lines,
 };
 use super::{CliError, check_span};
 
@@ -68,9 +69,20 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
         check_span(&[args.t0, t1], "--t0/--t1")?;
     }
     let l = load_any::<T>(&args.model, &args.flow)?;
-    let t1 = args
-        .t1
-        .unwrap_or_else(|| l.flow.map_or(1.0, |f| f.time_length));
+    let chain_times = l.net.chain_times();
+    if chain_times.is_some() && (args.t1.is_some() || args.t0 != 0.0) {
+        return Err(CliError(format!(
+            "--t0/--t1: {} is a multiscale image flow; its block b runs over [b·T, (b+1)·T] \
+             (T = time_length of the file), not over given times",
+            l.origin
+        )));
+    }
+    let t1 = match &chain_times {
+        Some(t) => t.last().copied().unwrap_or(1.0),
+        None => args
+            .t1
+            .unwrap_or_else(|| l.flow.map_or(1.0, |f| f.time_length)),
+    };
     let times = [args.t0, t1];
     check_span(&times, "--t0/--t1")?;
     let dim = l.dim;
@@ -83,7 +95,7 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
     // `auto`: choose once, up front, and say which and why.
     let mut auto_reason = None;
     if args.method == Method::Auto {
-        let problem = Problem::single(&*l.net, &times, &l.scheme, l.stepping.clone(), &l.x0);
+        let problem = l.net.problem(&times, &l.scheme, l.stepping.clone(), &l.x0);
         let auto = symplode::runtime::grad::Auto {
             budget: usize::try_from(budget.bytes).unwrap_or(usize::MAX),
         };
@@ -94,12 +106,12 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
         method = choice.method;
     }
     let fit = {
-        let problem = Problem::single(&*l.net, &times, &l.scheme, l.stepping.clone(), &l.x0);
+        let problem = l.net.problem(&times, &l.scheme, l.stepping.clone(), &l.x0);
         budget
             .fit_gradient(&*method, &problem)
             .map_err(|e| CliError(e.to_string()))?
     };
-    let problem = Problem::single(&*l.net, &times, &l.scheme, fit.stepping.clone(), &l.x0);
+    let problem = l.net.problem(&times, &l.scheme, fit.stepping.clone(), &l.x0);
     let start = Instant::now();
     let r = method.gradient(&problem, &mut *loss).map_err(|e| {
         match (&e, fit.capped_message(&budget)) {
@@ -120,8 +132,10 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
             .collect(),
     };
     let predicted = method.predict(&ProblemSizes::of(&problem, &steps));
-    let dtheta = r.dtheta.first().map_or(&[][..], Vec::as_slice);
-    check_finite_result(&*l.net, r.loss, &r.dx0, dtheta)?;
+    // The components' gradients in chain order (one component but for a multiscale flow).
+    let dtheta_all: Vec<T> = r.dtheta.iter().flatten().copied().collect();
+    let dtheta = &dtheta_all[..];
+    check_finite_result(&l.net, r.loss, &r.dx0, dtheta)?;
     // A flow's dL/dx0 is the gradient with respect to the samples: the z columns of the state.
     let dx0: Vec<T> = match l.flow {
         None => r.dx0.clone(),
@@ -131,7 +145,7 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
             .flat_map(|row| row[..dim].iter().copied())
             .collect(),
     };
-    let dtheta_norms = tensor_norms(&*l.net, dtheta);
+    let dtheta_norms = layout_norms(l.net.param_tensors(), dtheta);
     if let Some(path) = &args.out {
         let mut meta = BTreeMap::new();
         meta.insert("loss".to_string(), format!("{:e}", r.loss));
@@ -139,7 +153,9 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
         meta.insert("tableau".to_string(), l.tableau.name().to_string());
         meta.insert("model".to_string(), l.origin.clone());
         let mut tensors = vec![NamedTensor::new("x0", &[l.batch, dim], &dx0)];
-        tensors.extend(param_tensors_of(&*l.net, dtheta));
+        tensors.extend(l.net.param_tensors().into_iter().filter_map(|t| {
+            Some(NamedTensor::new(&t.name, &t.shape, dtheta.get(t.range())?))
+        }));
         safetensors::write(path, &tensors, &meta)?;
     }
     let s = r.stats;
@@ -183,7 +199,7 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
 /// The loss of `--loss` / `--cotangent` (a flow's: its NLL), with its description.
 fn loss_of<T: CliReal>(
     args: &GradArgs,
-    l: &Loaded<T, Box<dyn Dynamics<T>>>,
+    l: &Loaded<T, AnyNet<T>>,
 ) -> Result<(Box<LossFn<T>>, String), CliError> {
     let dim = l.dim;
     Ok(match (l.flow, &args.cotangent, args.loss) {
@@ -240,7 +256,7 @@ fn check_outputs(out: &std::path::Path, args: &GradArgs) -> Result<(), CliError>
 
 /// A loss or gradient that is not finite is an error, never a report with exit 0.
 fn check_finite_result<T: Real>(
-    net: &dyn Dynamics<T>,
+    net: &AnyNet<T>,
     loss: f64,
     dx0: &[T],
     dtheta: &[T],

@@ -7,9 +7,10 @@ use symplode::io::{self, IoError, ModelSpec, Named, SafeTensors, SolverSpec, Spe
 use symplode::prelude::*;
 use symplode::runtime::rng::Rng;
 use symplode::train::flow::{EXACT_EVAL_MAX_DIM, FlowSamples, FlowTrace, Noise};
-use symplode::train::{FlowSpec, is_flow_model_file};
+use symplode::train::{FlowSpec, TrainModel, is_flow_model_file};
 
 use super::CliError;
+use super::any_net::AnyNet;
 use super::args::{FlowArgs, ModelArgs, SolverArgs, TraceArg};
 use super::train_flow::VALIDATION_SALT;
 
@@ -47,14 +48,20 @@ pub struct Loaded<T: CliReal, N = Named<SpecNet<T>>> {
 pub struct FlowEval {
     /// The divergence of the evaluation.
     pub trace: FlowTrace,
-    /// The file's integration time T (the default end time).
+    /// The file's integration time T (the default end time; a chain's per block).
     pub time_length: f64,
+    /// CNF blocks (more than one: a multiscale flow, state `[z, Δlogp]`, probes as inputs).
+    pub blocks: usize,
 }
 
 impl FlowEval {
     /// Width of the state per sample for sample dimension `dim`.
     pub fn width(&self, dim: usize) -> usize {
-        self.trace.width(dim)
+        if self.blocks > 1 {
+            dim + 1
+        } else {
+            self.trace.width(dim)
+        }
     }
 }
 
@@ -108,13 +115,13 @@ pub fn load<T: CliReal>(args: &ModelArgs) -> Result<Loaded<T>, CliError> {
 pub fn load_any<T: CliReal>(
     args: &ModelArgs,
     flow_args: &FlowArgs,
-) -> Result<Loaded<T, Box<dyn Dynamics<T>>>, CliError> {
+) -> Result<Loaded<T, AnyNet<T>>, CliError> {
     if !is_flow_model_file(&args.model)? {
         let l = load::<T>(args)?;
         return Ok(Loaded {
             origin: l.origin,
             summary: l.summary,
-            net: Box::new(l.net),
+            net: AnyNet::One(Box::new(l.net)),
             flow: l.flow,
             tableau: l.tableau,
             scheme: l.scheme,
@@ -128,6 +135,9 @@ pub fn load_any<T: CliReal>(
     let spec = FlowSpec::read(&args.model)?;
     let weights = SafeTensors::read(&args.weights)?;
     let params = spec.read_params(&weights)?;
+    if spec.chain().is_some() {
+        return load_chain(args, flow_args, &spec, &params);
+    }
     let d = spec.dim;
     let trace = match (flow_args.trace, spec.trace) {
         (Some(TraceArg::Exact), _) => FlowTrace::Exact,
@@ -157,10 +167,68 @@ pub fn load_any<T: CliReal>(
     Ok(Loaded {
         origin: spec.origin().to_string(),
         summary,
-        net: Box::new(net),
+        net: AnyNet::One(Box::new(net)),
         flow: Some(FlowEval {
             trace,
             time_length: spec.time_length,
+            blocks: 1,
+        }),
+        tableau,
+        scheme,
+        stepping,
+        x0,
+        x0_shape,
+        dim: d,
+        batch: rows.len() / d,
+    })
+}
+
+/// [`load_any`] of a multiscale image flow: its chain prepared with the x0 samples `[x, 0]`
+/// and one Hutchinson probe per block and sample, drawn from `--noise-seed` row after row as
+/// the training's validation draws them.
+fn load_chain<T: CliReal>(
+    args: &ModelArgs,
+    flow_args: &FlowArgs,
+    spec: &FlowSpec,
+    params: &[f64],
+) -> Result<Loaded<T, AnyNet<T>>, CliError> {
+    let origin = spec.origin().to_string();
+    if flow_args.trace == Some(TraceArg::Exact) {
+        return Err(CliError(format!(
+            "--trace exact: {origin} is a multiscale image flow, evaluated with Hutchinson's \
+             estimator only"
+        )));
+    }
+    let mut chain = spec.build_chain::<T>(Some(params), 0)?;
+    let (d, k) = (spec.dim, chain.blocks());
+    let (tableau, scheme, stepping) = numerics(args, spec.tableau(), &spec.solver, &origin)?;
+    let (rows, x0_shape) = read_states::<f64>(&args.x0, "x0", d, None)?;
+    let mut rng = Rng::new(flow_args.noise_seed ^ VALIDATION_SALT);
+    let batch = FlowSamples::states_with_probes::<T>(
+        &rows,
+        d,
+        spec.trace,
+        k,
+        spec.time_length,
+        &mut rng,
+    );
+    chain
+        .prepare(&batch)
+        .map_err(|e| CliError(format!("{origin}: {e}")))?;
+    let width = batch.x0.len() / (rows.len() / d).max(1);
+    let x0 = batch
+        .x0
+        .chunks_exact(width)
+        .flat_map(|r| r[..d + 1].iter().copied())
+        .collect();
+    Ok(Loaded {
+        origin,
+        summary: format!("{}, hutchinson trace", spec.summary()),
+        net: AnyNet::Chain { chain, batch },
+        flow: Some(FlowEval {
+            trace: spec.trace,
+            time_length: spec.time_length,
+            blocks: k,
         }),
         tableau,
         scheme,

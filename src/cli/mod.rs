@@ -4,6 +4,7 @@
 //! standard error that says what is wrong and where: exit code 1 for bad input files or
 //! values, 2 for command-line usage errors. See `docs/cli.md`.
 
+mod any_net;
 mod args;
 mod curve;
 mod data;

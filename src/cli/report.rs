@@ -54,7 +54,15 @@ pub struct TensorNorm {
 
 /// The norm of every parameter tensor of `net` in `flat` (laid out as `net.params()`).
 pub fn tensor_norms<T: Real>(net: &dyn Dynamics<T>, flat: &[T]) -> Vec<TensorNorm> {
-    net.param_tensors()
+    layout_norms(net.param_tensors(), flat)
+}
+
+/// The L2 norm of each tensor of `layout` in the flat vector `flat`.
+pub fn layout_norms<T: Real>(
+    layout: Vec<symplode::runtime::ParamTensor>,
+    flat: &[T],
+) -> Vec<TensorNorm> {
+    layout
         .into_iter()
         .map(|t| TensorNorm {
             norm: l2(flat.get(t.range()).unwrap_or(&[])),

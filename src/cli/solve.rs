@@ -47,7 +47,18 @@ pub fn run<T: CliReal>(args: &SolveArgs, out: &mut String) -> Result<(), CliErro
         check_span(times, what)?;
     }
     let l = load_any::<T>(&args.model, &args.flow)?;
-    let times = given.unwrap_or_else(|| vec![args.t0, l.flow.map_or(1.0, |f| f.time_length)]);
+    let chain_times = l.net.chain_times();
+    if chain_times.is_some() && (given.is_some() || args.t0 != 0.0) {
+        return Err(CliError(format!(
+            "{what}: {} is a multiscale image flow; its block b runs over [b·T, (b+1)·T] (T = \
+             time_length of the file): the states are written at 0, T, …, K·T",
+            l.origin
+        )));
+    }
+    let times = match chain_times {
+        Some(t) => t,
+        None => given.unwrap_or_else(|| vec![args.t0, l.flow.map_or(1.0, |f| f.time_length)]),
+    };
     check_span(&times, what)?;
     if args.nll && l.flow.is_none() {
         return Err(CliError(format!(
@@ -60,20 +71,13 @@ pub fn run<T: CliReal>(args: &SolveArgs, out: &mut String) -> Result<(), CliErro
     }
     let budget = super::memory_budget(args.model.memory_budget.as_deref())?;
     let fit = budget
-        .fit_solve(&Problem::single(
-            &*l.net,
-            &times,
-            &l.scheme,
-            l.stepping.clone(),
-            &l.x0,
-        ))
+        .fit_solve(&l.net.problem(&times, &l.scheme, l.stepping.clone(), &l.x0))
         .map_err(|e| CliError(e.to_string()))?;
     let start = Instant::now();
-    let sol = solve(&*l.net, &l.scheme, &fit.stepping, &times, &l.x0).map_err(|e| {
-        match (&e, fit.capped_message(&budget)) {
-            (SolveError::TooManySteps { .. }, Some(msg)) => CliError(format!("solve: {msg}")),
-            _ => CliError(format!("solve: {e}")),
-        }
+    let problem = l.net.problem(&times, &l.scheme, fit.stepping.clone(), &l.x0);
+    let sol = solve_chain(&problem).map_err(|e| match (&e, fit.capped_message(&budget)) {
+        (SolveError::TooManySteps { .. }, Some(msg)) => CliError(format!("solve: {msg}")),
+        _ => CliError(format!("solve: {e}")),
     })?;
     let wall = start.elapsed().as_secs_f64();
     // A flow's states are written as [z, Δlogp] (without Hutchinson's ε).
@@ -171,4 +175,38 @@ pub fn run<T: CliReal>(args: &SolveArgs, out: &mut String) -> Result<(), CliErro
         );
     }
     Ok(())
+}
+
+/// The states of a problem at its output times (a chain: each component's, in order) and the
+/// solver counters summed over the components.
+fn solve_chain<T: Real>(problem: &Problem<'_, T>) -> Result<Solution<T>, SolveError> {
+    problem.validate()?;
+    let mut x = problem.x0.to_vec();
+    let mut states = Vec::new();
+    let mut all: Option<Solution<T>> = None;
+    for c in &problem.chain {
+        let sol = solve(c.dynamics, problem.scheme, &problem.stepping, &c.times, &x)?;
+        if let Some(last) = sol.states.iter().last() {
+            x.copy_from_slice(last);
+        }
+        sol.states.iter().for_each(|s| states.extend_from_slice(s));
+        all = Some(match all {
+            None => sol,
+            Some(mut a) => {
+                a.counters.accepted += sol.counters.accepted;
+                a.counters.rejected += sol.counters.rejected;
+                a.counters.nfe += sol.counters.nfe;
+                a
+            }
+        });
+    }
+    let mut sol = all.ok_or(SolveError::BadOption {
+        name: "chain",
+        value: "[]".into(),
+        reason: "need at least one component",
+    })?;
+    if problem.chain.len() > 1 {
+        sol.states = Trajectory::from_vec(states, x.len()).unwrap_or_default();
+    }
+    Ok(sol)
 }

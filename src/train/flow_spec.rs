@@ -630,6 +630,32 @@ mod tests {
         }
     }
 
+    /// `scales`/`blocks` make a chain: FFJORD's MNIST model has 10 blocks; the parameters
+    /// are named `blocks.{b}.…` and read back by name.
+    #[test]
+    fn a_multiscale_file_is_a_chain() {
+        let text = "form = \"image_flow\"\nimage = [1, 28, 28]\nscales = 3\nblocks = 2\n\
+                    [solver]\nsteps = 1\n";
+        let s = FlowSpec::parse(text, "m.toml").unwrap();
+        let c = s.chain().unwrap();
+        assert_eq!((c.scales, c.blocks, c.hidden.clone()), (3, 2, vec![64, 64, 64]));
+        assert_eq!(s.time_length, 1.0);
+        assert_eq!(s.block_graphs().unwrap().len(), 10);
+        assert!(s.build::<f64>(s.trace, &[]).is_err());
+        let small = "form = \"image_flow\"\nimage = [1, 4, 4]\nhidden = [2]\nscales = 2\n\
+                     [solver]\nsteps = 1\n";
+        let s = FlowSpec::parse(small, "m.toml").unwrap();
+        let p = s.init_params(5).unwrap();
+        let chain = s.build_chain::<f64>(Some(&p), 0).unwrap();
+        assert_eq!(chain.params(), &p[..]);
+        let names: Vec<String> = chain.param_tensors().into_iter().map(|t| t.name).collect();
+        assert_eq!(names[0], "blocks.0.layers.0._layer.weight");
+        assert_eq!(names.len(), 3 * 4);
+        // One block keeps the one-block form and names.
+        let one = small.replace("scales = 2", "scales = 1");
+        assert!(FlowSpec::parse(&one, "m.toml").unwrap().chain().is_none());
+    }
+
     #[test]
     fn an_image_flow_file_is_one_conv_block() {
         let text = "form = \"image_flow\"\nimage = [1, 4, 4]\nhidden = [2]\n[solver]\nsteps = 1\n";
@@ -656,7 +682,13 @@ mod tests {
         for (t, field) in [
             (text.replace("[1, 4, 4]", "[4, 4]"), "image"),
             (text.replace("hidden", "dim = 16\nhidden"), "dim"),
-            (text.replace("hidden", "scales = 2\nhidden"), "scales"),
+            (text.replace("hidden", "scales = 0\nhidden"), "scales"),
+            (text.replace("hidden", "scales = 4\nhidden"), "scales"),
+            (text.replace("hidden", "blocks = 0\nhidden"), "blocks"),
+            (
+                text.replace("hidden", "scales = 2\ntrace = \"exact\"\nhidden"),
+                "trace",
+            ),
             (text.replace("[2]", "[]\n[[layers]]\nout = 16"), "layers"),
         ] {
             let e = FlowSpec::parse(&t, "i.toml").unwrap_err().to_string();
