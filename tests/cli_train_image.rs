@@ -172,6 +172,38 @@ fn a_tiny_image_flow_trains_reports_bits_per_dim_and_resumes_bit_identically() {
     assert_eq!(w, weights(&dir.join("b/weights.safetensors")));
 }
 
+/// FFJORD's multiscale flow at 2 scales (3 CNF blocks, hidden [2]) on Fashion-MNIST: bits/dim
+/// reported, weights named `blocks.{b}.…`, a sample grid written.
+#[test]
+fn a_tiny_multiscale_flow_trains_and_writes_a_sample_grid() {
+    if installed().is_none() {
+        return;
+    }
+    let dir = fixture("multiscale");
+    std::fs::write(
+        dir.join("flow.toml"),
+        FLOW.replace("hidden", "scales = 2\nhidden"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("a.toml"), run_toml("a", 2)).unwrap();
+    let text = ok(&train(&dir, "a.toml", &[]));
+    for key in ["bits/dim", "val bpd", "samples"] {
+        assert!(text.lines().any(|l| l.starts_with(key)), "{key}: {text}");
+    }
+    let png = std::fs::read(dir.join("a/samples.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let w = weights(&dir.join("a/weights.safetensors"));
+    let names: Vec<&str> = w.iter().map(|t| t.0.as_str()).collect();
+    assert_eq!(names.len(), 3 * 4);
+    assert!(names.contains(&"blocks.1.layers.0._layer.weight"), "{names:?}");
+    // Block 1 runs on the squeezed image: 4 channels + time in, 2 hidden out.
+    let t = w
+        .iter()
+        .find(|t| t.0 == "blocks.1.layers.0._layer.weight")
+        .unwrap();
+    assert_eq!(t.1, [2, 5, 3, 3]);
+}
+
 #[test]
 fn every_bad_image_field_is_one_error_line_naming_it() {
     let dir = fixture("bad");
@@ -179,8 +211,9 @@ fn every_bad_image_field_is_one_error_line_naming_it() {
         std::fs::write(dir.join(name), text).unwrap();
     };
     model("side.toml", FLOW.replace("[1, 28, 28]", "[1, 14, 14]"));
-    model("scales.toml", FLOW.replace("hidden", "scales = 3\nhidden"));
-    model("blocks.toml", FLOW.replace("hidden", "blocks = 2\nhidden"));
+    // 28 is not divisible by 2^(4 − 1); no blocks at all.
+    model("scales.toml", FLOW.replace("hidden", "scales = 4\nhidden"));
+    model("blocks.toml", FLOW.replace("hidden", "blocks = 0\nhidden"));
     model("hidden.toml", FLOW.replace("[2]", "[0]"));
     model("image.toml", FLOW.replace("[1, 28, 28]", "[28, 28]"));
     model("dim.toml", FLOW.replace("hidden", "dim = 784\nhidden"));
