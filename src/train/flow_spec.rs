@@ -24,18 +24,25 @@
 //! atol = 1e-5
 //! ```
 //!
-//! An image flow (`form = "image_flow"`, for `[data] builtin = "fashion-mnist"`) is one CNF
-//! block of the library's image flow
-//! ([`symplode_runtime::models::image_flow::block_net`], FFJORD's `ODEnet` of
-//! `ConcatConv2d` 3×3 layers with softplus) on the whole image; tensors are named
-//! `layers.{i}._layer.weight`/`.bias`:
+//! An image flow (`form = "image_flow"`, for `[data] builtin = "fashion-mnist"`) is FFJORD's
+//! multiscale flow (`ODENVP`) of the library's
+//! [`ImageFlow`](symplode_runtime::models::image_flow::ImageFlow): `scales`, `blocks` CNF
+//! blocks on each side of a squeeze, each block FFJORD's `ODEnet` of `ConcatConv2d` 3×3 layers
+//! with softplus ([`symplode_runtime::models::image_flow::block_net`]). With `scales = blocks
+//! = 1` (the defaults) it is one CNF block on the whole image, tensors
+//! `layers.{i}._layer.weight`/`.bias`, trained like a dense flow (noise in the state, default
+//! `time_length` 0.5); with more it is a chain ([`FlowSpec::chain`],
+//! [`FlowSpec::build_chain`] → [`FlowChain`]): tensors `blocks.{b}.layers.{i}._layer.…`, one
+//! Hutchinson probe per block, Hutchinson only, default `time_length` 1.0 per block (FFJORD's
+//! `train_cnf.py`). A zero `scales`/`blocks`, or image sides not divisible by
+//! `2^(scales − 1)`, is an error naming the field.
 //!
 //! ```toml
 //! form = "image_flow"
 //! image = [1, 28, 28]      # [channels, height, width]; dim = c·h·w
 //! hidden = [64, 64, 64]    # hidden channels (default FFJORD's 64-64-64)
-//! scales = 1               # only 1: the multiscale chain is examples/image_flow.rs
-//! blocks = 1               # only 1
+//! scales = 3               # FFJORD's MNIST model: 3 scales, 2 blocks (10 CNF blocks)
+//! blocks = 2
 //! noise = "rademacher"
 //! tableau = "dopri5"
 //! ```
