@@ -79,11 +79,10 @@ fn library_x0(flow: &mut ImageFlow<f64>, rows: &[f64], seed: u64) -> Vec<f64> {
     let width = D + 1 + k * D;
     for (blk, m) in flow.blocks_mut().iter_mut().enumerate() {
         let at = D + 1 + blk * D;
-        let probe: Vec<f64> = b
-            .x0
-            .chunks_exact(width)
-            .flat_map(|r| r[at..at + D].iter().copied())
-            .collect();
+        let probe: Vec<f64> =
+            b.x0.chunks_exact(width)
+                .flat_map(|r| r[at..at + D].iter().copied())
+                .collect();
         m.set_aux(1, &probe).unwrap();
     }
     b.x0.chunks_exact(width)
@@ -164,7 +163,10 @@ fn grad_is_the_library_gradient_bit_for_bit_and_exact_methods_agree() {
                 .iter()
                 .zip(want)
                 .fold(0.0f64, |a, (x, y)| a.max((x - y).abs()));
-            assert!(err <= 1e-12 * scale, "{method} {name}: {err:e} of {scale:e}");
+            assert!(
+                err <= 1e-12 * scale,
+                "{method} {name}: {err:e} of {scale:e}"
+            );
         }
     }
 }
@@ -254,7 +256,10 @@ fn a_killed_run_resumes_bit_identically() {
     assert!(a == b, "the resumed run's checkpoint differs");
     let w = tensors(&dir.join("a/weights.safetensors"));
     let names: Vec<&str> = w.iter().map(|t| t.0.as_str()).collect();
-    assert!(names.contains(&"blocks.2.layers.1._layer.bias"), "{names:?}");
+    assert!(
+        names.contains(&"blocks.2.layers.1._layer.bias"),
+        "{names:?}"
+    );
     assert_eq!(names.len(), 3 * 4);
     let log = log_lines(&dir.join("a/log.jsonl"));
     assert_eq!(log.len(), 4);
@@ -281,8 +286,16 @@ fn a_killed_run_resumes_bit_identically() {
     );
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     let val = log[3]["val_loss"].as_f64().unwrap();
-    assert_eq!(v["nll"].as_f64().unwrap(), val, "solve --nll vs the run's validation");
-    assert_ne!(log[1]["val_loss"].as_f64().unwrap(), val, "training changed nothing");
+    assert_eq!(
+        v["nll"].as_f64().unwrap(),
+        val,
+        "solve --nll vs the run's validation"
+    );
+    assert_ne!(
+        log[1]["val_loss"].as_f64().unwrap(),
+        val,
+        "training changed nothing"
+    );
 }
 
 #[test]
@@ -332,7 +345,8 @@ fn bad_fields_are_refused_naming_them() {
         "--x0",
         "x0.npy",
     ];
-    let with = |extra: &[&'static str]| -> Vec<&str> { args.iter().chain(extra).copied().collect() };
+    let with =
+        |extra: &[&'static str]| -> Vec<&str> { args.iter().chain(extra).copied().collect() };
     fails(&dir, &with(&["--t1", "2"]), 1, &["--t0/--t1", "multiscale"]);
     fails(&dir, &with(&["--trace", "exact"]), 1, &["--trace exact"]);
     let o = run(&dir, &with(&[]));

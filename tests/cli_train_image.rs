@@ -195,7 +195,10 @@ fn a_tiny_multiscale_flow_trains_and_writes_a_sample_grid() {
     let w = weights(&dir.join("a/weights.safetensors"));
     let names: Vec<&str> = w.iter().map(|t| t.0.as_str()).collect();
     assert_eq!(names.len(), 3 * 4);
-    assert!(names.contains(&"blocks.1.layers.0._layer.weight"), "{names:?}");
+    assert!(
+        names.contains(&"blocks.1.layers.0._layer.weight"),
+        "{names:?}"
+    );
     // Block 1 runs on the squeezed image: 4 channels + time in, 2 hidden out.
     let t = w
         .iter()

@@ -13,7 +13,6 @@
 
 use symplode::codegen::ir::{Activation, Graph};
 use symplode::prelude::*;
-use symplode::runtime::ParamTensor;
 use symplode::runtime::rng::Rng;
 
 #[allow(unused_imports)]

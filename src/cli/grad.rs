@@ -111,7 +111,9 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
             .fit_gradient(&*method, &problem)
             .map_err(|e| CliError(e.to_string()))?
     };
-    let problem = l.net.problem(&times, &l.scheme, fit.stepping.clone(), &l.x0);
+    let problem = l
+        .net
+        .problem(&times, &l.scheme, fit.stepping.clone(), &l.x0);
     let start = Instant::now();
     let r = method.gradient(&problem, &mut *loss).map_err(|e| {
         match (&e, fit.capped_message(&budget)) {
@@ -153,9 +155,12 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
         meta.insert("tableau".to_string(), l.tableau.name().to_string());
         meta.insert("model".to_string(), l.origin.clone());
         let mut tensors = vec![NamedTensor::new("x0", &[l.batch, dim], &dx0)];
-        tensors.extend(l.net.param_tensors().into_iter().filter_map(|t| {
-            Some(NamedTensor::new(&t.name, &t.shape, dtheta.get(t.range())?))
-        }));
+        tensors.extend(
+            l.net
+                .param_tensors()
+                .into_iter()
+                .filter_map(|t| Some(NamedTensor::new(&t.name, &t.shape, dtheta.get(t.range())?))),
+        );
         safetensors::write(path, &tensors, &meta)?;
     }
     let s = r.stats;

@@ -204,14 +204,8 @@ fn load_chain<T: CliReal>(
     let (tableau, scheme, stepping) = numerics(args, spec.tableau(), &spec.solver, &origin)?;
     let (rows, x0_shape) = read_states::<f64>(&args.x0, "x0", d, None)?;
     let mut rng = Rng::new(flow_args.noise_seed ^ VALIDATION_SALT);
-    let batch = FlowSamples::states_with_probes::<T>(
-        &rows,
-        d,
-        spec.trace,
-        k,
-        spec.time_length,
-        &mut rng,
-    );
+    let batch =
+        FlowSamples::states_with_probes::<T>(&rows, d, spec.trace, k, spec.time_length, &mut rng);
     chain
         .prepare(&batch)
         .map_err(|e| CliError(format!("{origin}: {e}")))?;

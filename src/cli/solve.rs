@@ -74,7 +74,9 @@ pub fn run<T: CliReal>(args: &SolveArgs, out: &mut String) -> Result<(), CliErro
         .fit_solve(&l.net.problem(&times, &l.scheme, l.stepping.clone(), &l.x0))
         .map_err(|e| CliError(e.to_string()))?;
     let start = Instant::now();
-    let problem = l.net.problem(&times, &l.scheme, fit.stepping.clone(), &l.x0);
+    let problem = l
+        .net
+        .problem(&times, &l.scheme, fit.stepping.clone(), &l.x0);
     let sol = solve_chain(&problem).map_err(|e| match (&e, fit.capped_message(&budget)) {
         (SolveError::TooManySteps { .. }, Some(msg)) => CliError(format!("solve: {msg}")),
         _ => CliError(format!("solve: {e}")),

@@ -12,8 +12,8 @@ use symplode::runtime::optim::{Adam, Optimizer, Sgd};
 #[cfg(not(feature = "mpi"))]
 use symplode::train::SingleProcess;
 use symplode::train::{
-    Batches, Collective, DataSource, IterationLog, OptimizerChoice, RunConfig, Single,
-    TrainConfig, TrainModel, Trainer, TrajectorySet, spiral_trajectory,
+    Batches, Collective, DataSource, IterationLog, OptimizerChoice, RunConfig, Single, TrainConfig,
+    TrainModel, Trainer, TrajectorySet, spiral_trajectory,
 };
 
 use super::CliError;

@@ -40,7 +40,11 @@ pub(super) fn run<T: CliReal>(
         .map_err(|e| field(cfg, "model", e))?;
     let (d, k) = (spec.dim, chain.blocks());
     let FlowTrace::Hutchinson(_) = spec.trace else {
-        return Err(field(cfg, "model", "a multiscale flow needs trace = \"hutchinson\""));
+        return Err(field(
+            cfg,
+            "model",
+            "a multiscale flow needs trace = \"hutchinson\"",
+        ));
     };
     let (train, held, bits) = match &cfg.data {
         DataSource::FashionMnist { dir, points } => {
@@ -103,7 +107,10 @@ pub(super) fn run<T: CliReal>(
             .sample(&z, setup.scheme(), setup.stepping())
             .map_err(|e| CliError(format!("{}: sampling the flow: {e}", path.display())))?;
         let image = spec.chain().map_or([1, 1, d], |c| c.image);
-        let pixels: Vec<f64> = x.iter().map(|v| image_grid::logit_to_pixel(v.f64())).collect();
+        let pixels: Vec<f64> = x
+            .iter()
+            .map(|v| image_grid::logit_to_pixel(v.f64()))
+            .collect();
         image_grid::write(&path, &pixels, image, 8)?;
         if !args.json {
             out.push_str(&format!(

@@ -277,9 +277,7 @@ impl FlowSpec {
         // FFJORD's defaults: 0.5 for its toy flows, 1.0 for its multiscale image flow
         // (`train_cnf.py`); a one-block image flow keeps the 0.5 it always had.
         let chain = image.as_ref().is_some_and(|c| chain_len(c) > 1);
-        let time_length = raw
-            .time_length
-            .unwrap_or(if chain { 1.0 } else { 0.5 });
+        let time_length = raw.time_length.unwrap_or(if chain { 1.0 } else { 0.5 });
         if !(time_length.is_finite() && time_length > 0.0) {
             return Err(bad(
                 "time_length".into(),
@@ -498,8 +496,8 @@ impl FlowSpec {
                 "not a multiscale image flow (one CNF block)".into(),
             ));
         };
-        let mut chain = FlowChain::new(c, self.time_length, seed)
-            .map_err(|e| err("image", e.to_string()))?;
+        let mut chain =
+            FlowChain::new(c, self.time_length, seed).map_err(|e| err("image", e.to_string()))?;
         if let Some(p) = params {
             chain
                 .set_params(p)
@@ -543,9 +541,10 @@ impl FlowSpec {
             return Err(IoError::Field {
                 origin: self.origin.clone(),
                 field: "scales".into(),
-                reason: "a multiscale image flow is a chain of CNF blocks (FlowSpec::build_chain), \
+                reason:
+                    "a multiscale image flow is a chain of CNF blocks (FlowSpec::build_chain), \
                          not one vector field"
-                    .into(),
+                        .into(),
             });
         }
         let g = flow_graph(&self.field_graph()?, trace).map_err(|e| err(e.to_string()))?;
@@ -645,7 +644,10 @@ mod tests {
                     [solver]\nsteps = 1\n";
         let s = FlowSpec::parse(text, "m.toml").unwrap();
         let c = s.chain().unwrap();
-        assert_eq!((c.scales, c.blocks, c.hidden.clone()), (3, 2, vec![64, 64, 64]));
+        assert_eq!(
+            (c.scales, c.blocks, c.hidden.clone()),
+            (3, 2, vec![64, 64, 64])
+        );
         assert_eq!(s.time_length, 1.0);
         assert_eq!(s.block_graphs().unwrap().len(), 10);
         assert!(s.build::<f64>(s.trace, &[]).is_err());

@@ -38,11 +38,11 @@ mod log;
 mod model;
 #[cfg(feature = "mpi")]
 mod mpi;
+mod reversed;
 #[cfg(feature = "model-files")]
 mod run_config;
 #[cfg(feature = "model-files")]
 mod run_data;
-mod reversed;
 mod shard;
 mod spiral;
 pub mod toy;
@@ -57,14 +57,14 @@ pub use checkpoint::{
 };
 pub use data::{Batch, Batches, Loss, TrajectoryWindows};
 pub use error::TrainError;
+pub use flow_chain::FlowChain;
 #[cfg(feature = "model-files")]
 pub use flow_spec::{FlowSpec, is_flow_file, is_flow_model_file};
 pub use log::{BitsPerDim, IterationLog};
-pub use flow_chain::FlowChain;
 pub use model::{Single, TrainModel, solve_problem};
-pub use reversed::Reversed;
 #[cfg(feature = "mpi")]
 pub use mpi::MpiCollective;
+pub use reversed::Reversed;
 #[cfg(feature = "model-files")]
 pub use run_config::{DataSource, OptimizerChoice, RunConfig};
 pub use shard::{Collective, Combine, SingleProcess, check_split, owned_shards, shard_ranges};

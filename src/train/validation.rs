@@ -5,8 +5,8 @@
 //! stored in every checkpoint's configuration (`early_stopping`, the loss as its bit pattern),
 //! so a resumed run stops exactly where an uninterrupted one does.
 
-use symplode_runtime::rng::Rng;
 use symplode_runtime::grad::Problem;
+use symplode_runtime::rng::Rng;
 use symplode_runtime::solver::Trajectory;
 use symplode_runtime::{Dynamics, Real};
 
