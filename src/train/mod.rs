@@ -1,6 +1,8 @@
-//! Training a single-component neural ODE on mini-batches: any [`GradientMethod`], losses at
-//! several output times, an optimiser from [`symplode_runtime::optim`], a progress bar, a
-//! JSON-lines log and atomic checkpoints that resume bit-identically.
+//! Training a neural ODE on mini-batches — one ODE, or a chain of ODEs with one parameter
+//! vector ([`TrainModel`], e.g. FFJORD's multiscale image flow [`FlowChain`]): any
+//! [`GradientMethod`], losses at several output times, an optimiser from
+//! [`symplode_runtime::optim`], a progress bar, a JSON-lines log and atomic checkpoints that
+//! resume bit-identically.
 //!
 //! ```
 //! use symplode::prelude::*;
