@@ -24,7 +24,7 @@
 //! # Ok::<(), symplode_codegen::ir::IrError>(())
 //! ```
 
-use super::{Graph, GraphBuilder, IrError, SqueezeShape, Type, UnaryOp};
+use super::{Graph, GraphBuilder, IrError, SqueezeShape, Type, UnaryOp, Value};
 
 /// One CNF block: how many squeezes, how many channels its ODE net transforms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,12 +60,44 @@ pub fn architecture(channels: usize, scales: usize, blocks: usize) -> Vec<BlockS
 }
 
 /// The vector field of one block on `[c, h, w]` images: input `x [B, c·h·w]`, output the
-/// same width, hidden channels `hidden`.
+/// same width, hidden channels `hidden` (FFJORD's `ODEnet`: `ConcatConv2d` 3×3, stride 1,
+/// padding 1, softplus between layers) — [`block_field`] with that net.
 ///
 /// # Errors
 /// An image that cannot be squeezed `spec.squeezes` times (odd sides), more kept channels
 /// than the squeezed image has, or sizes the convolutions refuse.
 pub fn block_net(image: [usize; 3], spec: BlockSpec, hidden: &[usize]) -> Result<Graph, IrError> {
+    block_field(image, spec, |b, mut y, mut im| {
+        let keep = im.0;
+        for (i, &width) in hidden.iter().chain([&keep]).enumerate() {
+            let (v, next) = b.concat_conv2d(y, &format!("layers.{i}"), im, width, (3, 1, 1))?;
+            y = if i < hidden.len() {
+                b.unary(UnaryOp::Softplus, v)?
+            } else {
+                v
+            };
+            im = next;
+        }
+        Ok(y)
+    })
+}
+
+/// The vector field of one block with the ODE net `net`: squeeze the state's `[c, h, w]`
+/// image `spec.squeezes` times, slice the first `spec.channels` channels, run
+/// `net(builder, kept, (channels, h', w'))` on them (it returns the velocity of the kept
+/// values, of the same shape), zero velocity for the other channels, unsqueeze back. Shared
+/// by [`block_net`] and `neural_ode!`'s `form: multiscale(…)` (whose net is the declared
+/// layers), so both wrap their nets identically.
+///
+/// # Errors
+/// An image that cannot be squeezed `spec.squeezes` times (odd sides), more kept channels
+/// than the squeezed image has, a net whose output is not the kept values' width, or the
+/// net's own errors.
+pub fn block_field(
+    image: [usize; 3],
+    spec: BlockSpec,
+    net: impl FnOnce(&mut GraphBuilder, Value, (usize, usize, usize)) -> Result<Value, IrError>,
+) -> Result<Graph, IrError> {
     let [c0, h0, w0] = image;
     let mut b = GraphBuilder::new();
     let x = b.input("x", c0 * h0 * w0)?;
@@ -89,20 +121,22 @@ pub fn block_net(image: [usize; 3], spec: BlockSpec, hidden: &[usize]) -> Result
             ),
         });
     }
-    let mut y = if keep < c {
+    let z = if keep < c {
         b.slice(z, 0, keep * h * w)?
     } else {
         z
     };
-    let mut im = (keep, h, w);
-    for (i, &width) in hidden.iter().chain([&keep]).enumerate() {
-        let (v, next) = b.concat_conv2d(y, &format!("layers.{i}"), im, width, (3, 1, 1))?;
-        y = if i < hidden.len() {
-            b.unary(UnaryOp::Softplus, v)?
-        } else {
-            v
-        };
-        im = next;
+    let mut y = net(&mut b, z, (keep, h, w))?;
+    let width = b.ty(y).and_then(Type::width);
+    if width != Some(keep * h * w) {
+        return Err(IrError::Signature {
+            context: "image_flow::block_field",
+            detail: format!(
+                "the block's net gives {} values per sample but its {keep}×{h}×{w} input has {}",
+                width.map_or_else(|| "no batched".to_string(), |v| v.to_string()),
+                keep * h * w
+            ),
+        });
     }
     if keep < c {
         let zeros = b.constant(0.0, Type::batched((c - keep) * h * w))?;
