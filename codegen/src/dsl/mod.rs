@@ -634,3 +634,5 @@ impl Parse for TableauItem {
 mod tests;
 #[cfg(test)]
 mod tests_image;
+#[cfg(test)]
+mod tests_multiscale;

@@ -378,9 +378,14 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
     // else refused with the form
     {
         let before = errors.len();
-        super::image::check_layers(decls, &mut layers, image, !energy, &mut errors);
+        if multiscale.is_some() {
+            super::multiscale::check_kinds(decls, &layers, &mut errors);
+        }
+        if errors.len() == before {
+            super::image::check_layers(decls, &mut layers, image, !energy, &mut errors);
+        }
         if let (Some(sizes), Some(im), true) = (multiscale, image, errors.len() == before) {
-            super::multiscale::check_layers(decls, &layers, im, sizes, &mut errors);
+            super::multiscale::check_blocks(decls, &layers, im, sizes, &mut errors);
         }
     }
     if layers.is_empty() {

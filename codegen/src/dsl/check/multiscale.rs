@@ -134,17 +134,9 @@ fn block_image([_, h, w]: [usize; 3], spec: BlockSpec) -> [usize; 3] {
     [spec.channels, h >> spec.squeezes, w >> spec.squeezes]
 }
 
-/// The checks of a multiscale flow's layers (after `image::check_layers` checked them on the
-/// state's own image, the first block): every layer an image layer, and the net of every
-/// other block fitting its squeezed, kept image (the first misfit reported, naming the blocks).
-pub(super) fn check_layers(
-    decls: &[LayerDecl],
-    layers: &[LayerSpec],
-    image: [usize; 3],
-    (scales, blocks): (usize, usize),
-    errors: &mut Vec<syn::Error>,
-) {
-    let before = errors.len();
+/// Every layer of a multiscale flow must be an image layer (checked before the image walk, so
+/// a `dense` layer gets this message, not the walk's).
+pub(super) fn check_kinds(decls: &[LayerDecl], layers: &[LayerSpec], errors: &mut Vec<syn::Error>) {
     for (d, l) in decls.iter().zip(layers) {
         if !l.kind.is_image() {
             errors.push(err(
@@ -157,9 +149,18 @@ pub(super) fn check_layers(
             ));
         }
     }
-    if errors.len() > before {
-        return;
-    }
+}
+
+/// The net of every block of a multiscale flow fits its squeezed, kept image (after
+/// `image::check_layers` checked the layers on the state's own image, the first block); the
+/// first misfit is reported, naming the blocks.
+pub(super) fn check_blocks(
+    decls: &[LayerDecl],
+    layers: &[LayerSpec],
+    image: [usize; 3],
+    (scales, blocks): (usize, usize),
+    errors: &mut Vec<syn::Error>,
+) {
     for (spec, ids) in distinct_blocks(image[0], scales, blocks) {
         let im = block_image(image, spec);
         let Err(m) = image_shapes(Some(im), &block_layers(layers, spec.channels), true) else {
