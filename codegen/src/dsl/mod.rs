@@ -89,6 +89,29 @@ use syn::{
 ///     }
 /// }
 /// ```
+///
+/// FFJORD's multiscale MNIST flow: the layers are each block's net as written for the state's
+/// image (the last `conv2d`'s channel count becomes each block's kept channels); the macro
+/// emits the flow type `Mnist` (`new`, `from_params`, `draw_probes`, `problem`, …) and one
+/// generated block type per distinct block (`lower_rust::multiscale`, docs/macro.md):
+///
+/// ```text
+/// neural_ode! {
+///     /// 3 scales, 2 blocks per side of a squeeze: 10 Hutchinson CNF blocks.
+///     pub struct Mnist {
+///         float: f64,
+///         shape: [1, 28, 28],
+///         layers: [
+///             conv2d(64, 3, 1, 1, softplus, concat_time),
+///             conv2d(64, 3, 1, 1, softplus, concat_time),
+///             conv2d(64, 3, 1, 1, softplus, concat_time),
+///             conv2d(1, 3, 1, 1, concat_time),
+///         ],
+///         form: multiscale(scales: 3, blocks: 2),
+///         tableau: dopri5,
+///     }
+/// }
+/// ```
 pub struct NeuralOde {
     /// A tableau delivered by the macro of a `tableau!` item (internal callback form).
     pub callback: Option<TableauCallback>,
