@@ -96,7 +96,11 @@ fn the_flow_has_the_librarys_blocks_graphs_and_initialisation() {
     for (b, lb) in lib.blocks().iter().enumerate() {
         let fb = flow.block(b).unwrap();
         assert_eq!(fb.param_tensors(), lb.param_tensors(), "block {b}");
-        assert_eq!(fb.params(), lb.params(), "block {b}: init with seed 5 + {b}");
+        assert_eq!(
+            fb.params(),
+            lb.params(),
+            "block {b}: init with seed 5 + {b}"
+        );
         assert_eq!(fb.dim(), lb.dim());
         assert_eq!(Flow::field(b).as_ref(), Some(&lib.fields()[b]), "block {b}");
         let cnf = cnf_dynamics(&lib.fields()[b], Trace::Hutchinson).unwrap();
@@ -136,7 +140,10 @@ fn the_chained_gradient_is_the_librarys_bit_for_bit() {
     lib.draw_probes(batch, &mut Rng::new(9)).unwrap();
     flow.draw_probes(batch, &mut Rng::new(9)).unwrap();
     let x0 = wave(batch * Flow::DIM, 0.29, 0.3);
-    let (fs, ls) = (Flow::scheme().unwrap(), Scheme::<f64>::builtin("rk4").unwrap());
+    let (fs, ls) = (
+        Flow::scheme().unwrap(),
+        Scheme::<f64>::builtin("rk4").unwrap(),
+    );
     assert!(fs.is_compiled());
     let fp = flow.problem(&fs, &Flow::stepping(), &x0);
     let lp = lib.problem(&ls, &Stepping::fixed(2), &x0);
@@ -208,7 +215,10 @@ fn an_f32_flow_runs_as_the_f32_library_flow() {
         .iter()
         .map(|&v| v as f32)
         .collect();
-    let (fs, ls) = (Flow32::scheme().unwrap(), Scheme::<f32>::builtin("rk4").unwrap());
+    let (fs, ls) = (
+        Flow32::scheme().unwrap(),
+        Scheme::<f32>::builtin("rk4").unwrap(),
+    );
     let fp = flow.problem(&fs, &Flow32::stepping(), &x0);
     let lp = lib.problem(&ls, &Stepping::fixed(2), &x0);
     let mut loss = |o: &Outputs<f32>, c: &mut Outputs<f32>| nll_loss::<f32>(o, c, D);
@@ -224,7 +234,9 @@ fn from_params_names_the_block_and_refuses_bad_vectors() {
     let flow = Flow::new(0);
     let params: Vec<Vec<f64>> = flow.blocks().iter().map(|b| b.params().to_vec()).collect();
     assert_eq!(Flow::from_params(params.clone()).unwrap(), flow);
-    let e = Flow::from_params(params[..2].to_vec()).unwrap_err().to_string();
+    let e = Flow::from_params(params[..2].to_vec())
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("expected 3 parameter vectors, one per block, got 2"),
         "{e}"
@@ -236,5 +248,8 @@ fn from_params_names_the_block_and_refuses_bad_vectors() {
     let mut nan = params;
     nan[2][0] = f64::NAN;
     let e = Flow::from_params(nan).unwrap_err().to_string();
-    assert!(e.starts_with("Flow (block 2): parameter `layers.0._layer.weight`"), "{e}");
+    assert!(
+        e.starts_with("Flow (block 2): parameter `layers.0._layer.weight`"),
+        "{e}"
+    );
 }

@@ -4,7 +4,7 @@
 //! - One block type per *distinct* block of [`architecture`] (blocks with the same squeezes
 //!   and kept channels share it; FFJORD's MNIST flow has 10 blocks of 5 types), named
 //!   `<Name>Block<b>` after the first block `b` using it: a `Dynamics` type lowered from its
-//!   graph ([`build_block_graph`]) exactly as a model ([`super::model::dynamics_parts`]), with
+//!   graph ([`build_block_graph`]) exactly as a model (`model::dynamics_parts`), with
 //!   `SPEC`, `field()` and `graph()`.
 //! - `<Name>Kernels`, the tableau's step kernels, shared by all blocks.
 //! - `<Name>`, the flow: one field per block; `new(seed)` (block `b` initialised as the
