@@ -2,7 +2,8 @@
 //! declared in the DSL against the library's `runtime::models::image_flow::ImageFlow` on the
 //! same configuration — the same blocks, graphs and initialisation, every block's evaluation,
 //! VJP and taped passes bit for bit, the chained problem's gradient bit for bit (generated
-//! blocks and step kernels against interpreted ones); every exact gradient method against
+//! blocks and step kernels against interpreted ones); the JIT on each block's graph bit for
+//! bit; every exact gradient method against
 //! backprop on the macro flow; an f32 flow; the flow's parameter errors.
 
 use symplode::codegen::ad::{Trace, cnf_dynamics};
@@ -126,6 +127,31 @@ fn every_block_evaluates_as_the_librarys_bit_for_bit() {
         }
     }
     assert!(flow.aux(3, 1).is_empty());
+}
+
+#[cfg(feature = "jit")]
+#[test]
+fn the_jit_on_each_block_graph_is_bit_equal_to_the_macro_block() {
+    use symplode::runtime::interp::Interpreted;
+    use symplode::runtime::jit::{JitNetwork, JitOptions};
+    let opts = JitOptions {
+        verify: true,
+        ..JitOptions::default()
+    };
+    let batch = 2;
+    let mut flow = Flow::new(2);
+    flow.draw_probes(batch, &mut Rng::new(5)).unwrap();
+    for b in 0..Flow::N_BLOCKS {
+        let block = flow.block(b).unwrap();
+        let mut interp =
+            Interpreted::new(Flow::graph(b).unwrap(), block.params().to_vec()).unwrap();
+        interp.set_aux(1, flow.aux(b, 1)).unwrap();
+        let jit = JitNetwork::new(interp, &opts).unwrap();
+        let (u, v) = (run(block, batch), run(&jit, batch));
+        for (i, (p, q)) in u.iter().zip(&v).enumerate() {
+            assert_eq!(p, q, "block {b}, output {i}: macro ≠ JIT");
+        }
+    }
 }
 
 fn nll(o: &Outputs<f64>, c: &mut Outputs<f64>) -> f64 {
