@@ -11,7 +11,10 @@
 //! the time to the first gradient in a fresh model.
 //!
 //! Run: `cargo run --release --example speed` (about a minute; `-- --quick` for fewer repeats;
-//! `-- --f32` for the case table in f64 and f32 and the f32 speed-up instead of the rest).
+//! `-- --f32` for the case table in f64 and f32 and the f32 speed-up instead of the rest;
+//! `-- --peak-rss symplectic|stored|backprop` for one gradient of the batch-4096 case in this
+//! fresh process, printing its resident set before and at its peak as the PyTorch peers'
+//! `bench/peers/peak_memory.py` measures them, Linux only).
 
 use std::time::Instant;
 
@@ -224,7 +227,52 @@ fn case_table<T: Real>(cases: &[Case], reps: usize, name: &str) -> Vec<[f64; 3]>
     times
 }
 
+/// A `/proc/self/status` field in bytes (`VmRSS`, `VmHWM`), or 0 where there is none.
+fn status_bytes(field: &str) -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<usize>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// `--peak-rss METHOD`: one gradient of the batch-4096 / hidden-256 rk4 N=10 case; prints the
+/// resident set before it, the process's peak resident set and the runtime's counted peak.
+fn peak_rss(method: &str) {
+    let model = net::<f64>(256);
+    let x = x0::<f64>(4096);
+    let sch = Scheme::<f64>::builtin("rk4").expect("rk4");
+    let p = Problem::single(&model, &[0.0, 1.0], &sch, Stepping::fixed(10), &x);
+    let m: &dyn GradientMethod<f64> = match method {
+        "symplectic" => &SymplecticAdjoint,
+        "stored" => &SymplecticAdjointStored,
+        "backprop" => &Backprop,
+        other => {
+            eprintln!("--peak-rss: unknown method `{other}` (symplectic, stored or backprop)");
+            std::process::exit(2);
+        }
+    };
+    let before = status_bytes("VmRSS");
+    let r = m
+        .gradient(&p, &mut losses::mean_sq_final(2))
+        .expect("gradient");
+    println!(
+        "{{\"method\": \"{method}\", \"before\": {before}, \"peak\": {}, \"counted\": {}}}",
+        status_bytes("VmHWM"),
+        r.stats.peak_total_bytes
+    );
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--peak-rss") {
+        peak_rss(args.get(i + 1).map_or("symplectic", String::as_str));
+        return;
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     let f32_mode = std::env::args().any(|a| a == "--f32");
     let reps = if quick { 3 } else { 7 };

@@ -9,7 +9,8 @@ mod coef;
 
 pub use check::{
     CheckedModel, CheckedTableau, FormSpec, LayerKind, LayerMisfit, LayerSpec, MisfitPart,
-    SteppingSpec, build_graph, build_shaped_graph, check_model, check_tableau, image_shapes,
+    SteppingSpec, block_layers, build_block_field, build_block_graph, build_graph,
+    build_shaped_graph, check_model, check_tableau, distinct_blocks, image_shapes,
 };
 pub use coef::Coef;
 
@@ -54,6 +55,12 @@ use syn::{
 ///               | "unsqueeze" ("(" ")")?               (its inverse)
 /// form         := "cnf" "(" ("exact" | "hutchinson") ")"
 ///               | "energy" "(" ("central_difference" | "laplacian") "(" INT "," coef ")" ")"
+///               | "multiscale" "(" "scales" ":" INT "," "blocks" ":" INT ","? ")"
+///                                                       (FFJORD's multiscale image flow: a
+///                                                        chain of Hutchinson CNF blocks, each
+///                                                        the layers on its squeezed, kept
+///                                                        channels; needs `shape`, image layers
+///                                                        only; keys in either order)
 /// tableau_ref  := IDENT                                 (a built-in, lower case: rk4, dopri5, …)
 ///               | PATH                                  (an item declared with tableau!, UPPER case)
 ///               | "{" tableau_body "}"                  (inline)
@@ -79,6 +86,29 @@ use syn::{
 ///         layers: [dense(64, tanh), dense(64, tanh), dense(2)],
 ///         tableau: dopri5,
 ///         solver: { rtol: 1e-6, atol: 1e-8 },
+///     }
+/// }
+/// ```
+///
+/// FFJORD's multiscale MNIST flow: the layers are each block's net as written for the state's
+/// image (the last `conv2d`'s channel count becomes each block's kept channels); the macro
+/// emits the flow type `Mnist` (`new`, `from_params`, `draw_probes`, `problem`, …) and one
+/// generated block type per distinct block (`lower_rust::multiscale`, docs/macro.md):
+///
+/// ```text
+/// neural_ode! {
+///     /// 3 scales, 2 blocks per side of a squeeze: 10 Hutchinson CNF blocks.
+///     pub struct Mnist {
+///         float: f64,
+///         shape: [1, 28, 28],
+///         layers: [
+///             conv2d(64, 3, 1, 1, softplus, concat_time),
+///             conv2d(64, 3, 1, 1, softplus, concat_time),
+///             conv2d(64, 3, 1, 1, softplus, concat_time),
+///             conv2d(1, 3, 1, 1, concat_time),
+///         ],
+///         form: multiscale(scales: 3, blocks: 2),
+///         tableau: dopri5,
 ///     }
 /// }
 /// ```
@@ -134,14 +164,17 @@ pub enum Field {
     Form(Ident, FormDecl),
 }
 
-/// `form: KIND(ARG)` or `form: KIND(ARG(N, DX))` (checked later).
+/// `form: KIND(ARG)`, `form: KIND(ARG(N, DX))` or `form: KIND(KEY: INT, …)` (checked later).
 pub struct FormDecl {
-    /// `cnf` or `energy`.
+    /// `cnf`, `energy` or `multiscale`.
     pub kind: Ident,
-    /// The trace (`exact`, `hutchinson`) or the operator (`central_difference`, `laplacian`).
+    /// The trace (`exact`, `hutchinson`), the operator (`central_difference`, `laplacian`),
+    /// or the first key of `KEY: INT` arguments.
     pub arg: Ident,
     /// The operator's grid points and spacing.
     pub grid: Option<(LitInt, Coef)>,
+    /// `KEY: INT` arguments (`multiscale(scales: 3, blocks: 2)`), in order; empty otherwise.
+    pub options: Vec<(Ident, LitInt)>,
 }
 
 impl Field {
@@ -454,6 +487,29 @@ impl Parse for FormDecl {
         let content;
         parenthesized!(content in input);
         let arg: Ident = content.parse()?;
+        if content.peek(Token![:]) {
+            // `KEY: INT, …` (a multiscale flow's sizes).
+            let mut options = Vec::new();
+            let mut key = arg.clone();
+            loop {
+                content.parse::<Token![:]>()?;
+                options.push((key, content.parse::<LitInt>()?));
+                if content.is_empty() {
+                    break;
+                }
+                content.parse::<Token![,]>()?;
+                if content.is_empty() {
+                    break;
+                }
+                key = content.parse()?;
+            }
+            return Ok(FormDecl {
+                kind,
+                arg,
+                grid: None,
+                options,
+            });
+        }
         let grid = if content.peek(syn::token::Paren) {
             let inner;
             parenthesized!(inner in content);
@@ -470,7 +526,12 @@ impl Parse for FormDecl {
         if !content.is_empty() {
             return Err(content.error("unexpected tokens in the form"));
         }
-        Ok(FormDecl { kind, arg, grid })
+        Ok(FormDecl {
+            kind,
+            arg,
+            grid,
+            options: Vec::new(),
+        })
     }
 }
 
@@ -596,3 +657,5 @@ impl Parse for TableauItem {
 mod tests;
 #[cfg(test)]
 mod tests_image;
+#[cfg(test)]
+mod tests_multiscale;

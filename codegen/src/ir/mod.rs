@@ -44,7 +44,8 @@
 //!
 //! [`GraphBuilder`] has one method per op and layer helpers ([`GraphBuilder::dense_layer`],
 //! [`GraphBuilder::time_concat`], [`GraphBuilder::concat_squash`],
-//! [`GraphBuilder::conv1d_layer`]); [`Graph::mlp`] builds exactly the runtime `Mlp`.
+//! [`GraphBuilder::conv1d_layer`]); [`Graph::mlp`] builds exactly the runtime `Mlp`;
+//! [`image_flow`] builds the blocks of FFJORD's multiscale image flow.
 //! Errors are [`IrError`]s naming the node, op and shapes.
 //!
 //! ```
@@ -73,6 +74,7 @@ mod entities;
 mod error;
 pub mod eval;
 mod graph;
+pub mod image_flow;
 mod infer;
 mod layers;
 mod ops;

@@ -8,11 +8,14 @@
 //!   constants inlined (`plan.rs`, one arm per plan kernel), calling the runtime kernels
 //!   the interpreter calls — for every layer kind and form the DSL accepts;
 //! - `<Name>Kernels`, the tableau's step kernels with the coefficients inlined as float
-//!   constants, zero coefficients skipped ([`step_kernels`]), attached by `<Name>::scheme()`.
+//!   constants, zero coefficients skipped ([`step_kernels`]), attached by `<Name>::scheme()`;
+//! - for `form: multiscale(…)`, the flow type and one block type per distinct block instead
+//!   of the model type ([`multiscale`]).
 //!
 //! Generated code names runtime items through `::symplode::…`.
 
 pub mod model;
+pub mod multiscale;
 mod plan;
 mod shared;
 pub mod step_kernels;
@@ -43,7 +46,12 @@ pub fn expand_neural_ode(input: TokenStream) -> TokenStream {
     }
     let (model, errors) = check_model(&parsed);
     let mut out = errors_to_tokens(errors);
-    out.extend(model::emit(&model));
+    out.extend(match model.form {
+        crate::dsl::FormSpec::Multiscale { scales, blocks } => {
+            multiscale::emit(&model, scales, blocks)
+        }
+        _ => model::emit(&model),
+    });
     out
 }
 

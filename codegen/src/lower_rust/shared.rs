@@ -126,5 +126,8 @@ pub(super) fn form_tokens(f: &FormSpec) -> TokenStream {
             let dx = Literal::f64_suffixed(dx);
             quote!(::symplode::codegen::dsl::FormSpec::Energy { laplacian: #laplacian, n: #n, dx: #dx })
         }
+        FormSpec::Multiscale { scales, blocks } => {
+            quote!(::symplode::codegen::dsl::FormSpec::Multiscale { scales: #scales, blocks: #blocks })
+        }
     }
 }

@@ -14,7 +14,10 @@
 //!
 //! The ODE net of a block: `ConcatConv2d(c, h₁, 3, 1, 1)`, softplus, …,
 //! `ConcatConv2d(h_last, c, 3, 1, 1)` — the time as an extra first input channel of every
-//! layer; parameter names `layers.{i}._layer.weight` / `.bias` as FFJORD's `ODEnet`.
+//! layer; parameter names `layers.{i}._layer.weight` / `.bias` as FFJORD's `ODEnet`. The
+//! block sequence ([`architecture`], [`BlockSpec`]) and the graphs ([`block_net`]) are
+//! built in `symplode_codegen::ir::image_flow` (re-exported here), where `neural_ode!`'s
+//! `form: multiscale(…)` builds the same graphs at expansion time.
 //!
 //! ```
 //! use symplode_runtime::models::image_flow::{ImageFlow, ImageFlowConfig};
@@ -34,7 +37,10 @@
 //! ```
 
 use symplode_codegen::ad::Trace;
-use symplode_codegen::ir::{Graph, GraphBuilder, IrError, SqueezeShape, Type, UnaryOp};
+/// The block sequence and each block's graph are the IR's (`symplode_codegen::ir::image_flow`),
+/// so `neural_ode!`'s `form: multiscale(…)` builds the same graphs.
+pub use symplode_codegen::ir::image_flow::{BlockSpec, architecture, block_net};
+use symplode_codegen::ir::{Graph, IrError};
 
 use crate::dynamics::Dynamics;
 use crate::grad::{Component, Outputs, Problem};
@@ -43,94 +49,6 @@ use crate::real::Real;
 use crate::rng::Rng;
 use crate::scheme::Scheme;
 use crate::solver::Stepping;
-
-/// One CNF block: how many squeezes, how many channels its ODE net transforms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BlockSpec {
-    /// Squeezes applied to the state's image.
-    pub squeezes: usize,
-    /// Leading channels the net transforms (the rest are factored out).
-    pub channels: usize,
-}
-
-/// FFJORD's `ODENVP` block sequence for an image of `channels` channels: per scale `blocks`
-/// blocks, then (except at the last scale) a squeeze and `blocks` more; between scales half
-/// the channels are factored out. `(1, 3, 2)` is FFJORD's MNIST model (10 blocks).
-pub fn architecture(channels: usize, scales: usize, blocks: usize) -> Vec<BlockSpec> {
-    let mut out = Vec::new();
-    let (mut s, mut c) = (0, channels);
-    for scale in 0..scales {
-        out.extend((0..blocks).map(|_| BlockSpec {
-            squeezes: s,
-            channels: c,
-        }));
-        if scale + 1 < scales {
-            s += 1;
-            c *= 4;
-            out.extend((0..blocks).map(|_| BlockSpec {
-                squeezes: s,
-                channels: c,
-            }));
-            c /= 2;
-        }
-    }
-    out
-}
-
-/// The vector field of one block on `[c, h, w]` images: input `x [B, c·h·w]`, output the
-/// same width, hidden channels `hidden`.
-///
-/// # Errors
-/// An image that cannot be squeezed `spec.squeezes` times (odd sides), more kept channels
-/// than the squeezed image has, or sizes the convolutions refuse.
-pub fn block_net(image: [usize; 3], spec: BlockSpec, hidden: &[usize]) -> Result<Graph, IrError> {
-    let [c0, h0, w0] = image;
-    let mut b = GraphBuilder::new();
-    let x = b.input("x", c0 * h0 * w0)?;
-    let (mut c, mut h, mut w) = (c0, h0, w0);
-    let mut z = x;
-    let mut squeezes = Vec::new();
-    for _ in 0..spec.squeezes {
-        let s = SqueezeShape { c, h, w };
-        z = b.squeeze(z, s)?;
-        squeezes.push(s);
-        (c, h, w) = (4 * c, h / 2, w / 2);
-    }
-    let keep = spec.channels;
-    if keep == 0 || keep > c {
-        return Err(IrError::Signature {
-            context: "image_flow::block_net",
-            detail: format!(
-                "the block keeps {keep} channels but the {c0}×{h0}×{w0} image squeezed {} \
-                 times has {c}",
-                spec.squeezes
-            ),
-        });
-    }
-    let mut y = if keep < c {
-        b.slice(z, 0, keep * h * w)?
-    } else {
-        z
-    };
-    let mut im = (keep, h, w);
-    for (i, &width) in hidden.iter().chain([&keep]).enumerate() {
-        let (v, next) = b.concat_conv2d(y, &format!("layers.{i}"), im, width, (3, 1, 1))?;
-        y = if i < hidden.len() {
-            b.unary(UnaryOp::Softplus, v)?
-        } else {
-            v
-        };
-        im = next;
-    }
-    if keep < c {
-        let zeros = b.constant(0.0, Type::batched((c - keep) * h * w))?;
-        y = b.concat(&[y, zeros])?;
-    }
-    for s in squeezes.iter().rev() {
-        y = b.unsqueeze(y, *s)?;
-    }
-    b.finish(&[y])
-}
 
 /// PyTorch's default initialisation: every tensor uniform in `±1/√fan_in`, `fan_in` the
 /// product of a weight's dimensions after the first (a bias takes its weight's).

@@ -4,7 +4,7 @@
 
 use super::model::FormSpec;
 use crate::ad::{LinearOp, Trace, cnf_dynamics, energy_dynamics};
-use crate::ir::{Activation, Graph, GraphBuilder, IrError};
+use crate::ir::{Activation, Graph, GraphBuilder, IrError, Value};
 
 /// The kind of a layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,21 +98,63 @@ pub fn build_shaped_graph(
 ) -> Result<Graph, IrError> {
     let grid = match *form {
         FormSpec::Energy { n, .. } => n,
+        FormSpec::Multiscale { .. } => {
+            return Err(IrError::Signature {
+                context: "build_graph",
+                detail: "a multiscale flow is a chain of CNF blocks: build each block's graph \
+                         with `build_block_graph`"
+                    .into(),
+            });
+        }
         _ => dim,
     };
     let mut b = GraphBuilder::new();
     let mut h = b.input("x", dim)?;
-    let mut cur = super::image::input_image(dim, image)?;
+    let image = super::image::input_image(dim, image)?;
     if time && layers.first().is_some_and(|l| l.kind == LayerKind::Dense) {
         h = b.time_concat(h)?;
     }
+    let h = layer_stack(&mut b, h, image, layers, grid)?;
+    let f = b.finish(&[h])?;
+    match *form {
+        FormSpec::Field => Ok(f),
+        FormSpec::Cnf { hutchinson } => cnf_dynamics(
+            &f,
+            if hutchinson {
+                Trace::Hutchinson
+            } else {
+                Trace::Exact
+            },
+        ),
+        FormSpec::Multiscale { .. } => Ok(f), // refused above
+        FormSpec::Energy { laplacian, n, dx } => energy_dynamics(
+            &f,
+            &if laplacian {
+                LinearOp::laplacian(n, dx)
+            } else {
+                LinearOp::central_difference(n, dx)
+            },
+        ),
+    }
+}
+
+/// The nodes of `layers` (named `layers.{k}`, each followed by its activation) on `h`, whose
+/// image shape is `image` when it is one; `grid` is a `conv1d`'s number of points. Returns
+/// the last layer's output.
+pub(super) fn layer_stack(
+    b: &mut GraphBuilder,
+    mut h: Value,
+    mut image: Option<(usize, usize, usize)>,
+    layers: &[LayerSpec],
+    grid: usize,
+) -> Result<Value, IrError> {
     for (k, l) in layers.iter().enumerate() {
         let name = format!("layers.{k}");
         if l.kind.is_image() {
-            let (v, im) = super::image::build_layer(&mut b, h, &name, l, cur)?;
-            (h, cur) = (v, Some(im));
+            let (v, im) = super::image::build_layer(b, h, &name, l, image)?;
+            (h, image) = (v, Some(im));
         } else {
-            cur = None;
+            image = None;
         }
         h = match l.kind {
             LayerKind::Dense => b.dense_layer(h, &name, l.width, Activation::Identity, true)?,
@@ -126,24 +168,5 @@ pub fn build_shaped_graph(
             h = b.activation(h, a)?;
         }
     }
-    let f = b.finish(&[h])?;
-    match *form {
-        FormSpec::Field => Ok(f),
-        FormSpec::Cnf { hutchinson } => cnf_dynamics(
-            &f,
-            if hutchinson {
-                Trace::Hutchinson
-            } else {
-                Trace::Exact
-            },
-        ),
-        FormSpec::Energy { laplacian, n, dx } => energy_dynamics(
-            &f,
-            &if laplacian {
-                LinearOp::laplacian(n, dx)
-            } else {
-                LinearOp::central_difference(n, dx)
-            },
-        ),
-    }
+    Ok(h)
 }

@@ -13,11 +13,13 @@
 mod image;
 mod layers;
 mod model;
+mod multiscale;
 mod tableau;
 
 pub use image::{LayerMisfit, MisfitPart, image_shapes};
 pub use layers::{LayerKind, LayerSpec, build_graph, build_shaped_graph};
 pub use model::{CheckedModel, FormSpec, SteppingSpec, check_model};
+pub use multiscale::{block_layers, build_block_field, build_block_graph, distinct_blocks};
 pub use tableau::{CheckedTableau, check_tableau};
 
 use proc_macro2::Span;

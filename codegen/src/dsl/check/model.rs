@@ -8,10 +8,11 @@ use syn::{Attribute, Ident, LitInt, Visibility};
 
 use super::err;
 use super::layers::{LayerKind, LayerSpec, build_shaped_graph};
+use super::multiscale::{build_block_graph, distinct_blocks};
 use super::tableau::{CheckedTableau, check_explicit_adjoint, check_tableau, fallback_tableau};
 use crate::ad::Wrt;
 use crate::dsl::{Field, ModelDecl, NeuralOde, TableauRef};
-use crate::ir::Activation;
+use crate::ir::{Activation, Graph};
 use crate::tableau::{BUILTIN_NAMES, Q, TableauError, builtin};
 
 /// How the layers define the dynamics (`form:`).
@@ -35,7 +36,23 @@ pub enum FormSpec {
         /// Grid spacing.
         dx: f64,
     },
+    /// FFJORD's multiscale image flow (`multiscale(scales: S, blocks: B)`): a chain of
+    /// Hutchinson CNF blocks ([`crate::ir::image_flow::architecture`]), each the layers on its
+    /// squeezed, kept channels ([`super::build_block_graph`]); needs an image state.
+    Multiscale {
+        /// Scales (FFJORD's MNIST: 3).
+        scales: usize,
+        /// CNF blocks on each side of a squeeze (FFJORD: 2).
+        blocks: usize,
+    },
 }
+
+/// The form of a multiscale declaration whose sizes were refused: one scale, one block (so
+/// the flow type is still emitted).
+const FALLBACK_MULTISCALE: FormSpec = FormSpec::Multiscale {
+    scales: 1,
+    blocks: 1,
+};
 
 /// Step-size control chosen in the declaration.
 #[derive(Clone, Debug, PartialEq)]
@@ -153,6 +170,28 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
     // Form.
     let form = match form_decl {
         None => FormSpec::Field,
+        Some(f) if f.kind == "multiscale" && !f.options.is_empty() => {
+            super::multiscale::form(f, image, &mut errors).unwrap_or(FALLBACK_MULTISCALE)
+        }
+        Some(f) if f.kind == "multiscale" => {
+            errors.push(err(
+                f.arg.span(),
+                "expected `multiscale(scales: S, blocks: B)` (FFJORD's MNIST flow: \
+                 `multiscale(scales: 3, blocks: 2)`)",
+            ));
+            FALLBACK_MULTISCALE
+        }
+        Some(f) if !f.options.is_empty() => {
+            errors.push(err(
+                f.arg.span(),
+                format!(
+                    "`{}` takes no `key: value` arguments; only `multiscale(scales: S, \
+                     blocks: B)` does",
+                    f.kind
+                ),
+            ));
+            FormSpec::Field
+        }
         Some(f) => {
             let (kind, arg) = (f.kind.to_string(), f.arg.to_string());
             match (kind.as_str(), arg.as_str(), &f.grid) {
@@ -217,7 +256,8 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
                         f.kind.span(),
                         format!(
                             "unknown form `{kind}`; expected `cnf(exact)`, `cnf(hutchinson)`, \
-                             `energy(central_difference(n, dx))` or `energy(laplacian(n, dx))`"
+                             `energy(central_difference(n, dx))`, `energy(laplacian(n, dx))` \
+                             or `multiscale(scales: S, blocks: B)`"
                         ),
                     ));
                     FormSpec::Field
@@ -328,10 +368,25 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
             }
         }
     }
+    let multiscale = match form {
+        FormSpec::Multiscale { scales, blocks } => Some((scales, blocks)),
+        _ => None,
+    };
     if let Some((_, decls)) = layers_decl
         && decls.len() == layers.len()
+        && (multiscale.is_none() || image.is_some())
+    // else refused with the form
     {
-        super::image::check_layers(decls, &mut layers, image, !energy, &mut errors);
+        let before = errors.len();
+        if multiscale.is_some() {
+            super::multiscale::check_kinds(decls, &layers, &mut errors);
+        }
+        if errors.len() == before {
+            super::image::check_layers(decls, &mut layers, image, !energy, &mut errors);
+        }
+        if let (Some(sizes), Some(im), true) = (multiscale, image, errors.len() == before) {
+            super::multiscale::check_blocks(decls, &layers, im, sizes, &mut errors);
+        }
     }
     if layers.is_empty() {
         layers.push(LayerSpec {
@@ -465,10 +520,18 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
 
     // Build and differentiate the graph now: the lowering compiles its plans.
     if errors.is_empty() {
-        let built = build_shaped_graph(d, time, image, &layers, &form).and_then(|g| {
+        let differentiate = |g: Graph| {
             let g = crate::ir::passes::simplify(&g);
             crate::ad::vjp(&g, &Wrt::state_and_params(&g)).map(|_| ())
-        });
+        };
+        let built = match (multiscale, image) {
+            (Some((scales, blocks)), Some(im)) => distinct_blocks(im[0], scales, blocks)
+                .into_iter()
+                .try_for_each(|(spec, _)| {
+                    build_block_graph(im, spec, &layers).and_then(differentiate)
+                }),
+            _ => build_shaped_graph(d, time, image, &layers, &form).and_then(differentiate),
+        };
         if let Err(e) = built {
             errors.push(err(
                 name_span,
