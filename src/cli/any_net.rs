@@ -12,7 +12,7 @@ pub enum AnyNet<T: Real> {
     /// A [`FlowChain`], prepared with `batch` (its probes): block `b` over `[b·T, (b+1)·T]`.
     Chain {
         /// The flow.
-        chain: FlowChain<T>,
+        chain: Box<FlowChain<T>>,
         /// The rows it was prepared with.
         batch: Batch<T>,
     },

@@ -218,7 +218,10 @@ fn load_chain<T: CliReal>(
     Ok(Loaded {
         origin,
         summary: format!("{}, hutchinson trace", spec.summary()),
-        net: AnyNet::Chain { chain, batch },
+        net: AnyNet::Chain {
+            chain: Box::new(chain),
+            batch,
+        },
         flow: Some(FlowEval {
             trace: spec.trace,
             time_length: spec.time_length,

@@ -15,7 +15,7 @@ use super::train_flow::VALIDATION_SALT;
 use super::{CliError, image_grid};
 
 /// Salt of the sample grid's latent draws.
-const SAMPLE_SALT: u64 = 0x5A3B_1E5;
+const SAMPLE_SALT: u64 = 0x05A3_B1E5;
 /// Images in the sample grid.
 const GRID_SAMPLES: usize = 64;
 
