@@ -182,33 +182,22 @@ pub fn run<T: CliReal>(args: &SolveArgs, out: &mut String) -> Result<(), CliErro
 /// The states of a problem at its output times (a chain: each component's, in order) and the
 /// solver counters summed over the components.
 fn solve_chain<T: Real>(problem: &Problem<'_, T>) -> Result<Solution<T>, SolveError> {
-    problem.validate()?;
-    let mut x = problem.x0.to_vec();
-    let mut states = Vec::new();
-    let mut all: Option<Solution<T>> = None;
-    for c in &problem.chain {
-        let sol = solve(c.dynamics, problem.scheme, &problem.stepping, &c.times, &x)?;
-        if let Some(last) = sol.states.iter().last() {
-            x.copy_from_slice(last);
-        }
-        sol.states.iter().for_each(|s| states.extend_from_slice(s));
-        all = Some(match all {
-            None => sol,
-            Some(mut a) => {
-                a.counters.accepted += sol.counters.accepted;
-                a.counters.rejected += sol.counters.rejected;
-                a.counters.nfe += sol.counters.nfe;
-                a
-            }
+    let mut parts = symplode::train::solve_problem(problem)?.into_iter();
+    let Some(mut sol) = parts.next() else {
+        return Err(SolveError::BadOption {
+            name: "chain",
+            value: "[]".into(),
+            reason: "need at least one component",
         });
+    };
+    let state_len = sol.states.state_len();
+    let mut states = sol.states.as_slice().to_vec();
+    for p in parts {
+        sol.counters.accepted += p.counters.accepted;
+        sol.counters.rejected += p.counters.rejected;
+        sol.counters.nfe += p.counters.nfe;
+        states.extend_from_slice(p.states.as_slice());
     }
-    let mut sol = all.ok_or(SolveError::BadOption {
-        name: "chain",
-        value: "[]".into(),
-        reason: "need at least one component",
-    })?;
-    if problem.chain.len() > 1 {
-        sol.states = Trajectory::from_vec(states, x.len()).unwrap_or_default();
-    }
+    sol.states = Trajectory::from_vec(states, state_len).unwrap_or_default();
     Ok(sol)
 }

@@ -3,8 +3,8 @@
 //! ([`FlowChain`](super::FlowChain), FFJORD's multiscale image flow) — and the forward solve
 //! of a chained [`Problem`] ([`solve_problem`]).
 
-use symplode_runtime::grad::{Outputs, Problem};
-use symplode_runtime::solver::solve;
+use symplode_runtime::grad::Problem;
+use symplode_runtime::solver::{Solution, solve};
 use symplode_runtime::{Dynamics, ParamTensor, Real, Scheme, SolveError, Stepping};
 
 use super::{Batch, TrainError};
@@ -72,18 +72,19 @@ impl<T: Real> TrainModel<T> for Single<'_, T> {
     }
 }
 
-/// The outputs of `problem` by plain forward solves, component after component (each from
-/// the previous one's final state) — what a validation loss needs, without a gradient.
-pub fn solve_problem<T: Real>(problem: &Problem<'_, T>) -> Result<Outputs<T>, SolveError> {
+/// Plain forward solves of `problem`, component after component (each from the previous
+/// one's final state), one [`Solution`] per component — what a validation loss or
+/// `symplode solve` needs, without a gradient.
+pub fn solve_problem<T: Real>(problem: &Problem<'_, T>) -> Result<Vec<Solution<T>>, SolveError> {
     problem.validate()?;
     let mut x = problem.x0.to_vec();
-    let mut outputs = Vec::with_capacity(problem.chain.len());
+    let mut out = Vec::with_capacity(problem.chain.len());
     for c in &problem.chain {
         let sol = solve(c.dynamics, problem.scheme, &problem.stepping, &c.times, &x)?;
         if let Some(last) = sol.states.last() {
             x.copy_from_slice(last);
         }
-        outputs.push(sol.states);
+        out.push(sol);
     }
-    Ok(outputs)
+    Ok(out)
 }

@@ -152,7 +152,7 @@ impl<'a, T: Real> Trainer<'a, T> {
             iteration: it,
             source,
         })?;
-        let Some(last) = outputs.last() else {
+        let Some(last) = outputs.last().map(|s| &s.states) else {
             return Ok(f64::NAN);
         };
         let mut cot = Trajectory::zeros(last.len(), last.state_len());
