@@ -97,16 +97,5 @@ pub fn write(path: &Path, history: &[IterationLog]) -> Result<(), CliError> {
             }
         }
     }
-    let mut bytes = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut bytes, W as u32, H as u32);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut w = enc
-            .write_header()
-            .map_err(|e| CliError(format!("{}: encode PNG: {e}", path.display())))?;
-        w.write_image_data(&c.0)
-            .map_err(|e| CliError(format!("{}: encode PNG: {e}", path.display())))?;
-    }
-    Ok(symplode::io::write_atomic(path, &bytes)?)
+    super::png_out::write_rgb_png(path, W, H, &c.0)
 }

@@ -74,16 +74,5 @@ pub fn write(path: &Path, samples: &[f64], logp: &[f64]) -> Result<(), CliError>
             rgb[at..at + 3].copy_from_slice(&viridis(u));
         }
     }
-    let mut bytes = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut bytes, w as u32, h as u32);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut wr = enc
-            .write_header()
-            .map_err(|e| CliError(format!("{}: encode PNG: {e}", path.display())))?;
-        wr.write_image_data(&rgb)
-            .map_err(|e| CliError(format!("{}: encode PNG: {e}", path.display())))?;
-    }
-    Ok(symplode::io::write_atomic(path, &bytes)?)
+    super::png_out::write_rgb_png(path, w, h, &rgb)
 }

@@ -56,18 +56,7 @@ pub fn write(path: &Path, pixels: &[f64], image: [usize; 3], cols: usize) -> Res
             }
         }
     }
-    let mut bytes = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut bytes, width as u32, height as u32);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut wr = enc
-            .write_header()
-            .map_err(|e| CliError(format!("{}: encode PNG: {e}", path.display())))?;
-        wr.write_image_data(&rgb)
-            .map_err(|e| CliError(format!("{}: encode PNG: {e}", path.display())))?;
-    }
-    Ok(symplode::io::write_atomic(path, &bytes)?)
+    super::png_out::write_rgb_png(path, width, height, &rgb)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ mod grad;
 mod hvp;
 mod image_grid;
 mod load;
+mod png_out;
 mod report;
 mod solve;
 mod tableau;
