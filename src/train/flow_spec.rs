@@ -2,6 +2,8 @@
 //! `model-files`), the counterpart of [`crate::io::ModelSpec`] for `symplode train` on
 //! samples. The layers are those of the `neural_ode!` DSL (`concat_squash`, `dense`), built
 //! by [`symplode_codegen::dsl::build_graph`]; tensors are named `layers.{k}.…`.
+//! (One file over 600 lines with its unit tests, about 100 of them: one parser for both flow
+//! forms, whose field checks share the raw TOML record and the error builder.)
 //!
 //! ```toml
 //! form = "cnf"             # marks a flow model file

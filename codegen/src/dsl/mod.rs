@@ -1,5 +1,7 @@
 //! The `neural_ode!` / `tableau!` input language: syntax tree, parsing ([`syn::parse::Parse`],
 //! one `impl` per node) and compile-time validation ([`check_model`], [`check_tableau`]).
+//! (One file over 600 lines: the syntax tree's types and their `Parse` impls are read together,
+//! node by node, as the grammar documented on [`NeuralOde`]; the checks live in `check/`.)
 //!
 //! Everything here is ordinary code over `proc_macro2` tokens, so it is unit-tested without a
 //! compiler; `symplode-macros` only forwards its input to [`crate::lower_rust`].
