@@ -30,11 +30,11 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use symplode::datasets::fashion_mnist::{DEFAULT_DIR, FashionMnist, Images};
 use symplode::prelude::*;
-use symplode::runtime::interp::Interpreted;
 use symplode::runtime::models::image_flow::{ImageFlow, ImageFlowConfig};
 use symplode::runtime::optim::{Adam, AdamConfig, Optimizer};
 use symplode::runtime::rng::Rng;
 use symplode::runtime::solver::solve;
+use symplode::train::FlowChain;
 
 #[path = "common/font.rs"]
 mod font;
@@ -207,19 +207,10 @@ fn samples(
     seed: u64,
 ) -> Result<Vec<f64>, Box<dyn Error>> {
     let mut rng = Rng::new(seed ^ 0x5A);
-    let mut z: Vec<f64> = (0..n * D).map(|_| rng.normal()).collect();
-    for (b, (f, m)) in flow.fields().iter().zip(flow.blocks()).enumerate().rev() {
-        // The block's vector field alone (the CNF's first D outputs), run backwards.
-        let p = m.params().to_vec();
-        let field = Interpreted::new(f.clone(), p)?;
-        let rev = toy::Reversed {
-            inner: field,
-            t1: b as f64 + 1.0,
-        };
-        let sol = solve(&rev, scheme, stepping, &[0.0, 1.0], &z)?;
-        z.copy_from_slice(&sol.states[0]);
-    }
-    Ok(z.into_iter().map(image_model::to_intensity).collect())
+    let z: Vec<f64> = (0..n * D).map(|_| rng.normal()).collect();
+    // Each block's vector field alone (the CNF's first D outputs), run backwards, last first.
+    let x = FlowChain::from_flow(flow.clone(), 1.0)?.sample(&z, scheme, stepping)?;
+    Ok(x.into_iter().map(image_model::to_intensity).collect())
 }
 
 fn train(args: &Args, train: &Images, test: &Images) -> Result<(), Box<dyn Error>> {

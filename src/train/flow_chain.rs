@@ -17,7 +17,7 @@
 //! **Sampling.** [`FlowChain::sample`]: `z ~ N(0, I)` on all `D` coordinates (the factored-out
 //! ones included) integrated backwards through the blocks' vector fields, last block first.
 
-use symplode_runtime::grad::{Component, Problem};
+use symplode_runtime::grad::Problem;
 use symplode_runtime::interp::Interpreted;
 use symplode_runtime::models::image_flow::{ImageFlow, ImageFlowConfig};
 use symplode_runtime::solver::solve;
@@ -244,20 +244,7 @@ impl<T: Real> TrainModel<T> for FlowChain<T> {
         scheme: &'s Scheme<T>,
         stepping: Stepping,
     ) -> Problem<'s, T> {
-        Problem {
-            chain: self
-                .flow
-                .blocks()
-                .iter()
-                .enumerate()
-                .map(|(b, m)| Component {
-                    dynamics: m as &dyn Dynamics<T>,
-                    times: self.interval(b).to_vec(),
-                })
-                .collect(),
-            scheme,
-            stepping,
-            x0: &self.x0,
-        }
+        self.flow
+            .problem_over(scheme, &stepping, &self.x0, self.time)
     }
 }

@@ -232,6 +232,18 @@ impl<T: Real> ImageFlow<T> {
         stepping: &Stepping,
         x0: &'a [T],
     ) -> Problem<'a, T> {
+        self.problem_over(scheme, stepping, x0, 1.0)
+    }
+
+    /// [`ImageFlow::problem`] with every block integrated over a time `time_length`: block
+    /// `b` over `[b·T, (b+1)·T]` (FFJORD's `time_length`; `T = 1` is [`ImageFlow::problem`]).
+    pub fn problem_over<'a>(
+        &'a self,
+        scheme: &'a Scheme<T>,
+        stepping: &Stepping,
+        x0: &'a [T],
+        time_length: f64,
+    ) -> Problem<'a, T> {
         Problem {
             chain: self
                 .blocks
@@ -239,7 +251,7 @@ impl<T: Real> ImageFlow<T> {
                 .enumerate()
                 .map(|(b, m)| Component {
                     dynamics: m as &dyn Dynamics<T>,
-                    times: vec![b as f64, b as f64 + 1.0],
+                    times: vec![b as f64 * time_length, (b + 1) as f64 * time_length],
                 })
                 .collect(),
             scheme,
