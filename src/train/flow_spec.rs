@@ -737,6 +737,38 @@ mod tests {
         assert!(FlowSpec::parse(&one, "m.toml").unwrap().chain().is_none());
     }
 
+    /// `blocks = M` on a dense flow makes a tabular chain of M blocks of the same field; out of
+    /// range is an error naming `blocks`.
+    #[test]
+    fn a_cnf_file_with_blocks_is_a_tabular_chain() {
+        let text = GOOD.replace("dim = 2", "dim = 2\nblocks = 3");
+        let s = FlowSpec::parse(&text, "f.toml").unwrap();
+        assert!(s.is_chain() && s.chain().is_none());
+        assert_eq!((s.blocks, s.block_count()), (3, 3));
+        assert_eq!(s.block_graphs().unwrap().len(), 3);
+        assert_eq!(
+            s.summary(),
+            "3 CNF blocks of flow 2 → 8 concat_squash tanh → 2 concat_squash, T 0.5 per block"
+        );
+        let e = s.build::<f64>(s.trace, &[]).unwrap_err().to_string();
+        assert!(e.contains("blocks"), "{e}");
+        let p = s.init_params(1).unwrap();
+        let chain = s.build_chain::<f64>(Some(&p), 0).unwrap();
+        assert_eq!(chain.params(), &p[..]);
+        assert_eq!(chain.probes(), 3);
+        let exact = FlowSpec::parse(&text.replace("dim = 2", "dim = 2\ntrace = \"exact\""), "f")
+            .unwrap()
+            .build_chain::<f64>(Some(&p), 0)
+            .unwrap();
+        assert_eq!(exact.probes(), 0);
+        assert!(!FlowSpec::parse(GOOD, "f.toml").unwrap().is_chain());
+        for m in ["0", "65"] {
+            let t = GOOD.replace("dim = 2", &format!("dim = 2\nblocks = {m}"));
+            let e = FlowSpec::parse(&t, "f.toml").unwrap_err().to_string();
+            assert!(e.contains("`blocks`"), "{m}: {e}");
+        }
+    }
+
     #[test]
     fn an_image_flow_file_is_one_conv_block() {
         let text = "form = \"image_flow\"\nimage = [1, 4, 4]\nhidden = [2]\n[solver]\nsteps = 1\n";
