@@ -1,7 +1,8 @@
 //! The paper's tabular flow on real data: FFJORD's BSDS300 architecture (M = 2 CNF blocks, each
 //! a ConcatSquash MLP 63-1260-1260-1260-63 with softplus, T = 1, dopri5 at rtol 1e-6 / atol
 //! 1e-8, Gaussian Hutchinson ε per block and solve) on 63-D natural-image patches cut from
-//! skimage's photographs by the BSDS300 recipe (`symplode::datasets::patches`).
+//! skimage's photographs by the BSDS300 recipe (`symplode::datasets::patches`). The flow is
+//! the library's `TabularFlow` (`symplode_runtime::models::tabular_flow`).
 //!
 //! A CPU cannot run the paper's batch of 10,000 in minutes, so each method is measured at small
 //! batches (peak heap of a gradient call by the counting allocator, the method's own
@@ -14,13 +15,12 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use symplode::codegen::ad::Trace;
-use symplode::codegen::ir::{Activation, Graph};
+use symplode::codegen::ir::Activation;
 use symplode::datasets::patches::{self, DIM, PatchConfig};
 use symplode::prelude::*;
 use symplode::runtime::grad::Component;
-use symplode::runtime::interp::{Interpreted, cnf};
+use symplode::runtime::models::tabular_flow::{self, ProbeNoise, TabularFlow, TabularFlowConfig};
 use symplode::runtime::rng::Rng;
-use symplode::runtime::solver::solve;
 
 use super::heap::{CURRENT, PEAK};
 
@@ -49,35 +49,27 @@ pub struct Point {
     pub first_loss: f64,
 }
 
-/// The FFJORD tabular net of one block.
-pub fn block_net(hidden: &[usize]) -> Graph {
-    Graph::concat_squash_mlp(DIM, hidden, Activation::Softplus).expect("a valid ConcatSquash MLP")
+/// The library's tabular flow (FFJORD's BSDS300 shape with `hidden` widths and `blocks`
+/// blocks, softplus, T = 1), block `b` initialised from seed `seed + b`, Hutchinson trace.
+pub fn flow<T: Real>(
+    blocks: usize,
+    hidden: &[usize],
+    seed: u64,
+) -> Result<TabularFlow<T>, Box<dyn Error>> {
+    let config = TabularFlowConfig {
+        dim: DIM,
+        hidden: hidden.to_vec(),
+        activation: Activation::Softplus,
+        blocks,
+        time_length: 1.0,
+    };
+    Ok(TabularFlow::new(&config, Trace::Hutchinson, seed)?)
 }
 
 /// The negative log-likelihood of the final state of the last block (z, Δlogp), mean over the
-/// batch, with its cotangent.
+/// batch, with its cotangent ([`tabular_flow::nll_loss`] at d = 63).
 pub fn nll_loss<T: Real>(out: &Outputs<T>, cot: &mut Outputs<T>) -> f64 {
-    let w = DIM + 1;
-    let (Some(last), Some(c)) = (
-        out.last().and_then(|o| o.last()),
-        cot.last_mut().and_then(|o| o.last_mut()),
-    ) else {
-        return f64::NAN;
-    };
-    let batch = (last.len() / w).max(1) as f64;
-    let inv = T::of(1.0 / batch);
-    let mut nll = 0.0;
-    let log_2pi = (2.0 * std::f64::consts::PI).ln();
-    for (cr, r) in c.chunks_exact_mut(w).zip(last.chunks_exact(w)) {
-        let mut sq = 0.0;
-        for k in 0..DIM {
-            sq += r[k].f64() * r[k].f64();
-            cr[k] = r[k] * inv;
-        }
-        cr[DIM] = inv;
-        nll += 0.5 * sq + 0.5 * DIM as f64 * log_2pi + r[DIM].f64();
-    }
-    nll / batch
+    tabular_flow::nll_loss(out, cot, DIM)
 }
 
 /// Measures every method at `batch` on the patches for `iters` gradient calls with the same
@@ -95,19 +87,10 @@ pub fn measure<T: Real>(
     paper_batch: usize,
 ) -> Result<Vec<Point>, Box<dyn Error>> {
     let scheme = Scheme::<T>::builtin("dopri5")?;
-    let f = block_net(hidden);
     let n = data.len() / DIM;
     let mut points = Vec::new();
     for method in methods {
-        let mut models: Vec<Interpreted<T>> = (0..blocks)
-            .map(|b| {
-                let init: Vec<T> = super::toy::init_params(&f, seed + b as u64)
-                    .into_iter()
-                    .map(T::of)
-                    .collect();
-                cnf::<T>(&f, Trace::Hutchinson, init)
-            })
-            .collect::<Result<_, _>>()?;
+        let mut flow = flow::<T>(blocks, hidden, seed)?;
         let mut point = Point {
             method: method.name(),
             batch,
@@ -127,23 +110,8 @@ pub fn measure<T: Real>(
                 x0.extend(data[i * DIM..(i + 1) * DIM].iter().map(|&v| T::of(v)));
                 x0.push(T::zero());
             }
-            for m in models.iter_mut() {
-                let eps: Vec<T> = (0..batch * DIM).map(|_| T::of(rng.normal())).collect();
-                m.set_aux(1, &eps)?;
-            }
-            let problem = Problem {
-                chain: models
-                    .iter()
-                    .enumerate()
-                    .map(|(b, m)| Component {
-                        dynamics: m as &dyn Dynamics<T>,
-                        times: vec![b as f64, b as f64 + 1.0],
-                    })
-                    .collect(),
-                scheme: &scheme,
-                stepping: stepping.clone(),
-                x0: &x0,
-            };
+            flow.draw_probes(batch, ProbeNoise::Gaussian, &mut rng)?;
+            let problem = flow.problem(&scheme, stepping, &x0);
             let start = Instant::now();
             let base = CURRENT.load(Ordering::Relaxed);
             PEAK.store(base, Ordering::Relaxed);
@@ -230,35 +198,20 @@ pub struct Trained {
     pub steps: f64,
 }
 
-/// Exact-trace NLL (nats) of `samples` under the chained flow with parameters `params` (one
-/// vector per block), in chunks.
+/// Exact-trace NLL (nats) of `samples` under the chained flow `flow` (its parameters, the
+/// exact trace: [`TabularFlow::with_trace`], [`TabularFlow::nll`]), in chunks of 250.
 pub fn exact_nll(
-    f: &Graph,
-    params: &[Vec<f64>],
+    flow: &TabularFlow<f64>,
     samples: &[f64],
     stepping: &Stepping,
 ) -> Result<f64, Box<dyn Error>> {
     let scheme = Scheme::<f64>::builtin("dopri5")?;
-    let exact: Vec<Interpreted<f64>> = params
-        .iter()
-        .map(|p| cnf::<f64>(f, Trace::Exact, p.clone()))
-        .collect::<Result<_, _>>()?;
-    let w = DIM + 1;
+    let exact = flow.with_trace(Trace::Exact)?;
     let mut total = 0.0;
     let n = samples.len() / DIM;
-    let log_2pi = (2.0 * std::f64::consts::PI).ln();
     for chunk in samples.chunks(DIM * 250) {
-        let mut x: Vec<f64> = chunk
-            .chunks_exact(DIM)
-            .flat_map(|s| s.iter().copied().chain([0.0]))
-            .collect();
-        for (b, m) in exact.iter().enumerate() {
-            let sol = solve(m, &scheme, stepping, &[b as f64, b as f64 + 1.0], &x)?;
-            x.copy_from_slice(&sol.states[0]);
-        }
-        for r in x.chunks_exact(w) {
-            let sq: f64 = r[..DIM].iter().map(|v| v * v).sum();
-            total += 0.5 * sq + 0.5 * DIM as f64 * log_2pi + r[DIM];
+        for v in exact.nll(chunk, &scheme, stepping)? {
+            total += v;
         }
     }
     Ok(total / n.max(1) as f64)
@@ -282,16 +235,7 @@ pub fn train(
 ) -> Result<Trained, Box<dyn Error>> {
     use symplode::runtime::optim::{Adam, AdamConfig, Optimizer, WeightDecay};
     let scheme = Scheme::<f64>::builtin("dopri5")?;
-    let f = block_net(hidden);
-    let mut models: Vec<Interpreted<f64>> = (0..blocks)
-        .map(|b| {
-            cnf::<f64>(
-                &f,
-                Trace::Hutchinson,
-                super::toy::init_params(&f, seed + b as u64),
-            )
-        })
-        .collect::<Result<_, _>>()?;
+    let mut flow = flow::<f64>(blocks, hidden, seed)?;
     let mut adams: Vec<Adam> = (0..blocks)
         .map(|_| {
             Adam::new(AdamConfig {
@@ -321,37 +265,21 @@ pub fn train(
             x0.extend_from_slice(&train[i * DIM..(i + 1) * DIM]);
             x0.push(0.0);
         }
-        for m in models.iter_mut() {
-            let eps: Vec<f64> = (0..batch * DIM).map(|_| rng.normal()).collect();
-            m.set_aux(1, &eps)?;
-        }
+        flow.draw_probes(batch, ProbeNoise::Gaussian, &mut rng)?;
         let g = {
-            let problem = Problem {
-                chain: models
-                    .iter()
-                    .enumerate()
-                    .map(|(b, m)| Component {
-                        dynamics: m as &dyn Dynamics<f64>,
-                        times: vec![b as f64, b as f64 + 1.0],
-                    })
-                    .collect(),
-                scheme: &scheme,
-                stepping: stepping.clone(),
-                x0: &x0,
-            };
+            let problem = flow.problem(&scheme, stepping, &x0);
             method.gradient(&problem, &mut nll_loss::<f64>)?
         };
         if !g.loss.is_finite() {
             return Err(format!("iteration {}: loss {}", it + 1, g.loss).into());
         }
-        for ((m, adam), d) in models.iter_mut().zip(&mut adams).zip(&g.dtheta) {
+        for ((m, adam), d) in flow.blocks_mut().iter_mut().zip(&mut adams).zip(&g.dtheta) {
             adam.step(m.params_mut(), d)?;
         }
         out.losses.push(g.loss);
         out.steps += g.stats.accepted as f64 / (blocks * iters) as f64;
         if (it + 1) % eval_every == 0 || it + 1 == iters {
-            let params: Vec<Vec<f64>> = models.iter().map(|m| m.params().to_vec()).collect();
-            let v = exact_nll(&f, &params, validation, stepping)?;
+            let v = exact_nll(&flow, validation, stepping)?;
             println!(
                 "  iteration {:>5}: train NLL {:.3} · validation NLL {:.3} · {:.0} s",
                 it + 1,
@@ -363,9 +291,8 @@ pub fn train(
         }
     }
     out.seconds = start.elapsed().as_secs_f64();
-    let params: Vec<Vec<f64>> = models.iter().map(|m| m.params().to_vec()).collect();
     let test_n = 1000.min(data.test.len());
-    out.test_nll = exact_nll(&f, &params, &data.test.data[..test_n * DIM], stepping)?;
+    out.test_nll = exact_nll(&flow, &data.test.data[..test_n * DIM], stepping)?;
     Ok(out)
 }
 

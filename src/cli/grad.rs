@@ -72,7 +72,7 @@ pub fn run<T: CliReal>(args: &GradArgs, out: &mut String) -> Result<(), CliError
     let chain_times = l.net.chain_times();
     if chain_times.is_some() && (args.t1.is_some() || args.t0 != 0.0) {
         return Err(CliError(format!(
-            "--t0/--t1: {} is a multiscale image flow; its block b runs over [b·T, (b+1)·T] \
+            "--t0/--t1: {} is a chain of CNF blocks (a multiscale image flow, or a tabular flow with blocks > 1); its block b runs over [b·T, (b+1)·T] \
              (T = time_length of the file), not over given times",
             l.origin
         )));

@@ -135,7 +135,7 @@ pub fn load_any<T: CliReal>(
     let spec = FlowSpec::read(&args.model)?;
     let weights = SafeTensors::read(&args.weights)?;
     let params = spec.read_params(&weights)?;
-    if spec.chain().is_some() {
+    if spec.is_chain() {
         return load_chain(args, flow_args, &spec, &params);
     }
     let d = spec.dim;
@@ -183,9 +183,11 @@ pub fn load_any<T: CliReal>(
     })
 }
 
-/// [`load_any`] of a multiscale image flow: its chain prepared with the x0 samples `[x, 0]`
-/// and one Hutchinson probe per block and sample, drawn from `--noise-seed` row after row as
-/// the training's validation draws them.
+/// [`load_any`] of a chain of CNF blocks: prepared with the x0 samples `[x, 0]` and, with
+/// Hutchinson's trace, one probe per block and sample, drawn from `--noise-seed` row after row
+/// as the training's validation draws them. A multiscale image flow is evaluated with
+/// Hutchinson's trace only; a tabular flow with the exact trace unless `--trace hutchinson`
+/// (as its training's validation and test).
 fn load_chain<T: CliReal>(
     args: &ModelArgs,
     flow_args: &FlowArgs,
@@ -193,19 +195,36 @@ fn load_chain<T: CliReal>(
     params: &[f64],
 ) -> Result<Loaded<T, AnyNet<T>>, CliError> {
     let origin = spec.origin().to_string();
-    if flow_args.trace == Some(TraceArg::Exact) {
+    let tabular = spec.chain().is_none();
+    if !tabular && flow_args.trace == Some(TraceArg::Exact) {
         return Err(CliError(format!(
             "--trace exact: {origin} is a multiscale image flow, evaluated with Hutchinson's \
              estimator only"
         )));
     }
+    let trace = match (flow_args.trace, spec.trace) {
+        (Some(TraceArg::Hutchinson), FlowTrace::Exact) => FlowTrace::Hutchinson(Noise::Gaussian),
+        (Some(TraceArg::Hutchinson), t) => t,
+        _ if tabular => FlowTrace::Exact,
+        (_, t) => t,
+    };
     let mut chain = spec.build_chain::<T>(Some(params), 0)?;
+    if tabular && trace != spec.trace {
+        chain = match trace {
+            FlowTrace::Exact => chain.exact()?,
+            FlowTrace::Hutchinson(_) => {
+                let mut hutchinson = spec.clone();
+                hutchinson.trace = trace;
+                hutchinson.build_chain::<T>(Some(params), 0)?
+            }
+        };
+    }
     let (d, k) = (spec.dim, chain.blocks());
     let (tableau, scheme, stepping) = numerics(args, spec.tableau(), &spec.solver, &origin)?;
     let (rows, x0_shape) = read_states::<f64>(&args.x0, "x0", d, None)?;
     let mut rng = Rng::new(flow_args.noise_seed ^ VALIDATION_SALT);
     let batch =
-        FlowSamples::states_with_probes::<T>(&rows, d, spec.trace, k, spec.time_length, &mut rng);
+        FlowSamples::states_with_probes::<T>(&rows, d, trace, k, spec.time_length, &mut rng);
     chain
         .prepare(&batch)
         .map_err(|e| CliError(format!("{origin}: {e}")))?;
@@ -217,13 +236,13 @@ fn load_chain<T: CliReal>(
         .collect();
     Ok(Loaded {
         origin,
-        summary: format!("{}, hutchinson trace", spec.summary()),
+        summary: format!("{}, {} trace", spec.summary(), trace.name()),
         net: AnyNet::Chain {
             chain: Box::new(chain),
             batch,
         },
         flow: Some(FlowEval {
-            trace: spec.trace,
+            trace,
             time_length: spec.time_length,
             blocks: k,
         }),

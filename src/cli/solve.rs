@@ -50,7 +50,7 @@ pub fn run<T: CliReal>(args: &SolveArgs, out: &mut String) -> Result<(), CliErro
     let chain_times = l.net.chain_times();
     if chain_times.is_some() && (given.is_some() || args.t0 != 0.0) {
         return Err(CliError(format!(
-            "{what}: {} is a multiscale image flow; its block b runs over [b·T, (b+1)·T] (T = \
+            "{what}: {} is a chain of CNF blocks (a multiscale image flow, or a tabular flow with blocks > 1); its block b runs over [b·T, (b+1)·T] (T = \
              time_length of the file): the states are written at 0, T, …, K·T",
             l.origin
         )));

@@ -12,8 +12,8 @@ use symplode::runtime::optim::{Adam, Optimizer, Sgd};
 #[cfg(not(feature = "mpi"))]
 use symplode::train::SingleProcess;
 use symplode::train::{
-    Batches, Collective, DataSource, IterationLog, OptimizerChoice, RunConfig, Single, TrainConfig,
-    TrainModel, Trainer, TrajectorySet, spiral_trajectory,
+    Batches, Collective, DataSource, IterationLog, OptimizerChoice, OwnedSingle, RunConfig, Single,
+    TrainConfig, TrainModel, Trainer, TrajectorySet, spiral_trajectory,
 };
 
 use super::CliError;
@@ -287,6 +287,8 @@ impl<T: CliReal> Setup<T> {
         validation_model: Option<Box<dyn Dynamics<T>>>,
         out: &mut String,
     ) -> Result<N, CliError> {
+        let validation_model =
+            validation_model.map(|m| Box::new(OwnedSingle(m)) as Box<dyn TrainModel<T>>);
         self.train_model(
             cfg,
             args,
@@ -300,7 +302,8 @@ impl<T: CliReal> Setup<T> {
         Ok(net)
     }
 
-    /// [`Setup::train`] for any [`TrainModel`] (a multiscale flow's chain), trained in place.
+    /// [`Setup::train`] for any [`TrainModel`] (a chain of CNF blocks), trained in place; the
+    /// validation loss with `validation_model` when given (a tabular chain's exact trace).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn train_model(
         &self,
@@ -310,7 +313,7 @@ impl<T: CliReal> Setup<T> {
         net: &mut dyn TrainModel<T>,
         data: &dyn Batches<T>,
         validation: ValidationParts<T>,
-        validation_model: Option<Box<dyn Dynamics<T>>>,
+        validation_model: Option<Box<dyn TrainModel<T>>>,
         out: &mut String,
     ) -> Result<(), CliError> {
         let parts = Parts {
@@ -354,7 +357,7 @@ struct Parts<'a, T: Real> {
     stepping: Stepping,
     config: TrainConfig,
     validation: ValidationParts<T>,
-    validation_model: Option<Box<dyn Dynamics<T>>>,
+    validation_model: Option<Box<dyn TrainModel<T>>>,
     tableau: String,
     bits: Option<symplode::train::BitsPerDim>,
 }
@@ -379,7 +382,7 @@ fn train<T: CliReal, O: Optimizer<T>>(
     if let Some((batch, every, early)) = p.validation {
         trainer = trainer.with_validation(batch, every, early)?;
         if let Some(m) = p.validation_model {
-            trainer = trainer.with_validation_model(m)?;
+            trainer = trainer.with_validation_train_model(m)?;
         }
     }
     if p.args.resume {

@@ -28,7 +28,7 @@ pub(super) fn run<T: CliReal>(
     out: &mut String,
 ) -> Result<(), CliError> {
     let spec = FlowSpec::read(&cfg.model).map_err(|e| field(cfg, "model", e))?;
-    if spec.chain().is_some() {
+    if spec.is_chain() {
         return super::train_chain::run::<T>(cfg, args, world, &spec, out);
     }
     if !cfg.data.is_flow() {
@@ -58,8 +58,8 @@ pub(super) fn run<T: CliReal>(
             (f.train, Some(f.validation), Some(f.bits))
         }
         _ => {
-            let (t, h) = samples(cfg, d)?;
-            (t, h, None)
+            let s = samples(cfg, d)?;
+            (s.train, s.validation, None)
         }
     };
     let mut data = FlowSamples::new(train, d, cfg.batch, spec.trace, spec.time_length)
@@ -157,12 +157,19 @@ fn density_png<T: CliReal>(
     Ok(mass)
 }
 
-/// The training samples `[n·dim]` and, for datasets with their own split, the validation
+/// A flow's samples, each `[n·dim]`.
+pub(super) struct Samples {
+    /// The training samples.
+    pub train: Vec<f64>,
+    /// For datasets with their own split: the validation samples.
+    pub validation: Option<Vec<f64>>,
+    /// For datasets with their own split (the patches): the test samples.
+    pub test: Option<Vec<f64>>,
+}
+
+/// The training samples and, for datasets with their own split, the validation and test
 /// samples.
-pub(super) fn samples(
-    cfg: &RunConfig,
-    dim: usize,
-) -> Result<(Vec<f64>, Option<Vec<f64>>), CliError> {
+pub(super) fn samples(cfg: &RunConfig, dim: usize) -> Result<Samples, CliError> {
     let need_dim = |what: &str, d: usize| {
         if d == dim {
             Ok(())
@@ -194,14 +201,22 @@ pub(super) fn samples(
             a.check_finite(&path.display().to_string(), "samples")
                 .map_err(|e| field(cfg, "data.samples", e))?;
             need_dim(&format!("the samples of {}", path.display()), d)?;
-            Ok((a.to_vec::<f64>(), None))
+            Ok(Samples {
+                train: a.to_vec::<f64>(),
+                validation: None,
+                test: None,
+            })
         }
         DataSource::Toy { name, points } => {
             need_dim(&format!("the toy samples `{name}`"), 2)?;
             let mut rng = Rng::new(cfg.seed ^ TOY_SALT);
             let pts = symplode::train::toy::sample(name, *points, &mut rng)
                 .map_err(|e| field(cfg, "data.builtin", e))?;
-            Ok((pts.into_iter().flatten().collect(), None))
+            Ok(Samples {
+                train: pts.into_iter().flatten().collect(),
+                validation: None,
+                test: None,
+            })
         }
         DataSource::Patches { dir, points } => patches(cfg, dir.as_ref(), *points, &need_dim),
         _ => Err(field(
@@ -219,7 +234,7 @@ fn patches(
     dir: Option<&PathBuf>,
     points: Option<usize>,
     need_dim: &dyn Fn(&str, usize) -> Result<(), CliError>,
-) -> Result<(Vec<f64>, Option<Vec<f64>>), CliError> {
+) -> Result<Samples, CliError> {
     use symplode::datasets::patches::{self, DIM, PatchConfig};
     need_dim("the image patches", DIM)?;
     let dir = dir.cloned().unwrap_or_else(|| {
@@ -246,7 +261,11 @@ fn patches(
             ),
         )
     })?;
-    Ok((p.train.data, Some(p.validation.data)))
+    Ok(Samples {
+        train: p.train.data,
+        validation: Some(p.validation.data),
+        test: Some(p.test.data),
+    })
 }
 
 /// Without the `datasets` feature the patches are not available.
@@ -256,7 +275,7 @@ fn patches(
     _dir: Option<&PathBuf>,
     _points: Option<usize>,
     _need_dim: &dyn Fn(&str, usize) -> Result<(), CliError>,
-) -> Result<(Vec<f64>, Option<Vec<f64>>), CliError> {
+) -> Result<Samples, CliError> {
     Err(field(
         cfg,
         "data.builtin",

@@ -1,34 +1,91 @@
-//! [`FlowChain`]: FFJORD's multiscale image flow (the library's [`ImageFlow`], `K` CNF blocks
-//! with the Hutchinson trace) as a [`TrainModel`]: one flat parameter vector (the blocks'
-//! parameters concatenated in block order, tensors `blocks.{b}.layers.{i}._layer.weight` /
-//! `.bias`), block `b` integrated over `[b·T, (b+1)·T]`, the state `[z, Δlogp]` (`D + 1`
-//! values per image).
+//! [`FlowChain`]: a chain of `K` CNF blocks as a [`TrainModel`] — FFJORD's multiscale image
+//! flow (the library's [`ImageFlow`], Hutchinson trace) or FFJORD's tabular flow (the
+//! library's [`TabularFlow`], `M` blocks of one vector field, Hutchinson or exact trace): one
+//! flat parameter vector (the blocks' parameters concatenated in block order, tensors
+//! `blocks.{b}.` + the block's own names, e.g. `blocks.{b}.layers.{i}._layer.weight`), block
+//! `b` integrated over `[b·T, (b+1)·T]`, the state `[z, Δlogp]` (`D + 1` values per sample).
 //!
-//! **Probes in the rows.** Every block draws its own Hutchinson probe per image and
-//! iteration. The probes travel in the batch's rows, `[x, 0, ε₀, …, ε_{K−1}]` (`D + 1 + K·D`
-//! values, [`FlowSamples::with_probes`](super::flow::FlowSamples::with_probes)), drawn with
-//! the batch from the iteration's generator; [`TrainModel::prepare`] hands each block its
+//! **Probes in the rows.** With Hutchinson's trace every block draws its own probe per sample
+//! and iteration. The probes travel in the batch's rows, `[x, 0, ε₀, …, ε_{K−1}]` (`D + 1 +
+//! K·D` values, [`FlowSamples::with_probes`](super::flow::FlowSamples::with_probes)), drawn
+//! with the batch from the iteration's generator; [`TrainModel::prepare`] hands each block its
 //! probes (the block's auxiliary input) and keeps `[x, 0]` as the start state. So a sample's
 //! probes depend only on (seed, iteration, position in the global batch): shards, MPI ranks
-//! and resuming do not change them, as for the one-block flows' noise in the state. With
-//! `T = 1` the problem is [`ImageFlow::problem`] exactly, so the gradient is the library's
-//! bit for bit.
+//! and resuming do not change them, as for the one-block flows' noise in the state. With the
+//! exact trace the rows are `[x, 0]`. With `T = 1` (image) or the flow's own `T` (tabular)
+//! the problem is the library's [`ImageFlow::problem`] / [`TabularFlow::problem`] exactly, so
+//! the gradient is the library's bit for bit.
 //!
-//! **Sampling.** [`FlowChain::sample`]: `z ~ N(0, I)` on all `D` coordinates (the factored-out
-//! ones included) integrated backwards through the blocks' vector fields, last block first.
+//! **Evaluation.** [`FlowChain::exact`]: a tabular chain with the same parameters and the
+//! exact trace (FFJORD's test-time `brute_force` divergence), for validation and test NLLs.
+//!
+//! **Sampling.** [`FlowChain::sample`]: `z ~ N(0, I)` on all `D` coordinates (an image flow's
+//! factored-out ones included) integrated backwards through the blocks' vector fields, last
+//! block first.
 
+use symplode_codegen::ad::Trace;
+use symplode_codegen::ir::Graph;
 use symplode_runtime::grad::Problem;
 use symplode_runtime::interp::Interpreted;
 use symplode_runtime::models::image_flow::{ImageFlow, ImageFlowConfig};
+use symplode_runtime::models::tabular_flow::TabularFlow;
 use symplode_runtime::solver::solve;
 use symplode_runtime::{Dynamics, ParamTensor, Real, Scheme, SolveError, Stepping};
 
 use super::{Batch, Reversed, TrainError, TrainModel};
 
-/// FFJORD's multiscale image flow with one flat parameter vector (see the module docs).
+/// The library flow a [`FlowChain`] wraps.
+#[derive(Clone, Debug)]
+enum Flow<T: Real> {
+    /// FFJORD's multiscale image flow.
+    Image(ImageFlow<T>),
+    /// FFJORD's tabular flow.
+    Tabular(TabularFlow<T>),
+}
+
+impl<T: Real> Flow<T> {
+    fn blocks(&self) -> &[Interpreted<T>] {
+        match self {
+            Flow::Image(f) => f.blocks(),
+            Flow::Tabular(f) => f.blocks(),
+        }
+    }
+
+    fn blocks_mut(&mut self) -> &mut [Interpreted<T>] {
+        match self {
+            Flow::Image(f) => f.blocks_mut(),
+            Flow::Tabular(f) => f.blocks_mut(),
+        }
+    }
+
+    fn dim(&self) -> usize {
+        match self {
+            Flow::Image(f) => f.config().dim(),
+            Flow::Tabular(f) => f.dim(),
+        }
+    }
+
+    /// Block `b`'s vector field.
+    fn field(&self, b: usize) -> &Graph {
+        match self {
+            Flow::Image(f) => &f.fields()[b],
+            Flow::Tabular(f) => f.field(),
+        }
+    }
+
+    /// Hutchinson probes per row (one per block), or 0 for the exact trace.
+    fn probes(&self) -> usize {
+        match self {
+            Flow::Tabular(f) if f.trace() == Trace::Exact => 0,
+            _ => self.blocks().len(),
+        }
+    }
+}
+
+/// A chain of CNF blocks with one flat parameter vector (see the module docs).
 #[derive(Clone, Debug)]
 pub struct FlowChain<T: Real> {
-    flow: ImageFlow<T>,
+    flow: Flow<T>,
     params: Vec<T>,
     /// Start of each block's parameters in `params`, then the total.
     offsets: Vec<usize>,
@@ -61,19 +118,59 @@ impl<T: Real> FlowChain<T> {
                 reason: format!("{time_length}; must be finite and > 0"),
             });
         }
+        Ok(Self::of(Flow::Image(flow), time_length))
+    }
+
+    /// The chain of a library tabular flow (its blocks' current parameters, its trace and
+    /// time `T`).
+    pub fn from_tabular(flow: TabularFlow<T>) -> Self {
+        let time = flow.time_length();
+        Self::of(Flow::Tabular(flow), time)
+    }
+
+    fn of(flow: Flow<T>, time: f64) -> Self {
         let mut offsets = vec![0];
-        let mut params = Vec::with_capacity(flow.n_params());
+        let mut params = Vec::new();
         for m in flow.blocks() {
             params.extend_from_slice(m.params());
             offsets.push(params.len());
         }
-        Ok(FlowChain {
+        FlowChain {
             flow,
             params,
             offsets,
-            time: time_length,
+            time,
             x0: Vec::new(),
-        })
+        }
+    }
+
+    /// A tabular chain's twin with the exact trace (the current parameters; rows `[x, 0]`):
+    /// what its validation and test NLLs are computed with.
+    ///
+    /// # Errors
+    /// An image flow (Hutchinson only).
+    pub fn exact(&self) -> Result<Self, TrainError> {
+        let Flow::Tabular(f) = &self.flow else {
+            return Err(TrainError::Config {
+                field: "trace",
+                reason: "the exact trace is available for tabular flows only, not for a \
+                         multiscale image flow"
+                    .into(),
+            });
+        };
+        let params = self
+            .offsets
+            .windows(2)
+            .map(|w| self.params[w[0]..w[1]].to_vec())
+            .collect();
+        let exact =
+            TabularFlow::from_params(f.field(), self.time, Trace::Exact, params).map_err(|e| {
+                TrainError::Config {
+                    field: "model",
+                    reason: e.to_string(),
+                }
+            })?;
+        Ok(Self::from_tabular(exact))
     }
 
     /// Sets every parameter from `params` (in [`TrainModel::params`]' order).
@@ -98,15 +195,34 @@ impl<T: Real> FlowChain<T> {
         Ok(())
     }
 
-    /// The library flow, its blocks holding the current parameters.
-    pub fn flow(&mut self) -> &ImageFlow<T> {
+    /// The library image flow, its blocks holding the current parameters (`None` for a
+    /// tabular flow).
+    pub fn image_flow(&mut self) -> Option<&ImageFlow<T>> {
         self.sync();
-        &self.flow
+        match &self.flow {
+            Flow::Image(f) => Some(f),
+            Flow::Tabular(_) => None,
+        }
     }
 
-    /// Values per image, `D = c·h·w`.
+    /// The library tabular flow, its blocks holding the current parameters (`None` for an
+    /// image flow).
+    pub fn tabular_flow(&mut self) -> Option<&TabularFlow<T>> {
+        self.sync();
+        match &self.flow {
+            Flow::Tabular(f) => Some(f),
+            Flow::Image(_) => None,
+        }
+    }
+
+    /// Values per sample, `D` (an image's `c·h·w`).
     pub fn dim(&self) -> usize {
-        self.flow.config().dim()
+        self.flow.dim()
+    }
+
+    /// Hutchinson probes per row (one per block; 0 with the exact trace).
+    pub fn probes(&self) -> usize {
+        self.flow.probes()
     }
 
     /// The number of CNF blocks `K`.
@@ -146,14 +262,8 @@ impl<T: Real> FlowChain<T> {
     ) -> Result<Vec<T>, SolveError> {
         self.sync();
         let mut x = z.to_vec();
-        for (b, (f, m)) in self
-            .flow
-            .fields()
-            .iter()
-            .zip(self.flow.blocks())
-            .enumerate()
-            .rev()
-        {
+        for (b, m) in self.flow.blocks().iter().enumerate().rev() {
+            let f = self.flow.field(b);
             let field = Interpreted::new(f.clone(), m.params().to_vec()).map_err(|_| {
                 SolveError::BadOption {
                     name: "flow block",
@@ -177,7 +287,7 @@ impl<T: Real> FlowChain<T> {
 impl<T: Real> TrainModel<T> for FlowChain<T> {
     fn row_width(&self) -> usize {
         let d = self.dim();
-        d + 1 + self.blocks() * d
+        d + 1 + self.probes() * d
     }
 
     fn params(&self) -> &[T] {
@@ -213,7 +323,7 @@ impl<T: Real> TrainModel<T> for FlowChain<T> {
                     "{} values is not a non-empty multiple of the row width {width} \
                      ([x, Δlogp] and {} probes of {d})",
                     batch.x0.len(),
-                    self.blocks()
+                    self.probes()
                 ),
             });
         }
@@ -222,6 +332,9 @@ impl<T: Real> TrainModel<T> for FlowChain<T> {
         self.x0.clear();
         for row in batch.x0.chunks_exact(width) {
             self.x0.extend_from_slice(&row[..d + 1]);
+        }
+        if self.probes() == 0 {
+            return Ok(());
         }
         let mut probe = Vec::with_capacity(n * d);
         for (b, m) in self.flow.blocks_mut().iter_mut().enumerate() {
@@ -244,7 +357,9 @@ impl<T: Real> TrainModel<T> for FlowChain<T> {
         scheme: &'s Scheme<T>,
         stepping: Stepping,
     ) -> Problem<'s, T> {
-        self.flow
-            .problem_over(scheme, &stepping, &self.x0, self.time)
+        match &self.flow {
+            Flow::Image(f) => f.problem_over(scheme, &stepping, &self.x0, self.time),
+            Flow::Tabular(f) => f.problem_over(scheme, &stepping, &self.x0, self.time),
+        }
     }
 }

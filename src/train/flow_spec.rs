@@ -26,6 +26,14 @@
 //! atol = 1e-5
 //! ```
 //!
+//! `blocks = M` (default 1, at most 64) stacks `M` CNF blocks of these layers, each with its
+//! own parameters, FFJORD's tabular flow (`train_tabular.py --num_blocks M`; BSDS300: M = 2):
+//! the library's [`TabularFlow`](symplode_runtime::models::tabular_flow::TabularFlow) as a
+//! [`FlowChain`] ([`FlowSpec::build_chain`]), block `b` over `[b·T, (b+1)·T]`, tensors
+//! `blocks.{b}.layers.{k}.…` (FFJORD's `chain.{b}.odefunc.odefunc.diffeq.layers.{k}.…`), one
+//! Hutchinson probe per block in the batch rows (or the exact trace), evaluated with the exact
+//! trace. With `blocks = 1` the file is one vector field as before (`layers.{k}.…`).
+//!
 //! An image flow (`form = "image_flow"`, for `[data] builtin = "fashion-mnist"`) is FFJORD's
 //! multiscale flow (`ODENVP`) of the library's
 //! [`ImageFlow`](symplode_runtime::models::image_flow::ImageFlow): `scales`, `blocks` CNF
@@ -59,6 +67,9 @@ use symplode_runtime::Real;
 use symplode_runtime::interp::Interpreted;
 
 use symplode_runtime::models::image_flow::{self, BlockSpec, ImageFlowConfig, block_net};
+
+use symplode_codegen::ad::Trace;
+use symplode_runtime::models::tabular_flow::TabularFlow;
 
 use super::flow::{FlowTrace, Noise, flow_graph, init_params};
 use super::{FlowChain, TrainModel};
@@ -174,6 +185,9 @@ pub struct FlowSpec {
     pub solver: SolverSpec,
     /// For `form = "image_flow"`: the image CNF (then `layers` is empty and `dim = c·h·w`).
     pub image: Option<ImageFlowConfig>,
+    /// For `form = "cnf"`: the CNF blocks `M` of the tabular flow (1: one vector field; an
+    /// image flow's blocks are in [`FlowSpec::image`]).
+    pub blocks: usize,
     origin: String,
     dir: Option<PathBuf>,
 }
@@ -256,7 +270,6 @@ impl FlowSpec {
             for (f, v) in [
                 ("image", raw.image.is_some()),
                 ("scales", raw.scales.is_some()),
-                ("blocks", raw.blocks.is_some()),
                 ("hidden", raw.hidden.is_some()),
             ] {
                 if v {
@@ -264,6 +277,19 @@ impl FlowSpec {
                 }
             }
             None
+        };
+        let blocks = match (&image, raw.blocks) {
+            (Some(_), _) | (None, None) => 1,
+            (None, Some(m)) if (1..=MAX_BLOCKS).contains(&m) => m,
+            (None, Some(m)) => {
+                return Err(bad(
+                    "blocks".into(),
+                    format!(
+                        "{m}; the CNF blocks of a tabular flow (FFJORD's num_blocks) must be \
+                         in 1..={MAX_BLOCKS}"
+                    ),
+                ));
+            }
         };
         let dim = match (&image, raw.dim) {
             (Some(c), _) => c.dim(),
@@ -331,6 +357,7 @@ impl FlowSpec {
                 tableau: raw.tableau,
                 solver: raw.solver,
                 image,
+                blocks,
                 origin: origin.to_string(),
                 dir: None,
             };
@@ -415,6 +442,7 @@ impl FlowSpec {
             tableau: raw.tableau,
             solver: raw.solver,
             image: None,
+            blocks,
             origin: origin.to_string(),
             dir: None,
         };
@@ -452,8 +480,27 @@ impl FlowSpec {
                 s.push_str(&format!(" {a}"));
             }
         }
-        s.push_str(&format!(", T {}", self.time_length));
+        if self.blocks > 1 {
+            s = format!("{} CNF blocks of {s}", self.blocks);
+            s.push_str(&format!(", T {} per block", self.time_length));
+        } else {
+            s.push_str(&format!(", T {}", self.time_length));
+        }
         s
+    }
+
+    /// Whether the file describes a chain of CNF blocks ([`FlowSpec::build_chain`]): a
+    /// multiscale image flow ([`FlowSpec::chain`]) or a tabular flow with `blocks > 1`.
+    pub fn is_chain(&self) -> bool {
+        self.chain().is_some() || self.blocks > 1
+    }
+
+    /// The number of CNF blocks (1 for one vector field).
+    pub fn block_count(&self) -> usize {
+        match self.chain() {
+            Some(c) => chain_len(c),
+            None => self.blocks,
+        }
     }
 
     /// For a multiscale image flow (more than one CNF block): its configuration; `None` for
@@ -462,10 +509,11 @@ impl FlowSpec {
         self.image.as_ref().filter(|c| chain_len(c) > 1)
     }
 
-    /// The vector fields of every CNF block (one for a dense or one-block flow).
+    /// The vector fields of every CNF block (one for a dense or one-block flow; a tabular
+    /// chain's blocks share one).
     pub fn block_graphs(&self) -> Result<Vec<Graph>, IoError> {
         match self.chain() {
-            None => Ok(vec![self.field_graph()?]),
+            None => Ok(vec![self.field_graph()?; self.blocks]),
             Some(c) => image_flow::architecture(c.image[0], c.scales, c.blocks)
                 .into_iter()
                 .map(|b| {
@@ -479,9 +527,11 @@ impl FlowSpec {
         }
     }
 
-    /// The multiscale flow of a [`FlowSpec::chain`] file with `params` (in
-    /// [`TrainModel::params`] order; `None`: initialised from `seed` as
-    /// [`ImageFlow::new`](symplode_runtime::models::image_flow::ImageFlow::new)).
+    /// The chain of a [`FlowSpec::is_chain`] file with `params` (in [`TrainModel::params`]
+    /// order; `None`: initialised from `seed` as
+    /// [`ImageFlow::new`](symplode_runtime::models::image_flow::ImageFlow::new) /
+    /// [`TabularFlow::from_field`], block `b` from `seed + b`). A tabular chain has the
+    /// file's trace (Hutchinson: probes in the rows; exact: none).
     pub fn build_chain<T: Real>(
         &self,
         params: Option<&[f64]>,
@@ -492,14 +542,31 @@ impl FlowSpec {
             field: field.into(),
             reason: e,
         };
-        let Some(c) = self.chain() else {
-            return Err(err(
-                "scales",
-                "not a multiscale image flow (one CNF block)".into(),
-            ));
+        let mut chain = match self.chain() {
+            Some(c) => FlowChain::new(c, self.time_length, seed)
+                .map_err(|e| err("image", e.to_string()))?,
+            None if self.blocks > 1 => {
+                let trace = match self.trace {
+                    FlowTrace::Exact => Trace::Exact,
+                    FlowTrace::Hutchinson(_) => Trace::Hutchinson,
+                };
+                let flow = TabularFlow::from_field(
+                    &self.field_graph()?,
+                    self.blocks,
+                    self.time_length,
+                    trace,
+                    seed,
+                )
+                .map_err(|e| err("layers", e.to_string()))?;
+                FlowChain::from_tabular(flow)
+            }
+            None => {
+                return Err(err(
+                    "blocks",
+                    "one CNF block, not a chain (scales/blocks give one block)".into(),
+                ));
+            }
         };
-        let mut chain =
-            FlowChain::new(c, self.time_length, seed).map_err(|e| err("image", e.to_string()))?;
         if let Some(p) = params {
             chain
                 .set_params(p)
@@ -539,14 +606,17 @@ impl FlowSpec {
             field: "layers".into(),
             reason: e,
         };
-        if self.chain().is_some() {
+        if self.is_chain() {
             return Err(IoError::Field {
                 origin: self.origin.clone(),
-                field: "scales".into(),
-                reason:
-                    "a multiscale image flow is a chain of CNF blocks (FlowSpec::build_chain), \
-                         not one vector field"
-                        .into(),
+                field: if self.chain().is_some() {
+                    "scales"
+                } else {
+                    "blocks"
+                }
+                .into(),
+                reason: "a chain of CNF blocks (FlowSpec::build_chain), not one vector field"
+                    .into(),
             });
         }
         let g = flow_graph(&self.field_graph()?, trace).map_err(|e| err(e.to_string()))?;
@@ -557,7 +627,7 @@ impl FlowSpec {
     /// PyTorch's default initialisation of the parameters from `seed` (a multiscale flow's:
     /// all blocks', block `b` from `seed + b`).
     pub fn init_params(&self, seed: u64) -> Result<Vec<f64>, IoError> {
-        if self.chain().is_some() {
+        if self.is_chain() {
             let chain = self.build_chain::<f64>(None, seed)?;
             return Ok(chain.params().to_vec());
         }
@@ -572,11 +642,11 @@ impl FlowSpec {
     /// The parameters from a safetensors file (tensors `layers.{k}.…` by name, checked for
     /// shape and finiteness).
     pub fn read_params(&self, weights: &SafeTensors) -> Result<Vec<f64>, IoError> {
-        if self.chain().is_some() {
+        if self.is_chain() {
             let chain = self.build_chain::<f64>(None, 0)?;
             let mut params = Vec::with_capacity(chain.params().len());
             for t in chain.param_tensors() {
-                let meaning = format!("`{}` of the multiscale flow", t.name);
+                let meaning = format!("`{}` of the chain of CNF blocks", t.name);
                 params.extend(weights.tensor_checked(&t.name, &t.shape, &meaning)?);
             }
             return Ok(params);
@@ -665,6 +735,38 @@ mod tests {
         // One block keeps the one-block form and names.
         let one = small.replace("scales = 2", "scales = 1");
         assert!(FlowSpec::parse(&one, "m.toml").unwrap().chain().is_none());
+    }
+
+    /// `blocks = M` on a dense flow makes a tabular chain of M blocks of the same field; out of
+    /// range is an error naming `blocks`.
+    #[test]
+    fn a_cnf_file_with_blocks_is_a_tabular_chain() {
+        let text = GOOD.replace("dim = 2", "dim = 2\nblocks = 3");
+        let s = FlowSpec::parse(&text, "f.toml").unwrap();
+        assert!(s.is_chain() && s.chain().is_none());
+        assert_eq!((s.blocks, s.block_count()), (3, 3));
+        assert_eq!(s.block_graphs().unwrap().len(), 3);
+        assert_eq!(
+            s.summary(),
+            "3 CNF blocks of flow 2 → 8 concat_squash tanh → 2 concat_squash, T 0.5 per block"
+        );
+        let e = s.build::<f64>(s.trace, &[]).unwrap_err().to_string();
+        assert!(e.contains("blocks"), "{e}");
+        let p = s.init_params(1).unwrap();
+        let chain = s.build_chain::<f64>(Some(&p), 0).unwrap();
+        assert_eq!(chain.params(), &p[..]);
+        assert_eq!(chain.probes(), 3);
+        let exact = FlowSpec::parse(&text.replace("dim = 2", "dim = 2\ntrace = \"exact\""), "f")
+            .unwrap()
+            .build_chain::<f64>(Some(&p), 0)
+            .unwrap();
+        assert_eq!(exact.probes(), 0);
+        assert!(!FlowSpec::parse(GOOD, "f.toml").unwrap().is_chain());
+        for m in ["0", "65"] {
+            let t = GOOD.replace("dim = 2", &format!("dim = 2\nblocks = {m}"));
+            let e = FlowSpec::parse(&t, "f.toml").unwrap_err().to_string();
+            assert!(e.contains("`blocks`"), "{m}: {e}");
+        }
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub use flow_chain::FlowChain;
 #[cfg(feature = "model-files")]
 pub use flow_spec::{FlowSpec, is_flow_file, is_flow_model_file};
 pub use log::{BitsPerDim, IterationLog};
-pub use model::{Single, TrainModel, solve_problem};
+pub use model::{OwnedSingle, Single, TrainModel, solve_problem};
 #[cfg(feature = "mpi")]
 pub use mpi::MpiCollective;
 pub use reversed::Reversed;

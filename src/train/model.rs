@@ -72,6 +72,38 @@ impl<T: Real> TrainModel<T> for Single<'_, T> {
     }
 }
 
+/// One owned ODE as a [`TrainModel`] (e.g. a validation model given as [`Dynamics`]).
+pub struct OwnedSingle<T: Real>(pub Box<dyn Dynamics<T>>);
+
+impl<T: Real> TrainModel<T> for OwnedSingle<T> {
+    fn row_width(&self) -> usize {
+        self.0.dim()
+    }
+    fn params(&self) -> &[T] {
+        self.0.params()
+    }
+    fn params_mut(&mut self) -> &mut [T] {
+        self.0.params_mut()
+    }
+    fn param_tensors(&self) -> Vec<ParamTensor> {
+        self.0.param_tensors()
+    }
+    fn dynamics(&self) -> Option<&dyn Dynamics<T>> {
+        Some(&*self.0)
+    }
+    fn prepare(&mut self, _batch: &Batch<T>) -> Result<(), TrainError> {
+        Ok(())
+    }
+    fn problem<'s>(
+        &'s self,
+        batch: &'s Batch<T>,
+        scheme: &'s Scheme<T>,
+        stepping: Stepping,
+    ) -> Problem<'s, T> {
+        Problem::single(&*self.0, &batch.times, scheme, stepping, &batch.x0)
+    }
+}
+
 /// Plain forward solves of `problem`, component after component (each from the previous
 /// one's final state), one [`Solution`] per component — what a validation loss or
 /// `symplode solve` needs, without a gradient.

@@ -11,7 +11,7 @@ use symplode_runtime::solver::Trajectory;
 use symplode_runtime::{Dynamics, Real};
 
 use super::model::solve_problem;
-use super::{Batch, Batches, IterationLog, Loss, TrainError, TrainModel, Trainer};
+use super::{Batch, Batches, IterationLog, Loss, OwnedSingle, TrainError, TrainModel, Trainer};
 
 /// Stop when the validation loss has not improved by more than `min_delta` for `patience`
 /// iterations.
@@ -28,7 +28,7 @@ pub(super) struct Validation<T: Real> {
     batch: Batch<T>,
     /// The model the validation loss is computed with (the training model's parameters are
     /// copied in first), when it differs from the training model (a flow's exact trace).
-    model: Option<Box<dyn Dynamics<T>>>,
+    model: Option<Box<dyn TrainModel<T>>>,
     every: u64,
     early: Option<EarlyStopping>,
     best: f64,
@@ -114,6 +114,24 @@ impl<'a, T: Real> Trainer<'a, T> {
                 reason: "a validation model needs validation data first".into(),
             });
         };
+        v.model = Some(Box::new(OwnedSingle(model)));
+        Ok(self)
+    }
+
+    /// As [`Trainer::with_validation_model`] for any [`TrainModel`] (e.g. a tabular flow's
+    /// chain with the exact trace, [`FlowChain::exact`](super::FlowChain::exact)): it gets the
+    /// training model's parameters, [`TrainModel::prepare`] with the validation batch, and
+    /// its problem gives the loss.
+    pub fn with_validation_train_model(
+        mut self,
+        model: Box<dyn TrainModel<T>>,
+    ) -> Result<Self, TrainError> {
+        let Some(v) = &mut self.validation else {
+            return Err(TrainError::Config {
+                field: "validation",
+                reason: "a validation model needs validation data first".into(),
+            });
+        };
         v.model = Some(model);
         Ok(self)
     }
@@ -123,15 +141,26 @@ impl<'a, T: Real> Trainer<'a, T> {
         self.validation.as_ref().is_some_and(|v| v.stopped)
     }
 
-    /// The validation loss of `model` (`None` without validation data).
-    pub fn validation_loss(&self, model: &dyn Dynamics<T>) -> Result<Option<f64>, TrainError> {
-        let Some(v) = &self.validation else {
+    /// The validation loss of `model` (`None` without validation data; the validation model,
+    /// when one was given, as it stands).
+    pub fn validation_loss(&mut self, model: &dyn Dynamics<T>) -> Result<Option<f64>, TrainError> {
+        let Some(mut v) = self.validation.take() else {
             return Ok(None);
         };
         let b = &v.batch;
-        let model = v.model.as_deref().unwrap_or(model);
-        let problem = Problem::single(model, &b.times, self.scheme, self.stepping.clone(), &b.x0);
-        self.loss_of(&problem, b, model.dim()).map(Some)
+        let loss = match v.model.as_deref_mut() {
+            Some(m) => m.prepare(b).and_then(|()| {
+                let problem = m.problem(b, self.scheme, self.stepping.clone());
+                self.loss_of(&problem, b, m.row_width())
+            }),
+            None => {
+                let problem =
+                    Problem::single(model, &b.times, self.scheme, self.stepping.clone(), &b.x0);
+                self.loss_of(&problem, b, model.dim())
+            }
+        };
+        self.validation = Some(v);
+        loss.map(Some)
     }
 
     /// The loss of `b` (rows of `row_width` values) by a forward solve of `problem` (the
@@ -186,22 +215,22 @@ impl<'a, T: Real> Trainer<'a, T> {
             }
             m.params_mut().copy_from_slice(model.params());
         }
-        let Some(v) = &self.validation else {
+        let Some(mut v) = self.validation.take() else {
             return Ok(record);
         };
-        let loss = match v.model.as_deref() {
-            Some(m) => {
-                let b = &v.batch;
-                let problem =
-                    Problem::single(m, &b.times, self.scheme, self.stepping.clone(), &b.x0);
-                self.loss_of(&problem, b, m.dim())?
-            }
-            None => {
-                model.prepare(&v.batch)?;
-                let problem = model.problem(&v.batch, self.scheme, self.stepping.clone());
-                self.loss_of(&problem, &v.batch, model.row_width())?
-            }
+        let b = &v.batch;
+        let loss = match v.model.as_deref_mut() {
+            Some(m) => m.prepare(b).and_then(|()| {
+                let problem = m.problem(b, self.scheme, self.stepping.clone());
+                self.loss_of(&problem, b, m.row_width())
+            }),
+            None => model.prepare(b).and_then(|()| {
+                let problem = model.problem(b, self.scheme, self.stepping.clone());
+                self.loss_of(&problem, b, model.row_width())
+            }),
         };
+        self.validation = Some(v);
+        let loss = loss?;
         record.val_loss = Some(loss);
         let it = self.iteration;
         if let Some(v) = &mut self.validation {
