@@ -10,8 +10,8 @@ mod check;
 mod coef;
 
 pub use check::{
-    CheckedModel, CheckedTableau, FormSpec, LayerKind, LayerMisfit, LayerSpec, MisfitPart,
-    SteppingSpec, block_layers, build_block_field, build_block_graph, build_graph,
+    CheckedModel, CheckedTableau, CnfStack, FormSpec, LayerKind, LayerMisfit, LayerSpec,
+    MisfitPart, SteppingSpec, block_layers, build_block_field, build_block_graph, build_graph,
     build_shaped_graph, check_model, check_tableau, distinct_blocks, image_shapes,
 };
 pub use coef::Coef;
@@ -166,17 +166,23 @@ pub enum Field {
     Form(Ident, FormDecl),
 }
 
-/// `form: KIND(ARG)`, `form: KIND(ARG(N, DX))` or `form: KIND(KEY: INT, …)` (checked later).
+/// `form: KIND(ARG)`, `form: KIND(ARG(N, DX))`, either followed by `, KEY: VALUE, …`, or
+/// `form: KIND(KEY: VALUE, …)` (checked later).
 pub struct FormDecl {
     /// `cnf`, `energy` or `multiscale`.
     pub kind: Ident,
     /// The trace (`exact`, `hutchinson`), the operator (`central_difference`, `laplacian`),
-    /// or the first key of `KEY: INT` arguments.
+    /// or the first key of `KEY: VALUE` arguments (then `leading_key`).
     pub arg: Ident,
+    /// Whether `arg` is the first key of the `KEY: VALUE` arguments (`multiscale(scales: …)`)
+    /// rather than a trace or an operator.
+    pub leading_key: bool,
     /// The operator's grid points and spacing.
     pub grid: Option<(LitInt, Coef)>,
-    /// `KEY: INT` arguments (`multiscale(scales: 3, blocks: 2)`), in order; empty otherwise.
-    pub options: Vec<(Ident, LitInt)>,
+    /// `KEY: VALUE` arguments in order (`multiscale(scales: 3, blocks: 2)`, `cnf(hutchinson,
+    /// blocks: 2, time_length: 1/2)`); empty otherwise. Values are read as integers or exact
+    /// rationals by the checks.
+    pub options: Vec<(Ident, Coef)>,
 }
 
 impl Field {
@@ -490,26 +496,13 @@ impl Parse for FormDecl {
         parenthesized!(content in input);
         let arg: Ident = content.parse()?;
         if content.peek(Token![:]) {
-            // `KEY: INT, …` (a multiscale flow's sizes).
-            let mut options = Vec::new();
-            let mut key = arg.clone();
-            loop {
-                content.parse::<Token![:]>()?;
-                options.push((key, content.parse::<LitInt>()?));
-                if content.is_empty() {
-                    break;
-                }
-                content.parse::<Token![,]>()?;
-                if content.is_empty() {
-                    break;
-                }
-                key = content.parse()?;
-            }
+            // `KEY: VALUE, …` (a multiscale flow's sizes).
             return Ok(FormDecl {
                 kind,
+                options: key_values(&content, arg.clone())?,
                 arg,
+                leading_key: true,
                 grid: None,
-                options,
             });
         }
         let grid = if content.peek(syn::token::Paren) {
@@ -525,16 +518,45 @@ impl Parse for FormDecl {
         } else {
             None
         };
+        // `, KEY: VALUE, …` after the trace or operator (`cnf(hutchinson, blocks: 2)`).
+        let mut options = Vec::new();
+        if content.peek(Token![,]) {
+            content.parse::<Token![,]>()?;
+            if !content.is_empty() {
+                let key: Ident = content.parse()?;
+                options = key_values(&content, key)?;
+            }
+        }
         if !content.is_empty() {
             return Err(content.error("unexpected tokens in the form"));
         }
         Ok(FormDecl {
             kind,
             arg,
+            leading_key: false,
             grid,
-            options: Vec::new(),
+            options,
         })
     }
+}
+
+/// `: VALUE (, KEY: VALUE)* ,?` after the first `key` of a form's keyed arguments.
+fn key_values(content: ParseStream, first: Ident) -> syn::Result<Vec<(Ident, Coef)>> {
+    let mut options = Vec::new();
+    let mut key = first;
+    loop {
+        content.parse::<Token![:]>()?;
+        options.push((key, content.parse::<Coef>()?));
+        if content.is_empty() {
+            break;
+        }
+        content.parse::<Token![,]>()?;
+        if content.is_empty() {
+            break;
+        }
+        key = content.parse()?;
+    }
+    Ok(options)
 }
 
 impl Parse for TableauRef {
@@ -657,6 +679,8 @@ impl Parse for TableauItem {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cnf_stack;
 #[cfg(test)]
 mod tests_image;
 #[cfg(test)]
