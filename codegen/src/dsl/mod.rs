@@ -55,7 +55,12 @@ use syn::{
 ///                                                        input channel, FFJORD's ConcatConv2d)
 ///               | "squeeze" ("(" ")")?                 (2×2 space-to-channel, FFJORD's order)
 ///               | "unsqueeze" ("(" ")")?               (its inverse)
-/// form         := "cnf" "(" ("exact" | "hutchinson") ")"
+/// form         := "cnf" "(" ("exact" | "hutchinson") ("," cnf_arg)* ","? ")"
+///                                                       (with `blocks: M`, M ≥ 2: FFJORD's
+///                                                        tabular flow, M stacked CNF blocks
+///                                                        of the layers, block b over
+///                                                        [b·T, (b+1)·T]; keys in any order;
+///                                                        flat samples only)
 ///               | "energy" "(" ("central_difference" | "laplacian") "(" INT "," coef ")" ")"
 ///               | "multiscale" "(" "scales" ":" INT "," "blocks" ":" INT ","? ")"
 ///                                                       (FFJORD's multiscale image flow: a
@@ -63,6 +68,8 @@ use syn::{
 ///                                                        the layers on its squeezed, kept
 ///                                                        channels; needs `shape`, image layers
 ///                                                        only; keys in either order)
+/// cnf_arg      := "blocks" ":" INT                     (1 to 256; 1 is the single CNF)
+///               | "time_length" ":" coef              (T > 0, default 1; needs blocks ≥ 2)
 /// tableau_ref  := IDENT                                 (a built-in, lower case: rk4, dopri5, …)
 ///               | PATH                                  (an item declared with tableau!, UPPER case)
 ///               | "{" tableau_body "}"                  (inline)
@@ -110,6 +117,30 @@ use syn::{
 ///             conv2d(1, 3, 1, 1, concat_time),
 ///         ],
 ///         form: multiscale(scales: 3, blocks: 2),
+///         tableau: dopri5,
+///     }
+/// }
+/// ```
+///
+/// FFJORD's tabular flow on BSDS300 patches: two CNF blocks of one ConcatSquash net, each
+/// with its own parameters; the macro emits the flow type `Bsds` (`new`, `from_params`,
+/// `block(b)`, `draw_probes`, `problem`, `exact()`), its block type `BsdsBlock` and, for a
+/// Hutchinson stack, the exact-trace twin `BsdsExact` / `BsdsExactBlock` for test-time
+/// likelihoods (`lower_rust::cnf_stack`, docs/macro.md):
+///
+/// ```text
+/// neural_ode! {
+///     /// 2 Hutchinson CNF blocks over [0, 1] and [1, 2].
+///     pub struct Bsds {
+///         float: f64,
+///         dim: 63,
+///         layers: [
+///             concat_squash(1260, softplus),
+///             concat_squash(1260, softplus),
+///             concat_squash(1260, softplus),
+///             concat_squash(63),
+///         ],
+///         form: cnf(hutchinson, blocks: 2, time_length: 1),
 ///         tableau: dopri5,
 ///     }
 /// }
