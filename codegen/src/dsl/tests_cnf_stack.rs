@@ -171,3 +171,37 @@ fn an_image_stack_is_refused_for_the_multiscale_form() {
     });
     assert!(e.is_empty() && m.stack.is_none(), "{e:?}");
 }
+
+#[test]
+fn a_stack_emits_one_block_type_the_kernels_once_and_a_hutchinson_twin() {
+    let expand = |form: proc_macro2::TokenStream| {
+        crate::lower_rust::expand_neural_ode(quote! {
+            struct Flow {
+                float: f64,
+                dim: 2,
+                layers: [concat_squash(4, tanh), concat_squash(2)],
+                form: #form,
+                tableau: rk4,
+            }
+        })
+        .to_string()
+    };
+    let count = |out: &str, item: &str| out.matches(&format!("struct {item} ")).count();
+    let h = expand(quote!(cnf(hutchinson, blocks: 3)));
+    assert!(!h.contains("compile_error"), "{h}");
+    for item in [
+        "Flow",
+        "FlowBlock",
+        "FlowKernels",
+        "FlowExact",
+        "FlowExactBlock",
+    ] {
+        assert_eq!(count(&h, item), 1, "{item}");
+    }
+    assert!(h.contains("__blocks : [FlowBlock ; 3usize]"), "{h}");
+    assert!(h.contains("fn draw_probes") && h.contains("fn exact"));
+    let e = expand(quote!(cnf(exact, blocks: 3)));
+    assert_eq!(count(&e, "FlowBlock"), 1);
+    assert_eq!(count(&e, "FlowExact") + count(&e, "FlowExactBlock"), 0);
+    assert!(!e.contains("fn draw_probes") && !e.contains("fn exact"));
+}

@@ -194,22 +194,22 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
             ));
             FormSpec::Field
         }
-        Some(f) if f.kind == "energy" && !f.options.is_empty() => {
-            let key = if f.leading_key {
-                &f.arg
-            } else {
-                &f.options[0].0
-            };
-            errors.push(err(
-                key.span(),
-                "`energy` takes no `key: value` arguments (stacked blocks are CNF blocks: \
-                 `cnf(exact, blocks: M)`, `cnf(hutchinson, blocks: M)` or \
-                 `multiscale(scales: S, blocks: B)`)",
-            ));
-            FormSpec::Field
-        }
         Some(f) => {
             let (kind, arg) = (f.kind.to_string(), f.arg.to_string());
+            if kind == "energy" && !f.options.is_empty() {
+                // Reported, then the energy read as usual (so the layers get no follow-on).
+                let key = if f.leading_key {
+                    &f.arg
+                } else {
+                    &f.options[0].0
+                };
+                errors.push(err(
+                    key.span(),
+                    "`energy` takes no `key: value` arguments (stacked blocks are CNF blocks: \
+                     `cnf(exact, blocks: M)`, `cnf(hutchinson, blocks: M)` or \
+                     `multiscale(scales: S, blocks: B)`)",
+                ));
+            }
             match (kind.as_str(), arg.as_str(), &f.grid) {
                 ("cnf", "exact" | "hutchinson", None) => {
                     stack = super::cnf_stack::stack(f, image.is_some(), &mut errors);
