@@ -12,9 +12,11 @@
 //!
 //! - the block sizes come from the machine's caches ([`super::cache`]), not from constants
 //!   tuned to one CPU: `KC` terms per K block so that a packed `KC × NR` panel of `B` fills
-//!   half the L1d (at most the 16 KiB stack buffer), `MC` rows per A block so that an
+//!   the L1d (at most the 32 KiB stack buffer), `MC` rows per A block so that an
 //!   `MC × KC` block fills half the L2;
-//! - `B` is packed, one panel of `KC × NR` elements at a time, into a **stack** buffer,
+//! - `B` is packed, one panel of `KC × NR` elements at a time, into a **stack** buffer
+//!   (16 KiB when the panel fits, else 32 KiB in a frame of its own: small products do not
+//!   pay the larger frame's stack probes),
 //!   zero-padded at the right edge so the micro-kernel always runs at full width;
 //! - `A` is read in place through arbitrary strides (so `Xᵀ`, `δᵀ` need no copies) while its
 //!   `m × KC` block fits half the L2; a taller `A` is either streamed the same way or packed
@@ -52,11 +54,16 @@ use crate::real::Real;
 
 use super::cache::{Blocking, cache_sizes};
 
-/// Bytes of the on-stack packing buffer for `B` (16 KiB: 2048 f64 or 4096 f32), which also
-/// caps `KC`: a larger frame costs a stack probe per 4 KiB page on every call, measured as
-/// 14–19% of a whole gradient at batch 16 / hidden 32 with a 64 KiB buffer. Sized in bytes so
-/// that f32 panels (twice as wide in elements) get the same `KC` as f64 ones.
-const PACK_BYTES: usize = 16 * 1024;
+/// Bytes of the on-stack packing buffer for `B` in products whose `KC × NR` panel fits it:
+/// 16 KiB (2048 f64 or 4096 f32). A larger frame costs stack probes on every call: a 32 KiB
+/// frame measured 3–5% slower at 16 × 32 × 32 (`bench/gemm`, Zen 4), a 64 KiB one 14–19% of a
+/// whole gradient at batch 16 / hidden 32. Sized in bytes so that f32 panels (twice as wide in
+/// elements) get the same `KC` as f64 ones.
+const SMALL_PANEL: usize = 16 * 1024;
+/// Bytes of the packing buffer for products with longer panels (`K` above what
+/// [`SMALL_PANEL`] holds), in its own stack frame ([`Micro::large`]); caps `KC` at
+/// 256 f64 terms of a 16-wide panel.
+const LARGE_PANEL: usize = 32 * 1024;
 
 /// Number of elements a strided view touches (its highest index + 1), or `None` on overflow.
 fn extent(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
@@ -331,6 +338,13 @@ trait Micro<T> {
         acc_mode: bool,
         bias: *const T,
     );
+    /// The blocked product ([`blocked`]) with a [`LARGE_PANEL`] buffer, in a stack frame of its
+    /// own (not inlined into the small products' frame), compiled for the kernel's CPU
+    /// features.
+    ///
+    /// # Safety
+    /// As [`blocked`].
+    unsafe fn large(p: &Problem<T>);
 }
 
 /// Picks the kernel for this CPU and element type.
@@ -404,9 +418,9 @@ unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
     // SAFETY: forwarded from our caller; the generic kernels need no CPU features.
     unsafe {
         if size_of::<T>() <= 4 {
-            blocked::<T, Generic<4, 8, FMA>>(prob)
+            blocked::<T, Generic<4, 8, FMA>, SMALL_PANEL>(prob)
         } else {
-            blocked::<T, Generic<4, 4, FMA>>(prob)
+            blocked::<T, Generic<4, 4, FMA>, SMALL_PANEL>(prob)
         }
     }
 }
@@ -415,25 +429,37 @@ unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
 /// vector loads of a panel row never straddle two lines (with the default 8-byte alignment
 /// they did or did not depending on the caller's stack frame: ±10% at 4096 × 256 × 256).
 #[repr(align(64))]
-struct Panel([MaybeUninit<u8>; PACK_BYTES]);
+struct Panel<const BYTES: usize>([MaybeUninit<u8>; BYTES]);
 
-/// Elements of `T` the panel buffer holds.
-const fn pack_elems<T>() -> usize {
-    PACK_BYTES / size_of::<T>()
+impl<const BYTES: usize> Panel<BYTES> {
+    /// An uninitialised buffer.
+    #[inline(always)]
+    fn new() -> Self {
+        Panel([const { MaybeUninit::<u8>::uninit() }; BYTES])
+    }
 }
 
 /// The blocked product: block sizes from the caches, then A packed ([`packed`]) or streamed
 /// ([`streamed`]) when its `m × KC` block overflows half the L2, as calibrated on first use
-/// (`pack_choice`), else streamed.
+/// (`pack_choice`), else streamed. `BYTES` is the panel buffer of this stack frame: a product
+/// whose `KC × NR` panel does not fit it goes to [`Micro::large`] (the same loop nest with a
+/// [`LARGE_PANEL`] buffer in its own frame).
 ///
 /// # Safety
 /// As [`dispatch`], and the CPU supports what `K` was compiled for.
 #[inline(always)]
-unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
+unsafe fn blocked<T: Real, K: Micro<T>, const BYTES: usize>(p: &Problem<T>) {
     let nr_full = K::NR;
     let caches = cache_sizes();
-    let kc_max = Blocking::kc(caches.l1d, K::NR, size_of::<T>()).min(pack_elems::<T>() / nr_full);
+    let kc_max =
+        Blocking::kc(caches.l1d, K::NR, size_of::<T>()).min(LARGE_PANEL / size_of::<T>() / nr_full);
     let kc_block = kc_max.min(p.k);
+    if kc_block * nr_full * size_of::<T>() > BYTES {
+        // SAFETY: forwarded.
+        return unsafe { K::large(p) };
+    }
+    // From here on `kc_block` is the K block (the loops take the min with what is left of K).
+    let kc_max = kc_block;
     // Only an A whose m × KC block overflows half the L2 may be packed (checked with a
     // product: small products, the common case, pay no division).
     let a_block_bytes = p.m.saturating_mul(kc_block * size_of::<T>());
@@ -449,16 +475,16 @@ unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
         };
         match choice {
             // SAFETY: forwarded.
-            Some(true) if unsafe { packed::<T, K>(p, kc_max, mc) } => return,
+            Some(true) if unsafe { packed::<T, K, BYTES>(p, kc_max, mc) } => return,
             Some(_) => {}
             None => {
                 let pack = pack_choice::next_trial_packs();
                 let start = std::time::Instant::now();
                 // SAFETY: forwarded.
-                let packed_it = pack && unsafe { packed::<T, K>(p, kc_max, mc) };
+                let packed_it = pack && unsafe { packed::<T, K, BYTES>(p, kc_max, mc) };
                 if !packed_it {
                     // SAFETY: forwarded.
-                    unsafe { streamed::<T, K>(p, kc_max, caches.l2) };
+                    unsafe { streamed::<T, K, BYTES>(p, kc_max, caches.l2) };
                 }
                 let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
                 let flops = (2 * p.m * p.n * p.k) as u64;
@@ -468,7 +494,7 @@ unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
         }
     }
     // SAFETY: forwarded.
-    unsafe { streamed::<T, K>(p, kc_max, caches.l2) }
+    unsafe { streamed::<T, K, BYTES>(p, kc_max, caches.l2) }
 }
 
 /// The loop nest with A read in place: for each `NR`-column panel of `B` and each `KC`-row
@@ -480,11 +506,15 @@ unsafe fn blocked<T: Real, K: Micro<T>>(p: &Problem<T>) {
 /// same sums in the same order either way.
 ///
 /// # Safety
-/// As [`blocked`]; `kc_max · NR ≤ pack_elems::<T>()`.
+/// As [`blocked`]; `kc_max · NR · size_of::<T>() ≤ BYTES`.
 #[inline(always)]
-unsafe fn streamed<T: Real, K: Micro<T>>(p: &Problem<T>, kc_max: usize, l2: usize) {
+unsafe fn streamed<T: Real, K: Micro<T>, const BYTES: usize>(
+    p: &Problem<T>,
+    kc_max: usize,
+    l2: usize,
+) {
     let nr_full = K::NR;
-    let mut panel = Panel([const { MaybeUninit::<u8>::uninit() }; PACK_BYTES]);
+    let mut panel = Panel::<BYTES>::new();
     let panel = panel.0.as_mut_ptr() as *mut T;
     // With few rows the panel is used only a few times, so a row-major B is read in place
     // (full-width panels only) instead of being copied first.
@@ -502,7 +532,7 @@ unsafe fn streamed<T: Real, K: Micro<T>>(p: &Problem<T>, kc_max: usize, l2: usiz
                 (unsafe { p.b.add(p0 * p.rs_b + j0) }, p.rs_b)
             } else {
                 // SAFETY: (p0 + pp, j0 + j) with pp < kc, j < nr is inside B; the panel holds
-                // kc·NR ≤ pack_elems::<T>() elements.
+                // kc·NR elements (kc·NR·size_of::<T>() ≤ BYTES).
                 unsafe { pack_panel(p, p0, kc, j0, nr, nr_full, panel) };
                 (panel as *const T, nr_full)
             };
@@ -599,14 +629,18 @@ fn a_pack_buffer<T>(elems: usize) -> Option<*mut T> {
 /// (nothing written) when no buffer could be had.
 ///
 /// # Safety
-/// As [`blocked`]; `kc_max · NR ≤ pack_elems::<T>()`, `mc` a multiple of `MR`.
+/// As [`blocked`]; `kc_max · NR · size_of::<T>() ≤ BYTES`, `mc` a multiple of `MR`.
 #[inline(always)]
-unsafe fn packed<T: Real, K: Micro<T>>(p: &Problem<T>, kc_max: usize, mc: usize) -> bool {
+unsafe fn packed<T: Real, K: Micro<T>, const BYTES: usize>(
+    p: &Problem<T>,
+    kc_max: usize,
+    mc: usize,
+) -> bool {
     let nr_full = K::NR;
     let Some(abuf) = a_pack_buffer::<T>(mc * kc_max.min(p.k)) else {
         return false;
     };
-    let mut panel = Panel([const { MaybeUninit::<u8>::uninit() }; PACK_BYTES]);
+    let mut panel = Panel::<BYTES>::new();
     let panel = panel.0.as_mut_ptr() as *mut T;
     let mut p0 = 0;
     while p0 < p.k {
@@ -744,6 +778,12 @@ struct Generic<const MR: usize, const NR: usize, const FMA: bool>;
 impl<T: Real, const MR: usize, const NR: usize, const FMA: bool> Micro<T> for Generic<MR, NR, FMA> {
     const MR: usize = MR;
     const NR: usize = NR;
+
+    #[inline(never)]
+    unsafe fn large(p: &Problem<T>) {
+        // SAFETY: forwarded; the generic kernel needs no CPU features.
+        unsafe { blocked::<T, Self, LARGE_PANEL>(p) }
+    }
 
     #[inline(always)]
     unsafe fn run(

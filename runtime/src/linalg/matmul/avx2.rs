@@ -1,11 +1,11 @@
 //! Explicit AVX2+FMA kernels: 6 rows × 2 vectors (6×8 for f64, 6×16 for f32), 12 accumulator
 //! registers, one broadcast per row and two panel loads per step.
 
-use super::{Micro, Problem, blocked};
+use super::{LARGE_PANEL, Micro, Problem, SMALL_PANEL, blocked};
 use std::arch::x86_64::*;
 
 macro_rules! avx2_kernel {
-    ($features:literal, $kernel:ident, $run:ident, $t:ty, $mr:expr, $lanes:expr, $vec:ty, $zero:ident,
+    ($features:literal, $kernel:ident, $run:ident, $run_large:ident, $t:ty, $mr:expr, $lanes:expr, $vec:ty, $zero:ident,
      $load:ident, $store:ident, $set1:ident, $fma:ident, $add:ident) => {
         /// AVX2+FMA register-tile kernel.
         pub(super) struct $kernel;
@@ -13,6 +13,12 @@ macro_rules! avx2_kernel {
         impl Micro<$t> for $kernel {
             const MR: usize = $mr;
             const NR: usize = 2 * $lanes;
+
+            #[inline(always)]
+            unsafe fn large(prob: &Problem<$t>) {
+                // SAFETY: forwarded (`$run_large` is only reached from `$run`).
+                unsafe { $run_large(prob) }
+            }
 
             #[inline(always)]
             unsafe fn run(
@@ -100,7 +106,18 @@ macro_rules! avx2_kernel {
         #[target_feature(enable = $features)]
         pub(super) unsafe fn $run(prob: &Problem<$t>) {
             // SAFETY: forwarded.
-            unsafe { blocked::<$t, $kernel>(prob) }
+            unsafe { blocked::<$t, $kernel, SMALL_PANEL>(prob) }
+        }
+
+        /// [`$run`] for products whose panel needs the large buffer, in its own stack frame.
+        ///
+        /// # Safety
+        /// As [`$run`].
+        #[target_feature(enable = $features)]
+        #[inline(never)]
+        unsafe fn $run_large(prob: &Problem<$t>) {
+            // SAFETY: forwarded.
+            unsafe { blocked::<$t, $kernel, LARGE_PANEL>(prob) }
         }
     };
 }
@@ -109,6 +126,7 @@ avx2_kernel!(
     "avx2,fma",
     F64x6x8,
     run_f64,
+    run_f64_large,
     f64,
     6,
     4,
@@ -124,6 +142,7 @@ avx2_kernel!(
     "avx2,fma",
     F32x6x16,
     run_f32,
+    run_f32_large,
     f32,
     6,
     8,
@@ -143,6 +162,7 @@ avx2_kernel!(
     "avx512f,avx2,fma",
     F64x8x16,
     run_f64_avx512,
+    run_f64_avx512_large,
     f64,
     8,
     8,
@@ -158,6 +178,7 @@ avx2_kernel!(
     "avx512f,avx2,fma",
     F32x8x32,
     run_f32_avx512,
+    run_f32_avx512_large,
     f32,
     8,
     16,
