@@ -1,8 +1,9 @@
 //! `linalg::dense` against naive loops: the forward pass (plain bias, and the time column
 //! folded into the bias on each of its three paths: 64- and 512-element stack buffers and
-//! bias rows), the parameter gradients (weight, bias, time column) and the input gradient.
+//! bias rows), the parameter gradients (weight, bias, time column) and the input gradient; the
+//! one-pass bias and time-column gradient bit for bit against its two passes.
 
-use symplode_runtime::linalg::dense::{DenseLayer, col_sum};
+use symplode_runtime::linalg::dense::{DenseLayer, bias_and_time_grad, col_sum, time_col_grad};
 use symplode_runtime::linalg::matmul::MatRef;
 use symplode_runtime::rng::Rng;
 
@@ -126,4 +127,27 @@ fn col_sum_overwrites_or_accumulates() {
     assert_eq!(s, [19.0, 32.0]);
     col_sum(&mut s, &x, 2, false);
     assert_eq!(s, [9.0, 12.0]);
+}
+
+#[test]
+fn one_pass_bias_and_time_gradient_equals_the_two_passes_bit_for_bit() {
+    // Widths below, at and above the 64-column block; strides of the time column 2 and 5.
+    for (p, ld, rows) in [(1, 2, 3), (32, 3, 16), (64, 5, 7), (130, 2, 9)] {
+        let delta = random(rows * p, 11);
+        let gb0 = random(p, 12);
+        let g0 = random(p * ld, 13);
+        let t = -0.37;
+        let (mut gb1, mut g1) = (gb0.clone(), g0.clone());
+        col_sum(&mut gb1, &delta, p, true);
+        time_col_grad(&mut g1, ld, &delta, p, t, true);
+        let (mut gb2, mut g2) = (gb0.clone(), g0.clone());
+        bias_and_time_grad(&mut gb2, &mut g2, ld, &delta, p, t);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&gb2), bits(&gb1), "bias, p {p}");
+        assert_eq!(
+            bits(&g2),
+            bits(&g1),
+            "time column (and the rest untouched), p {p}"
+        );
+    }
 }
