@@ -5,6 +5,10 @@
 //! macro models (with their generated step kernels) against backprop; and a full-resolution
 //! block of the library's FFJORD image flow declared in the DSL.
 
+#[path = "common/passes.rs"]
+mod passes;
+
+use passes::{assert_runs_equal, run, wave, worst_rel};
 use symplode::codegen::ad::Trace;
 use symplode::codegen::ir::{Activation as IrActivation, Graph, GraphBuilder, SqueezeShape};
 use symplode::neural_ode;
@@ -133,10 +137,6 @@ fn conv_cnf_field() -> Graph {
     b.finish(&[y]).unwrap()
 }
 
-fn wave(n: usize, a: f64, b: f64) -> Vec<f64> {
-    (0..n).map(|i| (i as f64 * a + b).sin()).collect()
-}
-
 /// Rademacher noise for a batch of the CNF's `z` rows.
 fn noise(batch: usize) -> Vec<f64> {
     let mut rng = Rng::new(3);
@@ -145,35 +145,10 @@ fn noise(batch: usize) -> Vec<f64> {
         .collect()
 }
 
-/// eval, vjp, taped forward and backward of a model on a batch (scratch and tape start NaN).
-fn run(f: &dyn Dynamics<f64>, batch: usize) -> [Vec<f64>; 6] {
-    let n = batch * f.dim();
-    let (x, lam) = (wave(n, 0.37, 0.1), wave(n, 0.23, 0.7));
-    let mut scratch = vec![f64::NAN; f.scratch_len(batch)];
-    let mut tape = vec![f64::NAN; f.tape_len(batch)];
-    let mut dx = vec![0.0; n];
-    f.eval(0.3, &x, &mut dx, &mut scratch);
-    let (mut gx, mut gp) = (vec![0.0; n], vec![0.5; f.n_params()]);
-    f.vjp(0.3, &x, &lam, &mut gx, &mut gp, &mut scratch);
-    let mut dx2 = vec![0.0; n];
-    f.eval_taped(0.3, &x, &mut dx2, &mut tape);
-    let (mut gx2, mut gp2) = (vec![0.0; n], vec![0.5; f.n_params()]);
-    f.backward_taped(0.3, &x, &tape, &lam, &mut gx2, &mut gp2, &mut scratch);
-    for (i, v) in [&dx, &gx, &gp, &dx2, &gx2, &gp2].iter().enumerate() {
-        assert!(v.iter().all(|e| e.is_finite()), "output {i} not finite");
-    }
-    [dx, gx, gp, dx2, gx2, gp2]
-}
-
 /// The macro model and the interpreter on the hand-wired graph, bit for bit, at two batches.
 fn assert_bit_equal(macro_model: &dyn Dynamics<f64>, reference: &dyn Dynamics<f64>) {
-    assert_eq!(macro_model.dim(), reference.dim());
-    assert_eq!(macro_model.n_params(), reference.n_params());
     for batch in [1, 3] {
-        let (a, b) = (run(macro_model, batch), run(reference, batch));
-        for (i, (u, v)) in a.iter().zip(&b).enumerate() {
-            assert_eq!(u, v, "batch {batch}, output {i}: macro ≠ interpreter");
-        }
+        assert_runs_equal(macro_model, reference, batch, "macro vs interpreter");
     }
 }
 
@@ -242,23 +217,6 @@ fn exact_methods() -> Vec<Box<dyn GradientMethod<f64>>> {
     ]
 }
 
-/// Largest difference of two gradients (parameters and initial state) relative to the
-/// reference's largest entry.
-fn worst_rel(a: &GradResult<f64>, r: &GradResult<f64>) -> f64 {
-    let pairs = [(&a.dtheta[0], &r.dtheta[0]), (&a.dx0, &r.dx0)];
-    pairs
-        .iter()
-        .map(|(u, v)| {
-            let scale = v.iter().fold(1e-300f64, |m, e| m.max(e.abs()));
-            u.iter()
-                .zip(v.iter())
-                .map(|(p, q)| (p - q).abs())
-                .fold(0.0, f64::max)
-                / scale
-        })
-        .fold(0.0, f64::max)
-}
-
 fn exact_methods_equal_backprop(problem: &Problem<'_, f64>, dim: usize) {
     let reference = Backprop
         .gradient(problem, &mut losses::mean_sq_final(dim))
@@ -316,26 +274,8 @@ fn the_library_image_flow_first_block_is_the_dsl_block() {
 fn an_f32_conv_ode_macro_equals_the_f32_interpreter_bit_for_bit() {
     let model = ConvOde32::new(9);
     let reference = Interpreted::<f32>::new(conv_ode_graph(), model.params().to_vec()).unwrap();
-    let batch = 2;
-    let n = batch * 24;
-    let x: Vec<f32> = wave(n, 0.37, 0.1).iter().map(|&v| v as f32).collect();
-    let lam: Vec<f32> = wave(n, 0.23, 0.7).iter().map(|&v| v as f32).collect();
-    let run32 = |f: &dyn Dynamics<f32>| {
-        let mut scratch = vec![f32::NAN; f.scratch_len(batch)];
-        let mut tape = vec![f32::NAN; f.tape_len(batch)];
-        let mut dx = vec![0.0; n];
-        f.eval(0.3, &x, &mut dx, &mut scratch);
-        let (mut gx, mut gp) = (vec![0.0; n], vec![0.5; f.n_params()]);
-        f.vjp(0.3, &x, &lam, &mut gx, &mut gp, &mut scratch);
-        let mut dx2 = vec![0.0; n];
-        f.eval_taped(0.3, &x, &mut dx2, &mut tape);
-        let (mut gx2, mut gp2) = (vec![0.0; n], vec![0.5; f.n_params()]);
-        f.backward_taped(0.3, &x, &tape, &lam, &mut gx2, &mut gp2, &mut scratch);
-        [dx, gx, gp, dx2, gx2, gp2]
-    };
-    let (a, b) = (run32(&model), run32(&reference));
+    let (a, b) = (run(&model, 2), run(&reference, 2));
     for (i, (u, v)) in a.iter().zip(&b).enumerate() {
-        assert!(u.iter().all(|e| e.is_finite()), "output {i} not finite");
         assert_eq!(u, v, "output {i}: f32 macro ≠ f32 interpreter");
     }
 }

@@ -6,6 +6,10 @@
 //! bit; every exact gradient method against
 //! backprop on the macro flow; an f32 flow; the flow's parameter errors.
 
+#[path = "common/passes.rs"]
+mod passes;
+
+use passes::{run, wave, worst_rel};
 use symplode::codegen::ad::{Trace, cnf_dynamics};
 use symplode::codegen::ir::image_flow::architecture;
 use symplode::neural_ode;
@@ -57,30 +61,6 @@ fn config() -> ImageFlowConfig {
         blocks: 1,
         hidden: vec![4, 4],
     }
-}
-
-fn wave(n: usize, a: f64, b: f64) -> Vec<f64> {
-    (0..n).map(|i| 0.5 * (i as f64 * a + b).sin()).collect()
-}
-
-/// eval, vjp, taped forward and backward of a block on a batch (scratch and tape start NaN).
-fn run(f: &dyn Dynamics<f64>, batch: usize) -> [Vec<f64>; 6] {
-    let n = batch * f.dim();
-    let (x, lam) = (wave(n, 0.37, 0.1), wave(n, 0.23, 0.7));
-    let mut scratch = vec![f64::NAN; f.scratch_len(batch)];
-    let mut tape = vec![f64::NAN; f.tape_len(batch)];
-    let mut dx = vec![0.0; n];
-    f.eval(0.3, &x, &mut dx, &mut scratch);
-    let (mut gx, mut gp) = (vec![0.0; n], vec![0.5; f.n_params()]);
-    f.vjp(0.3, &x, &lam, &mut gx, &mut gp, &mut scratch);
-    let mut dx2 = vec![0.0; n];
-    f.eval_taped(0.3, &x, &mut dx2, &mut tape);
-    let (mut gx2, mut gp2) = (vec![0.0; n], vec![0.5; f.n_params()]);
-    f.backward_taped(0.3, &x, &tape, &lam, &mut gx2, &mut gp2, &mut scratch);
-    for (i, v) in [&dx, &gx, &gp, &dx2, &gx2, &gp2].iter().enumerate() {
-        assert!(v.iter().all(|e| e.is_finite()), "output {i} not finite");
-    }
-    [dx, gx, gp, dx2, gx2, gp2]
 }
 
 #[test]
@@ -188,24 +168,6 @@ fn the_chained_gradient_is_the_librarys_bit_for_bit() {
         assert_eq!(g.dtheta, r.dtheta, "{}", method.name());
         assert!(g.dtheta.iter().all(|d| d.iter().any(|v| v.abs() > 1e-8)));
     }
-}
-
-/// Largest difference of two gradients (each block's parameters and the initial state)
-/// relative to the reference's largest entry.
-fn worst_rel(a: &GradResult<f64>, r: &GradResult<f64>) -> f64 {
-    let rel = |u: &[f64], v: &[f64]| {
-        let scale = v.iter().fold(1e-300f64, |m, e| m.max(e.abs()));
-        u.iter()
-            .zip(v)
-            .map(|(p, q)| (p - q).abs())
-            .fold(0.0, f64::max)
-            / scale
-    };
-    a.dtheta
-        .iter()
-        .zip(&r.dtheta)
-        .map(|(u, v)| rel(u, v))
-        .fold(rel(&a.dx0, &r.dx0), f64::max)
 }
 
 #[test]

@@ -10,8 +10,8 @@ mod check;
 mod coef;
 
 pub use check::{
-    CheckedModel, CheckedTableau, FormSpec, LayerKind, LayerMisfit, LayerSpec, MisfitPart,
-    SteppingSpec, block_layers, build_block_field, build_block_graph, build_graph,
+    CheckedModel, CheckedTableau, CnfStack, FormSpec, LayerKind, LayerMisfit, LayerSpec,
+    MisfitPart, SteppingSpec, block_layers, build_block_field, build_block_graph, build_graph,
     build_shaped_graph, check_model, check_tableau, distinct_blocks, image_shapes,
 };
 pub use coef::Coef;
@@ -55,7 +55,12 @@ use syn::{
 ///                                                        input channel, FFJORD's ConcatConv2d)
 ///               | "squeeze" ("(" ")")?                 (2×2 space-to-channel, FFJORD's order)
 ///               | "unsqueeze" ("(" ")")?               (its inverse)
-/// form         := "cnf" "(" ("exact" | "hutchinson") ")"
+/// form         := "cnf" "(" ("exact" | "hutchinson") ("," cnf_arg)* ","? ")"
+///                                                       (with `blocks: M`, M ≥ 2: FFJORD's
+///                                                        tabular flow, M stacked CNF blocks
+///                                                        of the layers, block b over
+///                                                        [b·T, (b+1)·T]; keys in any order;
+///                                                        flat samples only)
 ///               | "energy" "(" ("central_difference" | "laplacian") "(" INT "," coef ")" ")"
 ///               | "multiscale" "(" "scales" ":" INT "," "blocks" ":" INT ","? ")"
 ///                                                       (FFJORD's multiscale image flow: a
@@ -63,6 +68,8 @@ use syn::{
 ///                                                        the layers on its squeezed, kept
 ///                                                        channels; needs `shape`, image layers
 ///                                                        only; keys in either order)
+/// cnf_arg      := "blocks" ":" INT                     (1 to 256; 1 is the single CNF)
+///               | "time_length" ":" coef              (T > 0, default 1; needs blocks ≥ 2)
 /// tableau_ref  := IDENT                                 (a built-in, lower case: rk4, dopri5, …)
 ///               | PATH                                  (an item declared with tableau!, UPPER case)
 ///               | "{" tableau_body "}"                  (inline)
@@ -110,6 +117,30 @@ use syn::{
 ///             conv2d(1, 3, 1, 1, concat_time),
 ///         ],
 ///         form: multiscale(scales: 3, blocks: 2),
+///         tableau: dopri5,
+///     }
+/// }
+/// ```
+///
+/// FFJORD's tabular flow on BSDS300 patches: two CNF blocks of one ConcatSquash net, each
+/// with its own parameters; the macro emits the flow type `Bsds` (`new`, `from_params`,
+/// `block(b)`, `draw_probes`, `problem`, `exact()`), its block type `BsdsBlock` and, for a
+/// Hutchinson stack, the exact-trace twin `BsdsExact` / `BsdsExactBlock` for test-time
+/// likelihoods (`lower_rust::cnf_stack`, docs/macro.md):
+///
+/// ```text
+/// neural_ode! {
+///     /// 2 Hutchinson CNF blocks over [0, 1] and [1, 2].
+///     pub struct Bsds {
+///         float: f64,
+///         dim: 63,
+///         layers: [
+///             concat_squash(1260, softplus),
+///             concat_squash(1260, softplus),
+///             concat_squash(1260, softplus),
+///             concat_squash(63),
+///         ],
+///         form: cnf(hutchinson, blocks: 2, time_length: 1),
 ///         tableau: dopri5,
 ///     }
 /// }
@@ -166,17 +197,23 @@ pub enum Field {
     Form(Ident, FormDecl),
 }
 
-/// `form: KIND(ARG)`, `form: KIND(ARG(N, DX))` or `form: KIND(KEY: INT, …)` (checked later).
+/// `form: KIND(ARG)`, `form: KIND(ARG(N, DX))`, either followed by `, KEY: VALUE, …`, or
+/// `form: KIND(KEY: VALUE, …)` (checked later).
 pub struct FormDecl {
     /// `cnf`, `energy` or `multiscale`.
     pub kind: Ident,
     /// The trace (`exact`, `hutchinson`), the operator (`central_difference`, `laplacian`),
-    /// or the first key of `KEY: INT` arguments.
+    /// or the first key of `KEY: VALUE` arguments (then `leading_key`).
     pub arg: Ident,
+    /// Whether `arg` is the first key of the `KEY: VALUE` arguments (`multiscale(scales: …)`)
+    /// rather than a trace or an operator.
+    pub leading_key: bool,
     /// The operator's grid points and spacing.
     pub grid: Option<(LitInt, Coef)>,
-    /// `KEY: INT` arguments (`multiscale(scales: 3, blocks: 2)`), in order; empty otherwise.
-    pub options: Vec<(Ident, LitInt)>,
+    /// `KEY: VALUE` arguments in order (`multiscale(scales: 3, blocks: 2)`, `cnf(hutchinson,
+    /// blocks: 2, time_length: 1/2)`); empty otherwise. Values are read as integers or exact
+    /// rationals by the checks.
+    pub options: Vec<(Ident, Coef)>,
 }
 
 impl Field {
@@ -490,26 +527,13 @@ impl Parse for FormDecl {
         parenthesized!(content in input);
         let arg: Ident = content.parse()?;
         if content.peek(Token![:]) {
-            // `KEY: INT, …` (a multiscale flow's sizes).
-            let mut options = Vec::new();
-            let mut key = arg.clone();
-            loop {
-                content.parse::<Token![:]>()?;
-                options.push((key, content.parse::<LitInt>()?));
-                if content.is_empty() {
-                    break;
-                }
-                content.parse::<Token![,]>()?;
-                if content.is_empty() {
-                    break;
-                }
-                key = content.parse()?;
-            }
+            // `KEY: VALUE, …` (a multiscale flow's sizes).
             return Ok(FormDecl {
                 kind,
+                options: key_values(&content, arg.clone())?,
                 arg,
+                leading_key: true,
                 grid: None,
-                options,
             });
         }
         let grid = if content.peek(syn::token::Paren) {
@@ -525,16 +549,45 @@ impl Parse for FormDecl {
         } else {
             None
         };
+        // `, KEY: VALUE, …` after the trace or operator (`cnf(hutchinson, blocks: 2)`).
+        let mut options = Vec::new();
+        if content.peek(Token![,]) {
+            content.parse::<Token![,]>()?;
+            if !content.is_empty() {
+                let key: Ident = content.parse()?;
+                options = key_values(&content, key)?;
+            }
+        }
         if !content.is_empty() {
             return Err(content.error("unexpected tokens in the form"));
         }
         Ok(FormDecl {
             kind,
             arg,
+            leading_key: false,
             grid,
-            options: Vec::new(),
+            options,
         })
     }
+}
+
+/// `: VALUE (, KEY: VALUE)* ,?` after the first `key` of a form's keyed arguments.
+fn key_values(content: ParseStream, first: Ident) -> syn::Result<Vec<(Ident, Coef)>> {
+    let mut options = Vec::new();
+    let mut key = first;
+    loop {
+        content.parse::<Token![:]>()?;
+        options.push((key, content.parse::<Coef>()?));
+        if content.is_empty() {
+            break;
+        }
+        content.parse::<Token![,]>()?;
+        if content.is_empty() {
+            break;
+        }
+        key = content.parse()?;
+    }
+    Ok(options)
 }
 
 impl Parse for TableauRef {
@@ -657,6 +710,8 @@ impl Parse for TableauItem {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cnf_stack;
 #[cfg(test)]
 mod tests_image;
 #[cfg(test)]

@@ -10,10 +10,13 @@
 //! - `<Name>Kernels`, the tableau's step kernels with the coefficients inlined as float
 //!   constants, zero coefficients skipped ([`step_kernels`]), attached by `<Name>::scheme()`;
 //! - for `form: multiscale(…)`, the flow type and one block type per distinct block instead
-//!   of the model type ([`multiscale`]).
+//!   of the model type ([`multiscale`]);
+//! - for `form: cnf(TRACE, blocks: M)` with M ≥ 2, the stacked flow type, its block type and
+//!   (Hutchinson) the exact-trace twin instead of the model type ([`cnf_stack`]).
 //!
 //! Generated code names runtime items through `::symplode::…`.
 
+pub mod cnf_stack;
 pub mod model;
 pub mod multiscale;
 mod plan;
@@ -46,10 +49,11 @@ pub fn expand_neural_ode(input: TokenStream) -> TokenStream {
     }
     let (model, errors) = check_model(&parsed);
     let mut out = errors_to_tokens(errors);
-    out.extend(match model.form {
-        crate::dsl::FormSpec::Multiscale { scales, blocks } => {
+    out.extend(match (&model.form, &model.stack) {
+        (&crate::dsl::FormSpec::Multiscale { scales, blocks }, _) => {
             multiscale::emit(&model, scales, blocks)
         }
+        (_, Some(stack)) => cnf_stack::emit(&model, stack),
         _ => model::emit(&model),
     });
     out

@@ -18,7 +18,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use super::model::{DynamicsParts, dynamics_parts, scheme_fns};
-use super::shared::layer_tokens;
+use super::shared::{block_error_renamer, layer_tokens};
 use crate::dsl::{CheckedModel, build_block_graph, distinct_blocks};
 use crate::ir::image_flow::{BlockSpec, architecture};
 
@@ -143,6 +143,7 @@ pub fn emit(m: &CheckedModel, scales: usize, blocks: usize) -> TokenStream {
         }
     });
     let tab_name = m.tableau.tableau.name().to_string();
+    let renamer = block_error_renamer();
     let scheme_fns = scheme_fns(m, &kernels);
     let kernel_impl = super::step_kernels::emit(&kernels, &m.tableau, m.f64);
     let kernels_doc = format!(
@@ -211,11 +212,7 @@ pub fn emit(m: &CheckedModel, scales: usize, blocks: usize) -> TokenStream {
                         reason: ::std::format!("expected {} parameter vectors, one per block, got {}", #n_blocks, params.len()),
                     });
                 }
-                let __named = |e: __E, model: &'static str| match e {
-                    __E::ParamCount { expected, got, layout, .. } => __E::ParamCount { model, expected, got, layout },
-                    __E::NonFinite { tensor, index, value, .. } => __E::NonFinite { model, tensor, index, value },
-                    other => other,
-                };
+                #renamer
                 let mut __it = params.into_iter();
                 ::std::result::Result::Ok(#name {
                     #(#fields: #type_of::from_params(__it.next().unwrap_or_default()).map_err(|e| __named(e, #block_names))?,)*

@@ -296,9 +296,15 @@ fn step_block(step: &crate::plan::Step, o: Offsets, ty: &TokenStream) -> TokenSt
     }
     let mut n = 0usize;
     let mut args = Vec::with_capacity(step.args.len());
+    // An operand read twice by one step (`a ⊙ a`) is taken once and borrowed twice.
+    let mut taken: Vec<((Slot, Len), TokenStream)> = Vec::new();
     for &(slot, len) in &step.args {
         if slot == step.out {
             args.push(None);
+            continue;
+        }
+        if let Some((_, d)) = taken.iter().find(|(k, _)| *k == (slot, len)) {
+            args.push(Some(quote!(&*#d)));
             continue;
         }
         let (region, range) = locate(slot, len, o);
@@ -306,6 +312,7 @@ fn step_block(step: &crate::plan::Step, o: Offsets, ty: &TokenStream) -> TokenSt
             n += 1;
             let d = format_ident!("__d{}", n);
             g.push((quote!(#d), range));
+            taken.push(((slot, len), quote!(#d)));
             args.push(Some(quote!(&*#d)));
         } else {
             let v = region.var();

@@ -131,3 +131,18 @@ pub(super) fn form_tokens(f: &FormSpec) -> TokenStream {
         }
     }
 }
+
+/// `let __named = |e: ModelError, model: &'static str| …;`: a block's parameter error renamed
+/// after its place in a flow (`Flow (block 3)`), for a flow's `from_params`.
+pub(super) fn block_error_renamer() -> TokenStream {
+    quote! {
+        let __named = |e: ::symplode::runtime::models::ModelError, model: &'static str| {
+            use ::symplode::runtime::models::ModelError as __E;
+            match e {
+                __E::ParamCount { expected, got, layout, .. } => __E::ParamCount { model, expected, got, layout },
+                __E::NonFinite { tensor, index, value, .. } => __E::NonFinite { model, tensor, index, value },
+                other => other,
+            }
+        };
+    }
+}

@@ -10,12 +10,14 @@
 //! `dim`) from which code is emitted next to the errors, so user code naming the model does
 //! not produce follow-on errors.
 
+mod cnf_stack;
 mod image;
 mod layers;
 mod model;
 mod multiscale;
 mod tableau;
 
+pub use cnf_stack::CnfStack;
 pub use image::{LayerMisfit, MisfitPart, image_shapes};
 pub use layers::{LayerKind, LayerSpec, build_graph, build_shaped_graph};
 pub use model::{CheckedModel, FormSpec, SteppingSpec, check_model};
@@ -24,6 +26,18 @@ pub use tableau::{CheckedTableau, check_tableau};
 
 use proc_macro2::Span;
 
+use crate::dsl::Coef;
+
 fn err(span: Span, msg: impl std::fmt::Display) -> syn::Error {
     syn::Error::new(span, msg)
+}
+
+/// A form's integer argument (`blocks: 2`) in `1..=max`: one integer literal (as `LitInt`
+/// reads it, a suffix allowed), no sign, fraction or expression; `None` otherwise.
+fn int_arg(value: &Coef, max: usize) -> Option<usize> {
+    syn::parse2::<syn::LitInt>(value.tokens.clone())
+        .ok()?
+        .base10_parse::<usize>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
 }

@@ -6,6 +6,7 @@
 use num_traits::Zero;
 use syn::{Attribute, Ident, LitInt, Visibility};
 
+use super::cnf_stack::CnfStack;
 use super::err;
 use super::layers::{LayerKind, LayerSpec, build_shaped_graph};
 use super::multiscale::{build_block_graph, distinct_blocks};
@@ -90,6 +91,9 @@ pub struct CheckedModel {
     pub layers: Vec<LayerSpec>,
     /// How the layers define the dynamics.
     pub form: FormSpec,
+    /// `Some` for M ≥ 2 stacked CNF blocks (`cnf(TRACE, blocks: M, time_length: T)`, form
+    /// `Cnf`): each block is the model's CNF with its own parameters.
+    pub stack: Option<CnfStack>,
     /// The tableau.
     pub tableau: CheckedTableau,
     /// Step control.
@@ -168,9 +172,10 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
     let d = dim.map_or(1, |(d, _)| d);
 
     // Form.
+    let mut stack = None;
     let form = match form_decl {
         None => FormSpec::Field,
-        Some(f) if f.kind == "multiscale" && !f.options.is_empty() => {
+        Some(f) if f.kind == "multiscale" && f.leading_key => {
             super::multiscale::form(f, image, &mut errors).unwrap_or(FALLBACK_MULTISCALE)
         }
         Some(f) if f.kind == "multiscale" => {
@@ -181,23 +186,37 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
             ));
             FALLBACK_MULTISCALE
         }
-        Some(f) if !f.options.is_empty() => {
+        Some(f) if f.kind == "cnf" && f.leading_key => {
             errors.push(err(
                 f.arg.span(),
-                format!(
-                    "`{}` takes no `key: value` arguments; only `multiscale(scales: S, \
-                     blocks: B)` does",
-                    f.kind
-                ),
+                "`cnf` needs its trace first: `cnf(exact, blocks: M)` or \
+                 `cnf(hutchinson, blocks: M)`",
             ));
             FormSpec::Field
         }
         Some(f) => {
             let (kind, arg) = (f.kind.to_string(), f.arg.to_string());
+            if kind == "energy" && !f.options.is_empty() {
+                // Reported, then the energy read as usual (so the layers get no follow-on).
+                let key = if f.leading_key {
+                    &f.arg
+                } else {
+                    &f.options[0].0
+                };
+                errors.push(err(
+                    key.span(),
+                    "`energy` takes no `key: value` arguments (stacked blocks are CNF blocks: \
+                     `cnf(exact, blocks: M)`, `cnf(hutchinson, blocks: M)` or \
+                     `multiscale(scales: S, blocks: B)`)",
+                ));
+            }
             match (kind.as_str(), arg.as_str(), &f.grid) {
-                ("cnf", "exact" | "hutchinson", None) => FormSpec::Cnf {
-                    hutchinson: arg == "hutchinson",
-                },
+                ("cnf", "exact" | "hutchinson", None) => {
+                    stack = super::cnf_stack::stack(f, image.is_some(), &mut errors);
+                    FormSpec::Cnf {
+                        hutchinson: arg == "hutchinson",
+                    }
+                }
                 ("cnf", _, _) => {
                     errors.push(err(
                         f.arg.span(),
@@ -255,7 +274,8 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
                     errors.push(err(
                         f.kind.span(),
                         format!(
-                            "unknown form `{kind}`; expected `cnf(exact)`, `cnf(hutchinson)`, \
+                            "unknown form `{kind}`; expected `cnf(exact)`, `cnf(hutchinson)` \
+                             (either with `blocks: M` for M stacked blocks), \
                              `energy(central_difference(n, dx))`, `energy(laplacian(n, dx))` \
                              or `multiscale(scales: S, blocks: B)`"
                         ),
@@ -530,7 +550,16 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
                 .try_for_each(|(spec, _)| {
                     build_block_graph(im, spec, &layers).and_then(differentiate)
                 }),
-            _ => build_shaped_graph(d, time, image, &layers, &form).and_then(differentiate),
+            _ => build_shaped_graph(d, time, image, &layers, &form)
+                .and_then(differentiate)
+                .and_then(|()| match (&stack, &form) {
+                    // A Hutchinson stack also emits its exact-trace twin.
+                    (Some(_), FormSpec::Cnf { hutchinson: true }) => {
+                        let exact = FormSpec::Cnf { hutchinson: false };
+                        build_shaped_graph(d, time, image, &layers, &exact).and_then(differentiate)
+                    }
+                    _ => Ok(()),
+                }),
         };
         if let Err(e) = built {
             errors.push(err(
@@ -550,6 +579,7 @@ pub fn check_model(input: &NeuralOde) -> (CheckedModel, Vec<syn::Error>) {
         time,
         layers,
         form,
+        stack,
         tableau,
         stepping,
     };

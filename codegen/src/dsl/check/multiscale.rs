@@ -13,10 +13,10 @@
 
 use syn::LitInt;
 
-use super::err;
 use super::image::{MisfitPart, image_shapes};
 use super::layers::{LayerKind, LayerSpec, layer_stack};
 use super::model::FormSpec;
+use super::{err, int_arg};
 use crate::ad::{Trace, cnf_dynamics};
 use crate::dsl::{FormDecl, LayerDecl};
 use crate::ir::image_flow::{BlockSpec, architecture, block_field};
@@ -33,7 +33,8 @@ pub(super) fn form(
     errors: &mut Vec<syn::Error>,
 ) -> Option<FormSpec> {
     let before = errors.len();
-    let (mut scales, mut blocks): (Option<(usize, &LitInt)>, Option<usize>) = (None, None);
+    let (mut scales, mut blocks): (Option<(usize, proc_macro2::Span)>, Option<usize>) =
+        (None, None);
     for (key, value) in &f.options {
         let k = key.to_string();
         let slot_given = match k.as_str() {
@@ -56,24 +57,21 @@ pub(super) fn form(
         } else {
             MAX_BLOCKS
         };
-        match value.base10_parse::<usize>() {
-            Ok(n) if (1..=max).contains(&n) => {
+        match int_arg(value, max) {
+            Some(n) => {
                 if k == "scales" {
-                    scales = Some((n, value));
+                    scales = Some((n, value.span));
                 } else {
                     blocks = Some(n);
                 }
             }
-            _ => errors.push(err(
-                value.span(),
-                format!("`{k}` must be an integer from 1 to {max}"),
-            )),
+            None => errors.push(value.error(format!("`{k}` must be an integer from 1 to {max}"))),
         }
     }
     if errors.len() > before {
         return None;
     }
-    let (Some((scales, scales_lit)), Some(blocks)) = (scales, blocks) else {
+    let (Some((scales, scales_span)), Some(blocks)) = (scales, blocks) else {
         errors.push(err(
             f.kind.span(),
             "`multiscale` needs both sizes: `multiscale(scales: S, blocks: B)` (FFJORD's MNIST \
@@ -93,7 +91,7 @@ pub(super) fn form(
     let factor = 1usize << squeezes;
     if let Some(side) = [h, w].into_iter().find(|s| s % factor != 0) {
         errors.push(err(
-            scales_lit.span(),
+            scales_span,
             format!(
                 "{scales} scales squeeze the {c}×{h}×{w} image {squeezes} times, so its height \
                  and width must be multiples of 2^(scales − 1) = {factor}, but {side} is not"
