@@ -293,20 +293,15 @@ fn flow_type(m: &CheckedModel, stack: &CnfStack, kernels: &Ident, p: FlowParts<'
                 x0: &'a [#ty],
                 time_length: f64,
             ) -> ::symplode::runtime::grad::Problem<'a, #ty> {
-                ::symplode::runtime::grad::Problem {
-                    chain: self
-                        .__blocks
+                ::symplode::runtime::grad::Problem::blocks(
+                    self.__blocks
                         .iter()
-                        .enumerate()
-                        .map(|(b, block)| ::symplode::runtime::grad::Component {
-                            dynamics: block as &dyn ::symplode::runtime::Dynamics<#ty>,
-                            times: ::std::vec![b as f64 * time_length, (b + 1) as f64 * time_length],
-                        })
-                        .collect(),
+                        .map(|block| block as &dyn ::symplode::runtime::Dynamics<#ty>),
+                    time_length,
                     scheme,
-                    stepping: stepping.clone(),
+                    stepping,
                     x0,
-                }
+                )
             }
         }
     }

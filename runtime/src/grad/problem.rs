@@ -51,6 +51,49 @@ impl<'a, T: Real> Problem<'a, T> {
         }
     }
 
+    /// A chain of blocks of equal length (FFJORD's stacked flows): block `b` over
+    /// `[b·time_length, (b+1)·time_length]`, in order, from `x0`.
+    ///
+    /// ```
+    /// use symplode_runtime::{Dynamics, Scheme, Stepping, grad::Problem, models::linear::LinearOde};
+    ///
+    /// let blocks = [
+    ///     LinearOde::from_params(1, vec![-1.0]).unwrap(),
+    ///     LinearOde::from_params(1, vec![-2.0]).unwrap(),
+    /// ];
+    /// let scheme = Scheme::<f64>::builtin("rk4").unwrap();
+    /// let x0 = [1.0];
+    /// let p = Problem::blocks(
+    ///     blocks.iter().map(|b| b as &dyn Dynamics<f64>),
+    ///     0.5,
+    ///     &scheme,
+    ///     &Stepping::fixed(4),
+    ///     &x0,
+    /// );
+    /// assert_eq!(p.chain[1].times, [0.5, 1.0]);
+    /// ```
+    pub fn blocks(
+        blocks: impl IntoIterator<Item = &'a dyn Dynamics<T>>,
+        time_length: f64,
+        scheme: &'a Scheme<T>,
+        stepping: &Stepping,
+        x0: &'a [T],
+    ) -> Self {
+        Problem {
+            chain: blocks
+                .into_iter()
+                .enumerate()
+                .map(|(b, dynamics)| Component {
+                    dynamics,
+                    times: vec![b as f64 * time_length, (b + 1) as f64 * time_length],
+                })
+                .collect(),
+            scheme,
+            stepping: stepping.clone(),
+            x0,
+        }
+    }
+
     /// State dimension (of the first component).
     pub fn dim(&self) -> usize {
         self.chain.first().map_or(1, |c| c.dynamics.dim().max(1))

@@ -43,7 +43,7 @@ pub use symplode_codegen::ir::image_flow::{BlockSpec, architecture, block_net};
 use symplode_codegen::ir::{Graph, IrError};
 
 use crate::dynamics::Dynamics;
-use crate::grad::{Component, Outputs, Problem};
+use crate::grad::{Outputs, Problem};
 use crate::interp::{InterpError, Interpreted, cnf};
 use crate::real::Real;
 use crate::rng::Rng;
@@ -244,19 +244,12 @@ impl<T: Real> ImageFlow<T> {
         x0: &'a [T],
         time_length: f64,
     ) -> Problem<'a, T> {
-        Problem {
-            chain: self
-                .blocks
-                .iter()
-                .enumerate()
-                .map(|(b, m)| Component {
-                    dynamics: m as &dyn Dynamics<T>,
-                    times: vec![b as f64 * time_length, (b + 1) as f64 * time_length],
-                })
-                .collect(),
+        Problem::blocks(
+            self.blocks.iter().map(|m| m as &dyn Dynamics<T>),
+            time_length,
             scheme,
-            stepping: stepping.clone(),
+            stepping,
             x0,
-        }
+        )
     }
 }

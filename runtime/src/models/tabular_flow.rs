@@ -53,7 +53,7 @@ use super::image_flow::init_params;
 pub use super::image_flow::{nll_loss, nll_rows};
 use crate::dynamics::Dynamics;
 use crate::error::SolveError;
-use crate::grad::{Component, Problem};
+use crate::grad::Problem;
 use crate::interp::{InterpError, Interpreted, cnf};
 use crate::real::Real;
 use crate::rng::Rng;
@@ -305,20 +305,13 @@ impl<T: Real> TabularFlow<T> {
         x0: &'a [T],
         time_length: f64,
     ) -> Problem<'a, T> {
-        Problem {
-            chain: self
-                .blocks
-                .iter()
-                .enumerate()
-                .map(|(b, m)| Component {
-                    dynamics: m as &dyn Dynamics<T>,
-                    times: vec![b as f64 * time_length, (b + 1) as f64 * time_length],
-                })
-                .collect(),
+        Problem::blocks(
+            self.blocks.iter().map(|m| m as &dyn Dynamics<T>),
+            time_length,
             scheme,
-            stepping: stepping.clone(),
+            stepping,
             x0,
-        }
+        )
     }
 
     /// `−log p(x)` (nats) of every sample of `samples` (`[n·d]`): `[x, 0]` solved through
