@@ -182,6 +182,17 @@ fn cases() -> Vec<Case> {
             256,
             Form::Wgrad,
         ),
+        // The batch-4096 MLP in row blocks sized from the L2 (256 rows at hidden 256 on a 1 MiB
+        // L2): each block's forward and its share of the weight gradient.
+        c("B4096 H256 rows", "256-row block", 256, 256, 256, Form::Fwd),
+        c(
+            "B4096 H256 rows",
+            "256-row block weight grad",
+            256,
+            256,
+            256,
+            Form::Wgrad,
+        ),
         c("conv 28×28 c64", "W·cols", 64, 585, 784, Form::Fwd),
         c("conv 28×28 c64", "input grad", 585, 64, 784, Form::ConvT),
         c("conv 28×28 c64", "weight grad", 64, 784, 585, Form::ConvWgrad),

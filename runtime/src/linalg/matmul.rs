@@ -44,6 +44,7 @@ use std::mem::{MaybeUninit, size_of};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+mod b_resident;
 #[cfg(target_arch = "x86_64")]
 mod narrow;
 mod pack_choice;
@@ -345,6 +346,51 @@ trait Micro<T> {
     /// # Safety
     /// As [`blocked`].
     unsafe fn large(p: &Problem<T>);
+    /// Copies the `kc × nr` block of `B` at (`p0`, `j0`) into a zero-padded `kc × NR` panel
+    /// ([`pack_panel`]; the SIMD kernels transpose a column-major `B` in registers).
+    ///
+    /// # Safety
+    /// As [`pack_panel`] with `nr_full = NR`, and the CPU supports the kernel's features.
+    #[inline(always)]
+    unsafe fn pack_b(p: &Problem<T>, p0: usize, kc: usize, j0: usize, nr: usize, panel: *mut T)
+    where
+        T: Real,
+    {
+        // SAFETY: forwarded.
+        unsafe { pack_panel(p, p0, kc, j0, nr, Self::NR, panel) }
+    }
+}
+
+/// Fewest full `NR`-column panels of `B` for which an `A` that is not row-major is packed
+/// whatever its size: the kernel reads `MR` elements of `A` per term, one column stride apart
+/// in place (a new page every term or two at a column stride of 2 KiB or more, and two cache
+/// lines per term when the stride is not a multiple of a line: conv input grad 585 × 64 × 784
+/// ran at 34 GFLOP/s against gemm's 48), one contiguous line when packed. The copy is a few
+/// vector moves per term and is shared by every panel.
+const STRIDED_A_PANELS: usize = 2;
+
+/// Whether `A` is packed because it is not row-major (see [`STRIDED_A_PANELS`]).
+#[inline(always)]
+fn strided_a_packs<T, K: Micro<T>>(p: &Problem<T>) -> bool {
+    if p.cs_a == 1 || p.m <= K::MR || p.n < STRIDED_A_PANELS * K::NR {
+        return false;
+    }
+    let mode = xmode();
+    if mode == 0 { return false; }
+    if mode == 2 { return true; }
+    let stride = p.cs_a * size_of::<T>();
+    let span = stride.saturating_mul(p.k.min(256));
+    p.rs_a != 1 || stride % 64 != 0 || span >= cache_sizes().l2 / 2
+}
+
+fn xbres() -> bool {
+    static M: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *M.get_or_init(|| std::env::var("XBRES").ok().is_none_or(|v| v != "0"))
+}
+
+fn xmode() -> u8 {
+    static M: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    *M.get_or_init(|| std::env::var("XSTRIDED").ok().and_then(|v| v.parse().ok()).unwrap_or(1))
 }
 
 /// Picks the kernel for this CPU and element type.
@@ -464,6 +510,8 @@ unsafe fn blocked<T: Real, K: Micro<T>, const BYTES: usize>(p: &Problem<T>) {
         if kc_block * nr_full * size_of::<T>() > BYTES
             || p.k > kc_block
             || a_block_bytes > caches.l2 / 2
+            || strided_a_packs::<T, K>(p)
+            || p.m.saturating_mul(p.n * size_of::<T>()) > caches.l2 / 2
         {
             // SAFETY: forwarded.
             return unsafe { K::large(p) };
@@ -475,6 +523,19 @@ unsafe fn blocked<T: Real, K: Micro<T>, const BYTES: usize>(p: &Problem<T>) {
     let kc_max = kc_block;
     // Rows of A whose K block fills half the L2, a whole number of register tiles.
     let mc = || Blocking::mc(caches.l2, kc_block, K::MR, size_of::<T>());
+    // A C too large for the L2 with a B whose K block fits it: B packed once, C row by row.
+    // SAFETY: forwarded.
+    if xbres() && b_resident::applies::<T, K>(p, kc_max, caches.l2)
+        && unsafe { b_resident::run::<T, K, BYTES>(p, kc_max) }
+    {
+        return;
+    }
+    // An A that is not row-major is packed whatever the calibration found for row-major ones
+    // (which do not pay for it at every size).
+    // SAFETY: forwarded.
+    if strided_a_packs::<T, K>(p) && unsafe { packed::<T, K, BYTES>(p, kc_max, mc()) } {
+        return;
+    }
     if a_block_bytes > caches.l2 / 2 && p.n > nr_full && p.m > mc() {
         let mc = mc();
         // Packing or streaming A: forced L2 (tests) packs; else the calibrated choice.
@@ -544,7 +605,7 @@ unsafe fn streamed<T: Real, K: Micro<T>, const BYTES: usize, const K_OUTER: bool
             } else {
                 // SAFETY: (p0 + pp, j0 + j) with pp < kc, j < nr is inside B; the panel holds
                 // kc·NR elements (kc·NR·size_of::<T>() ≤ BYTES).
-                unsafe { pack_panel(p, p0, kc, j0, nr, nr_full, panel) };
+                unsafe { K::pack_b(p, p0, kc, j0, nr, panel) };
                 (panel as *const T, nr_full)
             };
             let acc_mode = p.accumulate || p0 > 0;
@@ -667,7 +728,7 @@ unsafe fn packed<T: Real, K: Micro<T>, const BYTES: usize>(
             while j0 < p.n {
                 let nr = nr_full.min(p.n - j0);
                 // SAFETY: as in `blocked`.
-                unsafe { pack_panel(p, p0, kc, j0, nr, nr_full, panel) };
+                unsafe { K::pack_b(p, p0, kc, j0, nr, panel) };
                 let mut ir = 0;
                 while ir < mb {
                     let mr = K::MR.min(mb - ir);
@@ -726,6 +787,15 @@ unsafe fn pack_a_block<T: Real>(
         // SAFETY: forwarded; every index below is inside the block or the buffer.
         unsafe {
             let out = dst.add(q * mr * kc);
+            if p.rs_a == 1 && (q + 1) * mr <= mb {
+                // Column-major A: each term's mr rows are contiguous, one copy per term.
+                let src = p.a.add(i0 + q * mr + p0 * p.cs_a);
+                for pp in 0..kc {
+                    std::ptr::copy_nonoverlapping(src.add(pp * p.cs_a), out.add(pp * mr), mr);
+                }
+                q += 1;
+                continue;
+            }
             for i in 0..mr {
                 let row = i0 + (q * mr + i).min(mb - 1);
                 let src = p.a.add(row * p.rs_a + p0 * p.cs_a);
