@@ -48,6 +48,8 @@ mod b_resident;
 #[cfg(target_arch = "x86_64")]
 mod narrow;
 mod pack_choice;
+#[cfg(target_arch = "x86_64")]
+mod transpose;
 
 pub use pack_choice::describe as packing_choice;
 
@@ -290,6 +292,32 @@ struct Problem<T> {
 }
 
 impl<T> Problem<T> {
+    /// Columns `j0..j0 + n` of the product (the bias, when there is one, follows them).
+    fn columns(&self, j0: usize, n: usize) -> Problem<T> {
+        Problem {
+            n,
+            b: self.b.wrapping_add(j0 * self.cs_b),
+            c: self.c.wrapping_add(j0),
+            bias: if self.bias.is_null() {
+                self.bias
+            } else {
+                self.bias.wrapping_add(j0)
+            },
+            ..self.cast()
+        }
+    }
+
+    /// Terms `p0..p0 + k` of the product, added to `C` unless they are the first.
+    fn k_chunk(&self, p0: usize, k: usize) -> Problem<T> {
+        Problem {
+            k,
+            a: self.a.wrapping_add(p0 * self.cs_a),
+            b: self.b.wrapping_add(p0 * self.rs_b),
+            accumulate: self.accumulate || p0 > 0,
+            ..self.cast()
+        }
+    }
+
     /// The same problem with the element type renamed (for `T` that *is* `U`).
     fn cast<U>(&self) -> Problem<U> {
         Problem {
@@ -424,9 +452,17 @@ unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
                     }
                 }
                 if TypeId::of::<T>() == TypeId::of::<f64>() {
+                    if let Some((rest, edge)) = narrow::split_edge(prob, <avx2::F64x8x16 as Micro<f64>>::NR) {
+                        avx2::run_f64_avx512(&rest.cast());
+                        return narrow::run_avx512(&edge.cast());
+                    }
                     return avx2::run_f64_avx512(&prob.cast());
                 }
                 if TypeId::of::<T>() == TypeId::of::<f32>() {
+                    if let Some((rest, edge)) = narrow::split_edge(prob, <avx2::F32x8x32 as Micro<f32>>::NR) {
+                        avx2::run_f32_avx512(&rest.cast());
+                        return narrow::run_avx512_f32(&edge.cast());
+                    }
                     return avx2::run_f32_avx512(&prob.cast());
                 }
             }
@@ -452,9 +488,17 @@ unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
                     }
                 }
                 if TypeId::of::<T>() == TypeId::of::<f64>() {
+                    if let Some((rest, edge)) = narrow::split_edge(prob, <avx2::F64x6x8 as Micro<f64>>::NR) {
+                        avx2::run_f64(&rest.cast());
+                        return narrow::run_avx2(&edge.cast());
+                    }
                     return avx2::run_f64(&prob.cast());
                 }
                 if TypeId::of::<T>() == TypeId::of::<f32>() {
+                    if let Some((rest, edge)) = narrow::split_edge(prob, <avx2::F32x6x16 as Micro<f32>>::NR) {
+                        avx2::run_f32(&rest.cast());
+                        return narrow::run_avx2_f32(&edge.cast());
+                    }
                     return avx2::run_f32(&prob.cast());
                 }
             }

@@ -21,6 +21,19 @@ macro_rules! avx2_kernel {
             }
 
             #[inline(always)]
+            unsafe fn pack_b(
+                p: &Problem<$t>,
+                p0: usize,
+                kc: usize,
+                j0: usize,
+                nr: usize,
+                panel: *mut $t,
+            ) {
+                // SAFETY: forwarded; reached only from the kernel's AVX2 functions.
+                unsafe { super::transpose::pack_b(p, p0, kc, j0, nr, 2 * $lanes, panel) }
+            }
+
+            #[inline(always)]
             unsafe fn run(
                 kc: usize,
                 a: *const $t,

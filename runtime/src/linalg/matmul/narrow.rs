@@ -56,6 +56,19 @@ pub(super) fn transposed<T>(p: &Problem<T>) -> Option<Problem<T>> {
     applies(&t).then_some(t)
 }
 
+/// The product's last `n mod nr` columns as a narrow product of their own, and the rest,
+/// when there are 1 to [`MAX_N`] of them and `A` has a unit stride: the blocked kernel would
+/// run them in a zero-padded `nr`-wide panel, as slow as a full one (conv 7 × 7 forward,
+/// `64 × 585 × 49`: the fourth 16-wide panel holds one column). Returns (rest, edge).
+pub(super) fn split_edge<T>(p: &Problem<T>, nr: usize) -> Option<(Problem<T>, Problem<T>)> {
+    let r = p.n % nr;
+    if p.n < nr || r == 0 || r > MAX_N || p.c_transposed || !(p.cs_a == 1 || p.rs_a == 1) {
+        return None;
+    }
+    let j = p.n - r;
+    Some((p.columns(0, j), p.columns(j, r)))
+}
+
 /// Copies `B`'s columns into `buf`, each contiguous and zero-padded to `kp` elements; returns
 /// the initialised part.
 ///
@@ -119,6 +132,18 @@ macro_rules! narrow {
         pub(super) unsafe fn $name(p: &Problem<$t>) {
             use std::arch::x86_64::*;
             const W: usize = $w;
+            if p.k > MAX_K {
+                // K in chunks of MAX_K terms (the stack copy of B), the first overwriting C
+                // (or adding the bias) unless accumulating, the others adding.
+                let mut p0 = 0;
+                while p0 < p.k {
+                    let kc = MAX_K.min(p.k - p0);
+                    // SAFETY: forwarded; the chunk lies inside the product, k ≤ MAX_K.
+                    unsafe { $name(&p.k_chunk(p0, kc)) };
+                    p0 += kc;
+                }
+                return;
+            }
             let kp = p.k.div_ceil(W) * W;
             let mut buf = Columns([const { MaybeUninit::<$t>::uninit() }; MAX_N * MAX_K]);
             // SAFETY: n ≤ MAX_N, k ≤ kp ≤ MAX_K (MAX_K is a multiple of W).
