@@ -5,12 +5,17 @@
 //! vectors run along the other dimension instead:
 //!
 //! - `A` row-major (`cs_a = 1`): four rows at a time, each output a dot product along k with one
-//!   vector of partial sums per row and column, reduced horizontally at the end;
-//! - `A` column-major (`rs_a = 1`, e.g. `δᵀ`): four vectors of rows at a time, a column of `A`
-//!   times a broadcast element of `B`, accumulated along k; leftover rows go one by one.
+//!   vector of partial sums per row and column, reduced horizontally at the end; `B` is first
+//!   copied column by column, zero-padded to whole vectors, into a stack buffer (k in chunks of
+//!   [`MAX_K`] terms);
+//! - `A` column-major (`rs_a = 1`, e.g. `δᵀ`): eight (n ≤ 2) or four vectors of rows at a time,
+//!   a column of `A` times a broadcast element of `B` read in place, accumulated along k;
+//!   leftover vectors and rows go one by one (each element's sum in the same order whatever
+//!   the block).
 //!
-//! `B` is first copied column by column, zero-padded to whole vectors, into a stack buffer.
-//! Summation orders are fixed for a given shape, so results are deterministic.
+//! The blocked kernels also send here the last `n mod NR ≤ MAX_N` columns of a wider product
+//! ([`split_edge`]). Summation orders are fixed for a given shape, so results are
+//! deterministic.
 
 use std::mem::MaybeUninit;
 
@@ -80,14 +85,18 @@ pub(super) unsafe fn pack_columns<'b, T: Real>(
     kp: usize,
     buf: &'b mut [MaybeUninit<T>; MAX_N * MAX_K],
 ) -> &'b [T] {
+    let dst = buf.as_mut_ptr().cast::<T>();
     for j in 0..p.n {
-        for pp in 0..kp {
-            buf[j * kp + pp] = MaybeUninit::new(if pp < p.k {
-                // SAFETY: (pp, j) is inside B.
-                unsafe { *p.b.add(pp * p.rs_b + j * p.cs_b) }
-            } else {
-                T::zero()
-            });
+        // SAFETY: (pp, j) with pp < k is inside B; j·kp + pp < n·kp ≤ MAX_N·MAX_K.
+        unsafe {
+            let src = p.b.add(j * p.cs_b);
+            let col = dst.add(j * kp);
+            for pp in 0..p.k {
+                *col.add(pp) = *src.add(pp * p.rs_b);
+            }
+            for pp in p.k..kp {
+                *col.add(pp) = T::zero();
+            }
         }
     }
     // SAFETY: the first n·kp elements were all written above.
@@ -132,6 +141,19 @@ macro_rules! narrow {
         pub(super) unsafe fn $name(p: &Problem<$t>) {
             use std::arch::x86_64::*;
             const W: usize = $w;
+            if p.cs_a != 1 {
+                // SAFETY: forwarded; the match arms fix N = n. (B is read in place: the
+                // column kernels broadcast its elements, any k.)
+                unsafe {
+                    match p.n {
+                        1 => cols::<1>(p),
+                        2 => cols::<2>(p),
+                        3 => cols::<3>(p),
+                        _ => cols::<4>(p),
+                    }
+                }
+                return;
+            }
             if p.k > MAX_K {
                 // K in chunks of MAX_K terms (the stack copy of B), the first overwriting C
                 // (or adding the bias) unless accumulating, the others adding.
@@ -150,20 +172,11 @@ macro_rules! narrow {
             let bcol = unsafe { pack_columns(p, kp, &mut buf.0) };
             // SAFETY: forwarded; the match arms fix N = n.
             unsafe {
-                if p.cs_a == 1 {
-                    match p.n {
-                        1 => rows::<1>(p, bcol, kp),
-                        2 => rows::<2>(p, bcol, kp),
-                        3 => rows::<3>(p, bcol, kp),
-                        _ => rows::<4>(p, bcol, kp),
-                    }
-                } else {
-                    match p.n {
-                        1 => cols::<1>(p, bcol, kp),
-                        2 => cols::<2>(p, bcol, kp),
-                        3 => cols::<3>(p, bcol, kp),
-                        _ => cols::<4>(p, bcol, kp),
-                    }
+                match p.n {
+                    1 => rows::<1>(p, bcol, kp),
+                    2 => rows::<2>(p, bcol, kp),
+                    3 => rows::<3>(p, bcol, kp),
+                    _ => rows::<4>(p, bcol, kp),
                 }
             }
 
@@ -232,41 +245,80 @@ macro_rules! narrow {
                 }
             }
 
-            /// `A` column-major: four vectors of rows × N columns, accumulated along k.
+            /// `A` column-major: blocks of `V` vectors of rows × N columns, accumulated along
+            /// k (eight vectors for N ≤ 2, so that a row-major `Aᵀ` of 64 columns is read a
+            /// whole row per term, one sequential stream; then four), then single vectors and
+            /// single rows.
             #[inline(always)]
-            unsafe fn cols<const N: usize>(p: &Problem<$t>, bcol: &[$t], kp: usize) {
-                const V: usize = 4;
+            unsafe fn cols<const N: usize>(p: &Problem<$t>) {
                 let mut i0 = 0;
-                // SAFETY: column reads cover rows i0..i0 + V·W ≤ m; panel reads below n·kp.
+                // SAFETY: forwarded; every block stays below row m.
                 unsafe {
-                    while i0 + V * W <= p.m {
-                        let mut acc = [[$zero(); N]; V];
-                        for pp in 0..p.k {
-                            let col = p.a.add(i0 + pp * p.cs_a);
-                            for j in 0..N {
-                                let bj = $set1(bcol[j * kp + pp]);
-                                for v in 0..V {
-                                    acc[v][j] = $fma($load(col.add(v * W)), bj, acc[v][j]);
-                                }
-                            }
+                    if N <= 2 {
+                        while i0 + 8 * W <= p.m {
+                            col_block::<N, 8>(p, i0);
+                            i0 += 8 * W;
                         }
-                        for v in 0..V {
-                            for j in 0..N {
-                                let mut lanes = [0.0 as $t; W];
-                                $store(lanes.as_mut_ptr(), acc[v][j]);
-                                for (l, &x) in lanes.iter().enumerate() {
-                                    put(p, i0 + v * W + l, j, x);
-                                }
-                            }
-                        }
-                        i0 += V * W;
                     }
+                    while i0 + 4 * W <= p.m {
+                        col_block::<N, 4>(p, i0);
+                        i0 += 4 * W;
+                    }
+                    col_rest::<N>(p, i0);
+                }
+            }
+
+            /// Rows `i0..i0 + V·W` of a column-major `A` × N columns.
+            ///
+            /// # Safety
+            /// `i0 + V·W ≤ m`.
+            #[inline(always)]
+            unsafe fn col_block<const N: usize, const V: usize>(
+                p: &Problem<$t>,
+                i0: usize,
+            ) {
+                // SAFETY: column reads cover rows i0..i0 + V·W ≤ m; B reads are inside B.
+                unsafe {
+                    let mut acc = [[$zero(); N]; V];
+                    for pp in 0..p.k {
+                        let col = p.a.add(i0 + pp * p.cs_a);
+                        for j in 0..N {
+                            let bj = $set1(*p.b.add(pp * p.rs_b + j * p.cs_b));
+                            for v in 0..V {
+                                acc[v][j] = $fma($load(col.add(v * W)), bj, acc[v][j]);
+                            }
+                        }
+                    }
+                    for v in 0..V {
+                        for j in 0..N {
+                            let mut lanes = [0.0 as $t; W];
+                            $store(lanes.as_mut_ptr(), acc[v][j]);
+                            for (l, &x) in lanes.iter().enumerate() {
+                                put(p, i0 + v * W + l, j, x);
+                            }
+                        }
+                    }
+                }
+            }
+
+            /// Rows `i0..m` of a column-major `A` (fewer than four vectors): single vectors,
+            /// then single rows.
+            ///
+            /// # Safety
+            /// `i0 ≤ m`.
+            #[inline(always)]
+            unsafe fn col_rest<const N: usize>(
+                p: &Problem<$t>,
+                mut i0: usize,
+            ) {
+                // SAFETY: column reads cover rows below m; B reads are inside B.
+                unsafe {
                     while i0 + W <= p.m {
                         let mut acc = [$zero(); N];
                         for pp in 0..p.k {
                             let av = $load(p.a.add(i0 + pp * p.cs_a));
                             for j in 0..N {
-                                acc[j] = $fma(av, $set1(bcol[j * kp + pp]), acc[j]);
+                                acc[j] = $fma(av, $set1(*p.b.add(pp * p.rs_b + j * p.cs_b)), acc[j]);
                             }
                         }
                         for j in 0..N {
@@ -282,7 +334,7 @@ macro_rules! narrow {
                         for j in 0..N {
                             let mut s: $t = 0.0;
                             for pp in 0..p.k {
-                                s = (*p.a.add(i + pp * p.cs_a)).mul_add(bcol[j * kp + pp], s);
+                                s = (*p.a.add(i + pp * p.cs_a)).mul_add(*p.b.add(pp * p.rs_b + j * p.cs_b), s);
                             }
                             put(p, i, j, s);
                         }
