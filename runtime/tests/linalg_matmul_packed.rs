@@ -4,7 +4,10 @@
 //! time, and the results are compared with the detected-L2 run (unpacked at these sizes) and
 //! with a naive product. With a 96 KiB L2, products whose `m × KC` block fits half of it but
 //! not all of A take the unpacked loop with the `KC` loop outside the panel loop: also bit for
-//! bit. Its own test binary: the forced L2 holds for the whole process.
+//! bit. With a 64 KiB L2, products whose C overflows half of it while B's K block fits go row
+//! band by row band against all of B packed: bit for bit again (and a column-major A is packed
+//! there one micro-panel at a time). Its own test binary: the forced L2 holds for the whole
+//! process.
 
 use symplode_runtime::Real;
 use symplode_runtime::linalg::cache::{cache_sizes, force_l2};
@@ -55,6 +58,11 @@ fn compare<T: Real>(tol: f64, rng: &mut Rng) {
         // loop.
         (40, 4, 700),
         (33, 16, 500),
+        // With a 64 KiB L2: C overflows half of it while B's K block fits, so B is packed
+        // whole and C computed row band by row band (at the detected L2: the panel nest).
+        (64, 100, 20),
+        (50, 70, 9),
+        (37, 66, 3),
     ] {
         let av: Vec<T> = (0..m * k)
             .map(|_| T::of(rng.uniform_range(-1.0, 1.0)))
@@ -75,10 +83,13 @@ fn compare<T: Real>(tol: f64, rng: &mut Rng) {
                 // nest with the KC loop outside the panel loop.
                 force_l2(Some(96 * 1024));
                 let k_outer = product(m, n, k, &av, &bv, trans_a, mode, &bias);
+                force_l2(Some(64 * 1024));
+                let b_resident = product(m, n, k, &av, &bv, trans_a, mode, &bias);
                 force_l2(None);
                 let what = format!("{m}x{n}x{k} trans_a {trans_a} mode {mode}");
                 assert_eq!(bits(&packed), bits(&plain), "{what}");
                 assert_eq!(bits(&k_outer), bits(&plain), "{what} (KC outside)");
+                assert_eq!(bits(&b_resident), bits(&plain), "{what} (B resident)");
                 // And against a naive product.
                 for i in 0..m {
                     for j in 0..n {

@@ -18,8 +18,16 @@
 //!   (16 KiB when the panel fits, else 32 KiB in a frame of its own: small products do not
 //!   pay the larger frame's stack probes),
 //!   zero-padded at the right edge so the micro-kernel always runs at full width;
+//! - a `C` too large for half the L2 (batch 4096 forward, a convolution's input gradient) is
+//!   computed a band of `MR` rows at a time against *all* of `B`'s K block, packed once
+//!   (`b_resident`): `C` is written row band by row band instead of a column of tiles at a
+//!   time, and `A` is read once in place; a column-major `B` is packed with register
+//!   transposes (`transpose`); the last `n mod NR ≤ 4` columns go to the narrow kernels
+//!   instead of a zero-padded panel;
 //! - `A` is read in place through arbitrary strides (so `Xᵀ`, `δᵀ` need no copies) while its
-//!   `m × KC` block fits half the L2; a taller `A` is either streamed the same way or packed
+//!   `m × KC` block fits half the L2, unless it is not row-major and its `MR`-element pieces
+//!   straddle cache lines or lie far apart (then packed, see `strided_a_packs`); a taller
+//!   row-major `A` is either streamed the same way or packed
 //!   (whichever a first-use calibration finds faster on this machine), `MC` rows at a time, into
 //!   `MR`-row micro-panels in a per-thread buffer (grown on the first such product, then
 //!   reused: no allocation after warm-up), so each panel of `B` sweeps rows held in the L2
@@ -389,36 +397,25 @@ trait Micro<T> {
     }
 }
 
-/// Fewest full `NR`-column panels of `B` for which an `A` that is not row-major is packed
-/// whatever its size: the kernel reads `MR` elements of `A` per term, one column stride apart
-/// in place (a new page every term or two at a column stride of 2 KiB or more, and two cache
-/// lines per term when the stride is not a multiple of a line: conv input grad 585 × 64 × 784
-/// ran at 34 GFLOP/s against gemm's 48), one contiguous line when packed. The copy is a few
-/// vector moves per term and is shared by every panel.
+/// Fewest full `NR`-column panels of `B` for which an `A` that is not row-major may be packed
+/// whatever its size (the copy is shared by every panel).
 const STRIDED_A_PANELS: usize = 2;
 
-/// Whether `A` is packed because it is not row-major (see [`STRIDED_A_PANELS`]).
+/// Whether `A`, not row-major, is packed into contiguous micro-panels although its block fits
+/// half the L2. The kernel reads `MR` elements of `A` per term, one column stride apart. Packed
+/// when that is not one contiguous piece (`rs_a ≠ 1`), when the pieces straddle two cache
+/// lines (a column stride that is not a whole number of lines: conv input grad
+/// `585 × 64 × 784` ran at 34–40 GFLOP/s against gemm's 48), or when one tile's `kc` terms
+/// span half the L2 or more (a new page every term or two: `δᵀ·H` at batch 4096). Not when the
+/// pieces are aligned and close (`64 × 256 × 64` weight gradient: 95% of faer in place, 87%
+/// packed).
 #[inline(always)]
-fn strided_a_packs<T, K: Micro<T>>(p: &Problem<T>) -> bool {
+fn strided_a_packs<T, K: Micro<T>>(p: &Problem<T>, kc: usize, l2: usize) -> bool {
     if p.cs_a == 1 || p.m <= K::MR || p.n < STRIDED_A_PANELS * K::NR {
         return false;
     }
-    let mode = xmode();
-    if mode == 0 { return false; }
-    if mode == 2 { return true; }
-    let stride = p.cs_a * size_of::<T>();
-    let span = stride.saturating_mul(p.k.min(256));
-    p.rs_a != 1 || stride % 64 != 0 || span >= cache_sizes().l2 / 2
-}
-
-fn xbres() -> bool {
-    static M: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *M.get_or_init(|| std::env::var("XBRES").ok().is_none_or(|v| v != "0"))
-}
-
-fn xmode() -> u8 {
-    static M: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
-    *M.get_or_init(|| std::env::var("XSTRIDED").ok().and_then(|v| v.parse().ok()).unwrap_or(1))
+    let stride = p.cs_a.saturating_mul(size_of::<T>());
+    p.rs_a != 1 || stride % size_of::<Line>() != 0 || stride.saturating_mul(kc) >= l2 / 2
 }
 
 /// Picks the kernel for this CPU and element type.
@@ -452,14 +449,18 @@ unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
                     }
                 }
                 if TypeId::of::<T>() == TypeId::of::<f64>() {
-                    if let Some((rest, edge)) = narrow::split_edge(prob, <avx2::F64x8x16 as Micro<f64>>::NR) {
+                    if let Some((rest, edge)) =
+                        narrow::split_edge(prob, <avx2::F64x8x16 as Micro<f64>>::NR)
+                    {
                         avx2::run_f64_avx512(&rest.cast());
                         return narrow::run_avx512(&edge.cast());
                     }
                     return avx2::run_f64_avx512(&prob.cast());
                 }
                 if TypeId::of::<T>() == TypeId::of::<f32>() {
-                    if let Some((rest, edge)) = narrow::split_edge(prob, <avx2::F32x8x32 as Micro<f32>>::NR) {
+                    if let Some((rest, edge)) =
+                        narrow::split_edge(prob, <avx2::F32x8x32 as Micro<f32>>::NR)
+                    {
                         avx2::run_f32_avx512(&rest.cast());
                         return narrow::run_avx512_f32(&edge.cast());
                     }
@@ -488,14 +489,18 @@ unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
                     }
                 }
                 if TypeId::of::<T>() == TypeId::of::<f64>() {
-                    if let Some((rest, edge)) = narrow::split_edge(prob, <avx2::F64x6x8 as Micro<f64>>::NR) {
+                    if let Some((rest, edge)) =
+                        narrow::split_edge(prob, <avx2::F64x6x8 as Micro<f64>>::NR)
+                    {
                         avx2::run_f64(&rest.cast());
                         return narrow::run_avx2(&edge.cast());
                     }
                     return avx2::run_f64(&prob.cast());
                 }
                 if TypeId::of::<T>() == TypeId::of::<f32>() {
-                    if let Some((rest, edge)) = narrow::split_edge(prob, <avx2::F32x6x16 as Micro<f32>>::NR) {
+                    if let Some((rest, edge)) =
+                        narrow::split_edge(prob, <avx2::F32x6x16 as Micro<f32>>::NR)
+                    {
                         avx2::run_f32(&rest.cast());
                         return narrow::run_avx2_f32(&edge.cast());
                     }
@@ -529,11 +534,14 @@ impl<const BYTES: usize> Panel<BYTES> {
     }
 }
 
-/// The blocked product: block sizes from the caches, then A packed ([`packed`]) or streamed
-/// ([`streamed`]) when its `m × KC` block overflows half the L2, as calibrated on first use
-/// (`pack_choice`), else streamed. `BYTES` is the panel buffer of this stack frame. The small
-/// frame ([`SMALL_PANEL`]) runs only the common case — one K block whose panel fits it, an A
-/// block that fits half the L2, so the plain panel-outer nest — and sends everything else to
+/// The blocked product: block sizes from the caches, then, in this order: a `C` that overflows
+/// half the L2 with a `B` whose K block fits it goes row band by row band against all of `B`
+/// packed ([`b_resident`]); an `A` that is not row-major and read badly in place is packed
+/// ([`strided_a_packs`]); a row-major A whose `m × KC` block overflows half the L2 is packed
+/// ([`packed`]) or streamed ([`streamed`]) as calibrated on first use (`pack_choice`); else
+/// streamed. `BYTES` is the panel buffer of this stack frame. The small frame
+/// ([`SMALL_PANEL`]) runs only the common case — one K block whose panel fits it, A and C
+/// that fit half the L2, so the plain panel-outer nest — and sends everything else to
 /// [`Micro::large`] (this function with a [`LARGE_PANEL`] buffer, in its own frame and code):
 /// the small products' function stays small (one loop nest instead of three; the batch 16 /
 /// hidden 32 gradient measured 3–5% slower with all nests in one 100 KiB function).
@@ -554,7 +562,7 @@ unsafe fn blocked<T: Real, K: Micro<T>, const BYTES: usize>(p: &Problem<T>) {
         if kc_block * nr_full * size_of::<T>() > BYTES
             || p.k > kc_block
             || a_block_bytes > caches.l2 / 2
-            || strided_a_packs::<T, K>(p)
+            || strided_a_packs::<T, K>(p, kc_block, caches.l2)
             || p.m.saturating_mul(p.n * size_of::<T>()) > caches.l2 / 2
         {
             // SAFETY: forwarded.
@@ -569,7 +577,7 @@ unsafe fn blocked<T: Real, K: Micro<T>, const BYTES: usize>(p: &Problem<T>) {
     let mc = || Blocking::mc(caches.l2, kc_block, K::MR, size_of::<T>());
     // A C too large for the L2 with a B whose K block fits it: B packed once, C row by row.
     // SAFETY: forwarded.
-    if xbres() && b_resident::applies::<T, K>(p, kc_max, caches.l2)
+    if b_resident::applies::<T, K>(p, kc_max, caches.l2)
         && unsafe { b_resident::run::<T, K, BYTES>(p, kc_max) }
     {
         return;
@@ -577,7 +585,9 @@ unsafe fn blocked<T: Real, K: Micro<T>, const BYTES: usize>(p: &Problem<T>) {
     // An A that is not row-major is packed whatever the calibration found for row-major ones
     // (which do not pay for it at every size).
     // SAFETY: forwarded.
-    if strided_a_packs::<T, K>(p) && unsafe { packed::<T, K, BYTES>(p, kc_max, mc()) } {
+    if strided_a_packs::<T, K>(p, kc_max, caches.l2)
+        && unsafe { packed::<T, K, BYTES>(p, kc_max, mc()) }
+    {
         return;
     }
     if a_block_bytes > caches.l2 / 2 && p.n > nr_full && p.m > mc() {
@@ -869,7 +879,13 @@ unsafe fn pack_panel<T: Real>(
 ) {
     // SAFETY: forwarded.
     unsafe {
-        if p.cs_b == 1 {
+        if p.cs_b == 1 && nr == nr_full {
+            // A constant length (once inlined): vector moves, not a `memcpy` call per row.
+            for pp in 0..kc {
+                let src = p.b.add((p0 + pp) * p.rs_b + j0);
+                std::ptr::copy_nonoverlapping(src, panel.add(pp * nr_full), nr_full);
+            }
+        } else if p.cs_b == 1 {
             for pp in 0..kc {
                 let src = p.b.add((p0 + pp) * p.rs_b + j0);
                 let dst = panel.add(pp * nr_full);

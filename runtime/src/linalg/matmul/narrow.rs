@@ -273,10 +273,7 @@ macro_rules! narrow {
             /// # Safety
             /// `i0 + V·W ≤ m`.
             #[inline(always)]
-            unsafe fn col_block<const N: usize, const V: usize>(
-                p: &Problem<$t>,
-                i0: usize,
-            ) {
+            unsafe fn col_block<const N: usize, const V: usize>(p: &Problem<$t>, i0: usize) {
                 // SAFETY: column reads cover rows i0..i0 + V·W ≤ m; B reads are inside B.
                 unsafe {
                     let mut acc = [[$zero(); N]; V];
@@ -307,10 +304,7 @@ macro_rules! narrow {
             /// # Safety
             /// `i0 ≤ m`.
             #[inline(always)]
-            unsafe fn col_rest<const N: usize>(
-                p: &Problem<$t>,
-                mut i0: usize,
-            ) {
+            unsafe fn col_rest<const N: usize>(p: &Problem<$t>, mut i0: usize) {
                 // SAFETY: column reads cover rows below m; B reads are inside B.
                 unsafe {
                     while i0 + W <= p.m {
@@ -318,7 +312,8 @@ macro_rules! narrow {
                         for pp in 0..p.k {
                             let av = $load(p.a.add(i0 + pp * p.cs_a));
                             for j in 0..N {
-                                acc[j] = $fma(av, $set1(*p.b.add(pp * p.rs_b + j * p.cs_b)), acc[j]);
+                                acc[j] =
+                                    $fma(av, $set1(*p.b.add(pp * p.rs_b + j * p.cs_b)), acc[j]);
                             }
                         }
                         for j in 0..N {
@@ -334,7 +329,8 @@ macro_rules! narrow {
                         for j in 0..N {
                             let mut s: $t = 0.0;
                             for pp in 0..p.k {
-                                s = (*p.a.add(i + pp * p.cs_a)).mul_add(*p.b.add(pp * p.rs_b + j * p.cs_b), s);
+                                s = (*p.a.add(i + pp * p.cs_a))
+                                    .mul_add(*p.b.add(pp * p.rs_b + j * p.cs_b), s);
                             }
                             put(p, i, j, s);
                         }

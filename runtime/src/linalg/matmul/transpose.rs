@@ -90,7 +90,12 @@ pub(super) unsafe fn pack_b<T: Transpose4>(
         while j < nr4 {
             let mut pp = 0;
             while pp < kc4 {
-                T::t4(base.add(pp + j * ld), ld, panel.add(pp * nr_full + j), nr_full);
+                T::t4(
+                    base.add(pp + j * ld),
+                    ld,
+                    panel.add(pp * nr_full + j),
+                    nr_full,
+                );
                 pp += 4;
             }
             for pp in kc4..kc {
