@@ -415,7 +415,7 @@ fn strided_a_packs<T, K: Micro<T>>(p: &Problem<T>, kc: usize, l2: usize) -> bool
         return false;
     }
     let stride = p.cs_a.saturating_mul(size_of::<T>());
-    p.rs_a != 1 || stride % size_of::<Line>() != 0 || stride.saturating_mul(kc) >= l2 / 2
+    p.rs_a != 1 || !stride.is_multiple_of(size_of::<Line>()) || stride.saturating_mul(kc) >= l2 / 2
 }
 
 /// Picks the kernel for this CPU and element type.
