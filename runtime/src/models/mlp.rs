@@ -1,13 +1,15 @@
-//! A batched multilayer perceptron `f(x, t; θ)` configured at run time.
-//! (One file over 600 lines: the forward, VJP, taped and per-row-time paths share the private
-//! layer table and buffer layout; splitting them would expose both.)
+//! A batched multilayer perceptron `f(x, t; θ)` configured at run time: layers, buffers and
+//! passes over one block of rows here, the [`Dynamics`] implementation that runs large batches
+//! block by block in [`row_blocks`].
 
 use symplode_codegen::ir::{Graph, IrError};
 
 use crate::interp::InterpError;
 use crate::second_order::{SecondOrder, TangentCache, TangentSystem};
 
-use crate::dynamics::{Dynamics, ParamTensor};
+mod row_blocks;
+
+use crate::dynamics::Dynamics;
 use crate::linalg::dense::DenseLayer;
 use crate::linalg::elementwise::ActivationKernels;
 use crate::linalg::matmul::MatRef;
@@ -122,12 +124,17 @@ struct Layer {
 /// With [`MlpConfig::time_input`] the first layer's input is `[x, t]` (time last), so
 /// `layers.0.weight` is `[h₀, d + 1]`.
 ///
-/// Memory (elements, batch B, hidden widths hₖ, H = max hₖ, L = number of hidden layers):
-/// - tape: `B·Σhₖ` (each hidden layer's output, or its pre-activation for `silu`, which also keeps
-///   one `B·H` work buffer on the tape because `eval_taped` has no scratch argument);
-/// - scratch: the tape plus the backward's buffers (`min(L, 2)·B·H`, another `B·H` for `silu`;
-///   bias and time-column gradients accumulate into `gp` row by row). `eval` alone needs
-///   only `min(L, 2)·B·H` of it.
+/// Batches of more than [`Mlp::row_block`] rows (by default the rows whose widest activation
+/// fills half the L2) run block by block, each block through every layer.
+///
+/// Memory (elements, batch B, block R' = min(B, row block), hidden widths hₖ, H = max hₖ, L =
+/// number of hidden layers):
+/// - tape (`eval_taped`): `B·Σhₖ` (each hidden layer's output, or its pre-activation for
+///   `silu`, which also keeps one `B·H` work buffer on the tape because `eval_taped` has no
+///   scratch argument);
+/// - scratch: one block's tape plus the backward's buffers (`R'·Σhₖ + min(L, 2)·R'·H`, another
+///   `R'·H` for `silu`; bias and time-column gradients accumulate into `gp` row by row). `eval`
+///   alone needs only `min(L, 2)·R'·H` of it.
 ///
 /// `eval`, `vjp`, `eval_taped` and `backward_taped` never allocate: every layer is a
 /// [`DenseLayer`] of [`crate::linalg::dense`] (the functions `neural_ode!`'s code and the
@@ -144,6 +151,8 @@ pub struct Mlp<T: Real> {
     wt: WeightCache<T>,
     /// The compiled tangent system of [`MlpConfig::graph`], built on first use.
     tangent: TangentCache<T>,
+    /// Rows per block of a large batch ([`Mlp::with_row_block`]).
+    rows: usize,
 }
 
 /// Transposed copies of the weights, `W[:, :k]ᵀ` row-major `[k, out]` for every layer (k: the
@@ -213,9 +222,11 @@ impl<T: Real> Mlp<T> {
             off += out * inp + out;
             wt += k * out;
         }
+        let max_hidden = config.hidden.iter().copied().max().unwrap_or(0);
         let mut mlp = Mlp {
-            max_hidden: config.hidden.iter().copied().max().unwrap_or(0),
+            max_hidden,
             sum_hidden: config.hidden.iter().sum(),
+            rows: row_blocks::default_row_block(max_hidden, size_of::<T>()),
             config,
             layers,
             params: Vec::new(),
@@ -255,7 +266,8 @@ impl<T: Real> Mlp<T> {
         &self.config
     }
 
-    /// The same network in another precision (parameters converted through f64).
+    /// The same network in another precision (parameters converted through f64), with the
+    /// default row block of that precision.
     pub fn cast<U: Real>(&self) -> Mlp<U> {
         Mlp {
             config: self.config.clone(),
@@ -265,6 +277,7 @@ impl<T: Real> Mlp<T> {
             sum_hidden: self.sum_hidden,
             wt: WeightCache::default(),
             tangent: TangentCache::default(),
+            rows: row_blocks::default_row_block(self.max_hidden, size_of::<U>()),
         }
     }
 
@@ -512,117 +525,6 @@ impl<T: Real> Mlp<T> {
             _ => b1,
         };
         time.dense(self, nh, input, dx, batch);
-    }
-}
-
-impl<T: Real> Dynamics<T> for Mlp<T> {
-    fn dim(&self) -> usize {
-        self.config.dim
-    }
-
-    fn params(&self) -> &[T] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [T] {
-        self.wt = WeightCache::default();
-        &mut self.params
-    }
-
-    fn param_tensors(&self) -> Vec<ParamTensor> {
-        let mut v = Vec::with_capacity(2 * self.layers.len());
-        for (k, ly) in self.layers.iter().map(|l| l.dense).enumerate() {
-            v.push(ParamTensor {
-                name: format!("layers.{k}.weight"),
-                shape: vec![ly.out, ly.inp],
-                offset: ly.w,
-            });
-            v.push(ParamTensor {
-                name: format!("layers.{k}.bias"),
-                shape: vec![ly.out],
-                offset: ly.b,
-            });
-        }
-        v
-    }
-
-    fn scratch_len(&self, batch: usize) -> usize {
-        let eval = self.pingpong_len(batch);
-        eval.max(
-            self.tape_len(batch)
-                .saturating_add(self.backward_len(batch)),
-        )
-    }
-
-    fn tape_len(&self, batch: usize) -> usize {
-        batch
-            .saturating_mul(self.sum_hidden)
-            .saturating_add(self.work_len(batch))
-    }
-
-    fn eval(&self, t: T, x: &[T], dx: &mut [T], scratch: &mut [T]) {
-        self.eval_with(Time::One(t), x, dx, scratch);
-    }
-
-    fn eval_at(&self, t: &[T], x: &[T], dx: &mut [T], scratch: &mut [T]) {
-        debug_assert!(t.len() * self.config.dim >= x.len());
-        self.eval_with(Time::Rows(t), x, dx, scratch);
-    }
-
-    fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
-        let batch = x.len() / self.config.dim;
-        debug_assert!(scratch.len() >= self.scratch_len(batch));
-        if batch == 0 {
-            return;
-        }
-        let (tape, rest) = scratch.split_at_mut(self.tape_len(batch));
-        self.forward_hidden_taped(Time::One(t), x, tape, batch);
-        self.backward(Time::One(t), x, tape, lam, gx, gp, rest, batch);
-    }
-
-    fn vjp_at(&self, t: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
-        let batch = x.len() / self.config.dim;
-        debug_assert!(scratch.len() >= self.scratch_len(batch));
-        debug_assert!(t.len() >= batch);
-        if batch == 0 {
-            return;
-        }
-        let (tape, rest) = scratch.split_at_mut(self.tape_len(batch));
-        self.forward_hidden_taped(Time::Rows(t), x, tape, batch);
-        self.backward(Time::Rows(t), x, tape, lam, gx, gp, rest, batch);
-    }
-
-    fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
-        let batch = x.len() / self.config.dim;
-        debug_assert!(tape.len() >= self.tape_len(batch));
-        if batch == 0 {
-            return;
-        }
-        self.forward_hidden_taped(Time::One(t), x, tape, batch);
-        let input = self.taped_last_hidden(x, tape, batch);
-        self.dense(self.n_hidden(), t, input, dx, batch);
-    }
-
-    fn backward_taped(
-        &self,
-        t: T,
-        x: &[T],
-        tape: &[T],
-        lam: &[T],
-        gx: &mut [T],
-        gp: &mut [T],
-        scratch: &mut [T],
-    ) {
-        let batch = x.len() / self.config.dim;
-        debug_assert!(scratch.len() >= self.backward_len(batch));
-        if batch == 0 {
-            return;
-        }
-        self.backward(Time::One(t), x, tape, lam, gx, gp, scratch, batch);
-    }
-
-    fn second_order(&self) -> Option<&dyn SecondOrder<T>> {
-        Some(self)
     }
 }
 
