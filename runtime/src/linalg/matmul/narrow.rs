@@ -86,16 +86,28 @@ pub(super) unsafe fn pack_columns<'b, T: Real>(
     buf: &'b mut [MaybeUninit<T>; MAX_N * MAX_K],
 ) -> &'b [T] {
     let dst = buf.as_mut_ptr().cast::<T>();
-    for j in 0..p.n {
-        // SAFETY: (pp, j) with pp < k is inside B; j·kp + pp < n·kp ≤ MAX_N·MAX_K.
-        unsafe {
-            let src = p.b.add(j * p.cs_b);
-            let col = dst.add(j * kp);
+    // SAFETY: (pp, j) with pp < k, j < n is inside B; j·kp + pp < n·kp ≤ MAX_N·MAX_K.
+    unsafe {
+        if p.cs_b == 1 {
+            // Row-major B (an edge of a wider product): a row's n ≤ 4 elements share a line,
+            // so rows outer (one pass over B's lines instead of n).
             for pp in 0..p.k {
-                *col.add(pp) = *src.add(pp * p.rs_b);
+                let src = p.b.add(pp * p.rs_b);
+                for j in 0..p.n {
+                    *dst.add(j * kp + pp) = *src.add(j);
+                }
             }
+        } else {
+            for j in 0..p.n {
+                let src = p.b.add(j * p.cs_b);
+                for pp in 0..p.k {
+                    *dst.add(j * kp + pp) = *src.add(pp * p.rs_b);
+                }
+            }
+        }
+        for j in 0..p.n {
             for pp in p.k..kp {
-                *col.add(pp) = T::zero();
+                *dst.add(j * kp + pp) = T::zero();
             }
         }
     }
