@@ -8,10 +8,10 @@
 //!   vector of partial sums per row and column, reduced horizontally at the end; `B` is first
 //!   copied column by column, zero-padded to whole vectors, into a stack buffer (k in chunks of
 //!   [`MAX_K`] terms);
-//! - `A` column-major (`rs_a = 1`, e.g. `δᵀ`): eight (n ≤ 2) or four vectors of rows at a time,
-//!   a column of `A` times a broadcast element of `B` read in place, accumulated along k;
-//!   leftover vectors and rows go one by one (each element's sum in the same order whatever
-//!   the block).
+//! - `A` column-major (`rs_a = 1`, e.g. `δᵀ`): eight (n ≤ 2, AVX-512) or four vectors of rows
+//!   at a time, a column of `A` times a broadcast element of `B` read in place, accumulated
+//!   along k; leftover vectors and rows go one by one (each element's sum in the same order
+//!   whatever the block).
 //!
 //! The blocked kernels also send here the last `n mod NR ≤ MAX_N` columns of a wider product
 //! ([`split_edge`]). Summation orders are fixed for a given shape, so results are
@@ -143,8 +143,8 @@ pub(super) unsafe fn put<T: Real>(p: &Problem<T>, i: usize, j: usize, v: T) {
 
 /// The kernels for one vector width, written with intrinsics (`$w` lanes of `$t`).
 macro_rules! narrow {
-    ($features:literal, $name:ident, $t:ty, $w:expr, $vec:ty, $zero:ident, $load:ident, $set1:ident,
-     $fma:ident, $store:ident) => {
+    ($features:literal, $name:ident, $t:ty, $w:expr, $regs:expr, $vec:ty, $zero:ident, $load:ident,
+     $set1:ident, $fma:ident, $store:ident) => {
         /// `C (+)= A·B` for a product that [`applies`], with `$w`-lane vectors.
         ///
         /// # Safety
@@ -264,7 +264,7 @@ macro_rules! narrow {
             }
 
             /// `A` column-major: blocks of `V` vectors of rows × N columns, accumulated along
-            /// k (eight vectors for N ≤ 2, so that a row-major `Aᵀ` of 64 columns is read a
+            /// k (eight vectors for N ≤ 2 with 32 registers, so that a row-major `Aᵀ` of 64 columns is read a
             /// whole row per term, one sequential stream; then four), then single vectors and
             /// single rows.
             #[inline(always)]
@@ -272,7 +272,9 @@ macro_rules! narrow {
                 let mut i0 = 0;
                 // SAFETY: forwarded; every block stays below row m.
                 unsafe {
-                    if N <= 2 {
+                    // Eight vectors only where 8·N accumulators leave half the vector
+                    // registers free ($regs: 32 with AVX-512; AVX2's 16 would spill).
+                    if 8 * N <= $regs / 2 {
                         while i0 + 8 * W <= p.m {
                             col_block::<N, 8>(p, i0);
                             i0 += 8 * W;
@@ -364,6 +366,7 @@ narrow!(
     run_avx2,
     f64,
     4,
+    16,
     __m256d,
     _mm256_setzero_pd,
     _mm256_loadu_pd,
@@ -376,6 +379,7 @@ narrow!(
     run_avx512,
     f64,
     8,
+    32,
     __m512d,
     _mm512_setzero_pd,
     _mm512_loadu_pd,
@@ -388,6 +392,7 @@ narrow!(
     run_avx2_f32,
     f32,
     8,
+    16,
     __m256,
     _mm256_setzero_ps,
     _mm256_loadu_ps,
@@ -400,6 +405,7 @@ narrow!(
     run_avx512_f32,
     f32,
     16,
+    32,
     __m512,
     _mm512_setzero_ps,
     _mm512_loadu_ps,
