@@ -1,7 +1,8 @@
 //! The GEMM's edge paths on every SIMD level this CPU runs: output widths `n = 1..=70` (every
 //! remainder `n mod NR` of the 8-, 16- and 32-wide register tiles, those of 1–4 columns going
 //! to the narrow kernels, with `k` above their 512-term chunk), `B` row-major and column-major
-//! (the latter packed with register transposes), `A` row- and column-major, overwriting,
+//! (the latter packed with register transposes), `A` row- and column-major (and the narrow
+//! kernels' column blocks at 64–200 rows), overwriting,
 //! accumulating and with a bias. Each result is checked against a naive product, and (past the
 //! narrow products) the column-major `B` must give the row-major one's result bit for bit
 //! (packing moves data only).
@@ -140,6 +141,26 @@ fn long_k_edges_on_every_simd_path() {
             for (m, k) in [(11, 600), (40, 1030)] {
                 check::<f64>((m, n, k), 1e-15, &mut rng);
                 check::<f32>((m, n, k), 1e-6, &mut rng);
+            }
+        }
+    }
+    force_simd(None).unwrap();
+}
+
+/// The narrow kernels' column-major blocks (eight vectors of rows where the registers allow,
+/// then four, single vectors and single rows), directly (n ≤ 4) and transposed (m ≤ 4), on
+/// every level.
+#[test]
+fn narrow_column_blocks_on_every_simd_path() {
+    let mut rng = Rng::new(19);
+    for level in SimdLevel::available() {
+        force_simd(Some(level)).unwrap();
+        for small in 1..=4 {
+            for (big, k) in [(64, 3), (77, 300), (130, 40), (200, 1)] {
+                check::<f64>((big, small, k), 1e-15, &mut rng);
+                check::<f64>((small, big, k), 1e-15, &mut rng);
+                check::<f32>((big, small, k), 1e-6, &mut rng);
+                check::<f32>((small, big, k), 1e-6, &mut rng);
             }
         }
     }
