@@ -122,10 +122,11 @@ macro_rules! avx2_kernel {
             unsafe { blocked::<$t, $kernel, SMALL_PANEL>(prob) }
         }
 
-        /// [`$run`] for products whose panel needs the large buffer, in its own stack frame.
+        /// The blocked product above, for products whose panel needs the large buffer, in its own
+        /// stack frame.
         ///
         /// # Safety
-        /// As [`$run`].
+        /// As the blocked product above.
         #[target_feature(enable = $features)]
         #[inline(never)]
         unsafe fn $run_large(prob: &Problem<$t>) {
