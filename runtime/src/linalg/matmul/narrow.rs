@@ -141,10 +141,71 @@ pub(super) unsafe fn put<T: Real>(p: &Problem<T>, i: usize, j: usize, v: T) {
     }
 }
 
+/// Horizontal sums in registers, in the fixed order `lanes[l] += lanes[l + half]` for halves
+/// of the width down to one (the order of the scalar loop they replace, so the same bits).
+mod hsum {
+    use std::arch::x86_64::*;
+
+    /// Four f64 lanes.
+    ///
+    /// # Safety
+    /// The CPU has AVX.
+    #[inline(always)]
+    pub(super) unsafe fn pd256(v: __m256d) -> f64 {
+        // SAFETY: forwarded.
+        unsafe {
+            let x = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
+            _mm_cvtsd_f64(_mm_add_sd(x, _mm_unpackhi_pd(x, x)))
+        }
+    }
+
+    /// Eight f64 lanes.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F.
+    #[inline(always)]
+    pub(super) unsafe fn pd512(v: __m512d) -> f64 {
+        // SAFETY: forwarded.
+        unsafe {
+            pd256(_mm256_add_pd(
+                _mm512_castpd512_pd256(v),
+                _mm512_extractf64x4_pd::<1>(v),
+            ))
+        }
+    }
+
+    /// Eight f32 lanes.
+    ///
+    /// # Safety
+    /// The CPU has AVX.
+    #[inline(always)]
+    pub(super) unsafe fn ps256(v: __m256) -> f32 {
+        // SAFETY: forwarded.
+        unsafe {
+            let x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let y = _mm_add_ps(x, _mm_movehl_ps(x, x));
+            _mm_cvtss_f32(_mm_add_ss(y, _mm_shuffle_ps::<1>(y, y)))
+        }
+    }
+
+    /// Sixteen f32 lanes.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F.
+    #[inline(always)]
+    pub(super) unsafe fn ps512(v: __m512) -> f32 {
+        // SAFETY: forwarded.
+        unsafe {
+            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+            ps256(_mm256_add_ps(_mm512_castps512_ps256(v), hi))
+        }
+    }
+}
+
 /// The kernels for one vector width, written with intrinsics (`$w` lanes of `$t`).
 macro_rules! narrow {
     ($features:literal, $name:ident, $t:ty, $w:expr, $regs:expr, $vec:ty, $zero:ident, $load:ident,
-     $set1:ident, $fma:ident, $store:ident) => {
+     $set1:ident, $fma:ident, $store:ident, $hsum:path) => {
         /// `C (+)= A·B` for a product that [`applies`], with `$w`-lane vectors.
         ///
         /// # Safety
@@ -190,22 +251,6 @@ macro_rules! narrow {
                     3 => rows::<3>(p, bcol, kp),
                     _ => rows::<4>(p, bcol, kp),
                 }
-            }
-
-            /// Horizontal sum in a fixed order.
-            #[inline(always)]
-            unsafe fn hsum(v: $vec) -> $t {
-                let mut lanes = [0.0 as $t; W];
-                // SAFETY: W elements.
-                unsafe { $store(lanes.as_mut_ptr(), v) };
-                let mut half = W / 2;
-                while half > 0 {
-                    for l in 0..half {
-                        lanes[l] += lanes[l + half];
-                    }
-                    half /= 2;
-                }
-                lanes[0]
             }
 
             /// `A` row-major: four rows × N columns of dot products along k.
@@ -254,7 +299,7 @@ macro_rules! narrow {
                         for r in 0..R {
                             if r < rows {
                                 for j in 0..N {
-                                    put(p, i0 + r, j, hsum(acc[r][j]));
+                                    put(p, i0 + r, j, $hsum(acc[r][j]));
                                 }
                             }
                         }
@@ -372,7 +417,8 @@ narrow!(
     _mm256_loadu_pd,
     _mm256_set1_pd,
     _mm256_fmadd_pd,
-    _mm256_storeu_pd
+    _mm256_storeu_pd,
+    hsum::pd256
 );
 narrow!(
     "avx512f,avx2,fma",
@@ -385,7 +431,8 @@ narrow!(
     _mm512_loadu_pd,
     _mm512_set1_pd,
     _mm512_fmadd_pd,
-    _mm512_storeu_pd
+    _mm512_storeu_pd,
+    hsum::pd512
 );
 narrow!(
     "avx2,fma",
@@ -398,7 +445,8 @@ narrow!(
     _mm256_loadu_ps,
     _mm256_set1_ps,
     _mm256_fmadd_ps,
-    _mm256_storeu_ps
+    _mm256_storeu_ps,
+    hsum::ps256
 );
 narrow!(
     "avx512f,avx2,fma",
@@ -411,5 +459,6 @@ narrow!(
     _mm512_loadu_ps,
     _mm512_set1_ps,
     _mm512_fmadd_ps,
-    _mm512_storeu_ps
+    _mm512_storeu_ps,
+    hsum::ps512
 );
