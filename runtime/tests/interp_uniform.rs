@@ -123,3 +123,46 @@ fn one_time_batch_equals_row_by_row_and_per_row_times() {
         }
     }
 }
+
+/// Row-uniform values kept as one row (never copied) are read only as one row: with every
+/// scratch element NaN before each call, the one-time passes still equal the per-row-time ones
+/// (which never keep a value as one row) bit for bit.
+#[test]
+fn values_kept_as_one_row_are_read_only_as_one_row() {
+    for trace in [Trace::Exact, Trace::Hutchinson] {
+        let m = model(trace);
+        let [eval, vjp, ..] = m.one_row_steps();
+        assert!(eval >= 2 && vjp >= 2, "{trace:?}: {eval} {vjp}");
+        let d = m.dim();
+        let (t, x, lam) = (0.7, random(BATCH * d, 21), random(BATCH * d, 22));
+        let ts = vec![t; BATCH];
+        let n = m.params().len();
+        let nan_scratch = || vec![f64::NAN; m.scratch_len(BATCH)];
+        let (mut dx, mut dx_rows) = (vec![0.0; BATCH * d], vec![0.0; BATCH * d]);
+        m.eval(t, &x, &mut dx, &mut nan_scratch());
+        m.eval_at(&ts, &x, &mut dx_rows, &mut nan_scratch());
+        assert_eq!(dx, dx_rows, "{trace:?}: eval");
+        let (mut gx, mut gp) = (vec![0.0; BATCH * d], vec![0.0; n]);
+        m.vjp(t, &x, &lam, &mut gx, &mut gp, &mut nan_scratch());
+        let (mut gx_rows, mut gp_rows) = (vec![0.0; BATCH * d], vec![0.0; n]);
+        m.vjp_at(
+            &ts,
+            &x,
+            &lam,
+            &mut gx_rows,
+            &mut gp_rows,
+            &mut nan_scratch(),
+        );
+        assert_eq!(gx, gx_rows, "{trace:?}: vjp gx");
+        assert!(rel(&gp, &gp_rows) < 1e-14, "{trace:?}: vjp gp");
+        let mut tape = vec![f64::NAN; m.tape_len(BATCH)];
+        let mut dx_taped = vec![0.0; BATCH * d];
+        m.eval_taped(t, &x, &mut dx_taped, &mut tape);
+        assert_eq!(dx, dx_taped, "{trace:?}: eval_taped");
+        let (mut gx_taped, mut gp_taped) = (vec![0.0; BATCH * d], vec![0.0; n]);
+        let mut s = nan_scratch();
+        m.backward_taped(t, &x, &tape, &lam, &mut gx_taped, &mut gp_taped, &mut s);
+        assert_eq!(gx, gx_taped, "{trace:?}: backward_taped gx");
+        assert!(rel(&gp, &gp_taped) < 1e-14, "{trace:?}: backward_taped gp");
+    }
+}

@@ -10,6 +10,7 @@
 use super::op_kernels as k;
 use symplode_codegen::plan::{Arena, Finish, Kernel, Len, Plan, Slot, Step};
 
+use super::uniform::RowPlan;
 use crate::linalg::conv2d as c2;
 use crate::real::Real;
 
@@ -65,8 +66,8 @@ pub(crate) struct Mem<'a, T> {
     tape_globals: usize,
     batch: usize,
     /// Per step: computed on the first row and copied when the batch runs at one time
-    /// ([`super::uniform`]; empty: never).
-    uniform: &'a [bool],
+    /// ([`super::uniform`]), and which of those stay one row.
+    rows: &'a RowPlan,
     _borrow: std::marker::PhantomData<&'a mut [T]>,
 }
 
@@ -101,7 +102,7 @@ impl<'a, T: Real> Mem<'a, T> {
         scratch_globals: usize,
         tape_globals: usize,
         batch: usize,
-        uniform: &'a [bool],
+        rows: &'a RowPlan,
     ) -> Self {
         Mem {
             x: Region::read(b.x),
@@ -121,7 +122,7 @@ impl<'a, T: Real> Mem<'a, T> {
             scratch_globals,
             tape_globals,
             batch,
-            uniform,
+            rows,
             _borrow: std::marker::PhantomData,
         }
     }
@@ -194,8 +195,9 @@ impl<'a, T: Real> Mem<'a, T> {
 }
 
 /// A hook called before each step with its index: `true` means the hook has done the step
-/// (the network JIT runs fused elementwise chains this way), `false` runs it as usual.
-pub(crate) type Hook<'h, T> = &'h mut dyn FnMut(usize, &Mem<'_, T>) -> bool;
+/// (the network JIT runs fused elementwise chains this way), `false` runs it as usual. `None`:
+/// every step runs as planned (and row-uniform values may stay one row, [`RowPlan::lazy`]).
+pub(crate) type Hook<'h, T> = Option<&'h mut dyn FnMut(usize, &Mem<'_, T>) -> bool>;
 
 /// The time a program runs at: one for the whole batch, or one per row (per-sample steps).
 #[derive(Clone, Copy, Debug)]
@@ -206,25 +208,29 @@ pub(crate) enum Times<'t, T> {
     Rows(&'t [T]),
 }
 
-/// Runs `prog` at time `t`, offering every step to `hook` first (a hook that always
-/// returns `false` runs the program as planned).
+/// Runs `prog` at time `t`, offering every step to `hook` first (none: the program as
+/// planned).
 pub(super) fn run_hooked<T: Real>(
     prog: &Plan,
     mem: &Mem<'_, T>,
     t: Times<'_, T>,
-    hook: Hook<'_, T>,
+    mut hook: Hook<'_, T>,
 ) {
     let batch = mem.batch;
     let one_time = matches!(t, Times::One(_));
+    // Row-uniform values may stay one row only when every step runs here.
+    let one_row = one_time && batch > 1 && hook.is_none();
     for (index, step) in prog.steps.iter().enumerate() {
-        if hook(index, mem) {
+        if let Some(h) = hook.as_mut()
+            && h(index, mem)
+        {
             continue;
         }
         // SAFETY (for every `get`/`get_mut` below): the plan never gives a step an operand
         // whose buffer overlaps the output's, except an elementwise operand in the very
         // same buffer, which is passed as `None` and read through the output slice.
         let y = unsafe { mem.get_mut(step.out, step.len) };
-        let uniform = one_time && batch > 1 && mem.uniform.get(index) == Some(&true);
+        let uniform = one_time && batch > 1 && mem.rows.uniform.get(index) == Some(&true);
         if uniform {
             // The first row from the first rows of the operands, then copied (see
             // `super::uniform`): every batched operand is row-uniform.
@@ -244,9 +250,26 @@ pub(super) fn run_hooked<T: Real>(
             };
             let (first, rest) = y.split_at_mut(w);
             run_step(step, mem, first, &arg, 1, t);
-            for row in rest.chunks_exact_mut(w) {
-                row.copy_from_slice(first);
+            if !(one_row && mem.rows.lazy[index]) {
+                for row in rest.chunks_exact_mut(w) {
+                    row.copy_from_slice(first);
+                }
             }
+            continue;
+        }
+        let row_args = if one_row { mem.rows.row_args[index] } else { 0 };
+        if row_args != 0
+            && let Kernel::Binary { op, wa, .. } = step.kernel
+        {
+            // One operand is a row-uniform value kept as one row: broadcast it.
+            let row_left = row_args & 1 != 0;
+            let (row_at, wide_at) = if row_left { (0, 1) } else { (1, 0) };
+            let (rs, rl) = step.args[row_at];
+            // SAFETY: as above; the row's buffer is not the output's (`RowPlan`).
+            let row = unsafe { &mem.get(rs, rl)[..wa] };
+            let (ws, wl) = step.args[wide_at];
+            let wide = (ws != step.out).then(|| unsafe { mem.get(ws, wl) });
+            k::binary_row(op, y, wide, row, row_left);
             continue;
         }
         let arg = |i: usize| -> Option<&[T]> {
@@ -280,8 +303,47 @@ pub(super) fn run_hooked<T: Real>(
 }
 
 /// Runs one step's kernel: output `y`, operands from `arg` (`None`: the output's own buffer),
-/// `batch` rows.
+/// `batch` rows; its elementwise loops compiled for the widest SIMD level in effect
+/// ([`crate::linalg::simd::widest`]: same bits on every path).
 fn run_step<'s, T: Real>(
+    step: &Step,
+    mem: &Mem<'_, T>,
+    y: &mut [T],
+    arg: &dyn Fn(usize) -> Option<&'s [T]>,
+    batch: usize,
+    t: Times<'_, T>,
+) {
+    crate::linalg::simd::widest(StepRun {
+        step,
+        mem,
+        y,
+        arg,
+        batch,
+        t,
+    });
+}
+
+/// The arguments of one [`run_step`], run by [`widest`](crate::linalg::simd::widest).
+struct StepRun<'r, 's, 'm, T> {
+    step: &'r Step,
+    mem: &'r Mem<'m, T>,
+    y: &'r mut [T],
+    arg: &'r dyn Fn(usize) -> Option<&'s [T]>,
+    batch: usize,
+    t: Times<'r, T>,
+}
+
+impl<T: Real> crate::linalg::simd::Widened for StepRun<'_, '_, '_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        run_step_body(self.step, self.mem, self.y, self.arg, self.batch, self.t);
+    }
+}
+
+/// [`run_step`]'s body, inlined into each SIMD level's instance.
+#[inline(always)]
+fn run_step_body<'s, T: Real>(
     step: &Step,
     mem: &Mem<'_, T>,
     y: &mut [T],

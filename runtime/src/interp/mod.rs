@@ -82,8 +82,8 @@ pub struct Interpreted<T: Real> {
     plans: NetworkPlans,
     /// Each program's constants in `T` (the order of [`NetworkPlans::all`]).
     consts: [Vec<T>; 4],
-    /// Each program's row-uniform steps ([`uniform::uniform_steps`]).
-    uniform: [Vec<bool>; 4],
+    /// Each program's row-uniform steps and the ones kept as one row ([`uniform::RowPlan`]).
+    uniform: [uniform::RowPlan; 4],
     /// The compiled tangent system of the graph, built on first use.
     tangent: TangentCache<T>,
 }
@@ -144,7 +144,7 @@ impl<T: Real> Interpreted<T> {
         let consts = plans
             .all()
             .map(|p| p.consts.iter().map(|&c| T::of(c)).collect());
-        let uniform = plans.all().map(uniform::uniform_steps);
+        let uniform = plans.all().map(uniform::RowPlan::new);
         Ok(Interpreted {
             aux: AuxInputs::new(
                 graph
@@ -169,7 +169,15 @@ impl<T: Real> Interpreted<T> {
     pub fn row_uniform_steps(&self) -> [usize; 4] {
         self.uniform
             .each_ref()
-            .map(|u| u.iter().filter(|&&b| b).count())
+            .map(|u| u.uniform.iter().filter(|&&b| b).count())
+    }
+
+    /// How many of [`Interpreted::row_uniform_steps`] keep their value as one row (never
+    /// copied to the others: every reader reads one row) when no hook runs steps.
+    pub fn one_row_steps(&self) -> [usize; 4] {
+        self.uniform
+            .each_ref()
+            .map(|u| u.lazy.iter().filter(|&&b| b).count())
     }
 
     /// The graph being run (after CSE and DCE).
@@ -264,26 +272,25 @@ impl<T: Real> Dynamics<T> for Interpreted<T> {
     }
 
     fn eval(&self, t: T, x: &[T], dx: &mut [T], scratch: &mut [T]) {
-        self.eval_hooked(t, x, dx, scratch, &mut |_, _| false)
+        self.eval_hooked(t, x, dx, scratch, None)
     }
 
     fn eval_at(&self, t: &[T], x: &[T], dx: &mut [T], scratch: &mut [T]) {
         check_len("t", t.len(), x.len() / self.dim.max(1));
-        self.eval_times_hooked(Times::Rows(t), x, dx, scratch, &mut |_, _| false)
+        self.eval_times_hooked(Times::Rows(t), x, dx, scratch, None)
     }
 
     fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
-        self.vjp_hooked(t, x, lam, gx, gp, scratch, &mut |_, _| false)
+        self.vjp_hooked(t, x, lam, gx, gp, scratch, None)
     }
 
     fn vjp_at(&self, t: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
         check_len("t", t.len(), x.len() / self.dim.max(1));
-        let never = &mut |_: usize, _: &Mem<'_, T>| false;
-        self.vjp_times_hooked(Times::Rows(t), x, lam, gx, gp, scratch, never)
+        self.vjp_times_hooked(Times::Rows(t), x, lam, gx, gp, scratch, None)
     }
 
     fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
-        self.eval_taped_hooked(t, x, dx, tape, &mut |_, _| false)
+        self.eval_taped_hooked(t, x, dx, tape, None)
     }
 
     fn backward_taped(
@@ -296,7 +303,7 @@ impl<T: Real> Dynamics<T> for Interpreted<T> {
         gp: &mut [T],
         scratch: &mut [T],
     ) {
-        self.backward_taped_hooked(t, x, tape, lam, gx, gp, scratch, &mut |_, _| false)
+        self.backward_taped_hooked(t, x, tape, lam, gx, gp, scratch, None)
     }
 
     fn second_order(&self) -> Option<&dyn SecondOrder<T>> {

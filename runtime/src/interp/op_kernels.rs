@@ -147,6 +147,7 @@ pub fn batch_sum<T: Real>(g: &mut [T], x: &[T], w: usize, acc: bool) {
 }
 
 /// `dst += src` elementwise (a program's finishing accumulation into `gp`).
+#[inline(always)]
 pub fn add_into<T: Real>(dst: &mut [T], src: &[T]) {
     for (g, &v) in dst.iter_mut().zip(src) {
         *g += v;
@@ -154,6 +155,7 @@ pub fn add_into<T: Real>(dst: &mut [T], src: &[T]) {
 }
 
 /// Every row a copy of `x`.
+#[inline(always)]
 pub fn broadcast_rows<T: Real>(y: &mut [T], x: &[T], w: usize) {
     for r in y.chunks_exact_mut(w) {
         r.copy_from_slice(x);
@@ -168,6 +170,7 @@ fn map<T: Real>(y: &mut [T], f: impl Fn(T) -> T) {
 }
 
 /// `y = op(x)` (`x == None`: in place), through the runtime's one elementwise kernel.
+#[inline(always)]
 pub fn unary<T: Real>(op: UnaryOp, y: &mut [T], x: Option<&[T]>) {
     if let Some(x) = x {
         y.copy_from_slice(x);
@@ -176,12 +179,14 @@ pub fn unary<T: Real>(op: UnaryOp, y: &mut [T], x: Option<&[T]>) {
 }
 
 /// `out = g · (1 − y²)` (`None`: read from `out`).
+#[inline(always)]
 pub fn tanh_grad<T: Real>(out: &mut [T], g: Option<&[T]>, y: Option<&[T]>) {
     let one = T::one();
     zip2(out, g, y, |g, y| g * (one - y * y));
 }
 
 /// `y = c·x` (`x == None`: in place).
+#[inline(always)]
 pub fn scale<T: Real>(y: &mut [T], x: Option<&[T]>, c: f64) {
     let c = T::of(c);
     match x {
@@ -247,6 +252,7 @@ fn zip_col<T: Real>(
     }
 }
 
+#[inline(always)]
 fn binary_with<T: Real>(
     y: &mut [T],
     a: Option<&[T]>,
@@ -266,6 +272,7 @@ fn binary_with<T: Real>(
 }
 
 /// `y = op(a, b)`, with `[B,1]` broadcasting (`wa`, `wb` batched widths, both 0 for globals).
+#[inline(always)]
 pub fn binary<T: Real>(
     op: BinaryOp,
     y: &mut [T],
@@ -282,7 +289,55 @@ pub fn binary<T: Real>(
     }
 }
 
+/// `y = op(a, b)` where one operand is one row `row [w]` read for every row of the other
+/// (`row_left`: the row is `a`), the other `wide [B,w]` (`None`: read from `y`). Each element
+/// is the same operation on the same values as [`binary`] on the row copied `B` times.
+#[inline(always)]
+pub fn binary_row<T: Real>(
+    op: BinaryOp,
+    y: &mut [T],
+    wide: Option<&[T]>,
+    row: &[T],
+    row_left: bool,
+) {
+    match op {
+        BinaryOp::Add => with_row(y, wide, row, row_left, |x, z| x + z),
+        BinaryOp::Sub => with_row(y, wide, row, row_left, |x, z| x - z),
+        BinaryOp::Mul => with_row(y, wide, row, row_left, |x, z| x * z),
+        BinaryOp::Div => with_row(y, wide, row, row_left, |x, z| x / z),
+    }
+}
+
+#[inline(always)]
+fn with_row<T: Real>(
+    y: &mut [T],
+    wide: Option<&[T]>,
+    row: &[T],
+    row_left: bool,
+    f: impl Fn(T, T) -> T,
+) {
+    let w = row.len();
+    let g = |v: T, r: T| if row_left { f(r, v) } else { f(v, r) };
+    match wide {
+        Some(x) => {
+            for (yr, xr) in y.chunks_exact_mut(w).zip(x.chunks_exact(w)) {
+                for ((o, &v), &r) in yr.iter_mut().zip(xr).zip(row) {
+                    *o = g(v, r);
+                }
+            }
+        }
+        None => {
+            for yr in y.chunks_exact_mut(w) {
+                for (o, &r) in yr.iter_mut().zip(row) {
+                    *o = g(*o, r);
+                }
+            }
+        }
+    }
+}
+
 /// Copies `part [B,pw]` into columns `at..at + pw` of `y [B,w]`.
+#[inline(always)]
 pub fn concat_part<T: Real>(y: &mut [T], part: &[T], w: usize, at: usize, pw: usize) {
     for (r, p) in y.chunks_exact_mut(w).zip(part.chunks_exact(pw)) {
         r[at..at + pw].copy_from_slice(p);
@@ -290,6 +345,7 @@ pub fn concat_part<T: Real>(y: &mut [T], part: &[T], w: usize, at: usize, pw: us
 }
 
 /// Columns `start..start + len` of `x [B,w]`.
+#[inline(always)]
 pub fn slice<T: Real>(y: &mut [T], x: &[T], w: usize, start: usize, len: usize) {
     for (r, xr) in y.chunks_exact_mut(len).zip(x.chunks_exact(w)) {
         r.copy_from_slice(&xr[start..start + len]);
@@ -297,6 +353,7 @@ pub fn slice<T: Real>(y: &mut [T], x: &[T], w: usize, start: usize, len: usize) 
 }
 
 /// Sums of consecutive groups of `size`.
+#[inline(always)]
 pub fn sum_groups<T: Real>(y: &mut [T], x: &[T], size: usize) {
     for (o, grp) in y.iter_mut().zip(x.chunks_exact(size)) {
         let mut s = T::zero();
@@ -308,6 +365,7 @@ pub fn sum_groups<T: Real>(y: &mut [T], x: &[T], size: usize) {
 }
 
 /// Each element repeated `size` times.
+#[inline(always)]
 pub fn repeat_groups<T: Real>(y: &mut [T], x: &[T], size: usize) {
     for (grp, &v) in y.chunks_exact_mut(size).zip(x) {
         grp.fill(v);

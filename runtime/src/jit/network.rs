@@ -211,19 +211,24 @@ impl<T: JitReal> Dynamics<T> for JitNetwork<T> {
 
     fn eval(&self, t: T, x: &[T], dx: &mut [T], scratch: &mut [T]) {
         self.interp
-            .eval_hooked(t, x, dx, scratch, &mut |i, m| self.hook(0, i, m, t))
+            .eval_hooked(t, x, dx, scratch, Some(&mut |i, m| self.hook(0, i, m, t)))
     }
 
     fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
-        self.interp
-            .vjp_hooked(t, x, lam, gx, gp, scratch, &mut |i, m| {
-                self.hook(1, i, m, t)
-            })
+        self.interp.vjp_hooked(
+            t,
+            x,
+            lam,
+            gx,
+            gp,
+            scratch,
+            Some(&mut |i, m| self.hook(1, i, m, t)),
+        )
     }
 
     fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
         self.interp
-            .eval_taped_hooked(t, x, dx, tape, &mut |i, m| self.hook(2, i, m, t))
+            .eval_taped_hooked(t, x, dx, tape, Some(&mut |i, m| self.hook(2, i, m, t)))
     }
 
     fn backward_taped(
@@ -236,9 +241,15 @@ impl<T: JitReal> Dynamics<T> for JitNetwork<T> {
         gp: &mut [T],
         scratch: &mut [T],
     ) {
-        self.interp
-            .backward_taped_hooked(t, x, tape, lam, gx, gp, scratch, &mut |i, m| {
-                self.hook(3, i, m, t)
-            })
+        self.interp.backward_taped_hooked(
+            t,
+            x,
+            tape,
+            lam,
+            gx,
+            gp,
+            scratch,
+            Some(&mut |i, m| self.hook(3, i, m, t)),
+        )
     }
 }

@@ -20,6 +20,7 @@
 use symplode_codegen::ir::{Activation, UnaryOp};
 
 use crate::linalg::fastmath::logistic::FastOp;
+use crate::linalg::simd::{Widened, widest};
 use crate::real::Real;
 
 /// Numerically stable logistic sigmoid: never computes `exp` of a positive number.
@@ -49,6 +50,7 @@ fn zip_slice<T: Real>(g: &mut [T], s: &[T], f: impl Fn(T, T) -> T) {
 
 /// `y[i] ← op(y[i])` for every elementwise op of the IR (`tanh` vectorised through
 /// [`Real::tanh_slice`]).
+#[inline(always)]
 pub fn unary_in_place<T: Real>(op: UnaryOp, y: &mut [T]) {
     let (zero, one) = (T::zero(), T::one());
     match op {
@@ -145,8 +147,29 @@ impl ActivationKernels for Activation {
 
     fn mul_derivative<T: Real>(self, saved: &[T], g: &mut [T]) {
         debug_assert_eq!(saved.len(), g.len());
+        widest(MulDerivative {
+            act: self,
+            saved,
+            g,
+        });
+    }
+}
+
+/// One [`ActivationKernels::mul_derivative`], compiled per SIMD level ([`widest`]: the same
+/// bits on every path).
+struct MulDerivative<'a, T> {
+    act: Activation,
+    saved: &'a [T],
+    g: &'a mut [T],
+}
+
+impl<T: Real> Widened for MulDerivative<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let MulDerivative { act, saved, g } = self;
         let one = T::one();
-        match self {
+        match act {
             // PyTorch tanh_backward: g · (1 − y²).
             Activation::Tanh => zip_slice(g, saved, |g, y| g * (one - y * y)),
             // sigmoid(x) = 1 − e^{−softplus(x)}, accurate for every y ≥ 0 through expm1.

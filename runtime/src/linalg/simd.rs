@@ -146,3 +146,54 @@ pub fn force_simd(level: Option<SimdLevel>) -> Result<(), UnsupportedSimd> {
     }
     Ok(())
 }
+
+/// A computation [`widest`] compiles once per SIMD level. Implement [`Widened::run`] with
+/// `#[inline(always)]` (and inline what it calls) so that its loops land in each level's
+/// instance: a closure would be compiled once, outside them.
+pub trait Widened {
+    /// What the computation returns.
+    type Output;
+    /// The computation.
+    fn run(self) -> Self::Output;
+}
+
+/// Runs `body` compiled for the widest SIMD level in effect ([`simd_level`]): the plain
+/// elementwise loops inlined into [`Widened::run`] become 512- or 256-bit vector code instead
+/// of the baseline target's 128-bit SSE2. Each element is computed by the same operations in
+/// the same order at every width (Rust neither reassociates nor fuses float operations), so
+/// the result is the same bit for bit on every path; only speed differs. Functions `run`
+/// calls but does not inline keep their own code (and their own dispatch).
+#[inline(always)]
+pub fn widest<W: Widened>(body: W) -> W::Output {
+    #[cfg(target_arch = "x86_64")]
+    match simd_level() {
+        // SAFETY: `simd_level` never exceeds the detected level, so the CPU has the features.
+        SimdLevel::Avx512 => return unsafe { widest_avx512(body) },
+        // SAFETY: as above.
+        SimdLevel::Avx2 => return unsafe { widest_avx2(body) },
+        SimdLevel::Portable => {}
+    }
+    body.run()
+}
+
+/// `body` compiled with AVX-512F/DQ (and AVX2, FMA).
+///
+/// # Safety
+/// The CPU supports AVX-512F, AVX-512DQ, AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx2,fma")]
+#[inline(never)]
+unsafe fn widest_avx512<W: Widened>(body: W) -> W::Output {
+    body.run()
+}
+
+/// `body` compiled with AVX2 and FMA.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline(never)]
+unsafe fn widest_avx2<W: Widened>(body: W) -> W::Output {
+    body.run()
+}
