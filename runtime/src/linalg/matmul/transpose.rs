@@ -14,8 +14,8 @@ pub(super) trait Transpose4: Real {
     /// Writes `dst[s·dld + q] = src[q·ld + s]` for `q, s < 4`.
     ///
     /// # Safety
-    /// Both blocks are in bounds; the CPU has AVX (inlined into the kernels' functions, which
-    /// enable AVX2).
+    /// Both blocks are in bounds; the CPU has AVX (inlined into [`pack_transposed`], which
+    /// enables it).
     unsafe fn t4(src: *const Self, ld: usize, dst: *mut Self, dld: usize);
 }
 
@@ -80,6 +80,26 @@ pub(super) unsafe fn pack_b<T: Transpose4>(
         // SAFETY: forwarded.
         return unsafe { pack_panel(p, p0, kc, j0, nr, nr_full, panel) };
     }
+    // SAFETY: forwarded; rs_b = 1.
+    unsafe { pack_transposed(p, p0, kc, j0, nr, nr_full, panel) }
+}
+
+/// The transposing loop of [`pack_b`], out of line: it stays out of the small products'
+/// function, whose size costs them (their `B` is row-major).
+///
+/// # Safety
+/// As [`pack_b`], with `rs_b = 1`.
+#[target_feature(enable = "avx")]
+#[inline(never)]
+unsafe fn pack_transposed<T: Transpose4>(
+    p: &Problem<T>,
+    p0: usize,
+    kc: usize,
+    j0: usize,
+    nr: usize,
+    nr_full: usize,
+    panel: *mut T,
+) {
     let ld = p.cs_b;
     let (kc4, nr4) = (kc / 4 * 4, nr / 4 * 4);
     // SAFETY: every source index is (p0 + pp) + (j0 + j)·ld with pp < kc, j < nr: inside B;
