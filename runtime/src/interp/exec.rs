@@ -256,6 +256,7 @@ pub(super) fn run_hooked<T: Real>(
                 arg: &arg,
                 batch: 1,
                 t,
+                row_args: 0,
             });
             if !(one_row && mem.rows.lazy[index]) {
                 for row in rest.chunks_exact_mut(w) {
@@ -264,21 +265,8 @@ pub(super) fn run_hooked<T: Real>(
             }
             continue;
         }
+        // Operands that are row-uniform values kept as one row (broadcast by the kernel).
         let row_args = if one_row { mem.rows.row_args[index] } else { 0 };
-        if row_args != 0
-            && let Kernel::Binary { op, wa, .. } = step.kernel
-        {
-            // One operand is a row-uniform value kept as one row: broadcast it.
-            let row_left = row_args & 1 != 0;
-            let (row_at, wide_at) = if row_left { (0, 1) } else { (1, 0) };
-            let (rs, rl) = step.args[row_at];
-            // SAFETY: as above; the row's buffer is not the output's (`RowPlan`).
-            let row = unsafe { &mem.get(rs, rl)[..wa] };
-            let (ws, wl) = step.args[wide_at];
-            let wide = (ws != step.out).then(|| unsafe { mem.get(ws, wl) });
-            k::binary_row(op, y, wide, row, row_left);
-            continue;
-        }
         let arg = |i: usize| -> Option<&[T]> {
             let (s, l) = step.args[i];
             if s == step.out {
@@ -294,6 +282,7 @@ pub(super) fn run_hooked<T: Real>(
             arg: &arg,
             batch,
             t,
+            row_args,
         });
     }
     for f in &prog.finish {
@@ -331,6 +320,8 @@ struct StepRun<'r, 's, 'm, T> {
     arg: &'r dyn Fn(usize) -> Option<&'s [T]>,
     batch: usize,
     t: Times<'r, T>,
+    /// Bit i: operand i is one row read for every row ([`RowPlan::row_args`]).
+    row_args: u8,
 }
 
 impl<T: Real> crate::linalg::simd::Widened for StepRun<'_, '_, '_, T> {
@@ -345,6 +336,7 @@ impl<T: Real> crate::linalg::simd::Widened for StepRun<'_, '_, '_, T> {
             arg,
             batch,
             t,
+            row_args,
         } = self;
         let a = |i: usize| arg(i).unwrap_or(&[]);
         match &step.kernel {
@@ -381,6 +373,17 @@ impl<T: Real> crate::linalg::simd::Widened for StepRun<'_, '_, '_, T> {
             Kernel::BroadcastRows { w } => k::broadcast_rows(y, a(0), *w),
             Kernel::Unary(op) => k::unary(*op, y, arg(0)),
             Kernel::TanhGrad => k::tanh_grad(y, arg(0), arg(1)),
+            Kernel::Binary { op, wa, .. } if row_args != 0 => {
+                // One operand is a row-uniform value kept as one row (`RowPlan`: never the
+                // output's buffer; the other one may be).
+                let row_left = row_args & 1 != 0;
+                let (row, wide) = if row_left {
+                    (a(0), arg(1))
+                } else {
+                    (a(1), arg(0))
+                };
+                k::binary_row(*op, y, wide, &row[..*wa], row_left);
+            }
             Kernel::Binary { op, wa, wb } => k::binary(*op, y, arg(0), arg(1), *wa, *wb),
             Kernel::Scale(c) => k::scale(y, arg(0), *c),
             Kernel::Concat(widths) => {
