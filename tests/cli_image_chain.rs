@@ -8,11 +8,13 @@
 #![cfg(feature = "cli")]
 
 mod common;
+#[path = "common/flow_cli.rs"]
+mod flow_cli;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use common::{fails, fresh_dir, log_lines, ok, run, succeeds, tensors, train};
+use flow_cli::{cli_grad, run_toml};
 use symplode::io::{NamedTensor, npy, safetensors};
 use symplode::prelude::*;
 use symplode::runtime::models::image_flow::{ImageFlow, ImageFlowConfig, nll_loss};
@@ -90,33 +92,6 @@ fn library_x0(flow: &mut ImageFlow<f64>, rows: &[f64], seed: u64) -> Vec<f64> {
         .collect()
 }
 
-/// `symplode grad --method m` into `g-m.safetensors`: its tensors by name.
-fn cli_grad(dir: &Path, method: &str) -> BTreeMap<String, Vec<f64>> {
-    let out = format!("g-{method}.safetensors");
-    succeeds(
-        dir,
-        &[
-            "grad",
-            "--model",
-            "flow.toml",
-            "--weights",
-            "w.safetensors",
-            "--x0",
-            "x0.npy",
-            "--noise-seed",
-            "11",
-            "--method",
-            method,
-            "--out",
-            &out,
-        ],
-    );
-    tensors(&dir.join(out))
-        .into_iter()
-        .map(|(n, _, v)| (n, v))
-        .collect()
-}
-
 #[test]
 fn grad_is_the_library_gradient_bit_for_bit_and_exact_methods_agree() {
     let (dir, mut flow, rows) = fixture("image-chain-grad");
@@ -128,7 +103,7 @@ fn grad_is_the_library_gradient_bit_for_bit_and_exact_methods_agree() {
             nll_loss(o, c, D)
         })
         .unwrap();
-    let cli = cli_grad(&dir, "symplectic");
+    let cli = cli_grad(&dir, "symplectic", &[]);
     let mut compared = 0;
     for (b, m) in flow.blocks().iter().enumerate() {
         for t in m.param_tensors() {
@@ -148,7 +123,7 @@ fn grad_is_the_library_gradient_bit_for_bit_and_exact_methods_agree() {
         .collect();
     assert_eq!(cli["x0"], dx, "dL/dx0");
     // Every exact method = backprop, through the command line.
-    let reference = cli_grad(&dir, "backprop");
+    let reference = cli_grad(&dir, "backprop", &[]);
     for method in [
         "symplectic",
         "symplectic-stored",
@@ -156,7 +131,7 @@ fn grad_is_the_library_gradient_bit_for_bit_and_exact_methods_agree() {
         "checkpoint-component",
         "symplectic-binomial",
     ] {
-        let g = cli_grad(&dir, method);
+        let g = cli_grad(&dir, method, &[]);
         for (name, want) in &reference {
             let scale = want.iter().fold(0.0f64, |a, v| a.max(v.abs()));
             let err = g[name]
@@ -212,28 +187,6 @@ fn solve_nll_is_the_library_nll() {
     assert_eq!(states.shape, [4, 3, D + 1]);
     let s: Vec<f64> = states.to_vec();
     assert_eq!(&s[3 * 3 * (D + 1)..], last);
-}
-
-/// A run file on `x.npy`, `iterations` iterations, checkpoints every iteration.
-fn run_toml(out: &str, iterations: u64) -> String {
-    format!(
-        r#"model = "flow.toml"
-out = "{out}"
-iterations = {iterations}
-batch = 4
-shards = 2
-seed = 3
-[data]
-samples = "x.npy"
-[optimizer]
-lr = 0.01
-[validation]
-fraction = 0.25
-every = 2
-[checkpoint]
-every = 1
-"#
-    )
 }
 
 #[test]

@@ -9,11 +9,14 @@
 #![cfg(feature = "cli")]
 
 mod common;
+#[path = "common/flow_cli.rs"]
+mod flow_cli;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::{fails, fresh_dir, log_lines, ok, succeeds, tensors, train};
+use flow_cli::{cli_grad, run_toml};
 use symplode::codegen::ad::Trace;
 use symplode::codegen::ir::{Activation, Graph};
 use symplode::io::{NamedTensor, npy, safetensors};
@@ -92,32 +95,6 @@ fn library_x0(flow: &mut TabularFlow<f64>, rows: &[f64], seed: u64) -> Vec<f64> 
     }
     b.x0.chunks_exact(width)
         .flat_map(|r| r[..=D].iter().copied())
-        .collect()
-}
-
-/// `symplode grad --method m` (and `extra` arguments) into `g-m.safetensors`: its tensors.
-fn cli_grad(dir: &Path, method: &str, extra: &[&str]) -> BTreeMap<String, Vec<f64>> {
-    let out = format!("g-{method}.safetensors");
-    let mut args = vec![
-        "grad",
-        "--model",
-        "flow.toml",
-        "--weights",
-        "w.safetensors",
-        "--x0",
-        "x0.npy",
-        "--noise-seed",
-        "11",
-        "--method",
-        method,
-        "--out",
-        &out,
-    ];
-    args.extend_from_slice(extra);
-    succeeds(dir, &args);
-    tensors(&dir.join(out))
-        .into_iter()
-        .map(|(n, _, v)| (n, v))
         .collect()
 }
 
@@ -258,28 +235,6 @@ fn solve_nll_is_the_blocks_solved_one_after_another() {
     assert_eq!(states.shape, [3, 4, D + 1]);
     let s: Vec<f64> = states.to_vec();
     assert_eq!(&s[2 * 4 * (D + 1)..], &last[..]);
-}
-
-/// A run file on `x.npy`, `iterations` iterations, checkpoints every iteration.
-fn run_toml(out: &str, iterations: u64) -> String {
-    format!(
-        r#"model = "flow.toml"
-out = "{out}"
-iterations = {iterations}
-batch = 4
-shards = 2
-seed = 3
-[data]
-samples = "x.npy"
-[optimizer]
-lr = 0.01
-[validation]
-fraction = 0.25
-every = 2
-[checkpoint]
-every = 1
-"#
-    )
 }
 
 #[test]

@@ -494,8 +494,11 @@ def parse_rust(text):
     return rows
 
 
-def run_rust(repo):
+def run_rust(repo, dtype):
+    # `--f32` prints the f64 table, then the f32 one (parse_rust keeps the last rows per case).
     cmd = ["cargo", "run", "--release", "--example", "speed", "--", "--quick"]
+    if dtype == "f32":
+        cmd.append("--f32")
     load = load_now()
     p = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
     if p.returncode != 0:
@@ -699,8 +702,9 @@ def main():
             text = f.read()
         res["rust"] = dict(source=args.rust_output, rows=parse_rust(text), output=text)
     elif args.rust:
-        text, load = run_rust(args.rust_repo)
-        res["rust"] = dict(source="cargo run --release --example speed -- --quick", rows=parse_rust(text), output=text, load_before=load)
+        text, load = run_rust(args.rust_repo, args.dtype)
+        source = "cargo run --release --example speed -- --quick" + (" --f32" if args.dtype == "f32" else "")
+        res["rust"] = dict(source=source, rows=parse_rust(text), output=text, load_before=load)
     res["end_load"] = load_now()
     with open(args.out, "w") as f:
         json.dump(res, f, indent=1)

@@ -249,7 +249,15 @@ pub(super) fn run_hooked<T: Real>(
                 }
             };
             let (first, rest) = y.split_at_mut(w);
-            run_step(step, mem, first, &arg, 1, t);
+            run_step(StepRun {
+                step,
+                mem,
+                y: first,
+                arg: &arg,
+                batch: 1,
+                t,
+                row_args: 0,
+            });
             if !(one_row && mem.rows.lazy[index]) {
                 for row in rest.chunks_exact_mut(w) {
                     row.copy_from_slice(first);
@@ -257,21 +265,8 @@ pub(super) fn run_hooked<T: Real>(
             }
             continue;
         }
+        // Operands that are row-uniform values kept as one row (broadcast by the kernel).
         let row_args = if one_row { mem.rows.row_args[index] } else { 0 };
-        if row_args != 0
-            && let Kernel::Binary { op, wa, .. } = step.kernel
-        {
-            // One operand is a row-uniform value kept as one row: broadcast it.
-            let row_left = row_args & 1 != 0;
-            let (row_at, wide_at) = if row_left { (0, 1) } else { (1, 0) };
-            let (rs, rl) = step.args[row_at];
-            // SAFETY: as above; the row's buffer is not the output's (`RowPlan`).
-            let row = unsafe { &mem.get(rs, rl)[..wa] };
-            let (ws, wl) = step.args[wide_at];
-            let wide = (ws != step.out).then(|| unsafe { mem.get(ws, wl) });
-            k::binary_row(op, y, wide, row, row_left);
-            continue;
-        }
         let arg = |i: usize| -> Option<&[T]> {
             let (s, l) = step.args[i];
             if s == step.out {
@@ -280,7 +275,15 @@ pub(super) fn run_hooked<T: Real>(
                 Some(unsafe { mem.get(s, l) })
             }
         };
-        run_step(step, mem, y, &arg, batch, t);
+        run_step(StepRun {
+            step,
+            mem,
+            y,
+            arg: &arg,
+            batch,
+            t,
+            row_args,
+        });
     }
     for f in &prog.finish {
         match *f {
@@ -302,28 +305,14 @@ pub(super) fn run_hooked<T: Real>(
     }
 }
 
-/// Runs one step's kernel: output `y`, operands from `arg` (`None`: the output's own buffer),
-/// `batch` rows; its elementwise loops compiled for the widest SIMD level in effect
-/// ([`crate::linalg::simd::widest`]: same bits on every path).
-fn run_step<'s, T: Real>(
-    step: &Step,
-    mem: &Mem<'_, T>,
-    y: &mut [T],
-    arg: &dyn Fn(usize) -> Option<&'s [T]>,
-    batch: usize,
-    t: Times<'_, T>,
-) {
-    crate::linalg::simd::widest(StepRun {
-        step,
-        mem,
-        y,
-        arg,
-        batch,
-        t,
-    });
+/// Runs one step's kernel (output `y`, operands from `arg`, `None`: the output's own buffer,
+/// `batch` rows) with [`widest`](crate::linalg::simd::widest): its elementwise loops compiled
+/// for the widest SIMD level in effect, the same bits on every path.
+fn run_step<T: Real>(step: StepRun<'_, '_, '_, T>) {
+    crate::linalg::simd::widest(step);
 }
 
-/// The arguments of one [`run_step`], run by [`widest`](crate::linalg::simd::widest).
+/// The arguments of one [`run_step`].
 struct StepRun<'r, 's, 'm, T> {
     step: &'r Step,
     mem: &'r Mem<'m, T>,
@@ -331,97 +320,111 @@ struct StepRun<'r, 's, 'm, T> {
     arg: &'r dyn Fn(usize) -> Option<&'s [T]>,
     batch: usize,
     t: Times<'r, T>,
+    /// Bit i: operand i is one row read for every row ([`RowPlan::row_args`]).
+    row_args: u8,
 }
 
 impl<T: Real> crate::linalg::simd::Widened for StepRun<'_, '_, '_, T> {
     type Output = ();
+    /// The step's kernel, inlined into each SIMD level's instance.
     #[inline(always)]
     fn run(self) {
-        run_step_body(self.step, self.mem, self.y, self.arg, self.batch, self.t);
-    }
-}
-
-/// [`run_step`]'s body, inlined into each SIMD level's instance.
-#[inline(always)]
-fn run_step_body<'s, T: Real>(
-    step: &Step,
-    mem: &Mem<'_, T>,
-    y: &mut [T],
-    arg: &dyn Fn(usize) -> Option<&'s [T]>,
-    batch: usize,
-    t: Times<'_, T>,
-) {
-    let a = |i: usize| arg(i).unwrap_or(&[]);
-    match &step.kernel {
-        Kernel::Fill(v) => y.fill(T::of(*v)),
-        Kernel::Time => match t {
-            Times::One(t) => y.fill(t),
-            Times::Rows(ts) => {
-                let w = (y.len() / batch.max(1)).max(1);
-                for (row, &tr) in y.chunks_exact_mut(w).zip(ts) {
-                    row.fill(tr);
+        let StepRun {
+            step,
+            mem,
+            y,
+            arg,
+            batch,
+            t,
+            row_args,
+        } = self;
+        let a = |i: usize| arg(i).unwrap_or(&[]);
+        match &step.kernel {
+            Kernel::Fill(v) => y.fill(T::of(*v)),
+            Kernel::Time => match t {
+                Times::One(t) => y.fill(t),
+                Times::Rows(ts) => {
+                    let w = (y.len() / batch.max(1)).max(1);
+                    for (row, &tr) in y.chunks_exact_mut(w).zip(ts) {
+                        row.fill(tr);
+                    }
+                }
+            },
+            Kernel::Dense { inp, out } => {
+                let b = (step.args.len() > 2).then(|| a(2));
+                k::dense(y, a(0), a(1), b, batch, *inp, *out);
+            }
+            Kernel::DenseTime { k: kk, out } => match t {
+                Times::One(t) => k::dense_time(y, a(0), a(1), a(2), t, batch, *kk, *out),
+                Times::Rows(ts) => k::dense_time_rows(y, a(0), a(1), a(2), ts, batch, *kk, *out),
+            },
+            Kernel::DenseNT { k: kk, m } => k::dense_nt(y, a(0), a(1), batch, *kk, *m),
+            Kernel::DenseNTCols { k: kk, m, cols } => {
+                k::dense_nt_cols(y, a(0), a(1), batch, *kk, *m, *cols)
+            }
+            Kernel::BatchOuterTime { p, k: kk, acc } => match t {
+                Times::One(t) => k::batch_outer_time(y, a(0), a(1), t, batch, *p, *kk, *acc),
+                Times::Rows(ts) => {
+                    k::batch_outer_time_rows(y, a(0), a(1), ts, batch, *p, *kk, *acc)
+                }
+            },
+            Kernel::BatchOuter { p, q, acc } => k::batch_outer(y, a(0), a(1), batch, *p, *q, *acc),
+            Kernel::BatchSum { w, acc } => k::batch_sum(y, a(0), *w, *acc),
+            Kernel::BroadcastRows { w } => k::broadcast_rows(y, a(0), *w),
+            Kernel::Unary(op) => k::unary(*op, y, arg(0)),
+            Kernel::TanhGrad => k::tanh_grad(y, arg(0), arg(1)),
+            Kernel::Binary { op, wa, .. } if row_args != 0 => {
+                // One operand is a row-uniform value kept as one row (`RowPlan`: never the
+                // output's buffer; the other one may be).
+                let row_left = row_args & 1 != 0;
+                let (row, wide) = if row_left {
+                    (a(0), arg(1))
+                } else {
+                    (a(1), arg(0))
+                };
+                k::binary_row(*op, y, wide, &row[..*wa], row_left);
+            }
+            Kernel::Binary { op, wa, wb } => k::binary(*op, y, arg(0), arg(1), *wa, *wb),
+            Kernel::Scale(c) => k::scale(y, arg(0), *c),
+            Kernel::Concat(widths) => {
+                let w: usize = widths.iter().sum();
+                let mut at = 0;
+                for (i, &pw) in widths.iter().enumerate() {
+                    k::concat_part(y, a(i), w, at, pw);
+                    at += pw;
                 }
             }
-        },
-        Kernel::Dense { inp, out } => {
-            let b = (step.args.len() > 2).then(|| a(2));
-            k::dense(y, a(0), a(1), b, batch, *inp, *out);
-        }
-        Kernel::DenseTime { k: kk, out } => match t {
-            Times::One(t) => k::dense_time(y, a(0), a(1), a(2), t, batch, *kk, *out),
-            Times::Rows(ts) => k::dense_time_rows(y, a(0), a(1), a(2), ts, batch, *kk, *out),
-        },
-        Kernel::DenseNT { k: kk, m } => k::dense_nt(y, a(0), a(1), batch, *kk, *m),
-        Kernel::DenseNTCols { k: kk, m, cols } => {
-            k::dense_nt_cols(y, a(0), a(1), batch, *kk, *m, *cols)
-        }
-        Kernel::BatchOuterTime { p, k: kk, acc } => match t {
-            Times::One(t) => k::batch_outer_time(y, a(0), a(1), t, batch, *p, *kk, *acc),
-            Times::Rows(ts) => k::batch_outer_time_rows(y, a(0), a(1), ts, batch, *p, *kk, *acc),
-        },
-        Kernel::BatchOuter { p, q, acc } => k::batch_outer(y, a(0), a(1), batch, *p, *q, *acc),
-        Kernel::BatchSum { w, acc } => k::batch_sum(y, a(0), *w, *acc),
-        Kernel::BroadcastRows { w } => k::broadcast_rows(y, a(0), *w),
-        Kernel::Unary(op) => k::unary(*op, y, arg(0)),
-        Kernel::TanhGrad => k::tanh_grad(y, arg(0), arg(1)),
-        Kernel::Binary { op, wa, wb } => k::binary(*op, y, arg(0), arg(1), *wa, *wb),
-        Kernel::Scale(c) => k::scale(y, arg(0), *c),
-        Kernel::Concat(widths) => {
-            let w: usize = widths.iter().sum();
-            let mut at = 0;
-            for (i, &pw) in widths.iter().enumerate() {
-                k::concat_part(y, a(i), w, at, pw);
-                at += pw;
+            Kernel::Slice { w, start, len } => k::slice(y, a(0), *w, *start, *len),
+            Kernel::SumGroups(size) => k::sum_groups(y, a(0), *size),
+            Kernel::RepeatGroups(size) => k::repeat_groups(y, a(0), *size),
+            Kernel::Stencil { coeffs, n } => k::stencil(y, a(0), coeffs, *n),
+            Kernel::Conv1d(shape) => {
+                let b = (step.args.len() > 2).then(|| a(2));
+                k::conv1d(y, a(0), a(1), b, shape, batch);
             }
+            Kernel::Conv1dT(shape) => k::conv1d_t(y, a(0), a(1), shape, batch),
+            Kernel::Conv1dWGrad { shape, acc } => {
+                k::conv1d_wgrad(y, a(0), a(1), shape, batch, *acc)
+            }
+            Kernel::Conv2d { shape, cols } => {
+                let b = (step.args.len() > 2).then(|| a(2));
+                // SAFETY: the plan gives the im2col scratch a buffer of its own for this step.
+                let cols = unsafe { mem.get_mut(*cols, fixed_len(shape.cols_len())) };
+                c2::conv2d(y, a(0), a(1), b, cols, shape, batch);
+            }
+            Kernel::Conv2dT { shape, cols } => {
+                // SAFETY: as above.
+                let cols = unsafe { mem.get_mut(*cols, fixed_len(shape.cols_len())) };
+                c2::conv2d_t(y, a(0), a(1), cols, shape, batch);
+            }
+            Kernel::Conv2dWGrad { shape, cols, acc } => {
+                // SAFETY: as above.
+                let cols = unsafe { mem.get_mut(*cols, fixed_len(shape.cols_len())) };
+                c2::conv2d_wgrad(y, a(0), a(1), cols, shape, batch, *acc);
+            }
+            Kernel::Squeeze(s) => c2::squeeze(y, a(0), s.c, s.h, s.w, false),
+            Kernel::Unsqueeze(s) => c2::squeeze(y, a(0), s.c, s.h, s.w, true),
         }
-        Kernel::Slice { w, start, len } => k::slice(y, a(0), *w, *start, *len),
-        Kernel::SumGroups(size) => k::sum_groups(y, a(0), *size),
-        Kernel::RepeatGroups(size) => k::repeat_groups(y, a(0), *size),
-        Kernel::Stencil { coeffs, n } => k::stencil(y, a(0), coeffs, *n),
-        Kernel::Conv1d(shape) => {
-            let b = (step.args.len() > 2).then(|| a(2));
-            k::conv1d(y, a(0), a(1), b, shape, batch);
-        }
-        Kernel::Conv1dT(shape) => k::conv1d_t(y, a(0), a(1), shape, batch),
-        Kernel::Conv1dWGrad { shape, acc } => k::conv1d_wgrad(y, a(0), a(1), shape, batch, *acc),
-        Kernel::Conv2d { shape, cols } => {
-            let b = (step.args.len() > 2).then(|| a(2));
-            // SAFETY: the plan gives the im2col scratch a buffer of its own for this step.
-            let cols = unsafe { mem.get_mut(*cols, fixed_len(shape.cols_len())) };
-            c2::conv2d(y, a(0), a(1), b, cols, shape, batch);
-        }
-        Kernel::Conv2dT { shape, cols } => {
-            // SAFETY: as above.
-            let cols = unsafe { mem.get_mut(*cols, fixed_len(shape.cols_len())) };
-            c2::conv2d_t(y, a(0), a(1), cols, shape, batch);
-        }
-        Kernel::Conv2dWGrad { shape, cols, acc } => {
-            // SAFETY: as above.
-            let cols = unsafe { mem.get_mut(*cols, fixed_len(shape.cols_len())) };
-            c2::conv2d_wgrad(y, a(0), a(1), cols, shape, batch, *acc);
-        }
-        Kernel::Squeeze(s) => c2::squeeze(y, a(0), s.c, s.h, s.w, false),
-        Kernel::Unsqueeze(s) => c2::squeeze(y, a(0), s.c, s.h, s.w, true),
     }
 }
 

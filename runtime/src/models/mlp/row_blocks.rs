@@ -12,6 +12,10 @@
 //! a different order of the same sums (equal to rounding). Scratch shrinks to one block's
 //! buffers; the tape of `eval_taped` still holds every row, block k's layers at
 //! `tape_len(k·R)` (block-major: the tape is private to the model).
+//!
+//! R comes from the machine, as the GEMM's K blocks come from its L1d: the same large batch on
+//! two CPUs with different L2 sizes sums its parameter gradient in different blocks (equal to
+//! rounding). [`Mlp::with_row_block`] fixes R where bits must match across machines.
 
 use crate::dynamics::{Dynamics, ParamTensor};
 use crate::linalg::cache::cache_sizes;
