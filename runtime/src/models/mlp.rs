@@ -1,6 +1,6 @@
 //! A batched multilayer perceptron `f(x, t; θ)` configured at run time: layers, buffers and
 //! passes over one block of rows here, the [`Dynamics`] implementation that runs large batches
-//! block by block in [`row_blocks`].
+//! block by block in the child module `row_blocks`.
 
 use symplode_codegen::ir::{Graph, IrError};
 
