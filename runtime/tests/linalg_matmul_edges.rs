@@ -11,6 +11,14 @@
 use symplode_runtime::Real;
 use symplode_runtime::linalg::matmul::{MatMut, MatRef, matmul, matmul_bias};
 use symplode_runtime::linalg::simd::{SimdLevel, force_simd};
+
+/// The SIMD level is one setting for the whole process: the tests that force it take turns
+/// (run in parallel, one test's products ran at another's level and compared unequal).
+static SIMD_LEVEL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn own_simd_level() -> std::sync::MutexGuard<'static, ()> {
+    SIMD_LEVEL.lock().unwrap_or_else(|e| e.into_inner())
+}
 use symplode_runtime::rng::Rng;
 
 /// Random values in [-1, 1).
@@ -116,6 +124,7 @@ fn check<T: Real>((m, n, k): (usize, usize, usize), tol: f64, rng: &mut Rng) {
 /// Every width up to 70 at a short k and a few rows (partial register tiles), on every level.
 #[test]
 fn every_edge_width_on_every_simd_path() {
+    let _level = own_simd_level();
     let mut rng = Rng::new(17);
     for level in SimdLevel::available() {
         force_simd(Some(level)).unwrap();
@@ -134,6 +143,7 @@ fn every_edge_width_on_every_simd_path() {
 /// 16-wide panels) and around the other tile widths.
 #[test]
 fn long_k_edges_on_every_simd_path() {
+    let _level = own_simd_level();
     let mut rng = Rng::new(18);
     for level in SimdLevel::available() {
         force_simd(Some(level)).unwrap();
@@ -152,6 +162,7 @@ fn long_k_edges_on_every_simd_path() {
 /// every level.
 #[test]
 fn narrow_column_blocks_on_every_simd_path() {
+    let _level = own_simd_level();
     let mut rng = Rng::new(19);
     for level in SimdLevel::available() {
         force_simd(Some(level)).unwrap();
