@@ -2,6 +2,9 @@
 //! no-allocation kernel (`symplode_runtime::linalg::matmul::matmul`) against `gemm`
 //! (`Parallelism::None`), `faer` (`Par::Seq`, into a preallocated output) and
 //! `matrixmultiply::dgemm`.
+//! (One file over 600 lines: the shape table, the operand layouts of each `Form` and the four
+//! libraries' call adapters are read together when a row of the printed table is questioned;
+//! the activation timings already live in `activations.rs`.)
 //!
 //! Every product is `C = A·B` (or `C += A·B` where the MLP accumulates), `A` is `m × k`, `B` is
 //! `k × n`, `C` is a contiguous row-major `m × n` buffer allocated once. The operands are passed
