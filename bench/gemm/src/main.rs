@@ -198,10 +198,24 @@ fn cases() -> Vec<Case> {
         ),
         c("conv 28×28 c64", "W·cols", 64, 585, 784, Form::Fwd),
         c("conv 28×28 c64", "input grad", 585, 64, 784, Form::ConvT),
-        c("conv 28×28 c64", "weight grad", 64, 784, 585, Form::ConvWgrad),
+        c(
+            "conv 28×28 c64",
+            "weight grad",
+            64,
+            784,
+            585,
+            Form::ConvWgrad,
+        ),
         c("conv 14×14 c64", "W·cols", 64, 585, 196, Form::Fwd),
         c("conv 14×14 c64", "input grad", 585, 64, 196, Form::ConvT),
-        c("conv 14×14 c64", "weight grad", 64, 196, 585, Form::ConvWgrad),
+        c(
+            "conv 14×14 c64",
+            "weight grad",
+            64,
+            196,
+            585,
+            Form::ConvWgrad,
+        ),
         c("conv 7×7 c64", "W·cols", 64, 585, 49, Form::Fwd),
     ]
 }
