@@ -15,6 +15,7 @@
 //! and time-column gradients accumulate into `gp` row by row.
 
 use crate::linalg::matmul::{MatMut, MatRef, matmul, matmul_bias};
+use crate::linalg::simd::{Widened, widest};
 use crate::real::Real;
 
 /// `y = x·wt (+ 1·biasᵀ)`: `x [batch, k]`, `wt [k, out]` (any strides, e.g. `Wᵀ` as a view
@@ -121,9 +122,24 @@ pub fn col_sum<T: Real>(s: &mut [T], x: &[T], w: usize, acc: bool) {
     if !acc {
         s[..w].fill(T::zero());
     }
-    for row in x.chunks_exact(w) {
-        for (si, &xi) in s.iter_mut().zip(row) {
-            *si += xi;
+    widest(ColSum { s, x, w });
+}
+
+/// The accumulation of [`col_sum`], compiled per SIMD level ([`widest`]: same bits).
+struct ColSum<'a, T> {
+    s: &'a mut [T],
+    x: &'a [T],
+    w: usize,
+}
+
+impl<T: Real> Widened for ColSum<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        for row in self.x.chunks_exact(self.w) {
+            for (si, &xi) in self.s.iter_mut().zip(row) {
+                *si += xi;
+            }
         }
     }
 }
@@ -165,16 +181,48 @@ fn time_col_grad_with<T: Real>(
         for (i, ai) in a.iter_mut().enumerate() {
             *ai = if acc { g[(j0 + i) * ld] } else { T::zero() };
         }
+        widest(TimeColRows {
+            a: &mut *a,
+            delta,
+            p,
+            j0,
+            time: &time,
+        });
+        for (i, &ai) in a.iter().enumerate() {
+            g[(j0 + i) * ld] = ai;
+        }
+        j0 += w;
+    }
+}
+
+/// The row loop of [`time_col_grad_with`] over one block of columns, compiled per SIMD level
+/// ([`widest`]: same bits).
+struct TimeColRows<'a, T, F> {
+    a: &'a mut [T],
+    delta: &'a [T],
+    p: usize,
+    j0: usize,
+    time: &'a F,
+}
+
+impl<T: Real, F: Fn(usize) -> T> Widened for TimeColRows<'_, T, F> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let TimeColRows {
+            a,
+            delta,
+            p,
+            j0,
+            time,
+        } = self;
+        let w = a.len();
         for (r, row) in delta.chunks_exact(p).enumerate() {
             let t = time(r);
             for (ai, &d) in a.iter_mut().zip(&row[j0..j0 + w]) {
                 *ai += t * d;
             }
         }
-        for (i, &ai) in a.iter().enumerate() {
-            g[(j0 + i) * ld] = ai;
-        }
-        j0 += w;
     }
 }
 
@@ -200,17 +248,51 @@ pub fn bias_and_time_grad<T: Real>(
         for (i, ai) in a.iter_mut().enumerate() {
             *ai = g[(j0 + i) * ld];
         }
-        let s = &mut gb[j0..j0 + w];
+        widest(BiasTimeRows {
+            a: &mut *a,
+            s: &mut gb[j0..j0 + w],
+            delta,
+            p,
+            j0,
+            t,
+        });
+        for (i, &ai) in a.iter().enumerate() {
+            g[(j0 + i) * ld] = ai;
+        }
+        j0 += w;
+    }
+}
+
+/// The row loop of [`bias_and_time_grad`] over one block of columns, compiled per SIMD level
+/// ([`widest`]: same bits).
+struct BiasTimeRows<'a, T> {
+    a: &'a mut [T],
+    s: &'a mut [T],
+    delta: &'a [T],
+    p: usize,
+    j0: usize,
+    t: T,
+}
+
+impl<T: Real> Widened for BiasTimeRows<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let BiasTimeRows {
+            a,
+            s,
+            delta,
+            p,
+            j0,
+            t,
+        } = self;
+        let w = a.len();
         for row in delta.chunks_exact(p) {
             for ((ai, si), &d) in a.iter_mut().zip(s.iter_mut()).zip(&row[j0..j0 + w]) {
                 *si += d;
                 *ai += t * d;
             }
         }
-        for (i, &ai) in a.iter().enumerate() {
-            g[(j0 + i) * ld] = ai;
-        }
-        j0 += w;
     }
 }
 
