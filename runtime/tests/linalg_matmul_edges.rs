@@ -177,3 +177,71 @@ fn narrow_column_blocks_on_every_simd_path() {
     }
     force_simd(None).unwrap();
 }
+
+/// Products with one to four terms (a first layer at a small state dimension, the output
+/// layer's input gradient): every width up to 70, on every level, against the naive product;
+/// and on AVX-512, where the thin-k kernels take them (n ≥ one vector, m > 4), bit for bit
+/// against the documented summation (a multiply–add chain from zero, then added to `C` or the
+/// bias), which is also the blocked kernels' order.
+#[test]
+fn thin_k_products_on_every_simd_path() {
+    let _level = own_simd_level();
+    let mut rng = Rng::new(20);
+    for level in SimdLevel::available() {
+        force_simd(Some(level)).unwrap();
+        for k in 1..=4 {
+            for n in 1..=70 {
+                for m in [2, 5, 37] {
+                    check::<f64>((m, n, k), 1e-15, &mut rng);
+                    check::<f32>((m, n, k), 1e-6, &mut rng);
+                }
+            }
+        }
+    }
+    force_simd(None).unwrap();
+    if !SimdLevel::available().contains(&SimdLevel::Avx512) {
+        return;
+    }
+    force_simd(Some(SimdLevel::Avx512)).unwrap();
+    for k in 1..=4 {
+        for n in [8, 16, 17, 31, 64, 70] {
+            exact_chain::<f64>((37, n, k), &mut rng);
+        }
+        for n in [16, 32, 33, 64, 70] {
+            exact_chain::<f32>((37, n, k), &mut rng);
+        }
+    }
+    force_simd(None).unwrap();
+}
+
+/// `C (+)= A·B (+ bias)` equals, bit for bit, a multiply–add chain from zero along k added to
+/// the old `C` or the bias.
+fn exact_chain<T: Real>((m, n, k): (usize, usize, usize), rng: &mut Rng) {
+    let av: Vec<T> = values(m * k, rng);
+    let b_rows: Vec<T> = values(k * n, rng);
+    let bias: Vec<T> = values(n, rng);
+    let ld = n + 3;
+    for mode in 0..3u8 {
+        let got = product((m, n, k), &av, false, &b_rows, None, mode, &bias);
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = T::zero();
+                for p in 0..k {
+                    acc = av[i * k + p].mul_add(b_rows[p * n + j], acc);
+                }
+                let init = T::of(0.25 * ((i * ld + j) % 7) as f64);
+                let want = match mode {
+                    0 => acc,
+                    1 => init + acc,
+                    _ => bias[j] + acc,
+                };
+                assert_eq!(
+                    got[i * ld + j].f64().to_bits(),
+                    want.f64().to_bits(),
+                    "{} {m}x{n}x{k} mode {mode} at ({i},{j})",
+                    T::NAME
+                );
+            }
+        }
+    }
+}
