@@ -7,9 +7,10 @@
 //! multiply–add of the polynomials is one fused instruction: without FMA the Horner chains are
 //! twice the instructions (tanh 1.13 ns per element instead of 0.72 ns). With AVX-512F/DQ,
 //! tanh instead runs the single-path kernel of `tanh512` (one table-driven `expm1` and one
-//! division, written with intrinsics): about 0.5 ns per element. Results stay comparable with
-//! PyTorch to ~1e-16 relative: exp and the portable tanh within 2 ulp of `f64::exp` /
-//! `f64::tanh`, the AVX-512 tanh within 3 ulp (98% of inputs within 1 ulp), tested below.
+//! division, written with intrinsics): about 0.5 ns per element on a Zen 5 core, 0.76 on a
+//! Zen 4 one (whose 512-bit operations take two passes). Results stay comparable with PyTorch
+//! to ~1e-16 relative: exp and the portable tanh within 2 ulp of `f64::exp` / `f64::tanh`, the
+//! AVX-512 tanh within 3 ulp (98% of inputs within 1 ulp), tested below.
 //!
 //! - `exp`: Cody–Waite reduction x = k ln2 + r, |r| ≤ ln2/2, Taylor polynomial of degree 13
 //!   (truncation < 5e-18 relative), 2^k built from the exponent bits (k found with the
