@@ -12,7 +12,7 @@ pub fn cpu() -> String {
         })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
     let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{model}, {n} logical CPUs")
+    format!("{model}, {n} logical CPUs available to this process")
 }
 
 /// `uptime`, or the load averages.
