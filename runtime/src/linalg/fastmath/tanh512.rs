@@ -15,7 +15,7 @@
 //! The reduction works on h = |x| = y/2 with every constant scaled by a power of two (exact):
 //! r/2 is reduced, the polynomial takes r/2 with its coefficients scaled, and the table holds
 //! 2·T_j, so y = 2|x| is never formed. 2^k is built from the rounding trick's bits with three
-//! integer operations. Two vectors are computed interleaved. About 29 vector instructions per 8
+//! integer operations. Two vectors are computed interleaved. About 27 vector instructions per 8
 //! elements against ~40 for the two-path version in the parent module (rational approximation
 //! below 0.625, `1 − 2/(e^{2|x|}+1)` above, both computed and one selected), within 3 ulp of
 //! libm (tested in the parent). NaN propagates; ±∞ → ±1.
