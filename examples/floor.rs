@@ -1,10 +1,11 @@
-//! Where the batch-256 gradient's time goes on this core, and the least it could take: the
-//! check behind issue 17's "≥ 1.5× diffrax" figures (`docs/performance.md`, "The floor of the
-//! batch-256 gradient").
+//! Where a gradient's time goes on this core, and the least it could take: the check behind
+//! issue 17's "× diffrax" figures (`docs/performance.md`, "The floor of the batch-256
+//! gradient").
 //!
-//! For the `speed` workload (state 2, input [x, t], 64 tanh → 64 tanh → 2, batch 256, f64) and
-//! each fixed-step case, it runs the symplectic adjoint (stages recomputed, as in the paper) and
-//! its stored-stage variant, takes their counts of plain evaluations and VJPs, and prints:
+//! For the `speed` workload (state 2, input [x, t], H tanh → H tanh → 2, f64) at batch 256 /
+//! hidden 64 (rk4 N = 100 and 1000, dopri5 N = 100) and at the small case, batch 16 / hidden 32
+//! (rk4 N = 100), it runs the symplectic adjoint (stages recomputed, as in the paper) and its
+//! stored-stage variant, takes their counts of plain evaluations and VJPs, and prints:
 //!
 //! - **passes**: those counts times one evaluation's and one VJP's time measured alone in a hot
 //!   loop, so `measured / passes` is what the solver adds around the network (stage sums,
@@ -15,10 +16,11 @@
 //! - **+ tanh floor**: the FMA floor plus every tanh at the kernel's own hot-loop rate (this
 //!   library's kernel, not a hardware bound);
 //! - with `--diffrax`, the time a ratio target asks for (diffrax's seconds / 1.5 for the
-//!   symplectic adjoint, / 2 for the stored variant) beside those floors.
+//!   symplectic adjoint, / 2 for the stored variant; / 4 for both at the small case) beside
+//!   those floors.
 //!
 //! ```text
-//! cargo run --release --example floor -- [--diffrax rk4_n100=S,rk4_n1000=S,dopri5_n100=S]
+//! cargo run --release --example floor -- [--diffrax rk4_n100=S,rk4_n1000=S,dopri5_n100=S,small_rk4=S]
 //! ```
 //!
 //! diffrax's seconds come from `bench/peers/run_peers.py --peers diffrax` on the same machine
@@ -35,52 +37,120 @@ use symplode::prelude::*;
 use symplode::runtime::Dynamics;
 use symplode::runtime::linalg::fastmath::tanh_in_place;
 
-const BATCH: usize = 256;
-const HIDDEN: usize = 64;
 const DIM: usize = 2;
 
 struct Case {
     key: &'static str,
     label: &'static str,
+    batch: usize,
+    hidden: usize,
     tableau: &'static str,
     steps: usize,
     reps: usize,
+    /// The issue's ratios to diffrax: symplectic, stored.
+    ratios: [f64; 2],
 }
 
-const CASES: [Case; 3] = [
+const CASES: [Case; 4] = [
     Case {
         key: "rk4_n100",
         label: "rk4 N=100",
+        batch: 256,
+        hidden: 64,
         tableau: "rk4",
         steps: 100,
         reps: 7,
+        ratios: [1.5, 2.0],
     },
     Case {
         key: "rk4_n1000",
         label: "rk4 N=1000",
+        batch: 256,
+        hidden: 64,
         tableau: "rk4",
         steps: 1000,
         reps: 3,
+        ratios: [1.5, 2.0],
     },
     Case {
         key: "dopri5_n100",
         label: "dopri5 N=100",
+        batch: 256,
+        hidden: 64,
         tableau: "dopri5",
         steps: 100,
         reps: 7,
+        ratios: [1.5, 2.0],
+    },
+    Case {
+        key: "small_rk4",
+        label: "batch 16 / hidden 32, rk4 N=100",
+        batch: 16,
+        hidden: 32,
+        tableau: "rk4",
+        steps: 100,
+        reps: 21,
+        ratios: [4.0, 4.0],
     },
 ];
 
 /// GEMM flops of one plain evaluation and of one VJP (its taped forward of the hidden layers,
 /// then a weight and an input gradient per layer), and the tanh calls of each. The time
 /// column is folded into the first layer's bias, so that layer's inner dimension is `DIM`.
-fn pass_counts() -> (f64, f64, f64) {
-    let widths = [DIM, HIDDEN, HIDDEN, DIM];
-    let layer = |l: usize| 2.0 * (BATCH * widths[l] * widths[l + 1]) as f64;
+fn pass_counts(batch: usize, hidden: usize) -> (f64, f64, f64) {
+    let widths = [DIM, hidden, hidden, DIM];
+    let layer = |l: usize| 2.0 * (batch * widths[l] * widths[l + 1]) as f64;
     let eval: f64 = (0..3).map(layer).sum();
     let vjp = (eval - layer(2)) + 2.0 * eval;
-    let tanh = (BATCH * 2 * HIDDEN) as f64;
+    let tanh = (batch * 2 * hidden) as f64;
     (eval, vjp, tanh)
+}
+
+/// One network size measured alone: seconds of one plain evaluation and one VJP, and the two
+/// floors of each (FMA only; FMA + tanh).
+struct Passes {
+    eval: f64,
+    vjp: f64,
+    fma: [f64; 2],
+    fma_tanh: [f64; 2],
+}
+
+/// Times one evaluation and one VJP of `model` alone, hot, and sets their floors from the FMA
+/// peak (GFLOP/s) and the tanh rate (ns per element).
+fn passes(model: &Mlp<f64>, x: &[f64], hidden: usize, peak: f64, tanh_ns: f64) -> Passes {
+    let batch = x.len() / DIM;
+    let mut scratch = vec![0.0; model.scratch_len(batch)];
+    let (mut dx, lam, mut gx) = (vec![0.0; x.len()], vec![0.1; x.len()], vec![0.0; x.len()]);
+    let mut gp = vec![0.0; model.n_params()];
+    // Enough calls per timed batch for a few milliseconds at either size.
+    let n = (2_000_000 / (batch * hidden)).clamp(200, 20_000);
+    let eval = best_of(n, || model.eval(0.5, x, &mut dx, &mut scratch));
+    let vjp = best_of(n / 2, || {
+        model.vjp(0.5, x, &lam, &mut gx, &mut gp, &mut scratch);
+    });
+    let (eval_flops, vjp_flops, tanh_calls) = pass_counts(batch, hidden);
+    let fma = [eval_flops, vjp_flops].map(|f| f / (peak * 1e9));
+    let fma_tanh = fma.map(|f| f + tanh_calls * tanh_ns * 1e-9);
+    Passes {
+        eval,
+        vjp,
+        fma,
+        fma_tanh,
+    }
+}
+
+/// The network of the `speed` workload at one width.
+fn network(hidden: usize) -> Mlp<f64> {
+    Mlp::new(
+        MlpConfig {
+            dim: DIM,
+            hidden: vec![hidden, hidden],
+            activation: Activation::Tanh,
+            time_input: true,
+        },
+        2021,
+    )
+    .expect("network")
 }
 
 /// Best seconds per call of `f` over 5 batches of `n` calls.
@@ -136,35 +206,8 @@ fn diffrax_seconds() -> Vec<(String, f64)> {
 
 fn main() {
     let diffrax = diffrax_seconds();
-    let model: Mlp<f64> = Mlp::new(
-        MlpConfig {
-            dim: DIM,
-            hidden: vec![HIDDEN, HIDDEN],
-            activation: Activation::Tanh,
-            time_input: true,
-        },
-        2021,
-    )
-    .expect("network");
-    let mut rng = symplode::runtime::rng::Rng::new(7);
-    let x: Vec<f64> = (0..BATCH * DIM)
-        .map(|_| rng.uniform_range(-2.0, 2.0))
-        .collect();
-
-    // One evaluation and one VJP alone, hot.
-    let mut scratch = vec![0.0; model.scratch_len(BATCH)];
-    let (mut dx, lam, mut gx) = (
-        vec![0.0; BATCH * DIM],
-        vec![0.1; BATCH * DIM],
-        vec![0.0; BATCH * DIM],
-    );
-    let mut gp = vec![0.0; model.n_params()];
-    let t_eval = best_of(2000, || model.eval(0.5, &x, &mut dx, &mut scratch));
-    let t_vjp = best_of(1000, || {
-        model.vjp(0.5, &x, &lam, &mut gx, &mut gp, &mut scratch);
-    });
-    // The tanh kernel on one layer's activations, hot.
-    let src: Vec<f64> = (0..BATCH * HIDDEN)
+    // The tanh kernel on one batch-256 layer's activations, hot.
+    let src: Vec<f64> = (0..256 * 64)
         .map(|i| ((i * 7919) % 4001) as f64 / 1000.0 - 2.0)
         .collect();
     let mut act = src.clone();
@@ -173,47 +216,49 @@ fn main() {
         act.copy_from_slice(&src);
         tanh_in_place(&mut act);
     }) - copy;
-    let tanh_ns = tanh_layer / (BATCH * HIDDEN) as f64 * 1e9;
+    let tanh_ns = tanh_layer / src.len() as f64 * 1e9;
     let peak = peak::fma_peak();
-    let (eval_flops, vjp_flops, tanh_calls) = pass_counts();
-    let floor = |flops: f64| flops / (peak * 1e9);
-    let with_tanh = |flops: f64| floor(flops) + tanh_calls * tanh_ns * 1e-9;
 
     println!("CPU: {}", machine::cpu());
     println!("load: {}", machine::uptime());
     println!(
-        "\nbatch {BATCH}, [x, t] → {HIDDEN} tanh → {HIDDEN} tanh → {DIM}, f64, one thread\n\
-         FMA peak {peak:.1} GFLOP/s; tanh {tanh_ns:.3} ns per element (hot, {} elements)\n\
-         one evaluation: {:.1} µs measured, FMA floor {:.1} µs ({:.2} MFLOP), + tanh floor {:.1} µs\n\
-         one VJP:        {:.1} µs measured, FMA floor {:.1} µs ({:.2} MFLOP), + tanh floor {:.1} µs\n",
-        BATCH * HIDDEN,
-        t_eval * 1e6,
-        floor(eval_flops) * 1e6,
-        eval_flops * 1e-6,
-        with_tanh(eval_flops) * 1e6,
-        t_vjp * 1e6,
-        floor(vjp_flops) * 1e6,
-        vjp_flops * 1e-6,
-        with_tanh(vjp_flops) * 1e6,
+        "\n[x, t] → H tanh → H tanh → {DIM}, f64, one thread; FMA peak {peak:.1} GFLOP/s; tanh \
+         {tanh_ns:.3} ns per element (hot, {} elements)\n",
+        src.len()
     );
     println!(
         "| case | method | evals + VJPs | measured s | passes s | measured / passes | FMA floor s | + tanh floor s | measured / (+ tanh floor) | diffrax s | target s | target / FMA floor | target / (+ tanh floor) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut measured: Vec<(usize, usize, Passes)> = Vec::new();
     for c in &CASES {
+        let model = network(c.hidden);
+        let mut rng = symplode::runtime::rng::Rng::new(7);
+        let x: Vec<f64> = (0..c.batch * DIM)
+            .map(|_| rng.uniform_range(-2.0, 2.0))
+            .collect();
+        if !measured.iter().any(|m| (m.0, m.1) == (c.batch, c.hidden)) {
+            let p = passes(&model, &x, c.hidden, peak, tanh_ns);
+            measured.push((c.batch, c.hidden, p));
+        }
+        let pass = &measured
+            .iter()
+            .find(|m| (m.0, m.1) == (c.batch, c.hidden))
+            .expect("measured above")
+            .2;
         let scheme = Scheme::<f64>::builtin(c.tableau).expect("tableau");
         let p = Problem::single(&model, &[0.0, 1.0], &scheme, Stepping::fixed(c.steps), &x);
         let methods: [(&str, &dyn GradientMethod<f64>, f64); 2] = [
-            ("symplectic", &SymplecticAdjoint, 1.5),
-            ("stored", &SymplecticAdjointStored, 2.0),
+            ("symplectic", &SymplecticAdjoint, c.ratios[0]),
+            ("stored", &SymplecticAdjointStored, c.ratios[1]),
         ];
         for (name, method, ratio) in methods {
             let (secs, st) = gradient(method, &p, c.reps);
             let evals = (st.nfe_forward + st.nfe_backward) as f64;
             let vjps = st.vjp_backward as f64;
-            let passes = evals * t_eval + vjps * t_vjp;
-            let fma = evals * floor(eval_flops) + vjps * floor(vjp_flops);
-            let tanh = evals * with_tanh(eval_flops) + vjps * with_tanh(vjp_flops);
+            let passes = evals * pass.eval + vjps * pass.vjp;
+            let fma = evals * pass.fma[0] + vjps * pass.fma[1];
+            let tanh = evals * pass.fma_tanh[0] + vjps * pass.fma_tanh[1];
             let target = diffrax
                 .iter()
                 .find(|(k, _)| k == c.key)
@@ -236,6 +281,18 @@ fn main() {
                 secs / tanh,
             );
         }
+    }
+    println!("\nOne evaluation / one VJP alone (µs): measured, FMA floor, + tanh floor");
+    for (batch, hidden, p) in &measured {
+        println!(
+            "  batch {batch} / hidden {hidden}: evaluation {:.1}, {:.1}, {:.1}; VJP {:.1}, {:.1}, {:.1}",
+            p.eval * 1e6,
+            p.fma[0] * 1e6,
+            p.fma_tanh[0] * 1e6,
+            p.vjp * 1e6,
+            p.fma[1] * 1e6,
+            p.fma_tanh[1] * 1e6,
+        );
     }
     println!(
         "\nA target / floor below 1 cannot be met by any code doing these passes on this core \
