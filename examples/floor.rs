@@ -117,8 +117,8 @@ struct Passes {
 
 /// Times one evaluation and one VJP of `model` alone, hot, and sets their floors from the FMA
 /// peak (GFLOP/s) and the tanh rate (ns per element).
-fn passes(model: &Mlp<f64>, x: &[f64], hidden: usize, peak: f64, tanh_ns: f64) -> Passes {
-    let batch = x.len() / DIM;
+fn passes(model: &Mlp<f64>, x: &[f64], peak: f64, tanh_ns: f64) -> Passes {
+    let (batch, hidden) = (x.len() / DIM, model.config().hidden[0]);
     let mut scratch = vec![0.0; model.scratch_len(batch)];
     let (mut dx, lam, mut gx) = (vec![0.0; x.len()], vec![0.1; x.len()], vec![0.0; x.len()]);
     let mut gp = vec![0.0; model.n_params()];
@@ -238,7 +238,7 @@ fn main() {
             .map(|_| rng.uniform_range(-2.0, 2.0))
             .collect();
         if !measured.iter().any(|m| (m.0, m.1) == (c.batch, c.hidden)) {
-            let p = passes(&model, &x, c.hidden, peak, tanh_ns);
+            let p = passes(&model, &x, peak, tanh_ns);
             measured.push((c.batch, c.hidden, p));
         }
         let pass = &measured

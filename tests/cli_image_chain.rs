@@ -14,7 +14,7 @@ mod flow_cli;
 use std::collections::BTreeMap;
 
 use common::{fails, fresh_dir, log_lines, ok, run, succeeds, tensors, train};
-use flow_cli::{cli_grad, run_toml};
+use flow_cli::{GRAD_FIXTURE, cli_grad, run_toml};
 use symplode::io::{NamedTensor, npy, safetensors};
 use symplode::prelude::*;
 use symplode::runtime::models::image_flow::{ImageFlow, ImageFlowConfig, nll_loss};
@@ -294,15 +294,7 @@ fn bad_fields_are_refused_naming_them() {
         1,
         &["data", "multiscale"],
     );
-    let args = [
-        "grad",
-        "--model",
-        "flow.toml",
-        "--weights",
-        "w.safetensors",
-        "--x0",
-        "x0.npy",
-    ];
+    let args = GRAD_FIXTURE;
     let with =
         |extra: &[&'static str]| -> Vec<&str> { args.iter().chain(extra).copied().collect() };
     fails(&dir, &with(&["--t1", "2"]), 1, &["--t0/--t1", "multiscale"]);

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::{fails, fresh_dir, log_lines, ok, succeeds, tensors, train};
-use flow_cli::{cli_grad, run_toml};
+use flow_cli::{GRAD_FIXTURE, cli_grad, run_toml};
 use symplode::codegen::ad::Trace;
 use symplode::codegen::ir::{Activation, Graph};
 use symplode::io::{NamedTensor, npy, safetensors};
@@ -386,17 +386,7 @@ fn bad_blocks_are_refused_naming_the_field() {
     );
     fails(
         &dir,
-        &[
-            "grad",
-            "--model",
-            "flow.toml",
-            "--weights",
-            "w.safetensors",
-            "--x0",
-            "x0.npy",
-            "--t1",
-            "2",
-        ],
+        &[GRAD_FIXTURE.as_slice(), &["--t1", "2"]].concat(),
         1,
         &["--t0/--t1", "chain of CNF blocks"],
     );

@@ -7,25 +7,24 @@ use std::path::Path;
 
 use super::common::{succeeds, tensors};
 
+/// `symplode grad` on the fixture's model, weights and start states: the arguments every
+/// `grad` call of these tests begins with.
+pub const GRAD_FIXTURE: [&str; 7] = [
+    "grad",
+    "--model",
+    "flow.toml",
+    "--weights",
+    "w.safetensors",
+    "--x0",
+    "x0.npy",
+];
+
 /// `symplode grad --method m` on the fixture's `flow.toml` / `w.safetensors` / `x0.npy` with
 /// noise seed 11 (and `extra` arguments) into `g-m.safetensors`: its tensors by name.
 pub fn cli_grad(dir: &Path, method: &str, extra: &[&str]) -> BTreeMap<String, Vec<f64>> {
     let out = format!("g-{method}.safetensors");
-    let mut args = vec![
-        "grad",
-        "--model",
-        "flow.toml",
-        "--weights",
-        "w.safetensors",
-        "--x0",
-        "x0.npy",
-        "--noise-seed",
-        "11",
-        "--method",
-        method,
-        "--out",
-        &out,
-    ];
+    let mut args = GRAD_FIXTURE.to_vec();
+    args.extend_from_slice(&["--noise-seed", "11", "--method", method, "--out", &out]);
     args.extend_from_slice(extra);
     succeeds(dir, &args);
     tensors(&dir.join(out))
