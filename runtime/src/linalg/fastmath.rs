@@ -1,16 +1,17 @@
 //! Vectorisable `exp` and `tanh` for slices, accurate to a couple of ulp.
 //!
 //! libm's `tanh` costs ~7.6 ns per element, twice the 256×64×64 GEMM next to it (STACK.md), and
-//! does not vectorise. These versions are branch-free per element (both paths computed, one
-//! selected) so LLVM vectorises the loops; on x86-64 with AVX2 + FMA (detected at run time) the
-//! same loops are compiled for 256-bit vectors (512-bit with AVX-512F/DQ), and there every
-//! multiply–add of the polynomials is one fused instruction: without FMA the Horner chains are
-//! twice the instructions (tanh 1.13 ns per element instead of 0.72 ns). With AVX-512F/DQ,
-//! tanh instead runs the single-path kernel of `tanh512` (one table-driven `expm1` and one
-//! division, written with intrinsics): about 0.5 ns per element on a Zen 5 core, 0.76 on a
-//! Zen 4 one (whose 512-bit operations take two passes). Results stay comparable with PyTorch
-//! to ~1e-16 relative: exp and the portable tanh within 2 ulp of `f64::exp` / `f64::tanh`, the
-//! AVX-512 tanh within 3 ulp (98% of inputs within 1 ulp), tested below.
+//! does not vectorise. The portable versions here are branch-free per element (both paths
+//! computed, one selected) so LLVM vectorises the loops; on x86-64 with AVX2 + FMA (detected at
+//! run time) `exp` is the same loop compiled for 256-bit vectors with every multiply–add of the
+//! polynomial one fused instruction. tanh there runs a single-path kernel written with
+//! intrinsics (one table-driven `expm1` and one division): `tanh256` (AVX2, a 4-entry table and
+//! a degree-7 polynomial; 2.0 ns per element on a Zen 3 core, where the two-path loop took 2.9)
+//! or `tanh512` (AVX-512F/DQ, a 16-entry table and degree 5; about 0.5 ns per element on a
+//! Zen 5 core, 0.76 on a Zen 4 one, whose 512-bit operations take two passes). Results stay
+//! comparable with PyTorch to ~1e-16 relative: exp and the portable tanh within 2 ulp of
+//! `f64::exp` / `f64::tanh`, the SIMD tanh kernels within 3 ulp (98% of inputs within 1 ulp),
+//! tested below on every path the CPU runs.
 //!
 //! - `exp`: Cody–Waite reduction x = k ln2 + r, |r| ≤ ln2/2, Taylor polynomial of degree 13
 //!   (truncation < 5e-18 relative), 2^k built from the exponent bits (k found with the
@@ -21,6 +22,9 @@
 
 #[cfg(target_arch = "x86_64")]
 use super::simd::{SimdLevel, simd_level};
+
+#[cfg(target_arch = "x86_64")]
+mod tanh256;
 
 #[cfg(target_arch = "x86_64")]
 mod tanh512;
@@ -111,31 +115,21 @@ fn tanh_impl<const FMA: bool>(x: f64) -> f64 {
 }
 
 #[inline(always)]
-fn tanh_loop_with<const FMA: bool>(v: &mut [f64]) {
-    for x in v.iter_mut() {
-        *x = tanh_impl::<FMA>(*x);
-    }
-}
-
-#[inline(always)]
 fn exp_loop_with<const FMA: bool>(v: &mut [f64]) {
     for x in v.iter_mut() {
         *x = exp_impl::<FMA>(*x);
     }
 }
 
+/// The portable tanh: the two-path version, vectorised by the compiler for the baseline target.
 fn tanh_loop(v: &mut [f64]) {
-    tanh_loop_with::<false>(v)
+    for x in v.iter_mut() {
+        *x = tanh_impl::<false>(*x);
+    }
 }
 
 fn exp_loop(v: &mut [f64]) {
     exp_loop_with::<false>(v)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn tanh_loop_avx2(v: &mut [f64]) {
-    tanh_loop_with::<true>(v)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -170,7 +164,7 @@ pub fn tanh_in_place(v: &mut [f64]) {
     if has_avx2_fma() {
         // SAFETY: the CPU supports AVX2 and FMA (checked above: `simd_level` never exceeds the
         // detected level).
-        unsafe { tanh_loop_avx2(v) };
+        unsafe { tanh256::tanh_in_place(v) };
         return;
     }
     tanh_loop(v)
@@ -299,16 +293,65 @@ mod tests {
         assert!(odd[3] == 0.0 && odd[3].is_sign_negative());
     }
 
+    /// A named in-place kernel.
+    type NamedKernel = (&'static str, fn(&mut [f64]));
+
+    /// The SIMD tanh kernels this CPU runs, each called directly (whatever `simd_level` picks).
+    #[cfg(target_arch = "x86_64")]
+    fn simd_tanh_kernels() -> Vec<NamedKernel> {
+        let mut kernels: Vec<NamedKernel> = Vec::new();
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: AVX2 and FMA are present (checked).
+            kernels.push(("avx2", |v| unsafe { tanh256::tanh_in_place(v) }));
+        }
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+        {
+            // SAFETY: AVX-512F/DQ are present (checked).
+            kernels.push(("avx512", |v| unsafe { tanh512::tanh_in_place(v) }));
+        }
+        kernels
+    }
+
     #[test]
     fn tanh_is_within_a_few_ulp_of_libm() {
         // The portable two-path version: within 2 ulp.
         let (worst, _) = tanh_error(tanh_loop);
         assert!(worst <= 2, "portable tanh: {worst} ulp");
-        // The dispatched version (AVX-512: one expm1 and one division): within 3 ulp, and
-        // within 1 ulp for 98% of inputs (98.4% here).
+        // The dispatched version and each single-path kernel the CPU can run (one expm1 and
+        // one division): within 3 ulp, and within 1 ulp for 98% of inputs (AVX-512 98.4%).
         let (worst, within1) = tanh_error(tanh_in_place);
         assert!(worst <= 3, "tanh: {worst} ulp");
         assert!(within1 >= 0.98, "tanh: only {within1} within 1 ulp");
+        #[cfg(target_arch = "x86_64")]
+        for (name, kernel) in simd_tanh_kernels() {
+            let (worst, within1) = tanh_error(kernel);
+            assert!(worst <= 3, "{name} tanh: {worst} ulp");
+            assert!(within1 >= 0.98, "{name} tanh: only {within1} within 1 ulp");
+            let mut odd = [
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::NAN,
+                -0.0,
+                20.0,
+                -1e-310,
+            ];
+            kernel(&mut odd);
+            assert_eq!(odd[..2], [1.0, -1.0], "{name}");
+            assert!(odd[2].is_nan(), "{name}: NaN must propagate");
+            assert!(odd[3] == 0.0 && odd[3].is_sign_negative(), "{name}");
+            assert_eq!(odd[4], 1.0, "{name}");
+            assert_eq!(odd[5], -1e-310, "{name}");
+            for n in 0..20 {
+                let x: Vec<f64> = (0..n).map(|i| 0.37 * i as f64 - 2.0).collect();
+                let mut y = x.clone();
+                kernel(&mut y);
+                for (a, b) in x.iter().zip(&y) {
+                    assert!(ulps(a.tanh(), *b) <= 3, "{name}, n = {n}: tanh({a}) = {b}");
+                }
+            }
+        }
         let mut odd = [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -0.0];
         tanh_in_place(&mut odd);
         assert_eq!(odd[..2], [1.0, -1.0]);
