@@ -5,13 +5,13 @@
 //! computed, one selected) so LLVM vectorises the loops; on x86-64 with AVX2 + FMA (detected at
 //! run time) `exp` is the same loop compiled for 256-bit vectors with every multiply–add of the
 //! polynomial one fused instruction. tanh there runs a single-path kernel written with
-//! intrinsics (one table-driven `expm1` and one division): `tanh256` (AVX2, a 4-entry table and
-//! a degree-7 polynomial; 2.0 ns per element on a Zen 3 core, where the two-path loop took 2.9)
-//! or `tanh512` (AVX-512F/DQ, a 16-entry table and degree 5; about 0.5 ns per element on a
-//! Zen 5 core, 0.76 on a Zen 4 one, whose 512-bit operations take two passes). Results stay
-//! comparable with PyTorch to ~1e-16 relative: exp and the portable tanh within 2 ulp of
-//! `f64::exp` / `f64::tanh`, the SIMD tanh kernels within 3 ulp (98% of inputs within 1 ulp),
-//! tested below on every path the CPU runs.
+//! intrinsics (one table-driven exponential and one division): `tanh256` (AVX2, a 4-entry table
+//! and a Padé form; 1.4–1.6 ns per element on a Zen 3 core, where the two-path loop took 2.9)
+//! or `tanh512` (AVX-512F/DQ, a 16-entry table and a degree-5 expm1; about 0.5 ns per element
+//! on a Zen 5 core, 0.76 on a Zen 4 one, whose 512-bit operations take two passes). Results
+//! stay comparable with PyTorch to ~1e-15 relative: exp and the portable tanh within 2 ulp of
+//! `f64::exp` / `f64::tanh`, the SIMD tanh kernels within 3 ulp (AVX-512) or 4 (AVX2), 98% of
+//! inputs within 1 ulp, tested below on every path the CPU runs.
 //!
 //! - `exp`: Cody–Waite reduction x = k ln2 + r, |r| ≤ ln2/2, Taylor polynomial of degree 13
 //!   (truncation < 5e-18 relative), 2^k built from the exponent bits (k found with the
@@ -293,8 +293,8 @@ mod tests {
         assert!(odd[3] == 0.0 && odd[3].is_sign_negative());
     }
 
-    /// A named in-place kernel.
-    type NamedKernel = (&'static str, fn(&mut [f64]));
+    /// A named in-place kernel and its ulp bound.
+    type NamedKernel = (&'static str, fn(&mut [f64]), u64);
 
     /// The SIMD tanh kernels this CPU runs, each called directly (whatever `simd_level` picks).
     #[cfg(target_arch = "x86_64")]
@@ -303,13 +303,13 @@ mod tests {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: AVX2 and FMA are present (checked).
-            kernels.push(("avx2", |v| unsafe { tanh256::tanh_in_place(v) }));
+            kernels.push(("avx2", |v| unsafe { tanh256::tanh_in_place(v) }, 4));
         }
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512dq")
         {
             // SAFETY: AVX-512F/DQ are present (checked).
-            kernels.push(("avx512", |v| unsafe { tanh512::tanh_in_place(v) }));
+            kernels.push(("avx512", |v| unsafe { tanh512::tanh_in_place(v) }, 3));
         }
         kernels
     }
@@ -319,15 +319,16 @@ mod tests {
         // The portable two-path version: within 2 ulp.
         let (worst, _) = tanh_error(tanh_loop);
         assert!(worst <= 2, "portable tanh: {worst} ulp");
-        // The dispatched version and each single-path kernel the CPU can run (one expm1 and
-        // one division): within 3 ulp, and within 1 ulp for 98% of inputs (AVX-512 98.4%).
+        // The dispatched version and each single-path kernel the CPU can run (one
+        // exponential and one division): within 3 ulp (AVX-512) or 4 (AVX2, the Padé form),
+        // and within 1 ulp for 98% of inputs (AVX-512 98.4%, AVX2 98.1%).
         let (worst, within1) = tanh_error(tanh_in_place);
-        assert!(worst <= 3, "tanh: {worst} ulp");
+        assert!(worst <= 4, "tanh: {worst} ulp");
         assert!(within1 >= 0.98, "tanh: only {within1} within 1 ulp");
         #[cfg(target_arch = "x86_64")]
-        for (name, kernel) in simd_tanh_kernels() {
+        for (name, kernel, bound) in simd_tanh_kernels() {
             let (worst, within1) = tanh_error(kernel);
-            assert!(worst <= 3, "{name} tanh: {worst} ulp");
+            assert!(worst <= bound, "{name} tanh: {worst} ulp");
             assert!(within1 >= 0.98, "{name} tanh: only {within1} within 1 ulp");
             let mut odd = [
                 f64::INFINITY,
@@ -348,7 +349,10 @@ mod tests {
                 let mut y = x.clone();
                 kernel(&mut y);
                 for (a, b) in x.iter().zip(&y) {
-                    assert!(ulps(a.tanh(), *b) <= 3, "{name}, n = {n}: tanh({a}) = {b}");
+                    assert!(
+                        ulps(a.tanh(), *b) <= bound,
+                        "{name}, n = {n}: tanh({a}) = {b}"
+                    );
                 }
             }
         }

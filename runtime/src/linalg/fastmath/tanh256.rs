@@ -1,22 +1,25 @@
-//! tanh for f64 with AVX2 + FMA intrinsics: the single-path kernel of `tanh512` (one `expm1`,
-//! one division) fitted to what a 256-bit core has.
+//! tanh for f64 with AVX2 + FMA intrinsics: one table-driven exponential as a rational
+//! function, and one division for the whole result.
 //!
-//! `tanh |x| = m / (m + 2)` with `m = e^{2|x|} − 1`, sign restored, as in `tanh512`; the
-//! differences are the table and the polynomial. AVX2 has no two-register permute of doubles,
-//! but `vpermps` picks any of the 8 floats of one register, i.e. any of **4 doubles** (each
-//! double's two halves picked by indices 2j and 2j + 1). So the reduction is
-//! y = (4k + j)·ln2/4 + r, j = 0..3, r ∈ [0, ln2/4), and `expm1(r) = r + r²·q(r)` takes a
-//! degree-7 near-minimax q (`scripts/tanh_minimax.py`, 2e-18 relative) instead of degree 5.
-//! Gal's exact nodes as before (`T_j` rounded, the node `ln T_j` corrected by a third table),
-//! the reduction on h = |x| = y/2 with the constants scaled by powers of two, 2^k from the
-//! rounding trick's bits (a logical shift: AVX2 has no 64-bit arithmetic one, and the biased
-//! value is positive). About 50 instructions per 4 elements (the compiler's schedule, constants
-//! reloaded) against ~60 and two divisions for the two-path loop it vectorised before: 2.0 ns per
-//! element on a Zen 3 core (cpu family 25, model 1), was 2.9. There the two FMA pipes are the
-//! limit (`llvm-mca -mcpu=znver3`: 14 multiply–adds, 3 `vpermd` and the division per vector
-//! share them); two vectors interleaved are 8% faster than one, dropping the node table would
-//! save 5% at about 1 ulp.
-//! Within 3 ulp of libm (tested in the parent); NaN propagates; ±∞ → ±1.
+//! `tanh |x| = m / (m + 2)` with `m = e^y − 1`, y = 2|x|, sign restored, as in `tanh512`. AVX2
+//! has no two-register permute of doubles, but `vpermps` picks any of the 8 floats of one
+//! register, i.e. any of **4 doubles** (each double's halves picked by indices 2j and 2j + 1).
+//! So the reduction is y = (4k + j)·ln2/4 + r, j = 0..3, r ∈ [0, ln2/4), with Gal's exact nodes
+//! (`T_j = 2^{j/4}` rounded, the node `ln T_j` corrected by a second table), and `e^r` is the
+//! [5/5] Padé approximant (E + rO)/(E − rO), E and O even polynomials of degree 2 in r²
+//! (truncation below 3e-18 relative). Then `e^r − 1 = 2rO/D` (D = E − rO), `m = N/D` with
+//! N = S·2rO + (S − 1)·D, S = 2^k·T_j, and `tanh = N/(N + 2D)`: one division for the
+//! exponential and the quotient together, where the polynomial version (degree-7 minimax expm1,
+//! a third table for T_j − 1, then m/(m + 2)) took 14 multiply–adds, 3 `vpermps` and the
+//! division per vector. 2^k comes from the rounding trick's bits (a logical shift: AVX2 has no
+//! 64-bit arithmetic one, and the biased value is positive).
+//!
+//! On a Zen 3 core (cpu family 25, model 1; hot, 16384 elements): 1.4–1.6 ns per element, the
+//! polynomial version 2.0–2.1, the two-path loop the compiler vectorised before 2.9. There the
+//! two FMA pipes are the limit (`llvm-mca -mcpu=znver3`: the multiply–adds, the table permutes
+//! and the division share them). The price is accuracy: within 4 ulp of libm (98.1% of inputs
+//! within 1 ulp; the worst cases at |x| ≈ 0.2, where N and D carry an ulp each), against 3 ulp
+//! for the polynomial; tested in the parent. NaN propagates; ±∞ → ±1.
 
 use std::arch::x86_64::*;
 
@@ -41,33 +44,22 @@ const STEP_HI: f64 = 0.173_286_795_139_986_32; // ln 2 / 4, rounded
 const STEP_LO: f64 = 5.797_617_034_615_749e-18; // ln 2 / 4 − STEP_HI
 const ROUND: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
 
-/// q(r) ≈ (expm1(r) − r)/r² on [−0.0005, 0.1737], lowest degree first:
-/// `scripts/tanh_minimax.py`.
-const Q: [f64; 8] = [
-    0.5,
-    0.166_666_666_666_671_6,
-    0.041_666_666_666_039_555,
-    0.008_333_333_362_805_328,
-    0.001_388_888_215_786_044,
-    0.000_198_420_999_310_061_2,
-    2.474_515_255_853_201_8e-5,
-    2.953_987_031_984_174_4e-6,
-];
+/// The [5/5] Padé approximant of e^r is E(r²) + r·O(r²) over E(r²) − r·O(r²), so
+/// `expm1(r) = 2r·O / (E − r·O)` with no cancellation; truncation below 3e-18 relative on
+/// [0, ln2/4). Coefficients of E and O (each scaled by 2 for the kernel), lowest degree first:
+/// E = 1 + r²/9 + r⁴/1008, O = 1/2 + r²/72 + r⁴/30240.
+const E2: [f64; 3] = [2.0, 2.0 / 9.0, 2.0 / 1008.0];
+const O2: [f64; 3] = [1.0, 1.0 / 36.0, 1.0 / 15120.0];
 
 /// `a·v + b` for each entry of a table (exact for the scalings and the `T − 1` used here).
 const fn table(v: [f64; 4], a: f64, b: f64) -> [f64; 4] {
     [a * v[0] + b, a * v[1] + b, a * v[2] + b, a * v[3] + b]
 }
 
-/// 2·T[j]: the polynomial gives expm1(r)/2.
+/// 2·T[j]: the kernel works on twice the numerator and denominator.
 const TWICE_T: [f64; 4] = table(T, 2.0, 0.0);
-/// NODE[j]/2: the reduction works on r/2.
-const HALF_NODE: [f64; 4] = table(NODE, 0.5, 0.0);
-/// T[j] − 1, exact since T[j] ∈ [1, 2).
-const T_MINUS_1: [f64; 4] = table(T, 1.0, -1.0);
-
-/// The three table registers, as 8 floats each: 2·T, NODE/2, T − 1.
-type Tables = [__m256; 3];
+/// The two table registers, as 8 floats each: 2·T and NODE.
+type Tables = [__m256; 2];
 
 /// Entry j of a 4-double table for each lane; `idx` holds 2j and 2j + 1 in each lane's two
 /// 32-bit halves (only their low 3 bits are read).
@@ -102,41 +94,47 @@ unsafe fn tanh_vectors<const L: usize>(x: [__m256d; L], tables: &Tables) -> [__m
         let hi = _mm256_or_si256(_mm256_slli_epi64::<32>(lo), _mm256_set1_epi64x(1 << 32));
         _mm256_blend_epi32::<0b1010_1010>(lo, hi)
     });
-    // rh = r/2 = h − n·ln2/8 − (a_j − j·ln2/4)/2.
-    let mut rh = [_mm256_setzero_pd(); L];
+    // r = 2h − n·ln2/4 − (a_j − j·ln2/4) (2h exact).
+    let mut r = [_mm256_setzero_pd(); L];
     for i in 0..L {
-        rh[i] = _mm256_fnmadd_pd(nf[i], _mm256_set1_pd(0.5 * STEP_HI), h[i]);
+        let y = _mm256_add_pd(h[i], h[i]);
+        r[i] = _mm256_fnmadd_pd(nf[i], _mm256_set1_pd(STEP_HI), y);
     }
     for i in 0..L {
-        rh[i] = _mm256_fnmadd_pd(nf[i], _mm256_set1_pd(0.5 * STEP_LO), rh[i]);
+        r[i] = _mm256_fnmadd_pd(nf[i], _mm256_set1_pd(STEP_LO), r[i]);
     }
     for i in 0..L {
-        rh[i] = _mm256_sub_pd(rh[i], lookup(tables[1], idx[i]));
+        r[i] = _mm256_sub_pd(r[i], lookup(tables[1], idx[i]));
     }
-    let t2 = idx.map(|idx| lookup(tables[0], idx));
-    let tm1 = idx.map(|idx| lookup(tables[2], idx));
     // (n + 4·1023) >> 2 = k + 1023, the biased exponent of 2^k (positive: a logical shift).
     let bias = _mm256_set1_epi64x(4 * 1023 - ROUND.to_bits() as i64);
     let scale = ti.map(|ti| {
         let kb = _mm256_srli_epi64::<2>(_mm256_add_epi64(ti, bias));
         _mm256_castsi256_pd(_mm256_slli_epi64::<52>(kb))
     });
-    // expm1(r)/2 = rh + rh²·2q(2rh); 2q(2rh) has the coefficients 2^{j+1}·q_j.
-    let mut p = [_mm256_set1_pd(Q[7] * 256.0); L];
-    for (j, &c) in Q[..7].iter().enumerate().rev() {
-        let c = _mm256_set1_pd(c * f64::from(2u32 << j));
-        for i in 0..L {
-            p[i] = _mm256_fmadd_pd(p[i], rh[i], c);
-        }
-    }
     let mut th = [_mm256_setzero_pd(); L];
     for i in 0..L {
-        let em_half = _mm256_fmadd_pd(_mm256_mul_pd(p[i], rh[i]), rh[i], rh[i]);
-        // e_j = 2T_j·expm1(r)/2 + (T_j − 1), T_j − 1 exact.
-        let ej = _mm256_fmadd_pd(t2[i], em_half, tm1[i]);
-        let scale_m1 = _mm256_sub_pd(scale[i], _mm256_set1_pd(1.0));
-        let m = _mm256_fmadd_pd(scale[i], ej, scale_m1);
-        let q = _mm256_div_pd(m, _mm256_add_pd(m, _mm256_set1_pd(2.0)));
+        let r2 = _mm256_mul_pd(r[i], r[i]);
+        let e2 = _mm256_fmadd_pd(
+            _mm256_fmadd_pd(r2, _mm256_set1_pd(E2[2]), _mm256_set1_pd(E2[1])),
+            r2,
+            _mm256_set1_pd(E2[0]),
+        );
+        // 2r·O = r + r·(r²/36 + r⁴/15120): the correction rounded, then one rounding.
+        let o2_tail = _mm256_mul_pd(
+            _mm256_fmadd_pd(r2, _mm256_set1_pd(O2[2]), _mm256_set1_pd(O2[1])),
+            r2,
+        );
+        let ro2 = _mm256_fmadd_pd(r[i], o2_tail, r[i]);
+        let d2 = _mm256_sub_pd(e2, ro2); // 2D = 2(E − rO) > 0
+        // With S = 2^k·T_j: m = e^y − 1 = N/D, N = S·2rO + (S − 1)·D, and tanh = N/(N + 2D);
+        // here both doubled. S − 1 is exact for k = 0 (Sterbenz), one rounding above.
+        let s2 = _mm256_mul_pd(scale[i], lookup(tables[0], idx[i]));
+        let s_m1 = _mm256_fmsub_pd(s2, _mm256_set1_pd(0.5), _mm256_set1_pd(1.0));
+        let n2 = _mm256_fmadd_pd(s2, ro2, _mm256_mul_pd(s_m1, d2));
+        // N + 2D from N itself, so their errors cancel in the quotient near 1.
+        let den = _mm256_fmadd_pd(d2, _mm256_set1_pd(2.0), n2);
+        let q = _mm256_div_pd(n2, den);
         th[i] = _mm256_or_pd(q, _mm256_and_pd(x[i], sign));
     }
     th
@@ -152,8 +150,7 @@ pub(super) unsafe fn tanh_in_place(v: &mut [f64]) {
     let tables: Tables = unsafe {
         [
             _mm256_loadu_ps(TWICE_T.as_ptr().cast()),
-            _mm256_loadu_ps(HALF_NODE.as_ptr().cast()),
-            _mm256_loadu_ps(T_MINUS_1.as_ptr().cast()),
+            _mm256_loadu_ps(NODE.as_ptr().cast()),
         ]
     };
     let mut pairs = v.chunks_exact_mut(8);
