@@ -180,7 +180,7 @@ fn narrow_column_blocks_on_every_simd_path() {
 
 /// Products with one to four terms (a first layer at a small state dimension, the output
 /// layer's input gradient): every width up to 70, on every level, against the naive product;
-/// and on AVX-512, where the thin-k kernels take them (n ≥ one vector, m > 4), bit for bit
+/// and on AVX2 and AVX-512, where the thin-k kernels take them (n ≥ one vector, m > 4), bit for bit
 /// against the documented summation (a multiply–add chain from zero, then added to `C` or the
 /// bias), which is also the blocked kernels' order.
 #[test]
@@ -198,17 +198,18 @@ fn thin_k_products_on_every_simd_path() {
             }
         }
     }
-    force_simd(None).unwrap();
-    if !SimdLevel::available().contains(&SimdLevel::Avx512) {
-        return;
-    }
-    force_simd(Some(SimdLevel::Avx512)).unwrap();
-    for k in 1..=4 {
-        for n in [8, 16, 17, 31, 64, 70] {
-            exact_chain::<f64>((37, n, k), &mut rng);
+    for level in SimdLevel::available() {
+        if level < SimdLevel::Avx2 {
+            continue;
         }
-        for n in [16, 32, 33, 64, 70] {
-            exact_chain::<f32>((37, n, k), &mut rng);
+        force_simd(Some(level)).unwrap();
+        for k in 1..=4 {
+            for n in [5, 7, 8, 13, 16, 17, 31, 64, 70] {
+                exact_chain::<f64>((37, n, k), &mut rng);
+            }
+            for n in [8, 15, 16, 32, 33, 64, 70] {
+                exact_chain::<f32>((37, n, k), &mut rng);
+            }
         }
     }
     force_simd(None).unwrap();

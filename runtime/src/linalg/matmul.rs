@@ -506,6 +506,9 @@ unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
                     }
                 }
                 if TypeId::of::<T>() == TypeId::of::<f64>() {
+                    if thin_k::applies(prob, 4) {
+                        return thin_k::run_avx2(&prob.cast());
+                    }
                     if let Some((rest, edge)) =
                         narrow::split_edge(prob, <avx2::F64x6x8 as Micro<f64>>::NR)
                     {
@@ -515,6 +518,9 @@ unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
                     return avx2::run_f64(&prob.cast());
                 }
                 if TypeId::of::<T>() == TypeId::of::<f32>() {
+                    if thin_k::applies(prob, 8) {
+                        return thin_k::run_avx2_f32(&prob.cast());
+                    }
                     if let Some((rest, edge)) =
                         narrow::split_edge(prob, <avx2::F32x6x16 as Micro<f32>>::NR)
                     {

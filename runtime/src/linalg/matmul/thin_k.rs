@@ -1,4 +1,4 @@
-//! f64 and f32 products with a thin inner dimension (k ≤ [`MAX_K`]) on AVX-512: a network's
+//! f64 and f32 products with a thin inner dimension (k ≤ [`MAX_K`]) on AVX-512 and AVX2: a network's
 //! first layer at a small state dimension (`X·W₀ᵀ`, k = d) and the input gradient of its output
 //! layer (`λ·W_L`, k = d). The blocked kernels pack `B` and run an 8 × 16 tile whose k loop has
 //! one or two terms, so there the product is all tile setup and packing (23 GFLOP/s at
@@ -126,4 +126,142 @@ thin_k_kernel!(
     _mm512_mask_storeu_ps,
     _mm512_fmadd_ps,
     _mm512_add_ps
+);
+
+/// Vectors of columns per chunk of the AVX2 kernels (B's chunk, k × this many vectors, is
+/// copied to the stack once per chunk).
+const AVX2_CHUNK_VECTORS: usize = 16;
+
+macro_rules! thin_k_kernel_avx2 {
+    ($run:ident, $t:ty, $lanes:expr, $vec:ty, $zero:ident, $set1:ident, $loadu:ident,
+     $storeu:ident, $maskload:ident, $maskstore:ident, $fma:ident, $add:ident, $lane_mask:expr) => {
+        /// `C (+)= A·B (+ bias)` for a product [`applies`] accepts, on AVX2: the same sums as
+        /// the AVX-512 kernel above, in row order instead of column bands. With 16 registers a
+        /// band of `B` in registers is only two 4-double vectors wide, and sweeping all rows
+        /// per 8 columns wrote `C` in 64-byte pieces a row apart (slower than the blocked
+        /// kernel at `256 × 2 × 64`); here a chunk of `B` (k × up to 16 vectors) sits in an
+        /// L1-resident stack copy and each row of `C` is written front to back.
+        ///
+        /// # Safety
+        /// As `super::dispatch`; the CPU supports AVX2 and FMA; `p.k ≤ MAX_K`.
+        #[target_feature(enable = "avx2,fma")]
+        pub(super) unsafe fn $run(p: &Problem<$t>) {
+            const L: usize = $lanes;
+            const CHUNK: usize = AVX2_CHUNK_VECTORS * L;
+            let (k, with_bias) = (p.k, !p.accumulate && !p.bias.is_null());
+            let mut b = [[0.0 as $t; CHUNK]; MAX_K];
+            let mut bias = [0.0 as $t; CHUNK];
+            let mut j0 = 0;
+            while j0 < p.n {
+                let w = (p.n - j0).min(CHUNK);
+                let (full, tail) = (w / L, w % L);
+                let tail_mask = $lane_mask(tail);
+                // SAFETY (whole block): every access lies inside the views `dispatch` checked
+                // (rows < m, columns j0 + c < n: whole vectors for c < full·L, the lane mask
+                // for the tail, terms < k ≤ MAX_K) or inside the stack copies.
+                unsafe {
+                    for (kk, bk) in b.iter_mut().enumerate().take(k) {
+                        let row = p.b.add(kk * p.rs_b + j0 * p.cs_b);
+                        for (c, x) in bk.iter_mut().enumerate().take(w) {
+                            *x = *row.add(c * p.cs_b);
+                        }
+                    }
+                    if with_bias {
+                        for (c, x) in bias.iter_mut().enumerate().take(w) {
+                            *x = *p.bias.add(j0 + c);
+                        }
+                    }
+                    for i in 0..p.m {
+                        let a = p.a.add(i * p.rs_a);
+                        let mut ai = [$zero(); MAX_K];
+                        for (kk, x) in ai.iter_mut().enumerate().take(k) {
+                            *x = $set1(*a.add(kk * p.cs_a));
+                        }
+                        let c = p.c.add(i * p.ldc + j0);
+                        // One vector of columns at offset `v·L`, `FULL` = no mask needed.
+                        let column = |v: usize, full_vector: bool| {
+                            let mut acc = $zero();
+                            for (kk, bk) in b.iter().enumerate().take(k) {
+                                acc = $fma(ai[kk], $loadu(bk.as_ptr().add(v * L)), acc);
+                            }
+                            let cv = c.add(v * L);
+                            let out = if p.accumulate {
+                                let old = if full_vector {
+                                    $loadu(cv)
+                                } else {
+                                    $maskload(cv, tail_mask)
+                                };
+                                $add(old, acc)
+                            } else if with_bias {
+                                $add($loadu(bias.as_ptr().add(v * L)), acc)
+                            } else {
+                                acc
+                            };
+                            if full_vector {
+                                $storeu(cv, out);
+                            } else {
+                                $maskstore(cv, tail_mask, out);
+                            }
+                        };
+                        for v in 0..full {
+                            column(v, true);
+                        }
+                        if tail > 0 {
+                            column(full, false);
+                        }
+                    }
+                }
+                j0 += w;
+            }
+        }
+    };
+}
+
+/// AVX2 lane mask of 64-bit lanes: all ones in the first `n` of 4.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn lanes64(n: usize) -> __m256i {
+    _mm256_cmpgt_epi64(_mm256_set1_epi64x(n as i64), _mm256_setr_epi64x(0, 1, 2, 3))
+}
+
+/// AVX2 lane mask of 32-bit lanes: all ones in the first `n` of 8.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn lanes32(n: usize) -> __m256i {
+    _mm256_cmpgt_epi32(
+        _mm256_set1_epi32(n as i32),
+        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+    )
+}
+
+thin_k_kernel_avx2!(
+    run_avx2,
+    f64,
+    4,
+    __m256d,
+    _mm256_setzero_pd,
+    _mm256_set1_pd,
+    _mm256_loadu_pd,
+    _mm256_storeu_pd,
+    _mm256_maskload_pd,
+    _mm256_maskstore_pd,
+    _mm256_fmadd_pd,
+    _mm256_add_pd,
+    lanes64
+);
+
+thin_k_kernel_avx2!(
+    run_avx2_f32,
+    f32,
+    8,
+    __m256,
+    _mm256_setzero_ps,
+    _mm256_set1_ps,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_maskload_ps,
+    _mm256_maskstore_ps,
+    _mm256_fmadd_ps,
+    _mm256_add_ps,
+    lanes32
 );
