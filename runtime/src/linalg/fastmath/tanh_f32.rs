@@ -30,7 +30,10 @@ const C: [f32; 8] = [
 
 #[inline(always)]
 fn tanh_one(x: f32) -> f32 {
-    let ax = x.abs().min(9.0);
+    // Written as a comparison so that NaN (comparing false) passes through and propagates
+    // (`f32::min` would drop it): this is `vminps(9, |x|)`.
+    let ax = x.abs();
+    let ax = if ax > 9.0 { 9.0 } else { ax };
     let y = 2.0 * ax;
     let t = y.mul_add(LOG2E, ROUND);
     let k = t - ROUND;
@@ -43,9 +46,9 @@ fn tanh_one(x: f32) -> f32 {
     let ki = t.to_bits().wrapping_sub(ROUND.to_bits());
     let scale = f32::from_bits(ki.wrapping_add(127) << 23);
     let m = scale.mul_add(q, scale - 1.0);
-    // NaN: `min` dropped it above; put it back.
-    let th = (m / (m + 2.0)).copysign(x);
-    if x.is_nan() { x } else { th }
+    // No select for NaN: one made LLVM store only the non-NaN lanes (`vmaskmovps`, a slow
+    // microcoded store on AMD cores: 1.1 ns per element on Zen 3, 0.3 without).
+    (m / (m + 2.0)).copysign(x)
 }
 
 #[inline(always)]
