@@ -43,11 +43,12 @@
 //! - f64 products with at most 4 output columns or rows (a small state's output layer, its
 //!   weight and input gradients) go to the `narrow` kernels instead, which vectorise along the
 //!   long dimension: at 256 × 64 × 2 1.1 µs instead of 4.3 µs in 16-wide tiles;
-//! - with AVX-512, products with at most 4 terms (`k ≤ 4`: a first layer at a small state
-//!   dimension, the output layer's input gradient) go to the `thin_k` kernels, which keep `B`
-//!   in registers and stream the rows of `A` and `C` (`bench/gemm` 256 × 2 × 64: 2.35 µs
-//!   instead of 2.8–3.0, the bound of its 128 KiB store stream), summing each element in the
-//!   blocked kernels' order.
+//! - with AVX-512 or AVX2, products with at most 4 terms (`k ≤ 4`: a first layer at a small
+//!   state dimension, the output layer's input gradient) go to the `thin_k` kernels, which keep
+//!   `B` in registers (AVX-512) or in an L1 stack copy (AVX2) and stream the rows of `A` and `C`
+//!   (`bench/gemm` 256 × 2 × 64: 2.35 µs instead of 2.8–3.0 on a Zen 4 core, the bound of its
+//!   128 KiB store stream; 4.84–4.98 instead of 5.12 on a Zen 3 one), summing each element in
+//!   the blocked kernels' order.
 //!
 //! Results are deterministic for a given machine (no threads, fixed summation order: each `K`
 //! block of `KC` terms is summed in order and then added to `C`). They can differ in the last bits
