@@ -63,10 +63,10 @@ type Tables = [__m256; 2];
 
 /// Entry j of a 4-double table for each lane; `idx` holds 2j and 2j + 1 in each lane's two
 /// 32-bit halves (only their low 3 bits are read).
-#[inline(always)]
+#[inline]
+#[target_feature(enable = "avx2")]
 fn lookup(table: __m256, idx: __m256i) -> __m256d {
-    // SAFETY: register-only operation; the callers run with AVX2 enabled.
-    unsafe { _mm256_castps_pd(_mm256_permutevar8x32_ps(table, idx)) }
+    _mm256_castps_pd(_mm256_permutevar8x32_ps(table, idx))
 }
 
 /// tanh of `L` vectors of 4 lanes, each step applied to all `L` before the next (independent
