@@ -1,4 +1,4 @@
-"""Golden step-controller counts from torchdiffeq, for runtime/tests/controller_golden.rs.
+"""Golden step-controller counts from torchdiffeq, for runtime/tests/suite/controller_golden.rs.
 
 Runs torchdiffeq's adaptive solvers (dopri5, bosh3) on small reference problems whose right-hand
 sides match symplode's test models (`HarmonicOscillator`, `ExpDecay`), with the steps clipped to

@@ -1,5 +1,5 @@
-//! Helpers of the CLI tests of stacked flows (`tests/cli_tabular_chain.rs`,
-//! `tests/cli_image_chain.rs`): one `symplode grad` call read back, and the training
+//! Helpers of the CLI tests of stacked flows (`tests/suite/cli_tabular_chain.rs`,
+//! `tests/suite/cli_image_chain.rs`): one `symplode grad` call read back, and the training
 //! configuration both kill-and-resume tests run. Included with `#[path]` next to `mod common;`.
 
 use std::collections::BTreeMap;

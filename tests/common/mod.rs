@@ -1,6 +1,7 @@
-//! Helpers shared by the integration tests (a test file says `mod common;`): fresh scratch
-//! directories, model-file fixtures, running the `symplode` binary and checking what it
-//! prints, and reading back the files it writes. Each test binary uses a part of them.
+//! Helpers shared by the integration tests (`suite/main.rs` and the separate binaries declare
+//! `mod common;`): fresh scratch directories, model-file fixtures, running the `symplode`
+//! binary and checking what it prints, and reading back the files it writes. Each test binary
+//! uses a part of them.
 
 #![allow(dead_code)]
 
@@ -8,21 +9,41 @@ use std::path::{Path, PathBuf};
 
 use symplode::io::SafeTensors;
 
+/// Panics if `path` was already handed out in this process: the tests of one binary run in
+/// parallel, so two tests sharing a scratch path would race on it.
+fn claim(path: &Path) {
+    static CLAIMED: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let fresh = CLAIMED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(path.to_path_buf());
+    assert!(
+        fresh,
+        "scratch path {} is used by two tests",
+        path.display()
+    );
+}
+
 /// An empty directory `name` under cargo's scratch space for integration tests
-/// (`CARGO_TARGET_TMPDIR`), removed first if a previous run left it. Names are unique per test.
+/// (`CARGO_TARGET_TMPDIR`), removed first if a previous run left it. Names are unique per test
+/// binary (checked).
 pub fn fresh_dir(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    claim(&dir);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 /// The path of `file` in the directory `dir` under cargo's scratch space, which is created if
-/// needed and shared by the tests of one file (their file names must differ).
+/// needed and shared by the tests of one file (their file names must differ; checked).
 pub fn scratch_file(dir: &str, file: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join(file)
+    let path = dir.join(file);
+    claim(&path);
+    path
 }
 
 /// The tensors of a safetensors file, `(name, shape, values as f64)` in name order.

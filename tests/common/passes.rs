@@ -1,7 +1,7 @@
 //! The four passes of a `Dynamics` (eval, VJP, taped forward and backward) on fixed inputs,
 //! and the relative distance of two gradients: shared by the macro tests that compare a
-//! generated model with a reference bit for bit or to a tolerance (a test file includes it
-//! with `#[path = "common/passes.rs"] mod passes;`).
+//! generated model with a reference bit for bit or to a tolerance (`suite/main.rs` includes it
+//! with `#[path = "../common/passes.rs"] mod passes;`).
 
 #![allow(dead_code)]
 

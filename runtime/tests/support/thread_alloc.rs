@@ -1,27 +1,28 @@
 //! A counting global allocator for the no-allocation tests: it counts the allocation calls and
-//! bytes made by the *current* thread while counting is switched on, so libtest's other threads
-//! do not interfere. A test binary installs it with
+//! bytes made by the *current* thread while counting is switched on, in counters of that thread,
+//! so tests counting on libtest's other threads at the same time do not interfere. A test binary
+//! installs it with
 //! `#[global_allocator] static GLOBAL: thread_alloc::Counting = thread_alloc::Counting;`.
 #![allow(dead_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// `System` plus per-thread-gated counters.
 pub struct Counting;
 
-static CALLS: AtomicUsize = AtomicUsize::new(0);
-static BYTES: AtomicUsize = AtomicUsize::new(0);
-
+// Const-initialised `Cell`s without destructors: reading them from inside the allocator never
+// allocates and stays valid while the thread is being torn down.
 thread_local! {
     static ON: Cell<bool> = const { Cell::new(false) };
+    static CALLS: Cell<usize> = const { Cell::new(0) };
+    static BYTES: Cell<usize> = const { Cell::new(0) };
 }
 
 fn note(size: usize) {
     if ON.with(|on| on.get()) {
-        CALLS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(size, Ordering::Relaxed);
+        CALLS.with(|c| c.set(c.get() + 1));
+        BYTES.with(|b| b.set(b.get() + size));
     }
 }
 
@@ -46,12 +47,9 @@ unsafe impl GlobalAlloc for Counting {
 
 /// (allocation calls, bytes) made by `f` on this thread.
 pub fn count(f: impl FnOnce()) -> (usize, usize) {
-    let (c0, b0) = (CALLS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed));
+    let (c0, b0) = (CALLS.with(Cell::get), BYTES.with(Cell::get));
     ON.with(|on| on.set(true));
     f();
     ON.with(|on| on.set(false));
-    (
-        CALLS.load(Ordering::Relaxed) - c0,
-        BYTES.load(Ordering::Relaxed) - b0,
-    )
+    (CALLS.with(Cell::get) - c0, BYTES.with(Cell::get) - b0)
 }
