@@ -45,6 +45,7 @@ mod physics_data;
 mod physics_forms;
 mod physics_model;
 mod physics_train;
+mod scratch_paths;
 mod train_checkpoint;
 mod train_flow;
 mod train_loop;
