@@ -11,26 +11,39 @@ use crate::real::Real;
 #[repr(C, align(64))]
 pub(super) struct Line([u8; 64]);
 
+type PackBuffer = std::cell::RefCell<Vec<Line>>;
+
 thread_local! {
     /// Packed A blocks of this thread's products, grown to the largest block seen.
-    static A_PACK: std::cell::RefCell<Vec<Line>> = const { std::cell::RefCell::new(Vec::new()) };
+    static A_PACK: PackBuffer = const { std::cell::RefCell::new(Vec::new()) };
+    /// Packed `KC × n` blocks of B that several row blocks of A share, grown likewise.
+    static B_PACK: PackBuffer = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A per-thread buffer of at least `elems` elements of `T`, or `None` when the thread's
 /// storage is gone (thread teardown) or already in use.
 pub(super) fn a_pack_buffer<T>(elems: usize) -> Option<*mut T> {
+    pack_buffer(&A_PACK, elems)
+}
+
+/// A second per-thread buffer, for a packed block of B used while [`a_pack_buffer`]'s holds
+/// a block of A.
+pub(super) fn b_pack_buffer<T>(elems: usize) -> Option<*mut T> {
+    pack_buffer(&B_PACK, elems)
+}
+
+fn pack_buffer<T>(key: &'static std::thread::LocalKey<PackBuffer>, elems: usize) -> Option<*mut T> {
     let bytes = elems.checked_mul(size_of::<T>())?;
-    A_PACK
-        .try_with(|cell| {
-            let mut v = cell.try_borrow_mut().ok()?;
-            let lines = bytes.div_ceil(size_of::<Line>());
-            if v.len() < lines {
-                v.resize(lines, Line([0; 64]));
-            }
-            Some(v.as_mut_ptr() as *mut T)
-        })
-        .ok()
-        .flatten()
+    key.try_with(|cell| {
+        let mut v = cell.try_borrow_mut().ok()?;
+        let lines = bytes.div_ceil(size_of::<Line>());
+        if v.len() < lines {
+            v.resize(lines, Line([0; 64]));
+        }
+        Some(v.as_mut_ptr() as *mut T)
+    })
+    .ok()
+    .flatten()
 }
 
 /// Copies rows `i0..i0 + mb`, columns `p0..p0 + kc` of `A` into `mr`-row micro-panels at
