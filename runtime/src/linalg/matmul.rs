@@ -787,21 +787,8 @@ unsafe fn packed<T: Real, K: Micro<T>, const BYTES: usize>(
         let kc = kc_max.min(p.k - p0);
         let acc_mode = p.accumulate || p0 > 0;
         if let Some(bbuf) = b_block {
-            for jp in 0..panels {
-                let j0 = jp * nr_full;
-                // SAFETY: the block (p0.., j0..) of kc × nr is inside B; panel jp of the
-                // buffer holds kc · NR ≤ panel_len elements.
-                unsafe {
-                    K::pack_b(
-                        p,
-                        p0,
-                        kc,
-                        j0,
-                        nr_full.min(p.n - j0),
-                        bbuf.add(jp * panel_len),
-                    )
-                };
-            }
+            // SAFETY: the buffer holds `panels · panel_len` elements, panel_len ≥ kc · NR.
+            unsafe { b_resident::pack_b_block::<T, K>(p, p0, kc, panel_len, bbuf) };
         }
         let mut i0 = 0;
         while i0 < p.m {

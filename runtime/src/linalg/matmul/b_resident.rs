@@ -30,6 +30,28 @@ pub(super) fn applies<T, K: Micro<T>>(p: &Problem<T>, kc: usize, l2: usize) -> b
         && kc.saturating_mul(n_padded).saturating_mul(elem) <= l2 / 2
 }
 
+/// Packs `B`'s `kc × n` block at term `p0` as `ceil(n / NR)` panels of `kc × NR` (the last
+/// zero-padded), panel `jp` at `dst + jp · panel_len`.
+///
+/// # Safety
+/// Terms `p0..p0 + kc` are inside B; `panel_len ≥ kc · NR`; `dst` holds
+/// `ceil(n / NR) · panel_len` elements.
+#[inline(always)]
+pub(super) unsafe fn pack_b_block<T: Real, K: Micro<T>>(
+    p: &Problem<T>,
+    p0: usize,
+    kc: usize,
+    panel_len: usize,
+    dst: *mut T,
+) {
+    for jp in 0..p.n.div_ceil(K::NR) {
+        let j0 = jp * K::NR;
+        // SAFETY: the block (p0.., j0..) of kc × nr is inside B; panel jp of the buffer holds
+        // kc · NR ≤ panel_len elements.
+        unsafe { K::pack_b(p, p0, kc, j0, K::NR.min(p.n - j0), dst.add(jp * panel_len)) };
+    }
+}
+
 /// Runs the nest; returns `false` (nothing written) when no buffer could be had.
 ///
 /// # Safety
@@ -52,23 +74,8 @@ pub(super) unsafe fn run<T: Real, K: Micro<T>, const BYTES: usize>(
     while p0 < p.k {
         let kc = kc_max.min(p.k - p0);
         let acc_mode = p.accumulate || p0 > 0;
-        let mut jp = 0;
-        while jp < panels {
-            let j0 = jp * nr_full;
-            // SAFETY: the block (p0.., j0..) of kc × nr is inside B; panel jp of the buffer
-            // holds kc · NR ≤ panel_len elements.
-            unsafe {
-                K::pack_b(
-                    p,
-                    p0,
-                    kc,
-                    j0,
-                    nr_full.min(p.n - j0),
-                    bbuf.add(jp * panel_len),
-                )
-            };
-            jp += 1;
-        }
+        // SAFETY: the buffer holds `panels · panel_len` elements, panel_len ≥ kc · NR.
+        unsafe { pack_b_block::<T, K>(p, p0, kc, panel_len, bbuf) };
         let mut i0 = 0;
         while i0 < p.m {
             let mr = K::MR.min(p.m - i0);
