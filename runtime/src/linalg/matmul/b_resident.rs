@@ -6,7 +6,7 @@
 //! The panel-outer nests ([`super::streamed`], [`super::packed`]) keep one `KC × NR` panel of
 //! `B` in the L1d and sweep it down every row tile, so consecutive tiles of `C` lie one tile
 //! height apart: with a `C` of several MiB each tile's stores go to lines that have left the
-//! caches, a column of tiles at a time, and `B`'s panels are packed once per row block of `A`.
+//! caches, a column of tiles at a time (and `streamed` packs `B`'s panels once per sweep).
 //! Here each row tile of `A` (`MR × KC`, in the L1d) is run against every packed panel in turn
 //! (from the L2), so `C` is written a full row band at a time, `A` is read once in place (no
 //! `A` packing however tall it is), and `B` is packed once per K block. Every output element
