@@ -6,12 +6,12 @@
 //! run time) `exp` is the same loop compiled for 256-bit vectors with every multiply–add of the
 //! polynomial one fused instruction. tanh there runs a single-path kernel written with
 //! intrinsics (one table-driven exponential and one division): `tanh256` (AVX2, a 4-entry table
-//! and a Padé form; 1.4–1.6 ns per element on a Zen 3 core, where the two-path loop took 2.9)
+//! and a Padé form; 1.27–1.31 ns per element on a Zen 3 core, where the two-path loop took 2.9)
 //! or `tanh512` (AVX-512F/DQ, a 16-entry table and a degree-5 expm1; about 0.5 ns per element
 //! on a Zen 5 core, 0.76 on a Zen 4 one, whose 512-bit operations take two passes). Results
 //! stay comparable with PyTorch to ~1e-15 relative: exp and the portable tanh within 2 ulp of
-//! `f64::exp` / `f64::tanh`, the SIMD tanh kernels within 3 ulp (AVX-512) or 4 (AVX2), 98% of
-//! inputs within 1 ulp, tested below on every path the CPU runs.
+//! `f64::exp` / `f64::tanh`, the SIMD tanh kernels within 3 ulp (AVX-512) or 4 (AVX2), 98%
+//! (AVX-512) or 97.5% (AVX2) of inputs within 1 ulp, tested below on every path the CPU runs.
 //!
 //! - `exp`: Cody–Waite reduction x = k ln2 + r, |r| ≤ ln2/2, Taylor polynomial of degree 13
 //!   (truncation < 5e-18 relative), 2^k built from the exponent bits (k found with the
@@ -288,8 +288,9 @@ mod tests {
         assert!(odd[3] == 0.0 && odd[3].is_sign_negative());
     }
 
-    /// A named in-place kernel and its ulp bound.
-    type NamedKernel = (&'static str, fn(&mut [f64]), u64);
+    /// A named in-place kernel, its worst-case ulp bound and the least share of inputs it
+    /// must get within 1 ulp.
+    type NamedKernel = (&'static str, fn(&mut [f64]), u64, f64);
 
     /// The SIMD tanh kernels this CPU runs, each called directly (whatever `simd_level` picks).
     #[cfg(target_arch = "x86_64")]
@@ -298,13 +299,13 @@ mod tests {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: AVX2 and FMA are present (checked).
-            kernels.push(("avx2", |v| unsafe { tanh256::tanh_in_place(v) }, 4));
+            kernels.push(("avx2", |v| unsafe { tanh256::tanh_in_place(v) }, 4, 0.975));
         }
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512dq")
         {
             // SAFETY: AVX-512F/DQ are present (checked).
-            kernels.push(("avx512", |v| unsafe { tanh512::tanh_in_place(v) }, 3));
+            kernels.push(("avx512", |v| unsafe { tanh512::tanh_in_place(v) }, 3, 0.98));
         }
         kernels
     }
@@ -316,15 +317,15 @@ mod tests {
         assert!(worst <= 2, "portable tanh: {worst} ulp");
         // The dispatched version and each single-path kernel the CPU can run (one
         // exponential and one division): within 3 ulp (AVX-512) or 4 (AVX2, the Padé form),
-        // and within 1 ulp for 98% of inputs (AVX-512 98.4%, AVX2 98.1%).
+        // and within 1 ulp for 98% (AVX-512: 98.4% measured) or 97.5% (AVX2: 97.8%) of inputs.
         let (worst, within1) = tanh_error(tanh_in_place);
         assert!(worst <= 4, "tanh: {worst} ulp");
-        assert!(within1 >= 0.98, "tanh: only {within1} within 1 ulp");
+        assert!(within1 >= 0.975, "tanh: only {within1} within 1 ulp");
         #[cfg(target_arch = "x86_64")]
-        for (name, kernel, bound) in simd_tanh_kernels() {
+        for (name, kernel, bound, share) in simd_tanh_kernels() {
             let (worst, within1) = tanh_error(kernel);
             assert!(worst <= bound, "{name} tanh: {worst} ulp");
-            assert!(within1 >= 0.98, "{name} tanh: only {within1} within 1 ulp");
+            assert!(within1 >= share, "{name} tanh: only {within1} within 1 ulp");
             let mut odd = [
                 f64::INFINITY,
                 f64::NEG_INFINITY,
