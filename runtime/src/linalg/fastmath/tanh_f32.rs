@@ -2,12 +2,16 @@
 //! the f64 kernel's 4 or 8 behind two conversions (the portable path keeps computing in f64
 //! and rounding once).
 //!
-//! `tanh |x| = m / (m + 2)` with `m = expm1(2|x|)`, the sign restored: `expm1(y)` reduced as
-//! `y = k·ln2 + r`, |r| ≤ ln2/2 (`k` by the 1.5·2²³ rounding trick, ln2 split so `k·ln2_hi` is
-//! exact), `e^r − 1` by its Taylor series to r⁸ without the leading 1 (truncation < 2e-8
-//! relative), and `m = 2^k·(e^r − 1) + (2^k − 1)`; |x| is capped at 9 (tanh 9 rounds to 1).
-//! Branch-free, so the loop vectorises. Within 3 ulp (f32) of the correctly rounded tanh,
-//! tested in the parent module; NaN propagates, ±∞ → ±1.
+//! `tanh |x| = m / (m + 2)` with `m = e^y − 1`, y = 2|x|, the sign restored, computed as in the
+//! f64 AVX2 kernel (`tanh256`): y = k·ln2 + r, |r| ≤ ln2/2 (`k` by the 1.5·2²³ rounding trick,
+//! ln2 split so `k·ln2_hi` is exact), `e^r` as the [3/3] Padé approximant (E + rO)/(E − rO) with
+//! E = 1 + r²/10, O = 1/2 + r²/120 (truncation 6e-9 relative), so `e^r − 1 = 2rO/D`
+//! (D = E − rO), `m = N/D` with N = S·2rO + (S − 1)·D, S = 2^k, and `tanh = N/(N + 2D)`: one
+//! division for the exponential and the quotient together. |x| is capped at 10 (tanh rounds to
+//! 1 above 9.01). Branch-free, so the loop vectorises. Within 3 ulp (f32) of the correctly
+//! rounded tanh, 99.9% of inputs within 1 ulp, tested in the parent module; NaN propagates,
+//! ±∞ → ±1. On a Zen 3 core (AVX2, 16384 elements hot): 0.49–0.50 ns per element, where the
+//! form before it (e^r − 1 by its Taylor series to r⁸, then m/(m + 2)) took 0.63–0.67.
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 /// ln 2 split (0.693145751953125 + 1.4286068e-6): 16 significant bits in the first, so
@@ -16,39 +20,29 @@ const LN2_HI: f32 = f32::from_bits(0x3f31_7200);
 const LN2_LO: f32 = f32::from_bits(0x35bf_be8e);
 /// 1.5·2²³: adding it rounds to an integer held in the low mantissa bits.
 const ROUND: f32 = 12_582_912.0;
-/// 1/i!, i = 1..=8.
-const C: [f32; 8] = [
-    1.0,
-    0.5,
-    1.0 / 6.0,
-    1.0 / 24.0,
-    1.0 / 120.0,
-    1.0 / 720.0,
-    1.0 / 5_040.0,
-    1.0 / 40_320.0,
-];
-
 #[inline(always)]
 fn tanh_one(x: f32) -> f32 {
     // Written as a comparison so that NaN (comparing false) passes through and propagates
-    // (`f32::min` would drop it): this is `vminps(9, |x|)`.
+    // (`f32::min` would drop it): this is `vminps(10, |x|)`.
     let ax = x.abs();
-    let ax = if ax > 9.0 { 9.0 } else { ax };
+    let ax = if ax > 10.0 { 10.0 } else { ax };
     let y = 2.0 * ax;
     let t = y.mul_add(LOG2E, ROUND);
     let k = t - ROUND;
     let r = (-k).mul_add(LN2_LO, (-k).mul_add(LN2_HI, y));
-    let mut p = C[7];
-    for &c in C[..7].iter().rev() {
-        p = p.mul_add(r, c);
-    }
-    let q = p * r;
+    // Twice E and twice rO (= r + r³/60: the correction rounded, then one rounding); 2D > 0.
+    let r2 = r * r;
+    let e2 = r2.mul_add(0.2, 2.0);
+    let ro2 = (r2 * (1.0 / 60.0)).mul_add(r, r);
+    let d2 = e2 - ro2;
     let ki = t.to_bits().wrapping_sub(ROUND.to_bits());
-    let scale = f32::from_bits(ki.wrapping_add(127) << 23);
-    let m = scale.mul_add(q, scale - 1.0);
-    // No select for NaN: one made LLVM store only the non-NaN lanes (`vmaskmovps`, a slow
-    // microcoded store on AMD cores: 1.1 ns per element on Zen 3, 0.3 without).
-    (m / (m + 2.0)).copysign(x)
+    let s = f32::from_bits(ki.wrapping_add(127) << 23);
+    // 2N = 2S·2rO + (S − 1)·2D (S − 1 exact); 2(N + 2D) from 2N itself, so their errors cancel
+    // in the quotient near 1. No select for NaN: one made LLVM store only the non-NaN lanes
+    // (`vmaskmovps`, a slow microcoded store on AMD cores: 1.1 ns per element on Zen 3, 0.3
+    // without).
+    let n2 = (s + s).mul_add(ro2, (s - 1.0) * d2);
+    (n2 / (n2 + (d2 + d2))).copysign(x)
 }
 
 #[inline(always)]
