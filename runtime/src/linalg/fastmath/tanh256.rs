@@ -22,7 +22,7 @@
 //! the chain; `llvm-mca -mcpu=znver3` puts the rest on the two FMA pipes (the multiply–adds, the
 //! division and the table permutes). The price is accuracy: within 4 ulp of libm as before, but
 //! 97.8% of the test's inputs within 1 ulp (98.1% before): for n = 1 and r < 0
-//! (|x| ≈ 0.04–0.065) the two terms of N have opposite signs and N is about half the larger
+//! (|x| ≈ 0.043–0.087) the two terms of N have opposite signs and N is about half the larger
 //! one. The k-part of ln2/4's rounding error is left out: it shifts r by at most 4k·5.8e-18,
 //! which moves tanh by that over sinh(y) ≤ 0.3 ulp relative (k ≥ 1 means y ≥ 0.6). NaN
 //! propagates; ±∞ → ±1.
