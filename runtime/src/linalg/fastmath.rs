@@ -277,10 +277,16 @@ mod tests {
         let mut y = x.clone();
         tanh_in_place_f32(&mut y);
         let mut worst = 0;
+        let mut within1 = 0;
         for (a, b) in x.iter().zip(&y) {
-            worst = worst.max(ulps32(*b, (*a as f64).tanh() as f32));
+            let u = ulps32(*b, (*a as f64).tanh() as f32);
+            worst = worst.max(u);
+            within1 += usize::from(u <= 1);
         }
         assert!(worst <= 3, "f32 tanh: {worst} ulp");
+        let share = within1 as f64 / x.len() as f64;
+        // 99.96% measured (the Padé form; the Taylor form before it: 99.88%, which fails this).
+        assert!(share >= 0.999, "f32 tanh: only {share} within 1 ulp");
         let mut odd = [f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -0.0];
         tanh_in_place_f32(&mut odd);
         assert_eq!(odd[..2], [1.0, -1.0]);
