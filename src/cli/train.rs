@@ -87,10 +87,6 @@ pub fn run(args: &TrainArgs, out: &mut String) -> Result<(), CliError> {
             let _ = std::io::Write::write_all(&mut err, line.as_bytes());
             let _ = std::io::Write::flush(&mut err);
             drop(err);
-            // The line is in the pipe to MPICH's proxy, but the abort tears the job down at
-            // once, and a later CI run (stop 28, a slow window) lost even the whole line. Half
-            // a second for the proxy to forward it costs nothing on a failing job.
-            std::thread::sleep(std::time::Duration::from_millis(500));
             world.abort(1);
         }
         result

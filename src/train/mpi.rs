@@ -33,8 +33,12 @@ impl MpiCollective {
     }
 
     /// Ends every process of the job with `code` (`MPI_Abort`): a rank that fails must not
-    /// leave the others waiting in a collective.
+    /// leave the others waiting in a collective. Waits half a second first: what the rank
+    /// just wrote to stderr is still in the pipe to MPICH's proxy, and the abort tears the job
+    /// down at once (a CI run lost a failing rank's whole error line). Half a second costs
+    /// nothing on a job that is failing anyway.
     pub fn abort(&self, code: i32) -> ! {
+        std::thread::sleep(std::time::Duration::from_millis(500));
         self.world.abort(code)
     }
 }

@@ -1,6 +1,8 @@
 //! Dense matrix products `C ← A·B` / `C ← C + A·B` that never touch the heap.
-//! (One file over 600 lines: the loop nests and dispatch share the private `Problem` and
-//! `Micro` types and their unsafe contracts; the SIMD micro-kernels, the packing, the
+//! (One file over 600 lines, 640 of which 62 are this documentation: what is left is the
+//! private `Problem` and `Micro` types with their unsafe contracts and the blocked and streamed
+//! nests that every kernel shares. The kernel choice (`dispatch`), the packed-`A` nest
+//! (`packed`), the portable kernel (`portable`), the SIMD micro-kernels, the packing, the
 //! B-resident nest, the narrow and the thin-k kernels live in submodules.)
 //!
 //! The `gemm` crate (0.19) allocates on every call in its general path (a `vec![false; mc/MR]`
@@ -60,10 +62,13 @@ use std::mem::{MaybeUninit, size_of};
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 mod b_resident;
+mod dispatch;
 #[cfg(target_arch = "x86_64")]
 mod narrow;
 mod pack;
 mod pack_choice;
+mod packed;
+mod portable;
 #[cfg(target_arch = "x86_64")]
 mod thin_k;
 #[cfg(target_arch = "x86_64")]
@@ -71,7 +76,10 @@ mod transpose;
 
 pub use pack_choice::describe as packing_choice;
 
-use pack::{Line, a_pack_buffer, b_pack_buffer, pack_a_block, pack_panel};
+use dispatch::dispatch;
+use pack::{Line, pack_panel};
+use packed::packed;
+use portable::Generic;
 
 use crate::real::Real;
 
@@ -409,11 +417,6 @@ trait Micro<T> {
     }
 }
 
-/// Largest packed `KC × n` block of `B` that [`packed`] keeps for all row blocks of `A`, in
-/// L2 sizes (it is read from the L2 or beyond, a panel at a time; the bound only keeps the
-/// per-thread buffer in proportion to the caches).
-const B_BLOCK_L2S: usize = 4;
-
 /// Fewest full `NR`-column panels of `B` for which an `A` that is not row-major may be packed
 /// whatever its size (the copy is shared by every panel).
 const STRIDED_A_PANELS: usize = 2;
@@ -433,120 +436,6 @@ fn strided_a_packs<T, K: Micro<T>>(p: &Problem<T>, kc: usize, l2: usize) -> bool
     }
     let stride = p.cs_a.saturating_mul(size_of::<T>());
     p.rs_a != 1 || !stride.is_multiple_of(size_of::<Line>()) || stride.saturating_mul(kc) >= l2 / 2
-}
-
-/// Picks the kernel for this CPU and element type.
-///
-/// # Safety
-/// `prob` describes in-bounds, non-aliasing (for `c`) views with m, n, k ≥ 1.
-unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use super::simd::{SimdLevel, simd_level};
-        use std::any::TypeId;
-        let level = simd_level();
-        if level >= SimdLevel::Avx512 {
-            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (`simd_level` never exceeds the
-            // detected level); `T` is exactly the type cast to.
-            unsafe {
-                if TypeId::of::<T>() == TypeId::of::<f64>() {
-                    if narrow::applies(prob) {
-                        return narrow::run_avx512(&prob.cast());
-                    }
-                    if let Some(t) = narrow::transposed(prob) {
-                        return narrow::run_avx512(&t.cast());
-                    }
-                }
-                if TypeId::of::<T>() == TypeId::of::<f32>() {
-                    if narrow::applies(prob) {
-                        return narrow::run_avx512_f32(&prob.cast());
-                    }
-                    if let Some(t) = narrow::transposed(prob) {
-                        return narrow::run_avx512_f32(&t.cast());
-                    }
-                }
-                if TypeId::of::<T>() == TypeId::of::<f64>() {
-                    if thin_k::applies(prob, 8) {
-                        return thin_k::run_avx512(&prob.cast());
-                    }
-                    if let Some((rest, edge)) =
-                        narrow::split_edge(prob, <avx2::F64x8x16 as Micro<f64>>::NR)
-                    {
-                        avx2::run_f64_avx512(&rest.cast());
-                        return narrow::run_avx512(&edge.cast());
-                    }
-                    return avx2::run_f64_avx512(&prob.cast());
-                }
-                if TypeId::of::<T>() == TypeId::of::<f32>() {
-                    if thin_k::applies(prob, 16) {
-                        return thin_k::run_avx512_f32(&prob.cast());
-                    }
-                    if let Some((rest, edge)) =
-                        narrow::split_edge(prob, <avx2::F32x8x32 as Micro<f32>>::NR)
-                    {
-                        avx2::run_f32_avx512(&rest.cast());
-                        return narrow::run_avx512_f32(&edge.cast());
-                    }
-                    return avx2::run_f32_avx512(&prob.cast());
-                }
-            }
-        }
-        if level >= SimdLevel::Avx2 {
-            // SAFETY: the CPU supports AVX2 and FMA (`simd_level` never exceeds the detected
-            // level); `T` is exactly the type cast to.
-            unsafe {
-                if TypeId::of::<T>() == TypeId::of::<f64>() {
-                    if narrow::applies(prob) {
-                        return narrow::run_avx2(&prob.cast());
-                    }
-                    if let Some(t) = narrow::transposed(prob) {
-                        return narrow::run_avx2(&t.cast());
-                    }
-                }
-                if TypeId::of::<T>() == TypeId::of::<f32>() {
-                    if narrow::applies(prob) {
-                        return narrow::run_avx2_f32(&prob.cast());
-                    }
-                    if let Some(t) = narrow::transposed(prob) {
-                        return narrow::run_avx2_f32(&t.cast());
-                    }
-                }
-                if TypeId::of::<T>() == TypeId::of::<f64>() {
-                    if thin_k::applies(prob, 4) {
-                        return thin_k::run_avx2(&prob.cast());
-                    }
-                    if let Some((rest, edge)) =
-                        narrow::split_edge(prob, <avx2::F64x6x8 as Micro<f64>>::NR)
-                    {
-                        avx2::run_f64(&rest.cast());
-                        return narrow::run_avx2(&edge.cast());
-                    }
-                    return avx2::run_f64(&prob.cast());
-                }
-                if TypeId::of::<T>() == TypeId::of::<f32>() {
-                    if thin_k::applies(prob, 8) {
-                        return thin_k::run_avx2_f32(&prob.cast());
-                    }
-                    if let Some((rest, edge)) =
-                        narrow::split_edge(prob, <avx2::F32x6x16 as Micro<f32>>::NR)
-                    {
-                        avx2::run_f32(&rest.cast());
-                        return narrow::run_avx2_f32(&edge.cast());
-                    }
-                    return avx2::run_f32(&prob.cast());
-                }
-            }
-        }
-    }
-    const FMA: bool = cfg!(any(target_feature = "fma", target_arch = "aarch64"));
-    // SAFETY: forwarded from our caller; the generic kernels need no CPU features.
-    unsafe {
-        if size_of::<T>() <= 4 {
-            blocked::<T, Generic<4, 8, FMA>, SMALL_PANEL>(prob)
-        } else {
-            blocked::<T, Generic<4, 4, FMA>, SMALL_PANEL>(prob)
-        }
-    }
 }
 
 /// The packing buffer for `B`, on the stack and aligned to a cache line, so the micro-kernel's
@@ -746,178 +635,6 @@ unsafe fn streamed<T: Real, K: Micro<T>, const BYTES: usize, const K_OUTER: bool
                 p0 += kc_max;
             }
             j0 += nr_full;
-        }
-    }
-}
-
-/// The blocked loop nest with `A` packed: for each `KC`-term block and each `MC`-row block of
-/// `A`, copy the block into `MR`-row micro-panels (`kc × MR`, term-major), then for each
-/// `NR`-column panel of `B` sweep the micro-kernel down the packed rows. When `A` has several
-/// row blocks, `B`'s `KC × n` block is packed once per K block into a per-thread buffer that
-/// every row block reads (up to [`B_BLOCK_L2S`] L2s of it; beyond, each row block packs its
-/// panels on the stack as it goes). On a 512 KiB L2 the weight gradient `256 × 4096 × 256` has
-/// `MC = 60` and packed every panel of `B` five times: 83–86% of gemm, 92–93% packed once.
-/// Each output element gets exactly the sums of [`blocked`]'s unpacked loop, in the same
-/// order. Returns `false` (nothing written) when no buffer could be had.
-///
-/// # Safety
-/// As [`blocked`]; `kc_max · NR · size_of::<T>() ≤ BYTES`, `mc` a multiple of `MR`.
-#[inline(always)]
-unsafe fn packed<T: Real, K: Micro<T>, const BYTES: usize>(
-    p: &Problem<T>,
-    kc_max: usize,
-    mc: usize,
-) -> bool {
-    let nr_full = K::NR;
-    let Some(abuf) = a_pack_buffer::<T>(mc * kc_max.min(p.k)) else {
-        return false;
-    };
-    let mut panel = Panel::<BYTES>::new();
-    let panel = panel.0.as_mut_ptr() as *mut T;
-    // B's K block packed once for all row blocks: panel jp at `jp · panel_len`.
-    let panels = p.n.div_ceil(nr_full);
-    let panel_len = kc_max.min(p.k) * nr_full;
-    let b_block = (p.m > mc)
-        .then(|| panels.checked_mul(panel_len))
-        .flatten()
-        .filter(|&len| len.saturating_mul(size_of::<T>()) <= B_BLOCK_L2S * cache_sizes().l2)
-        .and_then(b_pack_buffer::<T>);
-    let mut p0 = 0;
-    while p0 < p.k {
-        let kc = kc_max.min(p.k - p0);
-        let acc_mode = p.accumulate || p0 > 0;
-        if let Some(bbuf) = b_block {
-            // SAFETY: the buffer holds `panels · panel_len` elements, panel_len ≥ kc · NR.
-            unsafe { b_resident::pack_b_block::<T, K>(p, p0, kc, panel_len, bbuf) };
-        }
-        let mut i0 = 0;
-        while i0 < p.m {
-            let mb = mc.min(p.m - i0);
-            // SAFETY: rows i0..i0+mb and columns p0..p0+kc of A are in bounds; the buffer
-            // holds mc·kc ≥ (micro-panels)·MR·kc elements.
-            unsafe { pack_a_block(p, i0, mb, p0, kc, K::MR, abuf) };
-            let mut j0 = 0;
-            while j0 < p.n {
-                let nr = nr_full.min(p.n - j0);
-                let panel = match b_block {
-                    // SAFETY: panel j0 / NR of the buffer, packed above for this K block.
-                    Some(bbuf) => unsafe { bbuf.add(j0 / nr_full * panel_len) },
-                    None => {
-                        // SAFETY: as in `blocked`.
-                        unsafe { K::pack_b(p, p0, kc, j0, nr, panel) };
-                        panel
-                    }
-                };
-                let mut ir = 0;
-                while ir < mb {
-                    let mr = K::MR.min(mb - ir);
-                    // SAFETY: micro-panel ir / MR of the packed block holds kc × MR
-                    // elements (term-major, row stride 1, term stride MR); the C tile
-                    // (i0 + ir.., j0..) with mr × nr elements is in bounds.
-                    unsafe {
-                        K::run(
-                            kc,
-                            abuf.add(ir * kc),
-                            1,
-                            K::MR,
-                            mr,
-                            panel,
-                            nr_full,
-                            p.c.add((i0 + ir) * p.ldc + j0),
-                            p.ldc,
-                            nr,
-                            acc_mode,
-                            if p0 == 0 && !p.bias.is_null() {
-                                p.bias.add(j0)
-                            } else {
-                                std::ptr::null()
-                            },
-                        );
-                    }
-                    ir += K::MR;
-                }
-                j0 += nr_full;
-            }
-            i0 += mc;
-        }
-        p0 += kc;
-    }
-    true
-}
-
-/// Portable kernel: an `MR × NR` accumulator array in plain loops (LLVM vectorises it for the
-/// baseline instruction set); `FMA` selects `mul_add` (only where FMA is a native instruction).
-struct Generic<const MR: usize, const NR: usize, const FMA: bool>;
-
-impl<T: Real, const MR: usize, const NR: usize, const FMA: bool> Micro<T> for Generic<MR, NR, FMA> {
-    const MR: usize = MR;
-    const NR: usize = NR;
-
-    #[inline(never)]
-    unsafe fn large(p: &Problem<T>) {
-        // SAFETY: forwarded; the generic kernel needs no CPU features.
-        unsafe { blocked::<T, Self, LARGE_PANEL>(p) }
-    }
-
-    #[inline(always)]
-    unsafe fn run(
-        kc: usize,
-        a: *const T,
-        rs_a: usize,
-        cs_a: usize,
-        mr: usize,
-        b: *const T,
-        bs: usize,
-        c: *mut T,
-        ldc: usize,
-        nr: usize,
-        acc_mode: bool,
-        bias: *const T,
-    ) {
-        // Rows past the bottom edge repeat the last valid row; their results are not stored.
-        let mut rows = [a; MR];
-        for (i, r) in rows.iter_mut().enumerate() {
-            // SAFETY: min(i, mr − 1) < mr rows.
-            *r = unsafe { a.add(i.min(mr - 1) * rs_a) };
-        }
-        let mut acc = [[T::zero(); NR]; MR];
-        for pp in 0..kc {
-            // SAFETY: the panel row pp has NR initialised elements.
-            let bp: [T; NR] = unsafe { std::ptr::read_unaligned(b.add(pp * bs) as *const [T; NR]) };
-            let off = pp * cs_a;
-            for i in 0..MR {
-                // SAFETY: column pp < kc of a valid row.
-                let ai = unsafe { *rows[i].add(off) };
-                for j in 0..NR {
-                    acc[i][j] = if FMA {
-                        ai.mul_add(bp[j], acc[i][j])
-                    } else {
-                        ai * bp[j] + acc[i][j]
-                    };
-                }
-            }
-        }
-        // Constant-bound loops with guards (rather than `0..mr`), so that after unrolling every
-        // `acc` index is a constant and the accumulators can stay in registers.
-        // SAFETY: the tile is mr × nr with row stride ldc.
-        unsafe {
-            for i in 0..MR {
-                if i < mr {
-                    let row = c.add(i * ldc);
-                    for j in 0..NR {
-                        if j < nr {
-                            let cp = row.add(j);
-                            *cp = if acc_mode {
-                                *cp + acc[i][j]
-                            } else if !bias.is_null() {
-                                *bias.add(j) + acc[i][j]
-                            } else {
-                                acc[i][j]
-                            };
-                        }
-                    }
-                }
-            }
         }
     }
 }

@@ -15,7 +15,8 @@
 
 use std::mem::size_of;
 
-use super::{Micro, Panel, Problem, a_pack_buffer, pack_a_block};
+use super::pack::{a_pack_buffer, pack_a_block};
+use super::{Micro, Panel, Problem};
 use crate::real::Real;
 
 /// Whether the product takes this nest: several panels, a `C` that overflows half the L2 and
