@@ -48,34 +48,65 @@ macro_rules! avx2_kernel {
                 acc_mode: bool,
                 bias: *const $t,
             ) {
-                const MR: usize = $mr;
-                const NR: usize = 2 * $lanes;
-                // SAFETY: as documented on `Micro::run`; the caller is compiled with
-                // AVX2+FMA enabled (this is only reached through `$run`).
+                // SAFETY: as documented on `Micro::run`; the caller is compiled with the
+                // kernel's features (this is only reached through `$run`).
                 unsafe {
-                    let mut rows = [a; MR];
-                    for (i, r) in rows.iter_mut().enumerate() {
-                        *r = a.add(i.min(mr - 1) * rs_a);
+                    if mr == $mr {
+                        Self::tile::<{ $mr }>(kc, a, rs_a, cs_a, b, bs, c, ldc, nr, acc_mode, bias)
+                    } else {
+                        Self::edge(kc, a, rs_a, cs_a, mr, b, bs, c, ldc, nr, acc_mode, bias)
                     }
-                    let mut acc: [[$vec; 2]; MR] = [[$zero(); 2]; MR];
+                }
+            }
+        }
+
+        impl $kernel {
+            /// The register tile with exactly `R` rows of `A` (`R` ≤ MR): `R × 2` accumulators.
+            ///
+            /// # Safety
+            /// As [`Micro::run`] with `mr = R`.
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn tile<const R: usize>(
+                kc: usize,
+                a: *const $t,
+                rs_a: usize,
+                cs_a: usize,
+                b: *const $t,
+                bs: usize,
+                c: *mut $t,
+                ldc: usize,
+                nr: usize,
+                acc_mode: bool,
+                bias: *const $t,
+            ) {
+                const NR: usize = 2 * $lanes;
+                // SAFETY: as documented on `Micro::run` with `mr = R`; the caller is compiled
+                // with the kernel's features.
+                unsafe {
+                    let mut rows = [a; R];
+                    for (i, r) in rows.iter_mut().enumerate() {
+                        *r = a.add(i * rs_a);
+                    }
+                    let mut acc: [[$vec; 2]; R] = [[$zero(); 2]; R];
                     for pp in 0..kc {
                         let b0 = $load(b.add(pp * bs));
                         let b1 = $load(b.add(pp * bs + $lanes));
                         let off = pp * cs_a;
-                        for i in 0..MR {
+                        for i in 0..R {
                             let ai = $set1(*rows[i].add(off));
                             acc[i][0] = $fma(ai, b0, acc[i][0]);
                             acc[i][1] = $fma(ai, b1, acc[i][1]);
                         }
                     }
-                    if mr == MR && nr == NR {
+                    if nr == NR {
                         let with_bias = !acc_mode && !bias.is_null();
                         let (c0, c1) = if with_bias {
                             ($load(bias), $load(bias.add($lanes)))
                         } else {
                             ($zero(), $zero())
                         };
-                        for i in 0..MR {
+                        for i in 0..R {
                             let row = c.add(i * ldc);
                             let (mut v0, mut v1) = (acc[i][0], acc[i][1]);
                             if acc_mode {
@@ -89,12 +120,12 @@ macro_rules! avx2_kernel {
                             $store(row.add($lanes), v1);
                         }
                     } else {
-                        let mut tmp = [[0.0 as $t; NR]; MR];
-                        for i in 0..MR {
+                        let mut tmp = [[0.0 as $t; NR]; R];
+                        for i in 0..R {
                             $store(tmp[i].as_mut_ptr(), acc[i][0]);
                             $store(tmp[i].as_mut_ptr().add($lanes), acc[i][1]);
                         }
-                        for i in 0..mr {
+                        for i in 0..R {
                             let row = c.add(i * ldc);
                             for j in 0..nr {
                                 let cp = row.add(j);
@@ -107,6 +138,60 @@ macro_rules! avx2_kernel {
                                 };
                             }
                         }
+                    }
+                }
+            }
+
+            /// The last row tile of a product whose rows are not a multiple of MR: a tile of
+            /// exactly `mr` rows, so no FMA is spent on rows that are not there and whole
+            /// vectors are stored (the full tile with clamped rows did `MR / mr` times the work
+            /// and went through a buffer; a 16-row product is 6 + 6 + 4). Out of line: it runs
+            /// once per panel, and seven row counts inlined would bloat every nest.
+            ///
+            /// # Safety
+            /// As [`Micro::run`] with `1 ≤ mr < MR`, and the CPU supports the kernel's features.
+            #[target_feature(enable = $features)]
+            #[inline(never)]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn edge(
+                kc: usize,
+                a: *const $t,
+                rs_a: usize,
+                cs_a: usize,
+                mr: usize,
+                b: *const $t,
+                bs: usize,
+                c: *mut $t,
+                ldc: usize,
+                nr: usize,
+                acc_mode: bool,
+                bias: *const $t,
+            ) {
+                // SAFETY: forwarded with `mr = R`.
+                unsafe {
+                    match mr {
+                        1 if 1 < $mr => {
+                            Self::tile::<1>(kc, a, rs_a, cs_a, b, bs, c, ldc, nr, acc_mode, bias)
+                        }
+                        2 if 2 < $mr => {
+                            Self::tile::<2>(kc, a, rs_a, cs_a, b, bs, c, ldc, nr, acc_mode, bias)
+                        }
+                        3 if 3 < $mr => {
+                            Self::tile::<3>(kc, a, rs_a, cs_a, b, bs, c, ldc, nr, acc_mode, bias)
+                        }
+                        4 if 4 < $mr => {
+                            Self::tile::<4>(kc, a, rs_a, cs_a, b, bs, c, ldc, nr, acc_mode, bias)
+                        }
+                        5 if 5 < $mr => {
+                            Self::tile::<5>(kc, a, rs_a, cs_a, b, bs, c, ldc, nr, acc_mode, bias)
+                        }
+                        6 if 6 < $mr => {
+                            Self::tile::<6>(kc, a, rs_a, cs_a, b, bs, c, ldc, nr, acc_mode, bias)
+                        }
+                        7 if 7 < $mr => {
+                            Self::tile::<7>(kc, a, rs_a, cs_a, b, bs, c, ldc, nr, acc_mode, bias)
+                        }
+                        _ => unreachable!("an edge tile has 1..MR rows"),
                     }
                 }
             }
