@@ -132,24 +132,70 @@ thin_k_kernel!(
 /// copied to the stack once per chunk).
 const AVX2_CHUNK_VECTORS: usize = 16;
 
+/// How a thin-k product's row of `C` is finished: added to `C`, to the bias, or stored as is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Finish {
+    Accumulate,
+    Bias,
+    Store,
+}
+
 macro_rules! thin_k_kernel_avx2 {
-    ($run:ident, $t:ty, $lanes:expr, $vec:ty, $zero:ident, $set1:ident, $loadu:ident,
+    ($run:ident, $rows:ident, $t:ty, $lanes:expr, $vec:ty, $zero:ident, $set1:ident, $loadu:ident,
      $storeu:ident, $maskload:ident, $maskstore:ident, $fma:ident, $add:ident, $lane_mask:expr) => {
         /// `C (+)= A·B (+ bias)` for a product [`applies`] accepts, on AVX2: the same sums as
         /// the AVX-512 kernel above, in row order instead of column bands. With 16 registers a
         /// band of `B` in registers is only two 4-double vectors wide, and sweeping all rows
         /// per 8 columns wrote `C` in 64-byte pieces a row apart (slower than the blocked
         /// kernel at `256 × 2 × 64`); here a chunk of `B` (k × up to 16 vectors) sits in an
-        /// L1-resident stack copy and each row of `C` is written front to back.
+        /// L1-resident stack copy and each row of `C` is written front to back. The loops are
+        /// compiled once per k and per way of finishing a row (`Finish`), so the k terms of a
+        /// vector are straight-line code and the row loop has no branch but its own: with k
+        /// and the mode read at run time, the branches on them took most of a batch-16
+        /// product's time.
         ///
         /// # Safety
         /// As `super::dispatch`; the CPU supports AVX2 and FMA; `p.k ≤ MAX_K`.
         #[target_feature(enable = "avx2,fma")]
         pub(super) unsafe fn $run(p: &Problem<$t>) {
+            let finish = if p.accumulate {
+                Finish::Accumulate
+            } else if !p.bias.is_null() {
+                Finish::Bias
+            } else {
+                Finish::Store
+            };
+            macro_rules! by_k {
+                ($f:expr) => {
+                    // SAFETY: forwarded; `K = p.k`.
+                    unsafe {
+                        match p.k {
+                            1 => $rows::<1, { $f }>(p),
+                            2 => $rows::<2, { $f }>(p),
+                            3 => $rows::<3, { $f }>(p),
+                            4 => $rows::<4, { $f }>(p),
+                            _ => unreachable!("a thin-k product has 1 ≤ k ≤ MAX_K"),
+                        }
+                    }
+                };
+            }
+            match finish {
+                Finish::Accumulate => by_k!(0),
+                Finish::Bias => by_k!(1),
+                Finish::Store => by_k!(2),
+            }
+        }
+
+        /// The kernel above for `K = p.k` and finishing mode `MODE` (0: accumulate, 1: bias, 2: store).
+        ///
+        /// # Safety
+        /// As the kernel above, with `K = p.k` and `MODE` matching `p.accumulate` and `p.bias`.
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn $rows<const K: usize, const MODE: u8>(p: &Problem<$t>) {
             const L: usize = $lanes;
             const CHUNK: usize = AVX2_CHUNK_VECTORS * L;
-            let (k, with_bias) = (p.k, !p.accumulate && !p.bias.is_null());
-            let mut b = [[0.0 as $t; CHUNK]; MAX_K];
+            let mut b = [[0.0 as $t; CHUNK]; K];
             let mut bias = [0.0 as $t; CHUNK];
             let mut j0 = 0;
             while j0 < p.n {
@@ -158,56 +204,59 @@ macro_rules! thin_k_kernel_avx2 {
                 let tail_mask = $lane_mask(tail);
                 // SAFETY (whole block): every access lies inside the views `dispatch` checked
                 // (rows < m, columns j0 + c < n: whole vectors for c < full·L, the lane mask
-                // for the tail, terms < k ≤ MAX_K) or inside the stack copies.
+                // for the tail, terms < K = k) or inside the stack copies.
                 unsafe {
-                    for (kk, bk) in b.iter_mut().enumerate().take(k) {
+                    for (kk, bk) in b.iter_mut().enumerate() {
                         let row = p.b.add(kk * p.rs_b + j0 * p.cs_b);
                         for (c, x) in bk.iter_mut().enumerate().take(w) {
                             *x = *row.add(c * p.cs_b);
                         }
                     }
-                    if with_bias {
+                    if MODE == 1 {
                         for (c, x) in bias.iter_mut().enumerate().take(w) {
                             *x = *p.bias.add(j0 + c);
                         }
                     }
                     for i in 0..p.m {
                         let a = p.a.add(i * p.rs_a);
-                        let mut ai = [$zero(); MAX_K];
-                        for (kk, x) in ai.iter_mut().enumerate().take(k) {
+                        let mut ai = [$zero(); K];
+                        for (kk, x) in ai.iter_mut().enumerate() {
                             *x = $set1(*a.add(kk * p.cs_a));
                         }
                         let c = p.c.add(i * p.ldc + j0);
-                        // One vector of columns at offset `v·L`, `FULL` = no mask needed.
-                        let column = |v: usize, full_vector: bool| {
+                        // The vector of columns at offset `v·L`, summed in the blocked
+                        // kernel's order: a multiply–add chain from zero along k, then `C`
+                        // or the bias added.
+                        let sum = |v: usize| {
                             let mut acc = $zero();
-                            for (kk, bk) in b.iter().enumerate().take(k) {
+                            for (kk, bk) in b.iter().enumerate() {
                                 acc = $fma(ai[kk], $loadu(bk.as_ptr().add(v * L)), acc);
                             }
-                            let cv = c.add(v * L);
-                            let out = if p.accumulate {
-                                let old = if full_vector {
-                                    $loadu(cv)
-                                } else {
-                                    $maskload(cv, tail_mask)
-                                };
-                                $add(old, acc)
-                            } else if with_bias {
+                            if MODE == 1 {
                                 $add($loadu(bias.as_ptr().add(v * L)), acc)
                             } else {
                                 acc
-                            };
-                            if full_vector {
-                                $storeu(cv, out);
-                            } else {
-                                $maskstore(cv, tail_mask, out);
                             }
                         };
                         for v in 0..full {
-                            column(v, true);
+                            let cv = c.add(v * L);
+                            let out = sum(v);
+                            let out = if MODE == 0 {
+                                $add($loadu(cv), out)
+                            } else {
+                                out
+                            };
+                            $storeu(cv, out);
                         }
                         if tail > 0 {
-                            column(full, false);
+                            let cv = c.add(full * L);
+                            let out = sum(full);
+                            let out = if MODE == 0 {
+                                $add($maskload(cv, tail_mask), out)
+                            } else {
+                                out
+                            };
+                            $maskstore(cv, tail_mask, out);
                         }
                     }
                 }
@@ -236,6 +285,7 @@ fn lanes32(n: usize) -> __m256i {
 
 thin_k_kernel_avx2!(
     run_avx2,
+    rows_avx2,
     f64,
     4,
     __m256d,
@@ -252,6 +302,7 @@ thin_k_kernel_avx2!(
 
 thin_k_kernel_avx2!(
     run_avx2_f32,
+    rows_avx2_f32,
     f32,
     8,
     __m256,
