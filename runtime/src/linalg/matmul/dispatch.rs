@@ -17,97 +17,53 @@ pub(super) unsafe fn dispatch<T: Real>(prob: &Problem<T>) {
     {
         use crate::linalg::simd::{SimdLevel, simd_level};
         use std::any::TypeId;
+        // One element type on one SIMD level: the narrow kernel (also for a product with few
+        // rows, transposed), the thin-k kernel, else the register-tile kernel with the last
+        // few columns split off to the narrow one.
+        macro_rules! kernels {
+            ($t:ty, $narrow:ident, $thin_k:ident, $lanes:expr, $tile:ident, $blocked:ident) => {
+                if TypeId::of::<T>() == TypeId::of::<$t>() {
+                    if narrow::applies(prob) {
+                        return narrow::$narrow(&prob.cast());
+                    }
+                    if let Some(t) = narrow::transposed(prob) {
+                        return narrow::$narrow(&t.cast());
+                    }
+                    if thin_k::applies(prob, $lanes) {
+                        return thin_k::$thin_k(&prob.cast());
+                    }
+                    if let Some((rest, edge)) =
+                        narrow::split_edge(prob, <avx2::$tile as Micro<$t>>::NR)
+                    {
+                        avx2::$blocked(&rest.cast());
+                        return narrow::$narrow(&edge.cast());
+                    }
+                    return avx2::$blocked(&prob.cast());
+                }
+            };
+        }
         let level = simd_level();
         if level >= SimdLevel::Avx512 {
             // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (`simd_level` never exceeds the
             // detected level); `T` is exactly the type cast to.
             unsafe {
-                if TypeId::of::<T>() == TypeId::of::<f64>() {
-                    if narrow::applies(prob) {
-                        return narrow::run_avx512(&prob.cast());
-                    }
-                    if let Some(t) = narrow::transposed(prob) {
-                        return narrow::run_avx512(&t.cast());
-                    }
-                }
-                if TypeId::of::<T>() == TypeId::of::<f32>() {
-                    if narrow::applies(prob) {
-                        return narrow::run_avx512_f32(&prob.cast());
-                    }
-                    if let Some(t) = narrow::transposed(prob) {
-                        return narrow::run_avx512_f32(&t.cast());
-                    }
-                }
-                if TypeId::of::<T>() == TypeId::of::<f64>() {
-                    if thin_k::applies(prob, 8) {
-                        return thin_k::run_avx512(&prob.cast());
-                    }
-                    if let Some((rest, edge)) =
-                        narrow::split_edge(prob, <avx2::F64x8x16 as Micro<f64>>::NR)
-                    {
-                        avx2::run_f64_avx512(&rest.cast());
-                        return narrow::run_avx512(&edge.cast());
-                    }
-                    return avx2::run_f64_avx512(&prob.cast());
-                }
-                if TypeId::of::<T>() == TypeId::of::<f32>() {
-                    if thin_k::applies(prob, 16) {
-                        return thin_k::run_avx512_f32(&prob.cast());
-                    }
-                    if let Some((rest, edge)) =
-                        narrow::split_edge(prob, <avx2::F32x8x32 as Micro<f32>>::NR)
-                    {
-                        avx2::run_f32_avx512(&rest.cast());
-                        return narrow::run_avx512_f32(&edge.cast());
-                    }
-                    return avx2::run_f32_avx512(&prob.cast());
-                }
+                kernels!(f64, run_avx512, run_avx512, 8, F64x8x16, run_f64_avx512);
+                kernels!(
+                    f32,
+                    run_avx512_f32,
+                    run_avx512_f32,
+                    16,
+                    F32x8x32,
+                    run_f32_avx512
+                );
             }
         }
         if level >= SimdLevel::Avx2 {
             // SAFETY: the CPU supports AVX2 and FMA (`simd_level` never exceeds the detected
             // level); `T` is exactly the type cast to.
             unsafe {
-                if TypeId::of::<T>() == TypeId::of::<f64>() {
-                    if narrow::applies(prob) {
-                        return narrow::run_avx2(&prob.cast());
-                    }
-                    if let Some(t) = narrow::transposed(prob) {
-                        return narrow::run_avx2(&t.cast());
-                    }
-                }
-                if TypeId::of::<T>() == TypeId::of::<f32>() {
-                    if narrow::applies(prob) {
-                        return narrow::run_avx2_f32(&prob.cast());
-                    }
-                    if let Some(t) = narrow::transposed(prob) {
-                        return narrow::run_avx2_f32(&t.cast());
-                    }
-                }
-                if TypeId::of::<T>() == TypeId::of::<f64>() {
-                    if thin_k::applies(prob, 4) {
-                        return thin_k::run_avx2(&prob.cast());
-                    }
-                    if let Some((rest, edge)) =
-                        narrow::split_edge(prob, <avx2::F64x6x8 as Micro<f64>>::NR)
-                    {
-                        avx2::run_f64(&rest.cast());
-                        return narrow::run_avx2(&edge.cast());
-                    }
-                    return avx2::run_f64(&prob.cast());
-                }
-                if TypeId::of::<T>() == TypeId::of::<f32>() {
-                    if thin_k::applies(prob, 8) {
-                        return thin_k::run_avx2_f32(&prob.cast());
-                    }
-                    if let Some((rest, edge)) =
-                        narrow::split_edge(prob, <avx2::F32x6x16 as Micro<f32>>::NR)
-                    {
-                        avx2::run_f32(&rest.cast());
-                        return narrow::run_avx2_f32(&edge.cast());
-                    }
-                    return avx2::run_f32(&prob.cast());
-                }
+                kernels!(f64, run_avx2, run_avx2, 4, F64x6x8, run_f64);
+                kernels!(f32, run_avx2_f32, run_avx2_f32, 8, F32x6x16, run_f32);
             }
         }
     }
