@@ -5,11 +5,11 @@
 //! alternate the two binaries pinned to one core and compare the minima.
 //!
 //! ```text
-//! cargo run --release --example speed_case -- METHOD REPS BATCH HIDDEN STEPS [TABLEAU]
-//! #   METHOD: symplectic | stored | backprop      e.g. symplectic 30 16 32 100 rk4
+//! cargo run --release --example speed_case -- METHOD REPS BATCH HIDDEN STEPS [TABLEAU [f32]]
+//! #   METHOD: symplectic | stored | backprop      e.g. symplectic 30 16 32 100 rk4 f32
 //! ```
 //!
-//! Prints `METHOD bBATCH hHIDDEN NSTEPS: min S med S` (seconds per gradient).
+//! Prints `METHOD bBATCH hHIDDEN NSTEPS TABLEAU TYPE: min S med S` (seconds per gradient).
 
 use std::time::Instant;
 
@@ -17,6 +17,15 @@ use symplode::prelude::*;
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
+    if a.get(7).is_some_and(|t| t == "f32") {
+        case::<f32>(&a);
+    } else {
+        case::<f64>(&a);
+    }
+}
+
+/// Times one case in element type `T`.
+fn case<T: Real>(a: &[String]) {
     let arg = |i: usize, default: usize| a.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
     let method = a.get(1).map_or("backprop", String::as_str);
     let (reps, batch, hidden, steps) = (arg(2, 3).max(1), arg(3, 4096), arg(4, 256), arg(5, 10));
@@ -28,14 +37,14 @@ fn main() {
         activation: Activation::Tanh,
         time_input: true,
     };
-    let model: Mlp<f64> = Mlp::new(config, 2021).expect("network");
+    let model: Mlp<T> = Mlp::new(config, 2021).expect("network");
     let mut rng = symplode::runtime::rng::Rng::new(7);
-    let x: Vec<f64> = (0..batch * 2)
-        .map(|_| rng.uniform_range(-2.0, 2.0))
+    let x: Vec<T> = (0..batch * 2)
+        .map(|_| T::of(rng.uniform_range(-2.0, 2.0)))
         .collect();
-    let scheme = Scheme::<f64>::builtin(tableau).expect("tableau");
+    let scheme = Scheme::<T>::builtin(tableau).expect("tableau");
     let p = Problem::single(&model, &[0.0, 1.0], &scheme, Stepping::fixed(steps), &x);
-    let m: &dyn GradientMethod<f64> = match method {
+    let m: &dyn GradientMethod<T> = match method {
         "symplectic" => &SymplecticAdjoint,
         "stored" => &SymplecticAdjointStored,
         _ => &Backprop,
@@ -51,7 +60,8 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
     println!(
-        "{method} b{batch} h{hidden} N{steps}: min {:.7} med {:.7}",
+        "{method} b{batch} h{hidden} N{steps} {tableau} {}: min {:.7} med {:.7}",
+        T::NAME,
         times[0],
         times[times.len() / 2]
     );

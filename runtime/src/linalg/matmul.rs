@@ -48,9 +48,9 @@
 //! - with AVX-512 or AVX2, products with at most 4 terms (`k ≤ 4`: a first layer at a small
 //!   state dimension, the output layer's input gradient) go to the `thin_k` kernels, which keep
 //!   `B` in registers (AVX-512) or in an L1 stack copy (AVX2) and stream the rows of `A` and `C`
-//!   (`bench/gemm` 256 × 2 × 64: 2.35 µs instead of 2.8–3.0 on a Zen 4 core, the bound of its
-//!   128 KiB store stream; 4.84–4.98 instead of 5.12 on a Zen 3 one), summing each element in
-//!   the blocked kernels' order.
+//!   (`bench/gemm` 256 × 2 × 64: 2.35 µs instead of 2.8–3.0 on a Zen 4 core; on a Zen 3 one
+//!   3.0–4.3, with the AVX2 loops compiled per k and per way of finishing a row, against gemm's
+//!   4.7–6.9), summing each element in the blocked kernels' order.
 //!
 //! Results are deterministic for a given machine (no threads, fixed summation order: each `K`
 //! block of `KC` terms is summed in order and then added to `C`). They can differ in the last bits
