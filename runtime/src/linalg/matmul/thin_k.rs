@@ -132,13 +132,13 @@ thin_k_kernel!(
 /// copied to the stack once per chunk).
 const AVX2_CHUNK_VECTORS: usize = 16;
 
-/// How a thin-k product's row of `C` is finished: added to `C`, to the bias, or stored as is.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Finish {
-    Accumulate,
-    Bias,
-    Store,
-}
+/// How the AVX2 kernels finish a row of `C` (their `MODE` parameter): the sums added to the
+/// old `C`, added to the bias, or stored as they are.
+const ACCUMULATE: u8 = 0;
+/// See [`ACCUMULATE`].
+const BIAS: u8 = 1;
+/// See [`ACCUMULATE`].
+const STORE: u8 = 2;
 
 macro_rules! thin_k_kernel_avx2 {
     ($run:ident, $rows:ident, $t:ty, $lanes:expr, $vec:ty, $zero:ident, $set1:ident, $loadu:ident,
@@ -149,7 +149,7 @@ macro_rules! thin_k_kernel_avx2 {
         /// per 8 columns wrote `C` in 64-byte pieces a row apart (slower than the blocked
         /// kernel at `256 × 2 × 64`); here a chunk of `B` (k × up to 16 vectors) sits in an
         /// L1-resident stack copy and each row of `C` is written front to back. The loops are
-        /// compiled once per k and per way of finishing a row (`Finish`), so the k terms of a
+        /// compiled once per k and per way of finishing a row ([`ACCUMULATE`] …), so the k terms of a
         /// vector are straight-line code and the row loop has no branch but its own: with k
         /// and the mode read at run time, the branches on them took most of a batch-16
         /// product's time.
@@ -158,12 +158,12 @@ macro_rules! thin_k_kernel_avx2 {
         /// As `super::dispatch`; the CPU supports AVX2 and FMA; `p.k ≤ MAX_K`.
         #[target_feature(enable = "avx2,fma")]
         pub(super) unsafe fn $run(p: &Problem<$t>) {
-            let finish = if p.accumulate {
-                Finish::Accumulate
+            let mode = if p.accumulate {
+                ACCUMULATE
             } else if !p.bias.is_null() {
-                Finish::Bias
+                BIAS
             } else {
-                Finish::Store
+                STORE
             };
             macro_rules! by_k {
                 ($f:expr) => {
@@ -179,17 +179,17 @@ macro_rules! thin_k_kernel_avx2 {
                     }
                 };
             }
-            match finish {
-                Finish::Accumulate => by_k!(0),
-                Finish::Bias => by_k!(1),
-                Finish::Store => by_k!(2),
+            match mode {
+                ACCUMULATE => by_k!(ACCUMULATE),
+                BIAS => by_k!(BIAS),
+                _ => by_k!(STORE),
             }
         }
 
-        /// The kernel above for `K = p.k` and finishing mode `MODE` (0: accumulate, 1: bias, 2: store).
+        /// The kernel above for `K = p.k` and the way `MODE` of finishing a row.
         ///
         /// # Safety
-        /// As the kernel above, with `K = p.k` and `MODE` matching `p.accumulate` and `p.bias`.
+        /// As the kernel above, with `K = p.k` and `MODE` as `p.accumulate` and `p.bias` say.
         #[target_feature(enable = "avx2,fma")]
         #[inline]
         unsafe fn $rows<const K: usize, const MODE: u8>(p: &Problem<$t>) {
@@ -212,7 +212,7 @@ macro_rules! thin_k_kernel_avx2 {
                             *x = *row.add(c * p.cs_b);
                         }
                     }
-                    if MODE == 1 {
+                    if MODE == BIAS {
                         for (c, x) in bias.iter_mut().enumerate().take(w) {
                             *x = *p.bias.add(j0 + c);
                         }
@@ -232,7 +232,7 @@ macro_rules! thin_k_kernel_avx2 {
                             for (kk, bk) in b.iter().enumerate() {
                                 acc = $fma(ai[kk], $loadu(bk.as_ptr().add(v * L)), acc);
                             }
-                            if MODE == 1 {
+                            if MODE == BIAS {
                                 $add($loadu(bias.as_ptr().add(v * L)), acc)
                             } else {
                                 acc
@@ -241,7 +241,7 @@ macro_rules! thin_k_kernel_avx2 {
                         for v in 0..full {
                             let cv = c.add(v * L);
                             let out = sum(v);
-                            let out = if MODE == 0 {
+                            let out = if MODE == ACCUMULATE {
                                 $add($loadu(cv), out)
                             } else {
                                 out
@@ -251,7 +251,7 @@ macro_rules! thin_k_kernel_avx2 {
                         if tail > 0 {
                             let cv = c.add(full * L);
                             let out = sum(full);
-                            let out = if MODE == 0 {
+                            let out = if MODE == ACCUMULATE {
                                 $add($maskload(cv, tail_mask), out)
                             } else {
                                 out
