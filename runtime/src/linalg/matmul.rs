@@ -1,5 +1,5 @@
 //! Dense matrix products `C ← A·B` / `C ← C + A·B` that never touch the heap.
-//! (One file over 600 lines, 640 of which 62 are this documentation: what is left is the
+//! (One file over 600 lines, 651 of which 62 are this documentation: what is left is the
 //! private `Problem` and `Micro` types with their unsafe contracts and the blocked and streamed
 //! nests that every kernel shares. The kernel choice (`dispatch`), the packed-`A` nest
 //! (`packed`), the portable kernel (`portable`), the SIMD micro-kernels, the packing, the
@@ -320,6 +320,21 @@ struct Problem<T> {
 }
 
 impl<T> Problem<T> {
+    /// The bias a kernel adds to the tile at column `j0` in the K block starting at term `p0`:
+    /// the bias from column `j0` for the first K block, null otherwise (later blocks add to `C`).
+    ///
+    /// # Safety
+    /// `j0 ≤ n` when the bias is set (it holds `n` elements).
+    #[inline(always)]
+    unsafe fn bias_at(&self, p0: usize, j0: usize) -> *const T {
+        if p0 == 0 && !self.bias.is_null() {
+            // SAFETY: forwarded.
+            unsafe { self.bias.add(j0) }
+        } else {
+            std::ptr::null()
+        }
+    }
+
     /// Columns `j0..j0 + n` of the product (the bias, when there is one, follows them).
     fn columns(&self, j0: usize, n: usize) -> Problem<T> {
         Problem {
@@ -599,11 +614,7 @@ unsafe fn streamed<T: Real, K: Micro<T>, const BYTES: usize, const K_OUTER: bool
                         p.ldc,
                         nr,
                         acc_mode,
-                        if p0 == 0 && !p.bias.is_null() {
-                            p.bias.add(j0)
-                        } else {
-                            std::ptr::null()
-                        },
+                        p.bias_at(p0, j0),
                     );
                 }
                 i0 += K::MR;

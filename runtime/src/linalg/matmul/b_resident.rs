@@ -107,11 +107,7 @@ pub(super) unsafe fn run<T: Real, K: Micro<T>, const BYTES: usize>(
                         p.ldc,
                         nr_full.min(p.n - j0),
                         acc_mode,
-                        if p0 == 0 && !p.bias.is_null() {
-                            p.bias.add(j0)
-                        } else {
-                            std::ptr::null()
-                        },
+                        p.bias_at(p0, j0),
                     );
                 }
                 jp += 1;

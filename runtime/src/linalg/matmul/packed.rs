@@ -89,11 +89,7 @@ pub(super) unsafe fn packed<T: Real, K: Micro<T>, const BYTES: usize>(
                             p.ldc,
                             nr,
                             acc_mode,
-                            if p0 == 0 && !p.bias.is_null() {
-                                p.bias.add(j0)
-                            } else {
-                                std::ptr::null()
-                            },
+                            p.bias_at(p0, j0),
                         );
                     }
                     ir += K::MR;
