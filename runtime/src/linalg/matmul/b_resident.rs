@@ -3,7 +3,7 @@
 //! `B` does (the batch-4096 forward `4096 × 256 × 256`, a convolution's input gradient
 //! `585 × 64 × 784`).
 //!
-//! The panel-outer nests ([`super::streamed`], [`super::packed`]) keep one `KC × NR` panel of
+//! The panel-outer nests ([`super::streamed::streamed`], [`super::packed`]) keep one `KC × NR` panel of
 //! `B` in the L1d and sweep it down every row tile, so consecutive tiles of `C` lie one tile
 //! height apart: with a `C` of several MiB each tile's stores go to lines that have left the
 //! caches, a column of tiles at a time (and `streamed` packs `B`'s panels once per sweep).
