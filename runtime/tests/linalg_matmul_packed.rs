@@ -63,6 +63,7 @@ fn compare<T: Real>(tol: f64, rng: &mut Rng) {
         (64, 100, 20),
         (50, 70, 9),
         (37, 66, 3),
+        (40, 120, 24),
     ] {
         let av: Vec<T> = (0..m * k)
             .map(|_| T::of(rng.uniform_range(-1.0, 1.0)))
@@ -86,6 +87,10 @@ fn compare<T: Real>(tol: f64, rng: &mut Rng) {
                 let k_outer = product(m, n, k, &av, &bv, trans_a, mode, &bias);
                 force_l2(Some(64 * 1024));
                 let b_resident = product(m, n, k, &av, &bv, trans_a, mode, &bias);
+                // A 16 KiB L2: B's K block no longer fits half of it, so it is packed a column
+                // block at a time (64 × 100 × 20: three blocks of 8-wide panels).
+                force_l2(Some(16 * 1024));
+                let b_columns = product(m, n, k, &av, &bv, trans_a, mode, &bias);
                 force_l2(None);
                 let what = format!("{m}x{n}x{k} trans_a {trans_a} mode {mode}");
                 assert_eq!(bits(&packed), bits(&plain), "{what}");
@@ -95,6 +100,11 @@ fn compare<T: Real>(tol: f64, rng: &mut Rng) {
                     "{what} (KC outside or shared B block)"
                 );
                 assert_eq!(bits(&b_resident), bits(&plain), "{what} (B resident)");
+                assert_eq!(
+                    bits(&b_columns),
+                    bits(&plain),
+                    "{what} (B resident, column blocks)"
+                );
                 // And against a naive product.
                 for i in 0..m {
                     for j in 0..n {
@@ -132,6 +142,54 @@ fn packed_a_is_bit_identical_to_the_unpacked_loop_on_every_simd_path() {
         force_simd(Some(level)).unwrap();
         compare::<f64>(1e-13, &mut rng);
         compare::<f32>(1e-4, &mut rng);
+        // In this test, not one of its own: the forced L2 holds for the whole process.
+        column_blocks_over_k_blocks::<f32>(1e-3, &mut rng);
+        column_blocks_over_k_blocks::<f64>(1e-12, &mut rng);
     }
     force_simd(None).unwrap();
+}
+
+/// Column blocks of B with several K blocks (k = 600 > KC): with a 128 KiB L2 the f32 product
+/// `20 × 600 × 1700` has 2-panel column blocks on a 32 KiB L1d, each running both K blocks in
+/// order (f64 takes it where the L1d holds a 6 × 512 tile of A in half, as a 48 KiB one does).
+/// Bit for bit against the A-packed nest (a 1-byte L2) and close to a naive product.
+fn column_blocks_over_k_blocks<T: Real>(tol: f64, rng: &mut Rng) {
+    let (m, k, n) = (20, 600, 1700);
+    let av: Vec<T> = (0..m * k)
+        .map(|_| T::of(rng.uniform_range(-1.0, 1.0)))
+        .collect();
+    let bv: Vec<T> = (0..k * n)
+        .map(|_| T::of(rng.uniform_range(-1.0, 1.0)))
+        .collect();
+    let bias: Vec<T> = (0..n)
+        .map(|_| T::of(rng.uniform_range(-1.0, 1.0)))
+        .collect();
+    for trans_a in [false, true] {
+        for mode in 0..3u8 {
+            force_l2(Some(1));
+            let packed = product(m, n, k, &av, &bv, trans_a, mode, &bias);
+            force_l2(Some(128 * 1024));
+            let columns = product(m, n, k, &av, &bv, trans_a, mode, &bias);
+            force_l2(None);
+            let what = format!("{m}x{n}x{k} trans_a {trans_a} mode {mode}");
+            assert_eq!(bits(&columns), bits(&packed), "{what}");
+            for (i, j) in [(0, 0), (7, 901), (19, 1699), (13, 1024)] {
+                let mut s: f64 = match mode {
+                    0 => 0.0,
+                    1 => 0.25 * ((i * n + j) % 7) as f64,
+                    _ => bias[j].f64(),
+                };
+                for p in 0..k {
+                    let a = if trans_a {
+                        av[p * m + i]
+                    } else {
+                        av[i * k + p]
+                    };
+                    s += a.f64() * bv[p * n + j].f64();
+                }
+                let got = columns[i * n + j].f64();
+                assert!((got - s).abs() <= tol * (1.0 + s.abs()), "{what} ({i},{j})");
+            }
+        }
+    }
 }

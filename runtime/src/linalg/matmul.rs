@@ -22,8 +22,10 @@
 //!   zero-padded at the right edge so the micro-kernel always runs at full width;
 //! - a `C` too large for half the L2 (batch 4096 forward, a convolution's input gradient) is
 //!   computed a band of `MR` rows at a time against *all* of `B`'s K block, packed once
-//!   (`b_resident`): `C` is written row band by row band instead of a column of tiles at a
-//!   time, and `A` is read once in place; a column-major `B` is packed with register
+//!   (`b_resident`), or against one column block of it at a time where the whole block does
+//!   not fit half the L2 but `A`'s `m × KC` block fits the L2: `C` is written row band by row
+//!   band instead of a column of tiles at a time, and `A` is read in place (once per column
+//!   block); a column-major `B` is packed with register
 //!   transposes (`transpose`); the last `n mod NR ≤ 4` columns go to the narrow kernels
 //!   instead of a zero-padded panel;
 //! - `A` is read in place through arbitrary strides (so `Xᵀ`, `δᵀ` need no copies) while its
@@ -469,8 +471,8 @@ impl<const BYTES: usize> Panel<BYTES> {
 }
 
 /// The blocked product: block sizes from the caches, then, in this order: a `C` that overflows
-/// half the L2 with a `B` whose K block fits it goes row band by row band against all of `B`
-/// packed ([`b_resident`]); an `A` that is not row-major and read badly in place is packed
+/// half the L2 goes row band by row band against `B` packed whole or in column blocks that fit
+/// half the L2 ([`b_resident`], where it applies); an `A` that is not row-major and read badly in place is packed
 /// ([`strided_a_packs`]); a row-major A whose `m × KC` block overflows half the L2 is packed
 /// ([`packed`]) or streamed ([`streamed`]) as calibrated on first use (`pack_choice`); else
 /// streamed. `BYTES` is the panel buffer of this stack frame. The small frame
@@ -511,8 +513,8 @@ unsafe fn blocked<T: Real, K: Micro<T>, const BYTES: usize>(p: &Problem<T>) {
     let mc = || Blocking::mc(caches.l2, kc_block, K::MR, size_of::<T>());
     // A C too large for the L2 with a B whose K block fits it: B packed once, C row by row.
     // SAFETY: forwarded.
-    if b_resident::applies::<T, K>(p, kc_max, caches.l2)
-        && unsafe { b_resident::run::<T, K, BYTES>(p, kc_max) }
+    if let Some(per_block) = b_resident::panels_per_block::<T, K>(p, kc_max, caches)
+        && unsafe { b_resident::run::<T, K, BYTES>(p, kc_max, per_block) }
     {
         return;
     }
