@@ -88,7 +88,8 @@ fn compare<T: Real>(tol: f64, rng: &mut Rng) {
                 force_l2(Some(64 * 1024));
                 let b_resident = product(m, n, k, &av, &bv, trans_a, mode, &bias);
                 // A 16 KiB L2: B's K block no longer fits half of it, so it is packed a column
-                // block at a time (64 × 100 × 20: three blocks of 8-wide panels).
+                // block at a time (64 × 100 × 20: three blocks of 8-wide panels) where A is
+                // row-major.
                 force_l2(Some(16 * 1024));
                 let b_columns = product(m, n, k, &av, &bv, trans_a, mode, &bias);
                 force_l2(None);
@@ -150,8 +151,9 @@ fn packed_a_is_bit_identical_to_the_unpacked_loop_on_every_simd_path() {
 }
 
 /// Column blocks of B with several K blocks (k = 600 > KC): with a 128 KiB L2 the f32 product
-/// `20 × 600 × 1700` has 2-panel column blocks on a 32 KiB L1d, each running both K blocks in
-/// order (f64 takes it where the L1d holds a 6 × 512 tile of A in half, as a 48 KiB one does).
+/// `20 × 600 × 1700` with a row-major A has 2-panel column blocks on a 32 KiB L1d, each running
+/// both K blocks in order (f64 takes it where the L1d holds a 6 × 512 tile of A in half, as a
+/// 48 KiB one does; a transposed A takes the other nests).
 /// Bit for bit against the A-packed nest (a 1-byte L2) and close to a naive product.
 fn column_blocks_over_k_blocks<T: Real>(tol: f64, rng: &mut Rng) {
     let (m, k, n) = (20, 600, 1700);

@@ -23,7 +23,7 @@
 //! - a `C` too large for half the L2 (batch 4096 forward, a convolution's input gradient) is
 //!   computed a band of `MR` rows at a time against *all* of `B`'s K block, packed once
 //!   (`b_resident`), or against one column block of it at a time where the whole block does
-//!   not fit half the L2 but `A`'s `m × KC` block fits the L2: `C` is written row band by row
+//!   not fit half the L2 but a row-major `A`'s `m × KC` block fits the L2: `C` is written row band by row
 //!   band instead of a column of tiles at a time, and `A` is read in place (once per column
 //!   block); a column-major `B` is packed with register
 //!   transposes (`transpose`); the last `n mod NR ≤ 4` columns go to the narrow kernels
