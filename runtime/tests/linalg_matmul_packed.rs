@@ -42,6 +42,41 @@ fn product<T: Real>(
     c
 }
 
+/// `len` values uniform in [−1, 1).
+fn uniform<T: Real>(len: usize, rng: &mut Rng) -> Vec<T> {
+    (0..len)
+        .map(|_| T::of(rng.uniform_range(-1.0, 1.0)))
+        .collect()
+}
+
+/// Element (i, j) of `product`'s result summed naively in f64: the start value of `mode`
+/// plus row i of A (stored as `product` reads it) times column j of B.
+#[allow(clippy::too_many_arguments)]
+fn naive<T: Real>(
+    (m, n, k): (usize, usize, usize),
+    av: &[T],
+    bv: &[T],
+    trans_a: bool,
+    mode: u8,
+    bias: &[T],
+    i: usize,
+    j: usize,
+) -> f64 {
+    let start = match mode {
+        0 => 0.0,
+        1 => 0.25 * ((i * n + j) % 7) as f64,
+        _ => bias[j].f64(),
+    };
+    (0..k).fold(start, |s, p| {
+        let a = if trans_a {
+            av[p * m + i]
+        } else {
+            av[i * k + p]
+        };
+        s + a.f64() * bv[p * n + j].f64()
+    })
+}
+
 fn bits<T: Real>(v: &[T]) -> Vec<u64> {
     v.iter().map(|x| x.f64().to_bits()).collect()
 }
@@ -65,15 +100,9 @@ fn compare<T: Real>(tol: f64, rng: &mut Rng) {
         (37, 66, 3),
         (40, 120, 24),
     ] {
-        let av: Vec<T> = (0..m * k)
-            .map(|_| T::of(rng.uniform_range(-1.0, 1.0)))
-            .collect();
-        let bv: Vec<T> = (0..k * n)
-            .map(|_| T::of(rng.uniform_range(-1.0, 1.0)))
-            .collect();
-        let bias: Vec<T> = (0..n)
-            .map(|_| T::of(rng.uniform_range(-1.0, 1.0)))
-            .collect();
+        let av: Vec<T> = uniform(m * k, rng);
+        let bv: Vec<T> = uniform(k * n, rng);
+        let bias: Vec<T> = uniform(n, rng);
         for trans_a in [false, true] {
             for mode in 0..3u8 {
                 force_l2(None);
@@ -109,19 +138,7 @@ fn compare<T: Real>(tol: f64, rng: &mut Rng) {
                 // And against a naive product.
                 for i in 0..m {
                     for j in 0..n {
-                        let mut s: f64 = match mode {
-                            0 => 0.0,
-                            1 => 0.25 * ((i * n + j) % 7) as f64,
-                            _ => bias[j].f64(),
-                        };
-                        for p in 0..k {
-                            let a = if trans_a {
-                                av[p * m + i]
-                            } else {
-                                av[i * k + p]
-                            };
-                            s += a.f64() * bv[p * n + j].f64();
-                        }
+                        let s = naive((m, n, k), &av, &bv, trans_a, mode, &bias, i, j);
                         let got = packed[i * n + j].f64();
                         assert!((got - s).abs() <= tol * (1.0 + s.abs()), "{what} ({i},{j})");
                     }
@@ -157,15 +174,9 @@ fn packed_a_is_bit_identical_to_the_unpacked_loop_on_every_simd_path() {
 /// Bit for bit against the A-packed nest (a 1-byte L2) and close to a naive product.
 fn column_blocks_over_k_blocks<T: Real>(tol: f64, rng: &mut Rng) {
     let (m, k, n) = (20, 600, 1700);
-    let av: Vec<T> = (0..m * k)
-        .map(|_| T::of(rng.uniform_range(-1.0, 1.0)))
-        .collect();
-    let bv: Vec<T> = (0..k * n)
-        .map(|_| T::of(rng.uniform_range(-1.0, 1.0)))
-        .collect();
-    let bias: Vec<T> = (0..n)
-        .map(|_| T::of(rng.uniform_range(-1.0, 1.0)))
-        .collect();
+    let av: Vec<T> = uniform(m * k, rng);
+    let bv: Vec<T> = uniform(k * n, rng);
+    let bias: Vec<T> = uniform(n, rng);
     for trans_a in [false, true] {
         for mode in 0..3u8 {
             force_l2(Some(1));
@@ -176,19 +187,7 @@ fn column_blocks_over_k_blocks<T: Real>(tol: f64, rng: &mut Rng) {
             let what = format!("{m}x{n}x{k} trans_a {trans_a} mode {mode}");
             assert_eq!(bits(&columns), bits(&packed), "{what}");
             for (i, j) in [(0, 0), (7, 901), (19, 1699), (13, 1024)] {
-                let mut s: f64 = match mode {
-                    0 => 0.0,
-                    1 => 0.25 * ((i * n + j) % 7) as f64,
-                    _ => bias[j].f64(),
-                };
-                for p in 0..k {
-                    let a = if trans_a {
-                        av[p * m + i]
-                    } else {
-                        av[i * k + p]
-                    };
-                    s += a.f64() * bv[p * n + j].f64();
-                }
+                let s = naive((m, n, k), &av, &bv, trans_a, mode, &bias, i, j);
                 let got = columns[i * n + j].f64();
                 assert!((got - s).abs() <= tol * (1.0 + s.abs()), "{what} ({i},{j})");
             }
