@@ -624,15 +624,7 @@ fn bench<T: JitReal>(args: &Args, data: &str) -> Result<(), Box<dyn Error>> {
     let mut sorted = times[w.clone()].to_vec();
     sorted.sort_by(f64::total_cmp);
     let median = 0.5 * (sorted[(sorted.len() - 1) / 2] + sorted[sorted.len() / 2]);
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_default();
+    let cpu = symplode::runtime::machine::machine().to_string();
     let load = std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| {
         s.split_whitespace()
             .next()

@@ -287,16 +287,7 @@ fn main() {
             stepping: Stepping::fixed(10),
         },
     ];
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
-    println!("CPU: {cpu}\n");
+    println!("CPU: {}\n", symplode::runtime::machine::machine());
     if f32_mode {
         let f64_times = case_table::<f64>(&cases, reps, "f64");
         let f32_times = case_table::<f32>(&cases, reps, "f32");

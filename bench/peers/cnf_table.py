@@ -16,6 +16,8 @@ import os
 import subprocess
 import sys
 
+from cpu import cpu_name
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 
@@ -39,10 +41,7 @@ def main():
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     os.environ.update(env)
     pin = ["taskset", "-c", args.core]
-    cpu = next(
-        (l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
-        "?",
-    )
+    cpu = cpu_name()
     load0 = load()
     runs = lines(pin + [sys.executable, os.path.join(HERE, "ffjord_toy.py"), "--iters", str(args.iters)])
     for method in ("symplectic", "symplectic-stored"):

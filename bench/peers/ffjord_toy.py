@@ -32,7 +32,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -44,6 +43,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torchdiffeq  # noqa: E402
 from torch import nn  # noqa: E402
+
+from cpu import cpu_name  # noqa: E402
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -184,10 +185,7 @@ def main():
     if not 0 <= args.warmup < args.iters:
         sys.exit("need 0 <= --warmup < --iters")
     torch.set_num_threads(1)
-    cpu = next(
-        (l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
-        platform.processor(),
-    )
+    cpu = cpu_name()
     out = []
     for dt in args.dtypes.split(","):
         for mode in args.modes.split(","):

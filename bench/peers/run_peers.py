@@ -62,6 +62,8 @@ os.environ.setdefault(
 
 import numpy as np  # noqa: E402
 
+from cpu import cpu_name  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 
@@ -99,15 +101,7 @@ def make_x0(batch, seed=7):
 
 
 def machine_info():
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_name()
     try:
         affinity = sorted(os.sched_getaffinity(0))
     except AttributeError:

@@ -1,18 +1,9 @@
 //! What the benchmark tables say about the machine they were measured on.
 
-/// The CPU model and the number of logical CPUs.
+/// The CPU (name, family and model), the SIMD path, the caches and the logical CPUs available
+/// (`symplode::runtime::machine`).
 pub fn cpu() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-    format!("{model}, {n} logical CPUs available to this process")
+    symplode::runtime::machine::machine().to_string()
 }
 
 /// `uptime`, or the load averages.

@@ -3,6 +3,7 @@
 
 pub mod dynamics;
 pub mod linalg;
+pub mod machine;
 pub mod models;
 pub mod parallel;
 pub mod real;

@@ -499,12 +499,7 @@ fn main() {
     {
         symplode_runtime::linalg::cache::force_l2(Some(l2));
     }
-    println!(
-        "CPU: {}; caches: {} ({})",
-        cpu_model(),
-        symplode_runtime::linalg::cache::cache_sizes(),
-        symplode_runtime::linalg::cache::cache_sizes().source
-    );
+    println!("CPU: {}", symplode_runtime::machine::machine());
     // Printed again at the end: ours calibrates packing on its first large products.
     println!(
         "A packing: {}",
@@ -631,17 +626,4 @@ fn main() {
         println!("ERROR: a result differs from ours by more than {TOL:e}");
         std::process::exit(1);
     }
-}
-
-/// The CPU model line of `/proc/cpuinfo` (or "unknown").
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
 }
