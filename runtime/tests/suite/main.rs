@@ -24,6 +24,7 @@ mod interp_conv2d;
 mod interp_errors;
 mod interp_mlp;
 mod interp_perf;
+mod interp_periodic;
 mod interp_random;
 mod interp_uniform;
 mod jit_equivalence;
