@@ -146,7 +146,7 @@ struct Case {
 /// The shapes: batch 256 / hidden 64 / state 2, batch 16 / hidden 32, batch 4096 / hidden 256,
 /// and the per-sample products of FFJORD's image flow's 3×3 `ConcatConv2d` 64 → 64 layers
 /// (65 input channels with time: k = 585) at 28×28, 14×14 and 7×7 (`linalg::conv2d`: the
-/// forward `W·cols` is the `Fwd` form).
+/// forward `W·cols` is the `Fwd` form), and the physics example's pointwise 1-D convolution.
 fn cases() -> Vec<Case> {
     let c = |group, role, m, k, n, form| Case {
         group,
@@ -217,6 +217,32 @@ fn cases() -> Vec<Case> {
             Form::ConvWgrad,
         ),
         c("conv 7×7 c64", "W·cols", 64, 585, 49, Form::Fwd),
+        // The physics example's HNN++ pointwise `conv1d` 200 → 200 on 50 grid points, per
+        // sample (`interp::conv_gemm`): `W·x`, `Wᵀ·ȳ` and `G += ȳ·xᵀ`.
+        c(
+            "conv1d 50 pts c200",
+            "pointwise W·x",
+            200,
+            200,
+            50,
+            Form::Fwd,
+        ),
+        c(
+            "conv1d 50 pts c200",
+            "input grad",
+            200,
+            200,
+            50,
+            Form::ConvT,
+        ),
+        c(
+            "conv1d 50 pts c200",
+            "weight grad",
+            200,
+            50,
+            200,
+            Form::ConvWgrad,
+        ),
     ]
 }
 
