@@ -398,9 +398,10 @@ fn add_shifted<T: Real>(y: &mut [T], x: &[T], a: T, shift: isize) {
     }
 }
 
-/// `acc + Σ_i d[i] · x[(i + shift) mod n]`, summed in increasing `i`.
+/// `Σ_i d[i] · x[(i + shift) mod n]`, summed from zero in increasing `i`.
 #[inline(always)]
-fn dot_shifted<T: Real>(mut acc: T, d: &[T], x: &[T], shift: isize) -> T {
+fn dot_shifted<T: Real>(d: &[T], x: &[T], shift: isize) -> T {
+    let mut acc = T::zero();
     let n = d.len();
     if n == 0 {
         return acc;
@@ -500,7 +501,7 @@ pub fn conv1d_wgrad<T: Real>(
             for c in 0..cin {
                 let xr = &x[(bs * cin + c) * n..][..n];
                 for j in 0..k {
-                    g[(o * cin + c) * k + j] += dot_shifted(T::zero(), dr, xr, j as isize - r);
+                    g[(o * cin + c) * k + j] += dot_shifted(dr, xr, j as isize - r);
                 }
             }
         }
