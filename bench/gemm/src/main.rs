@@ -2,14 +2,11 @@
 //! no-allocation kernel (`symplode_runtime::linalg::matmul::matmul`) against `gemm`
 //! (`Parallelism::None`), `faer` (`Par::Seq`, into a preallocated output) and
 //! `matrixmultiply::dgemm`.
-//! (One file over 600 lines: the shape table, the operand layouts of each `Form` and the four
-//! libraries' call adapters are read together when a row of the printed table is questioned;
-//! the activation timings already live in `activations.rs`.)
 //!
 //! Every product is `C = A·B` (or `C += A·B` where the MLP accumulates), `A` is `m × k`, `B` is
 //! `k × n`, `C` is a contiguous row-major `m × n` buffer allocated once. The operands are passed
 //! with exactly the strides the MLP (`runtime/src/models/mlp.rs`) uses, so every library sees the
-//! same layout (see [`Form`]). For each library the bench reports the best time per call (warm;
+//! same layout (see `cases::Form`). For each library the bench reports the best time per call (warm;
 //! the best of [`ROUNDS`] timed batches, libraries interleaved round by round so that noise from
 //! other processes hits all of them alike), GFLOP/s (`2·m·k·n` / time), heap allocation calls and
 //! bytes per call (a counting `#[global_allocator]`, counted over [`ALLOC_CALLS`] warm calls), and
@@ -20,16 +17,18 @@
 //! (FILTER keeps the cases whose configuration or product contains it, e.g. `B4096`). The feature
 //! `gemm-x86-v4` turns on gemm's AVX-512 kernels (off in the workspace's gemm dependency).
 //! After the GEMM tables: the activation kernels' ns per element on every SIMD path the CPU runs.
-//! (Just over 600 lines: the four libraries' calls, the allocation counter and the tables are
-//! one measurement; the activations are in their own module.)
+//! The shapes and their operand layouts are in `cases.rs`, the activation timings in
+//! `activations.rs`.
 
 mod activations;
+mod cases;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use cases::{Case, cases};
 use symplode_runtime::linalg::matmul::{MatMut, MatRef, matmul};
 
 /// Timed batches per library and shape; the best one is reported.
@@ -71,180 +70,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// Operand layout of a product, as the MLP calls it (`runtime/src/models/mlp.rs`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Form {
-    /// Forward layer `X·Wᵀ` (`Mlp::dense`): `A` = activations `X` `[m, k]` row-major
-    /// (strides k, 1); `B` = the MLP's cached transposed weight copy `Wᵀ` `[k, n]` row-major
-    /// (strides n, 1). Overwrites `C` (the MLP adds the bias in the store, `matmul_bias`; here
-    /// plain `matmul`).
-    Fwd,
-    /// Forward layer with `B` a strided *view* of `W` `[n, k]` row-major: `B(p, j) = W[j·k + p]`
-    /// (strides 1, k), i.e. column-major `B`. Not what the MLP does (it keeps a transposed
-    /// copy), included to show what the copy buys.
-    FwdView,
-    /// Weight gradient `gW += δᵀ·H` (`Mlp::dense_grad_params`): `δ` is `[k = batch, m = out]`
-    /// row-major, so `A = δᵀ` has strides (1, m) (column-major); `B` = layer input `H`
-    /// `[k = batch, n = in]` row-major (strides n, 1). Accumulates into `C` (`+=`).
-    Wgrad,
-    /// Input gradient `gin = δ·W` (`Mlp::dense_grad_input`): `A = δ` `[m = batch, k = out]`
-    /// row-major (strides k, 1); `B = W` `[k = out, n = in]` row-major (strides n, 1).
-    /// Overwrites `C`.
-    Igrad,
-    /// A 2-D convolution's input gradient (`linalg::conv2d`, per sample): `cols = Wᵀ·δ`,
-    /// `A = Wᵀ` with W `[k = cout, m = cin·k²]` row-major (strides 1, m); `B = δ`
-    /// `[k = cout, n = pixels]` row-major. Overwrites `C`.
-    ConvT,
-    /// A 2-D convolution's weight gradient: `gW += δ·colsᵀ`, `A = δ` `[m = cout, k = pixels]`
-    /// row-major; `B = colsᵀ` with cols `[n = cin·k², k = pixels]` row-major (strides 1, k).
-    /// Accumulates.
-    ConvWgrad,
-}
-
-impl Form {
-    /// Row and column strides of `A` (`m × k`) and `B` (`k × n`).
-    fn strides(self, m: usize, k: usize, n: usize) -> ((usize, usize), (usize, usize)) {
-        match self {
-            Form::Fwd | Form::Igrad => ((k, 1), (n, 1)),
-            Form::FwdView => ((k, 1), (1, k)),
-            Form::Wgrad | Form::ConvT => ((1, m), (n, 1)),
-            Form::ConvWgrad => ((k, 1), (1, k)),
-        }
-    }
-
-    /// Whether the MLP accumulates into `C`.
-    fn accumulate(self) -> bool {
-        matches!(self, Form::Wgrad | Form::ConvWgrad)
-    }
-
-    /// Short label for the table.
-    fn label(self) -> &'static str {
-        match self {
-            Form::Fwd => "X·Wᵀ",
-            Form::FwdView => "X·Wᵀ (W view)",
-            Form::Wgrad => "δᵀ·H (+=)",
-            Form::Igrad => "δ·W",
-            Form::ConvT => "Wᵀ·δ (conv input grad)",
-            Form::ConvWgrad => "δ·colsᵀ (+=, conv weight grad)",
-        }
-    }
-}
-
-/// One benchmarked product.
-struct Case {
-    /// Which network configuration it comes from.
-    group: &'static str,
-    /// What the product is in that network.
-    role: &'static str,
-    m: usize,
-    k: usize,
-    n: usize,
-    form: Form,
-}
-
-/// The shapes: batch 256 / hidden 64 / state 2, batch 16 / hidden 32, batch 4096 / hidden 256,
-/// and the per-sample products of FFJORD's image flow's 3×3 `ConcatConv2d` 64 → 64 layers
-/// (65 input channels with time: k = 585) at 28×28, 14×14 and 7×7 (`linalg::conv2d`: the
-/// forward `W·cols` is the `Fwd` form), and the physics example's pointwise 1-D convolution.
-fn cases() -> Vec<Case> {
-    let c = |group, role, m, k, n, form| Case {
-        group,
-        role,
-        m,
-        k,
-        n,
-        form,
-    };
-    vec![
-        c("B256 H64 d2", "hidden layer", 256, 64, 64, Form::Fwd),
-        c("B256 H64 d2", "hidden layer", 256, 64, 64, Form::FwdView),
-        c(
-            "B256 H64 d2",
-            "hidden weight grad",
-            64,
-            256,
-            64,
-            Form::Wgrad,
-        ),
-        c("B256 H64 d2", "hidden input grad", 256, 64, 64, Form::Igrad),
-        c("B256 H64 d2", "output layer", 256, 64, 2, Form::Fwd),
-        c("B256 H64 d2", "input layer", 256, 2, 64, Form::Fwd),
-        c("B256 H64 d2", "output weight grad", 2, 256, 64, Form::Wgrad),
-        c("B256 H64 d2", "input weight grad", 64, 256, 2, Form::Wgrad),
-        c("B16 H32 d2", "hidden layer", 16, 32, 32, Form::Fwd),
-        c("B16 H32 d2", "hidden weight grad", 32, 16, 32, Form::Wgrad),
-        c("B16 H32 d2", "output layer", 16, 32, 2, Form::Fwd),
-        c("B4096 H256", "hidden layer", 4096, 256, 256, Form::Fwd),
-        c("B4096 H256", "hidden layer", 4096, 256, 256, Form::FwdView),
-        c(
-            "B4096 H256",
-            "hidden weight grad",
-            256,
-            4096,
-            256,
-            Form::Wgrad,
-        ),
-        // The batch-4096 MLP in row blocks sized from the L2 (256 rows at hidden 256 on a 1 MiB
-        // L2): each block's forward and its share of the weight gradient.
-        c("B4096 H256 rows", "256-row block", 256, 256, 256, Form::Fwd),
-        c(
-            "B4096 H256 rows",
-            "256-row block weight grad",
-            256,
-            256,
-            256,
-            Form::Wgrad,
-        ),
-        c("conv 28×28 c64", "W·cols", 64, 585, 784, Form::Fwd),
-        c("conv 28×28 c64", "input grad", 585, 64, 784, Form::ConvT),
-        c(
-            "conv 28×28 c64",
-            "weight grad",
-            64,
-            784,
-            585,
-            Form::ConvWgrad,
-        ),
-        c("conv 14×14 c64", "W·cols", 64, 585, 196, Form::Fwd),
-        c("conv 14×14 c64", "input grad", 585, 64, 196, Form::ConvT),
-        c(
-            "conv 14×14 c64",
-            "weight grad",
-            64,
-            196,
-            585,
-            Form::ConvWgrad,
-        ),
-        c("conv 7×7 c64", "W·cols", 64, 585, 49, Form::Fwd),
-        // The physics example's HNN++ pointwise `conv1d` 200 → 200 on 50 grid points, per
-        // sample (`interp::conv_gemm`): `W·x`, `Wᵀ·ȳ` and `G += ȳ·xᵀ`.
-        c(
-            "conv1d 50 pts c200",
-            "pointwise W·x",
-            200,
-            200,
-            50,
-            Form::Fwd,
-        ),
-        c(
-            "conv1d 50 pts c200",
-            "input grad",
-            200,
-            200,
-            50,
-            Form::ConvT,
-        ),
-        c(
-            "conv1d 50 pts c200",
-            "weight grad",
-            200,
-            50,
-            200,
-            Form::ConvWgrad,
-        ),
-    ]
-}
 
 /// The libraries compared.
 #[derive(Clone, Copy, PartialEq)]
