@@ -7,24 +7,19 @@
 use symplode_codegen::ir::ConvShape;
 use symplode_runtime::Real;
 use symplode_runtime::interp::op_kernels::{conv1d, conv1d_t, conv1d_wgrad, stencil};
-use symplode_runtime::rng::Rng;
+
+use crate::common::random_state;
 
 /// `(i + j − r) mod n` by division, as the kernels' definition reads.
 fn at(i: usize, j: usize, r: usize, n: usize) -> usize {
     (i + j + n * (r / n + 1) - r) % n
 }
 
-fn uniform<T: Real>(len: usize, rng: &mut Rng) -> Vec<T> {
-    (0..len)
-        .map(|_| T::of(rng.uniform_range(-1.0, 1.0)))
-        .collect()
-}
-
 fn bits<T: Real>(v: &[T]) -> Vec<u64> {
     v.iter().map(|x| x.f64().to_bits()).collect()
 }
 
-fn check<T: Real>(rng: &mut Rng) {
+fn check<T: Real>() {
     for (n, cin, cout, k, batch) in [
         (7, 2, 3, 3, 2),
         (16, 3, 2, 5, 1),
@@ -33,10 +28,10 @@ fn check<T: Real>(rng: &mut Rng) {
     ] {
         let s = ConvShape { n, cin, cout, k };
         let r = k / 2;
-        let x: Vec<T> = uniform(batch * cin * n, rng);
-        let w: Vec<T> = uniform(cout * cin * k, rng);
-        let b: Vec<T> = uniform(cout, rng);
-        let dy: Vec<T> = uniform(batch * cout * n, rng);
+        let x: Vec<T> = random_state(batch * cin * n, 1);
+        let w: Vec<T> = random_state(cout * cin * k, 2);
+        let b: Vec<T> = random_state(cout, 3);
+        let dy: Vec<T> = random_state(batch * cout * n, 4);
         let what = format!("n {n} cin {cin} cout {cout} k {k} batch {batch}");
 
         let mut y = vec![T::zero(); batch * cout * n];
@@ -76,7 +71,7 @@ fn check<T: Real>(rng: &mut Rng) {
         }
         assert_eq!(bits(&xb), bits(&want), "conv1d_t {what}");
 
-        let g0: Vec<T> = uniform(w.len(), rng);
+        let g0: Vec<T> = random_state(w.len(), 5);
         let mut g = g0.clone();
         conv1d_wgrad(&mut g, &dy, &x, &s, batch, true);
         let mut want = g0;
@@ -115,7 +110,6 @@ fn check<T: Real>(rng: &mut Rng) {
 
 #[test]
 fn periodic_kernels_equal_the_modulo_loop_bit_for_bit() {
-    let mut rng = Rng::new(5);
-    check::<f64>(&mut rng);
-    check::<f32>(&mut rng);
+    check::<f64>();
+    check::<f32>();
 }
