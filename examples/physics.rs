@@ -659,9 +659,9 @@ fn report(
     let _ = writeln!(
         md,
         "Command: `cargo run --release --example physics -- {command}` ({wall:.0} s in total, \
-         data generation excluded when cached).\n\nMachine: {}; {} at the end (2 cores shared \
-         with other builds: seconds per iteration carry that load; errors, NFE and memory do \
-         not).\n",
+         data generation excluded when cached).\n\nMachine: {}; {} at the end (seconds per \
+         iteration carry whatever else ran, which a load average above the CPUs in use shows; \
+         errors, NFE and memory do not).\n",
         cpu(),
         uptime()
     );
