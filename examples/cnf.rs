@@ -29,10 +29,12 @@
 //! increasing times, so the ODE net is wrapped as `dz/ds = −f(z, T − s)` and solved over
 //! `s ∈ [0, T]`.
 //!
-//! **Threads.** `--threads N` runs the evaluation (test NLL, density grid, sampling) on N
-//! threads with [`Chunked`]. The Hutchinson noise is an auxiliary input, which `Chunked` does
-//! not support (it evaluates sub-batches), so Hutchinson training stays on one thread; with
-//! `--trace exact` training is chunked too.
+//! **Threads.** `--threads N` runs training and evaluation (test NLL, density grid, sampling)
+//! on N threads with [`Chunked`], in chunks of `--chunk-rows` rows (default: the batch split
+//! evenly over the threads). The Hutchinson noise stays set for the
+//! whole batch; each chunk reads its own rows of it ([`Dynamics::call_rows`]). Results depend
+//! on the chunk size, not on N: with `--chunk-rows` fixed, any N gives the same bits (the
+//! chunks' parameter gradients are summed in chunk order).
 //!
 //! Writes into `--out` (default `target/cnf`): `cnf-DATA.png`, `log-DATA.jsonl` (one line per
 //! iteration) and `summary-DATA.json`.
@@ -122,9 +124,13 @@ struct Args {
     /// Rademacher instead of Gaussian Hutchinson noise.
     #[arg(long)]
     rademacher: bool,
-    /// Threads for chunked evaluation (see the module documentation).
+    /// Threads for chunked training and evaluation (see the module documentation).
     #[arg(long)]
     threads: Option<usize>,
+    /// Rows per chunk with `--threads` (default: the batch split evenly over the threads).
+    /// Results depend on it, not on the thread count.
+    #[arg(long)]
+    chunk_rows: Option<usize>,
     /// Compute in f32 instead of f64.
     #[arg(long)]
     f32: bool,
@@ -158,14 +164,62 @@ struct Args {
 
 /// Half-width of the plotted square (FFJORD's toy plots use [−4, 4]²).
 const BOX: f64 = 4.0;
-/// Rows per chunk for `--threads`.
-const CHUNK_ROWS: usize = 64;
 
-/// The training dynamics: Hutchinson (the noise is set on the concrete model) or exact
-/// (possibly chunked over threads).
+/// The training dynamics: Hutchinson (the noise is set on the model's interpreter) or exact;
+/// either possibly chunked over threads.
 enum TrainModel<T: Real> {
-    Hutchinson(Box<Interpreted<T>>),
+    Hutchinson(Box<dyn Noisy<T>>),
     Exact(Box<dyn Dynamics<T>>),
+}
+
+/// A Hutchinson CNF whose noise is set on its interpreter: interpreted, JIT-compiled, or
+/// either chunked over threads.
+trait Noisy<T: Real>: Dynamics<T> {
+    /// The interpreter that holds the noise (`set_aux(1, ε)`).
+    fn interp_mut(&mut self) -> &mut Interpreted<T>;
+}
+
+impl<T: Real> Noisy<T> for Interpreted<T> {
+    fn interp_mut(&mut self) -> &mut Interpreted<T> {
+        self
+    }
+}
+
+impl<T: JitReal> Noisy<T> for JitNetwork<T> {
+    fn interp_mut(&mut self) -> &mut Interpreted<T> {
+        self.interpreted_mut()
+    }
+}
+
+impl<T: Real, D: Noisy<T>> Noisy<T> for Chunked<D> {
+    fn interp_mut(&mut self) -> &mut Interpreted<T> {
+        self.inner_mut().interp_mut()
+    }
+}
+
+impl Args {
+    /// `(threads, rows per chunk)` when `--threads` was given.
+    fn chunking(&self) -> Option<(usize, usize)> {
+        self.threads.map(|n| (n, self.chunk_rows()))
+    }
+
+    /// Rows per chunk: `--chunk-rows`, else the batch split evenly over the threads.
+    fn chunk_rows(&self) -> usize {
+        self.chunk_rows
+            .unwrap_or_else(|| self.batch.div_ceil(self.threads.unwrap_or(1).max(1)))
+    }
+}
+
+/// Wraps a Hutchinson CNF in [`Chunked`] when threads were asked for (`(threads, rows per
+/// chunk)`).
+fn threaded_noisy<T: Real, D: Noisy<T> + 'static>(
+    d: D,
+    threads: Option<(usize, usize)>,
+) -> Result<Box<dyn Noisy<T>>, Box<dyn Error>> {
+    Ok(match threads {
+        Some((n, rows)) => Box::new(Chunked::new(d, rows)?.with_threads(n)?),
+        None => Box::new(d),
+    })
 }
 
 impl<T: Real> TrainModel<T> {
@@ -183,13 +237,13 @@ impl<T: Real> TrainModel<T> {
     }
 }
 
-/// Wraps `d` in [`Chunked`] when threads were asked for.
+/// Wraps `d` in [`Chunked`] when threads were asked for (`(threads, rows per chunk)`).
 fn threaded<T: Real, D: Dynamics<T> + 'static>(
     d: D,
-    threads: Option<usize>,
+    threads: Option<(usize, usize)>,
 ) -> Result<Box<dyn Dynamics<T>>, Box<dyn Error>> {
     Ok(match threads {
-        Some(n) => Box::new(Chunked::new(d, CHUNK_ROWS)?.with_threads(n)?),
+        Some((n, rows)) => Box::new(Chunked::new(d, rows)?.with_threads(n)?),
         None => Box::new(d),
     })
 }
@@ -233,11 +287,14 @@ fn run<T: Real>(args: &Args, data: &str) -> Result<Outcome, Box<dyn Error>> {
     let n_params = params.len();
     let exact = cnf::<T>(&f, Trace::Exact, params.clone())?;
     let mut model = if hutchinson {
-        TrainModel::Hutchinson(Box::new(cnf::<T>(&f, Trace::Hutchinson, params)?))
+        TrainModel::Hutchinson(threaded_noisy(
+            cnf::<T>(&f, Trace::Hutchinson, params)?,
+            args.chunking(),
+        )?)
     } else {
-        TrainModel::Exact(threaded(exact.clone(), args.threads)?)
+        TrainModel::Exact(threaded(exact.clone(), args.chunking())?)
     };
-    let mut eval = threaded(exact, args.threads)?;
+    let mut eval = threaded(exact, args.chunking())?;
 
     let mut test_rng = Rng::new(args.seed ^ 0x7E57_DA7A);
     let test = toy::sample(data, args.test, &mut test_rng)?;
@@ -273,17 +330,10 @@ fn run<T: Real>(args: &Args, data: &str) -> Result<Outcome, Box<dyn Error>> {
         T::NAME
     );
     if let Some(n) = args.threads {
-        if hutchinson {
-            println!(
-                "threads: evaluation on {n} threads (Chunked, {CHUNK_ROWS} rows per chunk); \
-                 training on one thread, because Chunked does not support the Hutchinson noise \
-                 (an auxiliary input). Use --trace exact to chunk training too."
-            );
-        } else {
-            println!(
-                "threads: training and evaluation on {n} threads ({CHUNK_ROWS} rows per chunk)"
-            );
-        }
+        println!(
+            "threads: training and evaluation on {n} threads ({} rows per chunk)",
+            args.chunk_rows()
+        );
     }
     println!(
         "initial test NLL (exact trace, {} points): {nll0:.4}",
@@ -319,7 +369,8 @@ fn run<T: Real>(args: &Args, data: &str) -> Result<Outcome, Box<dyn Error>> {
         let x0 = toy::augment::<T>(&pts);
         if let TrainModel::Hutchinson(m) = &mut model {
             // One ε per solve, set before the gradient call: forward and backward share it.
-            m.set_aux(1, &toy::noise::<T>(args.batch, args.rademacher, &mut rng))?;
+            m.interp_mut()
+                .set_aux(1, &toy::noise::<T>(args.batch, args.rademacher, &mut rng))?;
         }
         let lr = schedule.lr(args.lr, it);
         Optimizer::<T>::set_lr(&mut adam, lr)?;
@@ -401,7 +452,7 @@ fn run<T: Real>(args: &Args, data: &str) -> Result<Outcome, Box<dyn Error>> {
     let logp = toy::log_density(&*eval, &scheme, &stepping, t1, &grid_pts, 2000)?;
     let mass: f64 = logp.iter().map(|l| l.exp()).sum::<f64>() * cell * cell;
     let net = Interpreted::<T>::new(f.clone(), model.dynamics().params().to_vec())?;
-    let reversed = threaded(toy::Reversed { inner: net, t1 }, args.threads)?;
+    let reversed = threaded(toy::Reversed { inner: net, t1 }, args.chunking())?;
     let mut sample_rng = Rng::new(args.seed ^ 0x5A3F);
     let samples = toy::model_samples(&*reversed, &scheme, &stepping, t1, 5000, &mut sample_rng)?;
     let eval_seconds = t_eval.elapsed().as_secs_f64();
@@ -442,6 +493,7 @@ fn run<T: Real>(args: &Args, data: &str) -> Result<Outcome, Box<dyn Error>> {
         "lr": args.lr,
         "seed": args.seed,
         "threads": args.threads,
+        "chunk_rows": args.chunking().map(|(_, rows)| rows),
         "test_points": test.len(),
         "test_nll_initial": nll0,
         "test_nll": nll,
@@ -529,41 +581,12 @@ fn main_inner(args: &Args) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// The model `--bench` trains: interpreted or JIT-compiled.
-enum BenchModel<T: JitReal> {
-    Interp(Box<Interpreted<T>>),
-    Jit(Box<JitNetwork<T>>),
-}
-
-impl<T: JitReal> BenchModel<T> {
-    fn dynamics(&self) -> &dyn Dynamics<T> {
-        match self {
-            BenchModel::Interp(m) => &**m,
-            BenchModel::Jit(m) => &**m,
-        }
-    }
-    fn interp_mut(&mut self) -> &mut Interpreted<T> {
-        match self {
-            BenchModel::Interp(m) => m,
-            BenchModel::Jit(m) => m.interpreted_mut(),
-        }
-    }
-    fn params_mut(&mut self) -> &mut [T] {
-        match self {
-            BenchModel::Interp(m) => m.params_mut(),
-            BenchModel::Jit(m) => m.params_mut(),
-        }
-    }
-}
-
 /// `--bench`: the training loop only (Hutchinson trace, constant learning rate), each
 /// iteration timed whole (sampling, noise, gradient, Adam step) like the PyTorch script's,
 /// one JSON line of figures over the iterations after `--warmup`.
 fn bench<T: JitReal>(args: &Args, data: &str) -> Result<(), Box<dyn Error>> {
-    if args.trace != "hutchinson" || args.threads.is_some() {
-        return Err(
-            "--bench times the Hutchinson loop on one thread: drop --trace/--threads".into(),
-        );
+    if args.trace != "hutchinson" {
+        return Err("--bench times the Hutchinson loop: drop --trace".into());
     }
     if args.warmup >= args.iters {
         return Err(format!(
@@ -582,9 +605,10 @@ fn bench<T: JitReal>(args: &Args, data: &str) -> Result<(), Box<dyn Error>> {
         .collect();
     let interp = cnf::<T>(&f, Trace::Hutchinson, params)?;
     let mut model = if args.jit {
-        BenchModel::Jit(Box::new(JitNetwork::new(interp, &JitOptions::default())?))
+        let jit = JitNetwork::new(interp, &JitOptions::default())?;
+        threaded_noisy(jit, args.chunking())?
     } else {
-        BenchModel::Interp(Box::new(interp))
+        threaded_noisy(interp, args.chunking())?
     };
     let mut adam = Adam::new(AdamConfig {
         lr: args.lr,
@@ -600,13 +624,8 @@ fn bench<T: JitReal>(args: &Args, data: &str) -> Result<(), Box<dyn Error>> {
         let eps = toy::noise::<T>(args.batch, args.rademacher, &mut rng);
         model.interp_mut().set_aux(1, &eps)?;
         let g = {
-            let problem = Problem::single(
-                model.dynamics(),
-                &[0.0, args.time],
-                &scheme,
-                stepping.clone(),
-                &x0,
-            );
+            let problem =
+                Problem::single(&*model, &[0.0, args.time], &scheme, stepping.clone(), &x0);
             method.gradient(&problem, &mut toy::nll_loss::<T>)?
         };
         if !g.loss.is_finite() {
@@ -635,6 +654,8 @@ fn bench<T: JitReal>(args: &Args, data: &str) -> Result<(), Box<dyn Error>> {
         "mode": method.name(),
         "dtype": <T as Real>::NAME,
         "engine": if args.jit { "jit" } else { "interpreter" },
+        "threads": args.threads.unwrap_or(1),
+        "chunk_rows": args.chunking().map(|(_, rows)| rows),
         "data": data,
         "iterations": format!("{}..{}", args.warmup + 1, args.iters),
         "s_per_iter_mean": mean(&times),

@@ -16,14 +16,10 @@ use symplode::prelude::*;
 const BATCH: usize = 256;
 const TOLERANCE: f64 = 1e-12;
 
+/// max |a − b| / max |b|; infinite when the lengths differ or a value is not finite (a NaN
+/// gradient never reads as exact).
 fn rel(a: &[f64], b: &[f64]) -> f64 {
-    let num = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max);
-    let den = b.iter().map(|y| y.abs()).fold(0.0, f64::max);
-    if den == 0.0 { num } else { num / den }
+    symplode::runtime::compare::max_rel_diff(a, b)
 }
 
 fn worst(net: &Mlp<f64>, a: &GradResult<f64>, b: &GradResult<f64>) -> f64 {

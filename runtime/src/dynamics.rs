@@ -116,4 +116,142 @@ pub trait Dynamics<T: Real>: Send + Sync {
     fn second_order(&self) -> Option<&dyn crate::second_order::SecondOrder<T>> {
         None
     }
+    /// Runs `call` on a sub-batch: its rows are rows `window.start..` of a batch of
+    /// `window.total` rows. Batch splitters ([`crate::parallel::Chunked`]) run every chunk
+    /// through this method.
+    ///
+    /// Only a model whose rows read per-sample data it holds itself needs the window: the
+    /// [interpreter](crate::interp)'s auxiliary inputs, such as a CNF's Hutchinson noise, are
+    /// set for the whole batch, and chunk rows must read their own rows of them. The default
+    /// runs the plain method, which is right for every model whose row r depends on row r of
+    /// its arguments only. A wrapper that forwards its methods to an inner model should forward
+    /// this one too.
+    fn call_rows(&self, window: RowWindow, call: Call<'_, T>) {
+        let _ = window;
+        call.run(self)
+    }
+}
+
+/// Where a sub-batch lies in the batch it was cut from: its rows are rows
+/// `start..start + rows` of a batch of `total` rows, `rows` being the sub-batch's own size
+/// (see [`Dynamics::call_rows`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowWindow {
+    /// The sub-batch's first row in the whole batch.
+    pub start: usize,
+    /// Rows of the whole batch.
+    pub total: usize,
+}
+
+impl RowWindow {
+    /// The whole batch of `rows` rows.
+    pub fn whole(rows: usize) -> Self {
+        RowWindow {
+            start: 0,
+            total: rows,
+        }
+    }
+}
+
+/// One call of a [`Dynamics`] method with its arguments, for [`Dynamics::call_rows`]. The
+/// fields are the method's arguments, with the same names and contracts.
+#[allow(missing_docs)] // each field is the argument of the same name of the method named.
+pub enum Call<'a, T> {
+    /// [`Dynamics::eval`].
+    Eval {
+        t: T,
+        x: &'a [T],
+        dx: &'a mut [T],
+        scratch: &'a mut [T],
+    },
+    /// [`Dynamics::eval_at`].
+    EvalAt {
+        t: &'a [T],
+        x: &'a [T],
+        dx: &'a mut [T],
+        scratch: &'a mut [T],
+    },
+    /// [`Dynamics::vjp`].
+    Vjp {
+        t: T,
+        x: &'a [T],
+        lam: &'a [T],
+        gx: &'a mut [T],
+        gp: &'a mut [T],
+        scratch: &'a mut [T],
+    },
+    /// [`Dynamics::vjp_at`].
+    VjpAt {
+        t: &'a [T],
+        x: &'a [T],
+        lam: &'a [T],
+        gx: &'a mut [T],
+        gp: &'a mut [T],
+        scratch: &'a mut [T],
+    },
+    /// [`Dynamics::eval_taped`].
+    EvalTaped {
+        t: T,
+        x: &'a [T],
+        dx: &'a mut [T],
+        tape: &'a mut [T],
+    },
+    /// [`Dynamics::backward_taped`].
+    BackwardTaped {
+        t: T,
+        x: &'a [T],
+        tape: &'a [T],
+        lam: &'a [T],
+        gx: &'a mut [T],
+        gp: &'a mut [T],
+        scratch: &'a mut [T],
+    },
+}
+
+impl<T: Real> Call<'_, T> {
+    /// Runs the call as the plain method of `d` (on the whole batch of its arguments).
+    pub fn run<D: Dynamics<T> + ?Sized>(self, d: &D) {
+        match self {
+            Call::Eval { t, x, dx, scratch } => d.eval(t, x, dx, scratch),
+            Call::EvalAt { t, x, dx, scratch } => d.eval_at(t, x, dx, scratch),
+            Call::Vjp {
+                t,
+                x,
+                lam,
+                gx,
+                gp,
+                scratch,
+            } => d.vjp(t, x, lam, gx, gp, scratch),
+            Call::VjpAt {
+                t,
+                x,
+                lam,
+                gx,
+                gp,
+                scratch,
+            } => d.vjp_at(t, x, lam, gx, gp, scratch),
+            Call::EvalTaped { t, x, dx, tape } => d.eval_taped(t, x, dx, tape),
+            Call::BackwardTaped {
+                t,
+                x,
+                tape,
+                lam,
+                gx,
+                gp,
+                scratch,
+            } => d.backward_taped(t, x, tape, lam, gx, gp, scratch),
+        }
+    }
+
+    /// The state rows `x` of the call.
+    pub fn x(&self) -> &[T] {
+        match self {
+            Call::Eval { x, .. }
+            | Call::EvalAt { x, .. }
+            | Call::Vjp { x, .. }
+            | Call::VjpAt { x, .. }
+            | Call::EvalTaped { x, .. }
+            | Call::BackwardTaped { x, .. } => x,
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! symplode-runtime: dynamics, integrators, the five gradient methods and memory accounting.
 #![deny(missing_docs)]
 
+pub mod compare;
 pub mod dynamics;
 pub mod linalg;
 pub mod machine;
@@ -9,7 +10,7 @@ pub mod parallel;
 pub mod real;
 pub mod rng;
 
-pub use dynamics::{Dynamics, ParamTensor};
+pub use dynamics::{Call, Dynamics, ParamTensor, RowWindow};
 pub use real::Real;
 pub mod error;
 pub mod grad;

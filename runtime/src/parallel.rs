@@ -4,13 +4,16 @@
 //! into chunks of a fixed number of rows, run on rayon's threads. Chunk boundaries depend only on
 //! the chunk size, never on the thread count, and the per-chunk parameter gradients are summed
 //! in chunk order afterwards, so results are **bit-identical at 1, 2 or 64 threads**. Buffers
-//! come from the caller's scratch and tape (nothing is allocated per call).
+//! come from the caller's scratch and tape (nothing is allocated per call). Each chunk runs
+//! through [`Dynamics::call_rows`] with its place in the whole batch, so a model that holds
+//! per-sample data for the whole batch (the interpreter's auxiliary inputs: a CNF's Hutchinson
+//! noise) reads the chunk's own rows of it.
 
 use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::dynamics::{Dynamics, ParamTensor};
+use crate::dynamics::{Call, Dynamics, ParamTensor, RowWindow};
 use crate::error::SolveError;
 use crate::real::Real;
 
@@ -60,6 +63,11 @@ impl<D> Chunked<D> {
     /// The wrapped dynamics.
     pub fn inner(&self) -> &D {
         &self.inner
+    }
+
+    /// The wrapped dynamics, mutable (e.g. to set a CNF's Hutchinson noise on it).
+    pub fn inner_mut(&mut self) -> &mut D {
+        &mut self.inner
     }
 
     /// Rows per chunk.
@@ -138,110 +146,44 @@ impl<T: Real, D: Dynamics<T>> Dynamics<T> for Chunked<D> {
     }
 
     fn eval(&self, t: T, x: &[T], dx: &mut [T], scratch: &mut [T]) {
-        let (cx, cs, n) = self.layout::<T>(x.len());
-        if n <= 1 {
-            return self.inner.eval(t, x, dx, scratch);
-        }
-        let inner = &self.inner;
-        let d = inner.dim();
-        self.run(|| {
-            x.par_chunks(cx)
-                .zip(dx.par_chunks_mut(cx))
-                .zip(scratch[..n * cs].par_chunks_mut(cs))
-                .for_each(|((xc, dc), sc)| {
-                    let need = inner.scratch_len(xc.len() / d);
-                    inner.eval(t, xc, dc, &mut sc[..need]);
-                })
-        });
+        let whole = self.whole(x);
+        self.split(whole, Call::Eval { t, x, dx, scratch })
     }
 
     fn eval_at(&self, t: &[T], x: &[T], dx: &mut [T], scratch: &mut [T]) {
-        let (cx, cs, n) = self.layout::<T>(x.len());
-        if n <= 1 {
-            return self.inner.eval_at(t, x, dx, scratch);
-        }
-        let inner = &self.inner;
-        let d = inner.dim();
-        self.run(|| {
-            x.par_chunks(cx)
-                .zip(dx.par_chunks_mut(cx))
-                .zip(t.par_chunks(cx / d))
-                .zip(scratch[..n * cs].par_chunks_mut(cs))
-                .for_each(|(((xc, dc), tc), sc)| {
-                    let need = inner.scratch_len(xc.len() / d);
-                    inner.eval_at(tc, xc, dc, &mut sc[..need]);
-                })
-        });
+        let whole = self.whole(x);
+        self.split(whole, Call::EvalAt { t, x, dx, scratch })
     }
 
     fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
-        let (cx, cs, n) = self.layout::<T>(x.len());
-        if n <= 1 {
-            return self.inner.vjp(t, x, lam, gx, gp, scratch);
-        }
-        let inner = &self.inner;
-        let d = inner.dim();
-        let p = inner.n_params();
-        let (work, partial) = scratch.split_at_mut(n * cs);
-        let partial = &mut partial[..n * p];
-        self.run(|| {
-            x.par_chunks(cx)
-                .zip(lam.par_chunks(cx))
-                .zip(gx.par_chunks_mut(cx))
-                .zip(work.par_chunks_mut(cs))
-                .zip(partial.par_chunks_mut(p.max(1)))
-                .for_each(|((((xc, lc), gc), sc), pc)| {
-                    pc.fill(T::zero());
-                    let need = inner.scratch_len(xc.len() / d);
-                    inner.vjp(t, xc, lc, gc, pc, &mut sc[..need]);
-                })
-        });
-        reduce_in_order(gp, partial, p);
+        let whole = self.whole(x);
+        let call = Call::Vjp {
+            t,
+            x,
+            lam,
+            gx,
+            gp,
+            scratch,
+        };
+        self.split(whole, call)
     }
 
     fn vjp_at(&self, t: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
-        let (cx, cs, n) = self.layout::<T>(x.len());
-        if n <= 1 {
-            return self.inner.vjp_at(t, x, lam, gx, gp, scratch);
-        }
-        let inner = &self.inner;
-        let d = inner.dim();
-        let p = inner.n_params();
-        let (work, partial) = scratch.split_at_mut(n * cs);
-        let partial = &mut partial[..n * p];
-        self.run(|| {
-            x.par_chunks(cx)
-                .zip(lam.par_chunks(cx))
-                .zip(t.par_chunks(cx / d))
-                .zip(gx.par_chunks_mut(cx))
-                .zip(work.par_chunks_mut(cs))
-                .zip(partial.par_chunks_mut(p.max(1)))
-                .for_each(|(((((xc, lc), tc), gc), sc), pc)| {
-                    pc.fill(T::zero());
-                    let need = inner.scratch_len(xc.len() / d);
-                    inner.vjp_at(tc, xc, lc, gc, pc, &mut sc[..need]);
-                })
-        });
-        reduce_in_order(gp, partial, p);
+        let whole = self.whole(x);
+        let call = Call::VjpAt {
+            t,
+            x,
+            lam,
+            gx,
+            gp,
+            scratch,
+        };
+        self.split(whole, call)
     }
 
     fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
-        let (cx, _, n) = self.layout::<T>(x.len());
-        if n <= 1 {
-            return self.inner.eval_taped(t, x, dx, tape);
-        }
-        let inner = &self.inner;
-        let d = inner.dim();
-        let ct = inner.tape_len(self.rows);
-        self.run(|| {
-            x.par_chunks(cx)
-                .zip(dx.par_chunks_mut(cx))
-                .zip(tape[..n * ct].par_chunks_mut(ct.max(1)))
-                .for_each(|((xc, dc), tc)| {
-                    let need = inner.tape_len(xc.len() / d);
-                    inner.eval_taped(t, xc, dc, &mut tc[..need]);
-                })
-        });
+        let whole = self.whole(x);
+        self.split(whole, Call::EvalTaped { t, x, dx, tape })
     }
 
     fn backward_taped(
@@ -254,32 +196,193 @@ impl<T: Real, D: Dynamics<T>> Dynamics<T> for Chunked<D> {
         gp: &mut [T],
         scratch: &mut [T],
     ) {
-        let (cx, cs, n) = self.layout::<T>(x.len());
-        if n <= 1 {
-            return self.inner.backward_taped(t, x, tape, lam, gx, gp, scratch);
-        }
+        let whole = self.whole(x);
+        let call = Call::BackwardTaped {
+            t,
+            x,
+            tape,
+            lam,
+            gx,
+            gp,
+            scratch,
+        };
+        self.split(whole, call)
+    }
+
+    /// Chunks of a sub-batch: each chunk's window is its place in the whole batch.
+    fn call_rows(&self, window: RowWindow, call: Call<'_, T>) {
+        self.split(window, call)
+    }
+}
+
+impl<D> Chunked<D> {
+    /// The window of a whole batch of rows `x`.
+    fn whole<T: Real>(&self, x: &[T]) -> RowWindow
+    where
+        D: Dynamics<T>,
+    {
+        RowWindow::whole(x.len() / self.inner.dim().max(1))
+    }
+
+    /// Runs `call`, whose rows start at row `window.start` of the whole batch, chunk by chunk
+    /// on the pool: chunk `c` is rows `window.start + c · rows..` there, passed to the inner
+    /// model with [`Dynamics::call_rows`] so that per-sample data it holds (auxiliary inputs)
+    /// is read at the chunk's own rows. Parameter gradients go to per-chunk partial sums in
+    /// `scratch`, added to `gp` in chunk order.
+    fn split<T: Real>(&self, window: RowWindow, call: Call<'_, T>)
+    where
+        D: Dynamics<T>,
+    {
+        let (cx, cs, n) = self.layout::<T>(call.x().len());
         let inner = &self.inner;
+        if n <= 1 {
+            return inner.call_rows(window, call);
+        }
         let d = inner.dim();
         let p = inner.n_params();
         let ct = inner.tape_len(self.rows);
-        let (work, partial) = scratch.split_at_mut(n * cs);
-        let partial = &mut partial[..n * p];
-        self.run(|| {
-            x.par_chunks(cx)
-                .zip(tape[..n * ct].par_chunks(ct.max(1)))
-                .zip(lam.par_chunks(cx))
-                .zip(gx.par_chunks_mut(cx))
-                .zip(work.par_chunks_mut(cs))
-                .zip(partial.par_chunks_mut(p.max(1)))
-                .for_each(|(((((xc, tc), lc), gc), sc), pc)| {
-                    pc.fill(T::zero());
-                    let rows = xc.len() / d;
-                    let need = inner.scratch_len(rows);
-                    let tneed = inner.tape_len(rows);
-                    inner.backward_taped(t, xc, &tc[..tneed], lc, gc, pc, &mut sc[..need]);
-                })
-        });
-        reduce_in_order(gp, partial, p);
+        let rows = self.rows;
+        let at = move |c: usize| RowWindow {
+            start: window.start + c * rows,
+            total: window.total,
+        };
+        match call {
+            Call::Eval { t, x, dx, scratch } => self.run(|| {
+                x.par_chunks(cx)
+                    .zip(dx.par_chunks_mut(cx))
+                    .zip(scratch[..n * cs].par_chunks_mut(cs))
+                    .enumerate()
+                    .for_each(|(c, ((x, dx), sc))| {
+                        let scratch = &mut sc[..inner.scratch_len(x.len() / d)];
+                        inner.call_rows(at(c), Call::Eval { t, x, dx, scratch });
+                    })
+            }),
+            Call::EvalAt { t, x, dx, scratch } => self.run(|| {
+                x.par_chunks(cx)
+                    .zip(dx.par_chunks_mut(cx))
+                    .zip(t.par_chunks(cx / d))
+                    .zip(scratch[..n * cs].par_chunks_mut(cs))
+                    .enumerate()
+                    .for_each(|(c, (((x, dx), t), sc))| {
+                        let scratch = &mut sc[..inner.scratch_len(x.len() / d)];
+                        inner.call_rows(at(c), Call::EvalAt { t, x, dx, scratch });
+                    })
+            }),
+            Call::Vjp {
+                t,
+                x,
+                lam,
+                gx,
+                gp,
+                scratch,
+            } => {
+                let (work, partial) = scratch.split_at_mut(n * cs);
+                let partial = &mut partial[..n * p];
+                self.run(|| {
+                    x.par_chunks(cx)
+                        .zip(lam.par_chunks(cx))
+                        .zip(gx.par_chunks_mut(cx))
+                        .zip(work.par_chunks_mut(cs))
+                        .zip(partial.par_chunks_mut(p.max(1)))
+                        .enumerate()
+                        .for_each(|(c, ((((x, lam), gx), sc), gp))| {
+                            gp.fill(T::zero());
+                            let scratch = &mut sc[..inner.scratch_len(x.len() / d)];
+                            let call = Call::Vjp {
+                                t,
+                                x,
+                                lam,
+                                gx,
+                                gp,
+                                scratch,
+                            };
+                            inner.call_rows(at(c), call);
+                        })
+                });
+                reduce_in_order(gp, partial, p);
+            }
+            Call::VjpAt {
+                t,
+                x,
+                lam,
+                gx,
+                gp,
+                scratch,
+            } => {
+                let (work, partial) = scratch.split_at_mut(n * cs);
+                let partial = &mut partial[..n * p];
+                self.run(|| {
+                    x.par_chunks(cx)
+                        .zip(lam.par_chunks(cx))
+                        .zip(t.par_chunks(cx / d))
+                        .zip(gx.par_chunks_mut(cx))
+                        .zip(work.par_chunks_mut(cs))
+                        .zip(partial.par_chunks_mut(p.max(1)))
+                        .enumerate()
+                        .for_each(|(c, (((((x, lam), t), gx), sc), gp))| {
+                            gp.fill(T::zero());
+                            let scratch = &mut sc[..inner.scratch_len(x.len() / d)];
+                            let call = Call::VjpAt {
+                                t,
+                                x,
+                                lam,
+                                gx,
+                                gp,
+                                scratch,
+                            };
+                            inner.call_rows(at(c), call);
+                        })
+                });
+                reduce_in_order(gp, partial, p);
+            }
+            Call::EvalTaped { t, x, dx, tape } => self.run(|| {
+                x.par_chunks(cx)
+                    .zip(dx.par_chunks_mut(cx))
+                    .zip(tape[..n * ct].par_chunks_mut(ct.max(1)))
+                    .enumerate()
+                    .for_each(|(c, ((x, dx), tc))| {
+                        let tape = &mut tc[..inner.tape_len(x.len() / d)];
+                        inner.call_rows(at(c), Call::EvalTaped { t, x, dx, tape });
+                    })
+            }),
+            Call::BackwardTaped {
+                t,
+                x,
+                tape,
+                lam,
+                gx,
+                gp,
+                scratch,
+            } => {
+                let (work, partial) = scratch.split_at_mut(n * cs);
+                let partial = &mut partial[..n * p];
+                self.run(|| {
+                    x.par_chunks(cx)
+                        .zip(tape[..n * ct].par_chunks(ct.max(1)))
+                        .zip(lam.par_chunks(cx))
+                        .zip(gx.par_chunks_mut(cx))
+                        .zip(work.par_chunks_mut(cs))
+                        .zip(partial.par_chunks_mut(p.max(1)))
+                        .enumerate()
+                        .for_each(|(c, (((((x, tc), lam), gx), sc), gp))| {
+                            gp.fill(T::zero());
+                            let rows = x.len() / d;
+                            let scratch = &mut sc[..inner.scratch_len(rows)];
+                            let call = Call::BackwardTaped {
+                                t,
+                                x,
+                                tape: &tc[..inner.tape_len(rows)],
+                                lam,
+                                gx,
+                                gp,
+                                scratch,
+                            };
+                            inner.call_rows(at(c), call);
+                        })
+                });
+                reduce_in_order(gp, partial, p);
+            }
+        }
     }
 }
 

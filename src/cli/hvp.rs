@@ -295,13 +295,8 @@ pub fn run<T: CliReal>(args: &HvpArgs, out: &mut String) -> Result<(), CliError>
             &v,
         )?;
         let ours: Vec<f64> = r.hv_x0.iter().chain(hv_theta).map(|x| x.f64()).collect();
-        let num_: f64 = ours
-            .iter()
-            .zip(&fd)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
-        let den = fd.iter().map(|x| x.abs()).fold(0.0, f64::max);
-        Some(if den > 0.0 { num_ / den } else { num_ })
+        // Infinite (never small) when a value is NaN or infinite.
+        Some(symplode_runtime::compare::max_rel_diff(&ours, &fd))
     } else {
         None
     };

@@ -133,4 +133,7 @@ impl<T: Real, D: Dynamics<T>> Dynamics<T> for Named<D> {
     fn second_order(&self) -> Option<&dyn symplode_runtime::second_order::SecondOrder<T>> {
         self.inner.second_order()
     }
+    fn call_rows(&self, window: symplode_runtime::RowWindow, call: symplode_runtime::Call<'_, T>) {
+        self.inner.call_rows(window, call);
+    }
 }

@@ -5,7 +5,7 @@
 use symplode_runtime::interp::Interpreted;
 use symplode_runtime::models::Mlp;
 use symplode_runtime::second_order::SecondOrder;
-use symplode_runtime::{Dynamics, ParamTensor, Real};
+use symplode_runtime::{Call, Dynamics, ParamTensor, Real, RowWindow};
 
 /// The network of a [`ModelSpec`](super::ModelSpec) ([`ModelSpec::build_net`](super::ModelSpec::build_net)).
 #[derive(Clone, Debug)]
@@ -78,5 +78,8 @@ impl<T: Real> Dynamics<T> for SpecNet<T> {
     }
     fn second_order(&self) -> Option<&dyn SecondOrder<T>> {
         each!(self, n => n.second_order())
+    }
+    fn call_rows(&self, window: RowWindow, call: Call<'_, T>) {
+        each!(self, n => n.call_rows(window, call))
     }
 }

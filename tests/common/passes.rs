@@ -59,12 +59,7 @@ pub fn assert_runs_equal<T: Real>(
 pub fn worst_rel(a: &GradResult<f64>, r: &GradResult<f64>) -> f64 {
     let rel = |u: &[f64], v: &[f64]| {
         assert_eq!(u.len(), v.len());
-        let scale = v.iter().fold(1e-300f64, |m, e| m.max(e.abs()));
-        u.iter()
-            .zip(v)
-            .map(|(p, q)| (p - q).abs())
-            .fold(0.0, f64::max)
-            / scale
+        symplode::runtime::compare::max_rel_diff(u, v)
     };
     assert_eq!(a.dtheta.len(), r.dtheta.len());
     a.dtheta

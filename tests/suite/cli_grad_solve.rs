@@ -317,13 +317,8 @@ fn memory_frontier_methods_from_the_command_line() {
         &["--method", "reversible-backprop", "--lambda", "0.9"],
         "rb.safetensors",
     );
-    let diff = rev
-        .1
-        .iter()
-        .zip(&refr.1)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
-    let scale = refr.1.iter().map(|v| v.abs()).fold(0.0, f64::max);
+    let diff = symplode::runtime::compare::max_abs_diff(&rev.1, &refr.1);
+    let scale = symplode::runtime::compare::max_abs(&refr.1);
     assert!(
         diff <= 1e-10 * scale,
         "reversible vs reversible-backprop: {diff:e}"

@@ -114,12 +114,7 @@ fn x0() -> Vec<f64> {
 }
 
 fn max_rel(a: &[f64], b: &[f64]) -> f64 {
-    let scale = b.iter().fold(1e-300f64, |m, v| m.max(v.abs()));
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max)
-        / scale
+    symplode::runtime::compare::max_rel_diff(a, b)
 }
 
 /// Compares the generated model (with its kernels) and the `Mlp` (interpreted scheme).

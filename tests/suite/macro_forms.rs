@@ -36,10 +36,7 @@ neural_ode! {
 
 fn max_abs(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max)
+    symplode::runtime::compare::max_abs_diff(a, b)
 }
 
 #[test]

@@ -158,7 +158,7 @@ fn every_stored_step_solves_the_scheme() {
             let scale = (0..data.n())
                 .map(|i| ((v[i] - u[i]) / data.dt).abs())
                 .fold(0.0f64, f64::max);
-            let res = r.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let res = symplode::runtime::compare::max_abs(&r);
             assert!(
                 res <= 1e-9 * scale.max(1.0),
                 "{kind} step {k}: residual {res:e}"

@@ -129,11 +129,7 @@ fn every_gradient_method_trains() {
     }
     // The exact methods (all but the continuous adjoint) follow the same path up to rounding.
     for p in &finals[2..] {
-        let diff = p
-            .iter()
-            .zip(&finals[0])
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
+        let diff = symplode::runtime::compare::max_abs_diff(p, &finals[0]);
         assert!(diff < 1e-9, "{diff}");
     }
 }

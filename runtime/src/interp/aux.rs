@@ -3,6 +3,7 @@
 //! `neural_ode!` lowers from a plan.
 
 use super::InterpError;
+use crate::dynamics::RowWindow;
 use crate::real::Real;
 
 /// The auxiliary inputs of a model: each input's name and width, and the data set for it
@@ -93,5 +94,21 @@ impl<T: Real> AuxInputs<T> {
     /// Whether every input in `used` is set for batch size `batch`.
     pub fn ready(&self, used: &[usize], batch: usize) -> bool {
         used.iter().all(|&i| self.check(i, batch).is_ok())
+    }
+
+    /// Whether every input in `used` is set for a run of `batch` rows: for `batch` rows
+    /// without a window ([`AuxInputs::ready`]), or, with one, for `window.total` rows of
+    /// which the run's rows `window.start..window.start + batch` are a part.
+    pub fn ready_in(&self, used: &[usize], batch: usize, window: Option<RowWindow>) -> bool {
+        let (start, total) = window.map_or((0, batch), |w| (w.start, w.total));
+        start.checked_add(batch).is_some_and(|end| end <= total)
+            && used.iter().all(|&i| self.check(i, total).is_ok())
+    }
+
+    /// Input `index` from row `row` on (empty if unset, not an auxiliary input, or shorter).
+    pub fn from_row(&self, index: usize, row: usize) -> &[T] {
+        let data = self.get(index);
+        let width = self.inputs.get(index).map_or(0, |(_, w)| *w);
+        data.get(row.saturating_mul(width)..).unwrap_or(&[])
     }
 }

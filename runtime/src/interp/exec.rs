@@ -10,6 +10,7 @@
 use super::op_kernels as k;
 use symplode_codegen::plan::{Arena, Finish, Kernel, Len, Plan, Slot, Step};
 
+use super::aux::AuxInputs;
 use super::uniform::RowPlan;
 use crate::linalg::conv2d as c2;
 use crate::real::Real;
@@ -59,7 +60,9 @@ pub(crate) struct Mem<'a, T> {
     tape: Region<T>,
     params: &'a [T],
     consts: &'a [T],
-    aux: &'a [Vec<T>],
+    aux: &'a AuxInputs<T>,
+    /// The row of the auxiliary inputs that row 0 of this run reads (a chunk's first row).
+    aux_row0: usize,
     /// Global elements at the start of the scratch.
     scratch_globals: usize,
     /// Global elements at the start of the tape.
@@ -94,11 +97,15 @@ pub(super) enum Tape<'a, T> {
 }
 
 impl<'a, T: Real> Mem<'a, T> {
+    /// The run's memory: the caller's slices, the model's own values, and where its rows
+    /// start in the auxiliary inputs.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         b: Buffers<'a, T>,
         params: &'a [T],
         consts: &'a [T],
-        aux: &'a [Vec<T>],
+        aux: &'a AuxInputs<T>,
+        aux_row0: usize,
         scratch_globals: usize,
         tape_globals: usize,
         batch: usize,
@@ -119,6 +126,7 @@ impl<'a, T: Real> Mem<'a, T> {
             params,
             consts,
             aux,
+            aux_row0,
             scratch_globals,
             tape_globals,
             batch,
@@ -133,7 +141,7 @@ impl<'a, T: Real> Mem<'a, T> {
         match slot {
             Slot::X => (self.x, 0),
             Slot::Lam => (self.lam, 0),
-            Slot::Aux(i) => (Region::read(&self.aux[i]), 0),
+            Slot::Aux(i) => (Region::read(self.aux.from_row(i, self.aux_row0)), 0),
             Slot::Param(off) => (Region::read(self.params), off),
             Slot::Const(off) => (Region::read(self.consts), off),
             Slot::Buf(Arena::ScratchG, off) => (self.scratch, off),

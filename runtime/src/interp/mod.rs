@@ -30,8 +30,9 @@
 //! report that as a non-finite state. Because the model keeps an auxiliary input until the
 //! caller changes it, the forward and backward passes of one gradient computation see the
 //! same values (as a CNF's Hutchinson estimator requires). Batch chunking
-//! ([`crate::parallel::Chunked`]) evaluates sub-batches and is therefore not supported for
-//! graphs that read auxiliary inputs.
+//! ([`crate::parallel::Chunked`]) runs each chunk through [`Dynamics::call_rows`] with its
+//! place in the batch, and the chunk's rows read their own rows of the auxiliary inputs (which
+//! stay set for the whole batch).
 //!
 //! ```
 //! use symplode_codegen::ir::{Activation, Graph};
@@ -48,6 +49,7 @@
 //! ```
 
 mod aux;
+mod calls;
 mod conv_gemm;
 mod error;
 mod exec;
@@ -59,15 +61,15 @@ pub use error::InterpError;
 
 use symplode_codegen::ad::{self, LinearOp, Trace};
 use symplode_codegen::ir::{Graph, Type};
-use symplode_codegen::plan::{NetworkPlans, Plan};
+use symplode_codegen::plan::NetworkPlans;
 
-use crate::dynamics::{Dynamics, ParamTensor};
+#[cfg(doc)]
+use crate::dynamics::Dynamics;
+use crate::dynamics::ParamTensor;
 use crate::real::Real;
 use crate::second_order::{SecondOrder, TangentCache, TangentSystem};
 #[cfg(feature = "jit")]
 pub(crate) use exec::Mem as RunMem;
-pub(crate) use exec::Times;
-use exec::{Buffers, Hook, Mem, Tape, run_hooked};
 
 /// A graph of a vector field run as [`Dynamics`] by the interpreter (see the
 /// [module documentation](self)).
@@ -208,106 +210,9 @@ impl<T: Real> Interpreted<T> {
         Ok(())
     }
 
-    fn ready(&self, prog: &Plan, batch: usize) -> bool {
-        self.aux.ready(&prog.aux_used, batch)
-    }
-
-    /// The buffers of a run of program `p` (index into [`NetworkPlans::all`]).
-    fn mem<'a>(&'a self, p: usize, b: Buffers<'a, T>, batch: usize) -> Mem<'a, T> {
-        Mem::new(
-            b,
-            &self.params,
-            &self.consts[p],
-            self.aux.all(),
-            self.plans.all()[p].globals,
-            self.plans.tape_globals(),
-            batch,
-            &self.uniform[p],
-        )
-    }
-}
-
-/// NaN, the marker of an evaluation that could not run (missing auxiliary input).
-fn fail<T: Real>(outs: &mut [&mut [T]]) {
-    for o in outs {
-        o.fill(T::nan());
-    }
-}
-
-/// `‖buffer‖ ≥ need`, the caller's contract (see [`Dynamics`]).
-fn check_len(what: &str, got: usize, need: usize) {
-    assert!(
-        got >= need,
-        "interp: {what} has {got} elements, {need} are needed"
-    );
-}
-
-impl<T: Real> Dynamics<T> for Interpreted<T> {
-    fn dim(&self) -> usize {
-        self.dim
-    }
-
-    fn params(&self) -> &[T] {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut [T] {
-        &mut self.params
-    }
-
-    fn param_tensors(&self) -> Vec<ParamTensor> {
-        self.tensors.clone()
-    }
-
-    fn scratch_len(&self, batch: usize) -> usize {
-        let p = &self.plans;
-        p.eval
-            .arena_len(batch)
-            .max(p.vjp.arena_len(batch))
-            .max(p.backward.arena_len(batch))
-    }
-
-    fn tape_len(&self, batch: usize) -> usize {
-        self.plans.forward.arena_len(batch)
-    }
-
-    fn eval(&self, t: T, x: &[T], dx: &mut [T], scratch: &mut [T]) {
-        self.eval_hooked(t, x, dx, scratch, None)
-    }
-
-    fn eval_at(&self, t: &[T], x: &[T], dx: &mut [T], scratch: &mut [T]) {
-        check_len("t", t.len(), x.len() / self.dim.max(1));
-        self.eval_times_hooked(Times::Rows(t), x, dx, scratch, None)
-    }
-
-    fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
-        self.vjp_hooked(t, x, lam, gx, gp, scratch, None)
-    }
-
-    fn vjp_at(&self, t: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
-        check_len("t", t.len(), x.len() / self.dim.max(1));
-        self.vjp_times_hooked(Times::Rows(t), x, lam, gx, gp, scratch, None)
-    }
-
-    fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
-        self.eval_taped_hooked(t, x, dx, tape, None)
-    }
-
-    fn backward_taped(
-        &self,
-        t: T,
-        x: &[T],
-        tape: &[T],
-        lam: &[T],
-        gx: &mut [T],
-        gp: &mut [T],
-        scratch: &mut [T],
-    ) {
-        self.backward_taped_hooked(t, x, tape, lam, gx, gp, scratch, None)
-    }
-
-    fn second_order(&self) -> Option<&dyn SecondOrder<T>> {
-        Some(self)
+    /// The four programs it runs: eval, VJP, taped forward, taped backward.
+    pub fn plans(&self) -> &NetworkPlans {
+        &self.plans
     }
 }
 
@@ -320,192 +225,6 @@ impl<T: Real> SecondOrder<T> for Interpreted<T> {
             |i| self.aux(i),
             direction,
         )
-    }
-}
-
-impl<T: Real> Interpreted<T> {
-    /// The four programs it runs: eval, VJP, taped forward, taped backward.
-    pub fn plans(&self) -> &NetworkPlans {
-        &self.plans
-    }
-
-    /// [`Dynamics::eval`] with `hook` offered every step.
-    pub(crate) fn eval_hooked(
-        &self,
-        t: T,
-        x: &[T],
-        dx: &mut [T],
-        scratch: &mut [T],
-        hook: Hook<'_, T>,
-    ) {
-        self.eval_times_hooked(Times::One(t), x, dx, scratch, hook)
-    }
-
-    /// [`Dynamics::eval`] (one time) or [`Dynamics::eval_at`] (one time per row) with `hook`
-    /// offered every step.
-    pub(crate) fn eval_times_hooked(
-        &self,
-        t: Times<'_, T>,
-        x: &[T],
-        dx: &mut [T],
-        scratch: &mut [T],
-        hook: Hook<'_, T>,
-    ) {
-        let batch = x.len() / self.dim;
-        let n = batch * self.dim;
-        if batch == 0 {
-            return;
-        }
-        check_len("dx", dx.len(), n);
-        check_len("scratch", scratch.len(), self.plans.eval.arena_len(batch));
-        if !self.ready(&self.plans.eval, batch) {
-            return fail(&mut [dx]);
-        }
-        let b = Buffers {
-            x: &x[..n],
-            lam: &[],
-            dx: &mut dx[..n],
-            gx: &mut [],
-            gp: &mut [],
-            scratch,
-            tape: Tape::None,
-        };
-        run_hooked(&self.plans.eval, &self.mem(0, b, batch), t, hook);
-    }
-
-    /// [`Dynamics::vjp`] with `hook` offered every step.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn vjp_hooked(
-        &self,
-        t: T,
-        x: &[T],
-        lam: &[T],
-        gx: &mut [T],
-        gp: &mut [T],
-        scratch: &mut [T],
-        hook: Hook<'_, T>,
-    ) {
-        self.vjp_times_hooked(Times::One(t), x, lam, gx, gp, scratch, hook)
-    }
-
-    /// [`Dynamics::vjp`] (one time) or [`Dynamics::vjp_at`] (one time per row) with `hook`
-    /// offered every step.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn vjp_times_hooked(
-        &self,
-        t: Times<'_, T>,
-        x: &[T],
-        lam: &[T],
-        gx: &mut [T],
-        gp: &mut [T],
-        scratch: &mut [T],
-        hook: Hook<'_, T>,
-    ) {
-        let batch = x.len() / self.dim;
-        let n = batch * self.dim;
-        if batch == 0 {
-            return;
-        }
-        check_len("lam", lam.len(), n);
-        check_len("gx", gx.len(), n);
-        check_len("gp", gp.len(), self.params.len());
-        check_len("scratch", scratch.len(), self.plans.vjp.arena_len(batch));
-        if !self.ready(&self.plans.vjp, batch) {
-            return fail(&mut [gx, gp]);
-        }
-        let b = Buffers {
-            x: &x[..n],
-            lam: &lam[..n],
-            dx: &mut [],
-            gx: &mut gx[..n],
-            gp,
-            scratch,
-            tape: Tape::None,
-        };
-        run_hooked(&self.plans.vjp, &self.mem(1, b, batch), t, hook);
-    }
-
-    /// [`Dynamics::eval_taped`] with `hook` offered every step.
-    pub(crate) fn eval_taped_hooked(
-        &self,
-        t: T,
-        x: &[T],
-        dx: &mut [T],
-        tape: &mut [T],
-        hook: Hook<'_, T>,
-    ) {
-        let batch = x.len() / self.dim;
-        let n = batch * self.dim;
-        if batch == 0 {
-            return;
-        }
-        check_len("dx", dx.len(), n);
-        check_len("tape", tape.len(), self.tape_len(batch));
-        if !self.ready(&self.plans.forward, batch) {
-            return fail(&mut [dx]);
-        }
-        let b = Buffers {
-            x: &x[..n],
-            lam: &[],
-            dx: &mut dx[..n],
-            gx: &mut [],
-            gp: &mut [],
-            scratch: &mut [],
-            tape: Tape::Write(tape),
-        };
-        run_hooked(
-            &self.plans.forward,
-            &self.mem(2, b, batch),
-            Times::One(t),
-            hook,
-        );
-    }
-
-    /// [`Dynamics::backward_taped`] with `hook` offered every step.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn backward_taped_hooked(
-        &self,
-        t: T,
-        x: &[T],
-        tape: &[T],
-        lam: &[T],
-        gx: &mut [T],
-        gp: &mut [T],
-        scratch: &mut [T],
-        hook: Hook<'_, T>,
-    ) {
-        let batch = x.len() / self.dim;
-        let n = batch * self.dim;
-        if batch == 0 {
-            return;
-        }
-        check_len("lam", lam.len(), n);
-        check_len("gx", gx.len(), n);
-        check_len("gp", gp.len(), self.params.len());
-        check_len("tape", tape.len(), self.tape_len(batch));
-        check_len(
-            "scratch",
-            scratch.len(),
-            self.plans.backward.arena_len(batch),
-        );
-        if !self.ready(&self.plans.backward, batch) {
-            return fail(&mut [gx, gp]);
-        }
-        let b = Buffers {
-            x: &x[..n],
-            lam: &lam[..n],
-            dx: &mut [],
-            gx: &mut gx[..n],
-            gp,
-            scratch,
-            tape: Tape::Read(tape),
-        };
-        run_hooked(
-            &self.plans.backward,
-            &self.mem(3, b, batch),
-            Times::One(t),
-            hook,
-        );
     }
 }
 

@@ -20,7 +20,7 @@ use symplode_codegen::jit::{
 };
 
 use super::{JitError, JitReal, ffi};
-use crate::dynamics::{Dynamics, ParamTensor};
+use crate::dynamics::{Call, Dynamics, ParamTensor, RowWindow};
 use crate::interp::{Interpreted, RunMem};
 
 /// An [`Interpreted`] network whose programs run as Cranelift-compiled segments: dense
@@ -210,25 +210,28 @@ impl<T: JitReal> Dynamics<T> for JitNetwork<T> {
     }
 
     fn eval(&self, t: T, x: &[T], dx: &mut [T], scratch: &mut [T]) {
+        let hook = &mut |i, m: &RunMem<'_, T>| self.hook(0, i, m, t);
         self.interp
-            .eval_hooked(t, x, dx, scratch, Some(&mut |i, m| self.hook(0, i, m, t)))
+            .run_call(Call::Eval { t, x, dx, scratch }, None, Some(hook))
     }
 
     fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
-        self.interp.vjp_hooked(
+        let call = Call::Vjp {
             t,
             x,
             lam,
             gx,
             gp,
             scratch,
-            Some(&mut |i, m| self.hook(1, i, m, t)),
-        )
+        };
+        let hook = &mut |i, m: &RunMem<'_, T>| self.hook(1, i, m, t);
+        self.interp.run_call(call, None, Some(hook))
     }
 
     fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
+        let hook = &mut |i, m: &RunMem<'_, T>| self.hook(2, i, m, t);
         self.interp
-            .eval_taped_hooked(t, x, dx, tape, Some(&mut |i, m| self.hook(2, i, m, t)))
+            .run_call(Call::EvalTaped { t, x, dx, tape }, None, Some(hook))
     }
 
     fn backward_taped(
@@ -241,7 +244,7 @@ impl<T: JitReal> Dynamics<T> for JitNetwork<T> {
         gp: &mut [T],
         scratch: &mut [T],
     ) {
-        self.interp.backward_taped_hooked(
+        let call = Call::BackwardTaped {
             t,
             x,
             tape,
@@ -249,7 +252,23 @@ impl<T: JitReal> Dynamics<T> for JitNetwork<T> {
             gx,
             gp,
             scratch,
-            Some(&mut |i, m| self.hook(3, i, m, t)),
-        )
+        };
+        let hook = &mut |i, m: &RunMem<'_, T>| self.hook(3, i, m, t);
+        self.interp.run_call(call, None, Some(hook))
+    }
+
+    /// The interpreter's auxiliary inputs read at the window's rows, as in
+    /// [`Interpreted`]'s; the calls with one time per row run row by row (the trait's
+    /// defaults).
+    fn call_rows(&self, window: RowWindow, call: Call<'_, T>) {
+        let (program, t) = match &call {
+            Call::Eval { t, .. } => (0, *t),
+            Call::Vjp { t, .. } => (1, *t),
+            Call::EvalTaped { t, .. } => (2, *t),
+            Call::BackwardTaped { t, .. } => (3, *t),
+            Call::EvalAt { .. } | Call::VjpAt { .. } => return call.run(self),
+        };
+        let hook = &mut |i, m: &RunMem<'_, T>| self.hook(program, i, m, t);
+        self.interp.run_call(call, Some(window), Some(hook))
     }
 }

@@ -76,15 +76,10 @@ pub fn run<T: Real>(
         .unwrap_or_else(|e| panic!("{} failed: {e}", method.name()))
 }
 
-/// max |a − b| / max |b| over a slice.
+/// max |a − b| / max |b| over a slice; infinite when the lengths differ or a value is not
+/// finite (`symplode_runtime::compare::max_rel_diff`).
 pub fn rel(a: &[f64], b: &[f64]) -> f64 {
-    let num = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max);
-    let den = b.iter().map(|y| y.abs()).fold(0.0, f64::max);
-    if den == 0.0 { num } else { num / den }
+    symplode_runtime::compare::max_rel_diff(a, b)
 }
 
 pub fn to64<T: Real>(v: &[T]) -> Vec<f64> {

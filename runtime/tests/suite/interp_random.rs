@@ -2,6 +2,7 @@
 //! over the whole op set (the generator follows codegen/tests/suite/ad_random.rs): eval, vjp and
 //! the taped path, with an auxiliary input, cross-batch couplings and computed weights.
 
+use crate::common::rel;
 use symplode_codegen::ad::{Wrt, vjp};
 use symplode_codegen::ir::eval::evaluate_f64;
 use symplode_codegen::ir::{BinaryOp, Graph, GraphBuilder, Type, UnaryOp, Value};
@@ -232,16 +233,6 @@ fn random_field(seed: u64) -> Graph {
     );
     let out = out.unwrap();
     rg.b.finish(&[out]).unwrap()
-}
-
-fn rel(a: &[f64], b: &[f64]) -> f64 {
-    let num = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max);
-    let den = b.iter().map(|y| y.abs()).fold(0.0, f64::max);
-    if den == 0.0 { num } else { num / den }
 }
 
 fn check(seed: u64) {
