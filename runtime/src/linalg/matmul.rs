@@ -528,18 +528,20 @@ unsafe fn blocked<T: Real, K: Micro<T>, const BYTES: usize>(p: &Problem<T>) {
     }
     if a_block_bytes > caches.l2 / 2 && p.n > nr_full && p.m > mc() {
         let mc = mc();
-        // Packing or streaming A: forced L2 (tests) packs; else the calibrated choice.
+        // Packing or streaming A: forced L2 (tests) packs; else the calibrated choice for
+        // an A within or beyond the L2.
+        let class = pack_choice::class(p.m.saturating_mul(p.k * size_of::<T>()), caches.l2);
         let choice = if caches.source == "forced" {
             Some(true)
         } else {
-            pack_choice::decided()
+            pack_choice::decided(class)
         };
         match choice {
             // SAFETY: forwarded.
             Some(true) if unsafe { packed::<T, K, BYTES>(p, kc_max, mc) } => return,
             Some(_) => {}
             None => {
-                let pack = pack_choice::next_trial_packs();
+                let pack = pack_choice::next_trial_packs(class);
                 let start = std::time::Instant::now();
                 // SAFETY: forwarded.
                 let packed_it = pack && unsafe { packed::<T, K, BYTES>(p, kc_max, mc) };
@@ -549,7 +551,7 @@ unsafe fn blocked<T: Real, K: Micro<T>, const BYTES: usize>(p: &Problem<T>) {
                 }
                 let nanos = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
                 let flops = (2 * p.m * p.n * p.k) as u64;
-                pack_choice::record(packed_it, nanos, flops);
+                pack_choice::record(class, packed_it, nanos, flops);
                 return;
             }
         }

@@ -2,8 +2,8 @@
 //! row: for products whose `C` does not fit half the L2 while a packed `KC × n` block of `B`
 //! does (the batch-4096 forward `4096 × 256 × 256` on a 1 MiB L2, a convolution's input
 //! gradient `585 × 64 × 784`), or, where it does not, a `KC × nc` column block of it does and
-//! a row-major `A`'s `m × KC` block fits the L2 (the `256 × 256 × 256` row block on a 512 KiB
-//! L2).
+//! `A`'s `m × KC` block fits the L2 (on a 512 KiB L2: the `256 × 256 × 256` row block, and that
+//! conv input gradient, whose transposed `A` is packed again per column block).
 //!
 //! The panel-outer nests ([`super::streamed::streamed`], [`super::packed`]) keep one `KC × NR` panel of
 //! `B` in the L1d and sweep it down every row tile, so consecutive tiles of `C` lie one tile
@@ -23,14 +23,22 @@ use super::{Micro, Panel, Problem};
 use crate::linalg::cache::CacheSizes;
 use crate::real::Real;
 
+/// Columns per term of `A`'s K block that a column block needs when `A` is not row-major: its
+/// row tiles are packed again for every column block, which pays when the block's products
+/// outweigh the packing (the conv input gradient `585 × 64 × 784` on a 512 KiB L2: 64-panel
+/// blocks of 64 terms), not otherwise (`δᵀ·H` at `256 × 256 × 256`: 16-panel blocks of 256
+/// terms, 2–5% slower in blocks).
+const STRIDED_A_COLUMNS_PER_TERM: usize = 4;
+
 /// Panels of `B` per column block, or `None` when the product does not take this nest: several
 /// panels, and a `C` that overflows half the L2. The packed `kc × n` block of `B` is kept whole
 /// when it fits half the L2 (one column block). Otherwise `n` is cut into column blocks whose
 /// packed `kc × nc` block does (as equal as whole panels allow, at least two panels each) when
 /// `A` is row-major, an `MR × kc` tile of it fits half the L1d, so that it stays there while
 /// the block's panels stream from the L2, and its `m × kc` block fits the L2 (the
-/// `256 × 256 × 256` row block on a 512 KiB L2). A column-major `A` would be packed again for
-/// every column block: the weight gradient `δᵀ·H` at that shape was 2–5% slower so.
+/// `256 × 256 × 256` row block on a 512 KiB L2). An `A` that is not row-major is packed again
+/// for every column block, so it takes them only with [`STRIDED_A_COLUMNS_PER_TERM`] columns
+/// per term or more.
 #[inline(always)]
 pub(super) fn panels_per_block<T, K: Micro<T>>(
     p: &Problem<T>,
@@ -53,7 +61,7 @@ pub(super) fn panels_per_block<T, K: Micro<T>>(
     // 4096-row A read twice from memory was 6–9% slower than the panel-outer nests).
     let fit = caches.l2 / 2 / panel_bytes.max(1);
     if fit < 2
-        || p.cs_a != 1
+        || (p.cs_a != 1 && fit.saturating_mul(K::NR) < STRIDED_A_COLUMNS_PER_TERM * kc)
         || K::MR.saturating_mul(kc).saturating_mul(elem) > caches.l1d / 2
         || p.m.saturating_mul(kc).saturating_mul(elem) > caches.l2
     {
