@@ -49,7 +49,7 @@
 //! swissroll, rings, or `all`), `--method symplectic|symplectic-stored|backprop|adjoint|aca|checkpoint-component`,
 //! `--tableau NAME`, `--rtol R --atol A` or `--steps N`, `--iters N`, `--batch N`, `--lr X`,
 //! `--dims 64-64-64`, `--activation tanh|softplus`, `--time T`, `--trace hutchinson|exact`,
-//! `--rademacher`, `--threads N`, `--f32`, `--out DIR`, `--seed N`, `--test N`, `--grid N`,
+//! `--rademacher`, `--threads N`, `--chunk-rows N`, `--f32`, `--out DIR`, `--seed N`, `--test N`, `--grid N`,
 //! `--bench`, `--warmup N`, `--jit` (with `--bench`: the network JIT instead of the interpreter).
 
 #[path = "common/font.rs"]
@@ -129,7 +129,7 @@ struct Args {
     threads: Option<usize>,
     /// Rows per chunk with `--threads` (default: the batch split evenly over the threads).
     /// Results depend on it, not on the thread count.
-    #[arg(long)]
+    #[arg(long, requires = "threads")]
     chunk_rows: Option<usize>,
     /// Compute in f32 instead of f64.
     #[arg(long)]

@@ -125,7 +125,8 @@ pub trait Dynamics<T: Real>: Send + Sync {
     /// set for the whole batch, and chunk rows must read their own rows of them. The default
     /// runs the plain method, which is right for every model whose row r depends on row r of
     /// its arguments only. A wrapper that forwards its methods to an inner model should forward
-    /// this one too.
+    /// this one too. (The models `neural_ode!` generates keep the default: chunked, one that
+    /// reads auxiliary inputs finds them set for another batch and returns NaN.)
     fn call_rows(&self, window: RowWindow, call: Call<'_, T>) {
         let _ = window;
         call.run(self)
@@ -240,6 +241,58 @@ impl<T: Real> Call<'_, T> {
                 gp,
                 scratch,
             } => d.backward_taped(t, x, tape, lam, gx, gp, scratch),
+        }
+    }
+
+    /// A call with one time per row ([`Call::EvalAt`], [`Call::VjpAt`]) as one single-time
+    /// call per row, in row order, each handed to `each` with its row's place in `window`
+    /// (row r of the call is row `window.start + r` of the batch), as the trait's default
+    /// `eval_at` and `vjp_at` run them; any other call is handed over whole with `window`.
+    /// For wrappers whose `call_rows` has no batched per-row-time path.
+    pub fn per_row(
+        self,
+        dim: usize,
+        window: RowWindow,
+        mut each: impl FnMut(RowWindow, Call<'_, T>),
+    ) {
+        let at = |r: usize| RowWindow {
+            start: window.start + r,
+            total: window.total,
+        };
+        match self {
+            Call::EvalAt { t, x, dx, scratch } if dim > 0 => {
+                let rows = x.chunks_exact(dim).zip(dx.chunks_exact_mut(dim));
+                for (r, (&t, (x, dx))) in t.iter().zip(rows).enumerate() {
+                    let scratch = &mut *scratch;
+                    each(at(r), Call::Eval { t, x, dx, scratch });
+                }
+            }
+            Call::VjpAt {
+                t,
+                x,
+                lam,
+                gx,
+                gp,
+                scratch,
+            } if dim > 0 => {
+                let rows = x.chunks_exact(dim).zip(lam.chunks_exact(dim));
+                let rows = rows.zip(gx.chunks_exact_mut(dim));
+                for (r, (&t, ((x, lam), gx))) in t.iter().zip(rows).enumerate() {
+                    let (gp, scratch) = (&mut *gp, &mut *scratch);
+                    each(
+                        at(r),
+                        Call::Vjp {
+                            t,
+                            x,
+                            lam,
+                            gx,
+                            gp,
+                            scratch,
+                        },
+                    );
+                }
+            }
+            call => each(window, call),
         }
     }
 

@@ -100,7 +100,9 @@ impl<D> Chunked<D> {
     fn chunks(&self, batch: usize) -> usize {
         batch.div_ceil(self.rows)
     }
-    /// (elements of x per full chunk, scratch per chunk, number of chunks).
+    /// (elements of x per full chunk, scratch per chunk, number of chunks). Every chunk's
+    /// slot of scratch, tape and partial gradient holds at least one element, so a model that
+    /// needs none still gets one slot per chunk to run in ([`Chunked::slot`]).
     fn layout<T: Real>(&self, len: usize) -> (usize, usize, usize)
     where
         D: Dynamics<T>,
@@ -109,9 +111,15 @@ impl<D> Chunked<D> {
         let batch = len / d;
         (
             self.rows * d,
-            self.inner.scratch_len(self.rows),
+            Self::slot(self.inner.scratch_len(self.rows)),
             self.chunks(batch),
         )
+    }
+
+    /// A chunk's slot for `len` elements: at least one, since splitting a buffer into slots
+    /// of zero elements would give no chunk to run (or panic).
+    fn slot(len: usize) -> usize {
+        len.max(1)
     }
 }
 
@@ -136,13 +144,14 @@ impl<T: Real, D: Dynamics<T>> Dynamics<T> for Chunked<D> {
         if batch <= self.rows {
             return self.inner.scratch_len(batch);
         }
-        self.chunks(batch) * (self.inner.scratch_len(self.rows) + self.inner.n_params())
+        self.chunks(batch)
+            * (Self::slot(self.inner.scratch_len(self.rows)) + Self::slot(self.inner.n_params()))
     }
     fn tape_len(&self, batch: usize) -> usize {
         if batch <= self.rows {
             return self.inner.tape_len(batch);
         }
-        self.chunks(batch) * self.inner.tape_len(self.rows)
+        self.chunks(batch) * Self::slot(self.inner.tape_len(self.rows))
     }
 
     fn eval(&self, t: T, x: &[T], dx: &mut [T], scratch: &mut [T]) {
@@ -240,7 +249,7 @@ impl<D> Chunked<D> {
         }
         let d = inner.dim();
         let p = inner.n_params();
-        let ct = inner.tape_len(self.rows);
+        let (ps, ct) = (Self::slot(p), Self::slot(inner.tape_len(self.rows)));
         let rows = self.rows;
         let at = move |c: usize| RowWindow {
             start: window.start + c * rows,
@@ -277,15 +286,16 @@ impl<D> Chunked<D> {
                 scratch,
             } => {
                 let (work, partial) = scratch.split_at_mut(n * cs);
-                let partial = &mut partial[..n * p];
+                let partial = &mut partial[..n * ps];
                 self.run(|| {
                     x.par_chunks(cx)
                         .zip(lam.par_chunks(cx))
                         .zip(gx.par_chunks_mut(cx))
                         .zip(work.par_chunks_mut(cs))
-                        .zip(partial.par_chunks_mut(p.max(1)))
+                        .zip(partial.par_chunks_mut(ps))
                         .enumerate()
                         .for_each(|(c, ((((x, lam), gx), sc), gp))| {
+                            let gp = &mut gp[..p];
                             gp.fill(T::zero());
                             let scratch = &mut sc[..inner.scratch_len(x.len() / d)];
                             let call = Call::Vjp {
@@ -299,7 +309,7 @@ impl<D> Chunked<D> {
                             inner.call_rows(at(c), call);
                         })
                 });
-                reduce_in_order(gp, partial, p);
+                reduce_in_order(gp, partial, p, ps);
             }
             Call::VjpAt {
                 t,
@@ -310,16 +320,17 @@ impl<D> Chunked<D> {
                 scratch,
             } => {
                 let (work, partial) = scratch.split_at_mut(n * cs);
-                let partial = &mut partial[..n * p];
+                let partial = &mut partial[..n * ps];
                 self.run(|| {
                     x.par_chunks(cx)
                         .zip(lam.par_chunks(cx))
                         .zip(t.par_chunks(cx / d))
                         .zip(gx.par_chunks_mut(cx))
                         .zip(work.par_chunks_mut(cs))
-                        .zip(partial.par_chunks_mut(p.max(1)))
+                        .zip(partial.par_chunks_mut(ps))
                         .enumerate()
                         .for_each(|(c, (((((x, lam), t), gx), sc), gp))| {
+                            let gp = &mut gp[..p];
                             gp.fill(T::zero());
                             let scratch = &mut sc[..inner.scratch_len(x.len() / d)];
                             let call = Call::VjpAt {
@@ -333,12 +344,12 @@ impl<D> Chunked<D> {
                             inner.call_rows(at(c), call);
                         })
                 });
-                reduce_in_order(gp, partial, p);
+                reduce_in_order(gp, partial, p, ps);
             }
             Call::EvalTaped { t, x, dx, tape } => self.run(|| {
                 x.par_chunks(cx)
                     .zip(dx.par_chunks_mut(cx))
-                    .zip(tape[..n * ct].par_chunks_mut(ct.max(1)))
+                    .zip(tape[..n * ct].par_chunks_mut(ct))
                     .enumerate()
                     .for_each(|(c, ((x, dx), tc))| {
                         let tape = &mut tc[..inner.tape_len(x.len() / d)];
@@ -355,16 +366,17 @@ impl<D> Chunked<D> {
                 scratch,
             } => {
                 let (work, partial) = scratch.split_at_mut(n * cs);
-                let partial = &mut partial[..n * p];
+                let partial = &mut partial[..n * ps];
                 self.run(|| {
                     x.par_chunks(cx)
-                        .zip(tape[..n * ct].par_chunks(ct.max(1)))
+                        .zip(tape[..n * ct].par_chunks(ct))
                         .zip(lam.par_chunks(cx))
                         .zip(gx.par_chunks_mut(cx))
                         .zip(work.par_chunks_mut(cs))
-                        .zip(partial.par_chunks_mut(p.max(1)))
+                        .zip(partial.par_chunks_mut(ps))
                         .enumerate()
                         .for_each(|(c, (((((x, tc), lam), gx), sc), gp))| {
+                            let gp = &mut gp[..p];
                             gp.fill(T::zero());
                             let rows = x.len() / d;
                             let scratch = &mut sc[..inner.scratch_len(rows)];
@@ -380,18 +392,19 @@ impl<D> Chunked<D> {
                             inner.call_rows(at(c), call);
                         })
                 });
-                reduce_in_order(gp, partial, p);
+                reduce_in_order(gp, partial, p, ps);
             }
         }
     }
 }
 
-/// `gp += Σ_c partial[c]`, chunk by chunk in order (the fixed order makes threads irrelevant).
-fn reduce_in_order<T: Real>(gp: &mut [T], partial: &[T], p: usize) {
+/// `gp += Σ_c partial[c]` (the first `p` elements of each `slot`-element slot), chunk by
+/// chunk in order (the fixed order makes threads irrelevant).
+fn reduce_in_order<T: Real>(gp: &mut [T], partial: &[T], p: usize, slot: usize) {
     if p == 0 {
         return;
     }
-    for chunk in partial.chunks(p) {
+    for chunk in partial.chunks(slot) {
         for (g, &v) in gp.iter_mut().zip(chunk) {
             *g += v;
         }

@@ -24,7 +24,7 @@ use std::sync::{Arc, OnceLock};
 use symplode_codegen::ad;
 use symplode_codegen::ir::Graph;
 
-use crate::dynamics::{Dynamics, ParamTensor};
+use crate::dynamics::{Call, Dynamics, ParamTensor, RowWindow};
 use crate::interp::{InterpError, Interpreted};
 use crate::real::Real;
 
@@ -174,6 +174,16 @@ impl<T: Real> Dynamics<T> for TangentSystem<T> {
         scratch: &mut [T],
     ) {
         self.model.backward_taped(t, x, tape, lam, gx, gp, scratch);
+    }
+    fn eval_at(&self, t: &[T], x: &[T], dx: &mut [T], scratch: &mut [T]) {
+        self.model.eval_at(t, x, dx, scratch);
+    }
+    fn vjp_at(&self, t: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
+        self.model.vjp_at(t, x, lam, gx, gp, scratch);
+    }
+    /// The interpreted tangent graph's (its auxiliary inputs read at the window's rows).
+    fn call_rows(&self, window: RowWindow, call: Call<'_, T>) {
+        self.model.call_rows(window, call);
     }
 }
 

@@ -100,7 +100,8 @@ fn compare<T: Real>(tol: f64, rng: &mut Rng) {
         (37, 66, 3),
         (40, 120, 24),
         // With the 16 KiB L2 and a transposed A: column blocks whose products outweigh
-        // packing A's row tiles again for each (16 panels of 8 terms, 38 panels in all).
+        // packing A's row tiles again for each (f64 on AVX2: 3 blocks of 13 panels of 8
+        // terms, 38 panels in all).
         (40, 300, 8),
     ] {
         let av: Vec<T> = uniform(m * k, rng);

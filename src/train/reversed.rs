@@ -69,6 +69,31 @@ impl<T: Real, D: Dynamics<T>> Dynamics<T> for Reversed<D> {
     fn eval_taped(&self, s: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
         self.reversed(None, Call::EvalTaped { t: s, x, dx, tape });
     }
+    /// Row by row, each row in its own window of the batch (so that it reads its own row of
+    /// the inner model's auxiliary inputs).
+    fn eval_at(&self, s: &[T], x: &[T], dx: &mut [T], scratch: &mut [T]) {
+        let whole = RowWindow::whole(x.len() / self.dim().max(1));
+        let call = Call::EvalAt {
+            t: s,
+            x,
+            dx,
+            scratch,
+        };
+        self.reversed(Some(whole), call);
+    }
+    /// Row by row, as [`Reversed::eval_at`].
+    fn vjp_at(&self, s: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
+        let whole = RowWindow::whole(x.len() / self.dim().max(1));
+        let call = Call::VjpAt {
+            t: s,
+            x,
+            lam,
+            gx,
+            gp,
+            scratch,
+        };
+        self.reversed(Some(whole), call);
+    }
     fn backward_taped(
         &self,
         s: T,
@@ -100,7 +125,7 @@ impl<D> Reversed<D> {
     /// `call` on the reversed field: the inner model at `t1 − s` (within `window` of the
     /// batch, when given), with `dx` negated after an evaluation and `λ` negated (in scratch)
     /// before a VJP, since `λᵀ ∂(−f) = (−λ)ᵀ ∂f`. The per-row-time calls run row by row
-    /// through [`Dynamics::eval`] and [`Dynamics::vjp`] (the trait's defaults).
+    /// (as the trait's default `eval_at` and `vjp_at`), each row in its own window.
     fn reversed<T: Real>(&self, window: Option<RowWindow>, call: Call<'_, T>)
     where
         D: Dynamics<T>,
@@ -162,7 +187,10 @@ impl<D> Reversed<D> {
                     scratch,
                 });
             }
-            call @ (Call::EvalAt { .. } | Call::VjpAt { .. }) => call.run(self),
+            call @ (Call::EvalAt { .. } | Call::VjpAt { .. }) => match window {
+                Some(w) => call.per_row(self.inner.dim(), w, |w, c| self.reversed(Some(w), c)),
+                None => call.run(self),
+            },
         }
     }
 }
@@ -180,6 +208,7 @@ mod tests {
     use super::*;
     use symplode_codegen::ad::Trace;
     use symplode_codegen::ir::{Activation, Graph};
+    use symplode_runtime::compare::max_rel_diff as rel;
     use symplode_runtime::interp::{Interpreted, cnf};
     use symplode_runtime::parallel::Chunked;
     use symplode_runtime::rng::Rng;
@@ -222,12 +251,6 @@ mod tests {
             &mut scratch,
         );
         [dx, gx, gp, gx_taped, gp_taped]
-    }
-
-    fn rel(a: &[f64], b: &[f64]) -> f64 {
-        let d = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>();
-        let s = b.iter().map(|y| y * y).sum::<f64>();
-        (d / s).sqrt()
     }
 
     /// The reversed field is `−f(z, t1 − s)`, its VJP that of `−f` (central differences of
@@ -275,6 +298,23 @@ mod tests {
         let got = calls(&chunked, &x, &lam);
         for (g, w) in got.iter().zip([&dx, &gx, &gp, &gx_taped, &gp_taped]) {
             assert!(rel(g, w) < 1e-14, "chunked vs unchunked: {:e}", rel(g, w));
+        }
+        // One time per row: row r at `t1 − s_r`, reading its own noise row, chunked or not.
+        let s: Vec<f64> = (0..BATCH).map(|r| 0.05 * r as f64).collect();
+        let t: Vec<f64> = s.iter().map(|s| T1 - s).collect();
+        let mut want = vec![0.0; x.len()];
+        plain.inner.eval_at(&t, &x, &mut want, &mut scratch);
+        for w in &mut want {
+            *w = -*w;
+        }
+        for m in [&plain as &dyn Dynamics<f64>, &chunked] {
+            let mut got = vec![0.0; x.len()];
+            let mut scratch = vec![0.0; m.scratch_len(BATCH)];
+            m.eval_at(&s, &x, &mut got, &mut scratch);
+            assert!(rel(&got, &want) < 1e-14, "eval_at: {:e}", rel(&got, &want));
+            let (mut gx_at, mut gp_at) = (vec![0.0; x.len()], vec![0.0; m.n_params()]);
+            m.vjp_at(&s, &x, &lam, &mut gx_at, &mut gp_at, &mut scratch);
+            assert!(gx_at.iter().chain(&gp_at).all(|v| v.is_finite()), "vjp_at");
         }
     }
 }

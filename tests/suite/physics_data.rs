@@ -155,9 +155,13 @@ fn every_stored_step_solves_the_scheme() {
         for k in 0..20 {
             let (u, v) = (data.state(0, k), data.state(0, k + 1));
             data.system.dvd_residual(u, v, data.dt, &mut r);
-            let scale = (0..data.n())
-                .map(|i| ((v[i] - u[i]) / data.dt).abs())
-                .fold(0.0f64, f64::max);
+            let rate: Vec<f64> = (0..data.n()).map(|i| (v[i] - u[i]) / data.dt).collect();
+            // Both infinite (so the check fails) when a value is not finite.
+            let scale = symplode::runtime::compare::max_abs(&rate);
+            assert!(
+                scale.is_finite(),
+                "{kind} step {k}: the states are not finite"
+            );
             let res = symplode::runtime::compare::max_abs(&r);
             assert!(
                 res <= 1e-9 * scale.max(1.0),

@@ -124,7 +124,8 @@ impl<T: Real> Interpreted<T> {
     /// [`Call::EvalAt`], the VJP program for the VJPs, the taped forward and backward programs
     /// for the taped calls. The auxiliary inputs are read from row `window.start` on and must
     /// be set for `window.total` rows (without a window: from row 0, for the call's batch);
-    /// when they are not, the outputs (`dx`, or `gx` and `gp`) are filled with NaN.
+    /// when they are not, or when the window is a part of the batch and the graph's rows are
+    /// coupled, the outputs (`dx`, or `gx` and `gp`) are filled with NaN.
     ///
     /// # Panics
     /// A slice is shorter than the [`Dynamics`] contract asks (the caller's bug, not user
@@ -208,7 +209,8 @@ impl<T: Real> Interpreted<T> {
             }
         };
         let prog = plans.all()[program];
-        if !self.aux.ready_in(&prog.aux_used, batch, window) {
+        let part = window.is_some_and(|w| batch < w.total);
+        if (part && !self.rows_independent) || !self.aux.ready_in(&prog.aux_used, batch, window) {
             return fail(&mut [b.dx, b.gx, b.gp]);
         }
         let mem = Mem::new(

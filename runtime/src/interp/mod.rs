@@ -32,7 +32,8 @@
 //! same values (as a CNF's Hutchinson estimator requires). Batch chunking
 //! ([`crate::parallel::Chunked`]) runs each chunk through [`Dynamics::call_rows`] with its
 //! place in the batch, and the chunk's rows read their own rows of the auxiliary inputs (which
-//! stay set for the whole batch).
+//! stay set for the whole batch). A graph whose rows are coupled (a batch reduction fed back
+//! into the rows) gives NaN for a part of the batch: its chunks would not add up to the batch.
 //!
 //! ```
 //! use symplode_codegen::ir::{Activation, Graph};
@@ -60,6 +61,7 @@ pub use aux::AuxInputs;
 pub use error::InterpError;
 
 use symplode_codegen::ad::{self, LinearOp, Trace};
+use symplode_codegen::ir::analysis::batch_chunkable;
 use symplode_codegen::ir::{Graph, Type};
 use symplode_codegen::plan::NetworkPlans;
 
@@ -88,6 +90,10 @@ pub struct Interpreted<T: Real> {
     uniform: [uniform::RowPlan; 4],
     /// The compiled tangent system of the graph, built on first use.
     tangent: TangentCache<T>,
+    /// Whether the rows of the graph are independent, so that a sub-batch gives the rows of
+    /// the whole batch ([`batch_chunkable`]); a graph that feeds a batch reduction back into
+    /// its rows is not, and refuses row windows of a part of the batch.
+    rows_independent: bool,
 }
 
 impl<T: Real> Interpreted<T> {
@@ -142,6 +148,7 @@ impl<T: Real> Interpreted<T> {
                 });
             }
         }
+        let rows_independent = batch_chunkable(&graph);
         let plans = NetworkPlans::new(&graph)?;
         let consts = plans
             .all()
@@ -162,6 +169,7 @@ impl<T: Real> Interpreted<T> {
             consts,
             uniform,
             tangent: TangentCache::default(),
+            rows_independent,
         })
     }
 

@@ -215,6 +215,27 @@ impl<T: JitReal> Dynamics<T> for JitNetwork<T> {
             .run_call(Call::Eval { t, x, dx, scratch }, None, Some(hook))
     }
 
+    /// Row by row through [`Dynamics::call_rows`], so that each row reads its own row of the
+    /// auxiliary inputs (the trait's default would evaluate rows as batches of one).
+    fn eval_at(&self, t: &[T], x: &[T], dx: &mut [T], scratch: &mut [T]) {
+        let whole = RowWindow::whole(x.len() / self.dim().max(1));
+        self.call_rows(whole, Call::EvalAt { t, x, dx, scratch })
+    }
+
+    /// Row by row, as [`JitNetwork::eval_at`].
+    fn vjp_at(&self, t: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
+        let whole = RowWindow::whole(x.len() / self.dim().max(1));
+        let call = Call::VjpAt {
+            t,
+            x,
+            lam,
+            gx,
+            gp,
+            scratch,
+        };
+        self.call_rows(whole, call)
+    }
+
     fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
         let call = Call::Vjp {
             t,
@@ -258,15 +279,17 @@ impl<T: JitReal> Dynamics<T> for JitNetwork<T> {
     }
 
     /// The interpreter's auxiliary inputs read at the window's rows, as in
-    /// [`Interpreted`]'s; the calls with one time per row run row by row (the trait's
-    /// defaults).
+    /// [`Interpreted`]'s; the calls with one time per row run row by row, each row with its
+    /// own window (as the trait's default `eval_at` and `vjp_at` run them).
     fn call_rows(&self, window: RowWindow, call: Call<'_, T>) {
         let (program, t) = match &call {
             Call::Eval { t, .. } => (0, *t),
             Call::Vjp { t, .. } => (1, *t),
             Call::EvalTaped { t, .. } => (2, *t),
             Call::BackwardTaped { t, .. } => (3, *t),
-            Call::EvalAt { .. } | Call::VjpAt { .. } => return call.run(self),
+            Call::EvalAt { .. } | Call::VjpAt { .. } => {
+                return call.per_row(self.dim(), window, |w, c| self.call_rows(w, c));
+            }
         };
         let hook = &mut |i, m: &RunMem<'_, T>| self.hook(program, i, m, t);
         self.interp.run_call(call, Some(window), Some(hook))

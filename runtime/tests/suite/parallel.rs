@@ -199,3 +199,76 @@ fn chunks_refuse_auxiliary_inputs_of_another_batch() {
     chunked.eval(0.1, &x[..x.len() / 2], &mut dx, &mut scratch);
     assert!(dx.iter().all(|v| v.is_finite()));
 }
+
+/// A model that needs no scratch and no tape (`ExpDecay`) still runs every chunk: each gets a
+/// one-element slot (splitting into slots of zero elements panicked, or ran no chunk and left
+/// the outputs unwritten). Every call and every method's gradient equal the unchunked ones.
+#[test]
+fn models_without_scratch_or_tape_run_every_chunk() {
+    use symplode_runtime::models::ExpDecay;
+    let k = vec![0.3, -0.7, 1.1];
+    let plain = ExpDecay::new(k.clone()).expect("decay");
+    let chunked = Chunked::new(ExpDecay::new(k).expect("decay"), 4)
+        .and_then(|c| c.with_threads(2))
+        .expect("chunked");
+    let batch = 10;
+    let n = 3 * batch;
+    let x = random_state::<f64>(n, 40);
+    let lam = random_state::<f64>(n, 41);
+    let calls = |m: &dyn Dynamics<f64>| {
+        let mut scratch = vec![0.0; m.scratch_len(batch)];
+        let mut tape = vec![0.0; m.tape_len(batch)];
+        let (mut dx, mut dx2) = (vec![f64::NAN; n], vec![f64::NAN; n]);
+        let (mut gx, mut gp) = (vec![f64::NAN; n], vec![0.0; 3]);
+        let (mut gx2, mut gp2) = (vec![f64::NAN; n], vec![0.0; 3]);
+        m.eval(0.2, &x, &mut dx, &mut scratch);
+        m.vjp(0.2, &x, &lam, &mut gx, &mut gp, &mut scratch);
+        m.eval_taped(0.2, &x, &mut dx2, &mut tape);
+        m.backward_taped(0.2, &x, &tape, &lam, &mut gx2, &mut gp2, &mut scratch);
+        [dx, gx, gp, dx2, gx2, gp2]
+    };
+    for (i, (w, g)) in calls(&plain).iter().zip(&calls(&chunked)).enumerate() {
+        let err = rel(g, w);
+        assert!(err < 1e-15, "output {i}: chunked vs unchunked {err:e}");
+    }
+    let x0 = random_state::<f64>(n, 42);
+    let sch = scheme::<f64>("rk4");
+    let reference_problem = Problem::single(&plain, &[0.0, 1.0], &sch, Stepping::fixed(3), &x0);
+    let problem = Problem::single(&chunked, &[0.0, 1.0], &sch, Stepping::fixed(3), &x0);
+    let cot = random_cotangents(&reference_problem, 43);
+    for method in all_methods::<f64>() {
+        let reference = run(method.as_ref(), &reference_problem, &cot);
+        let r = run(method.as_ref(), &problem, &cot);
+        let err = worst_rel(&problem, &r, &reference);
+        assert!(
+            err < 1e-13,
+            "{}: chunked vs unchunked {err:e}",
+            method.name()
+        );
+    }
+}
+
+/// A graph whose rows are coupled (`y = x · Σ_batch x`) has no chunks that add up to the
+/// batch: chunked, it gives NaN instead of each chunk's own sums; whole, it runs.
+#[test]
+fn coupled_rows_refuse_chunks() {
+    use symplode_codegen::ir::GraphBuilder;
+    let mut b = GraphBuilder::new();
+    let x = b.input("x", 3).expect("input");
+    let s = b.batch_sum(x).expect("sum");
+    let r = b.broadcast_rows(s).expect("rows");
+    let y = b.mul(r, x).expect("mul");
+    let model = Interpreted::<f64>::new(b.finish(&[y]).expect("graph"), vec![]).expect("model");
+    let x = random_state::<f64>(3 * 10, 44);
+    let mut dx = vec![0.0; x.len()];
+    let mut scratch = vec![0.0; model.scratch_len(10)];
+    model.eval(0.0, &x, &mut dx, &mut scratch);
+    assert!(dx.iter().all(|v| v.is_finite()), "whole batch");
+    let chunked = Chunked::new(model, 4).expect("chunked");
+    let mut scratch = vec![0.0; chunked.scratch_len(10)];
+    chunked.eval(0.0, &x, &mut dx, &mut scratch);
+    assert!(
+        dx.iter().all(|v| v.is_nan()),
+        "chunks of a coupled graph must give NaN"
+    );
+}

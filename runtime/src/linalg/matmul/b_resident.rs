@@ -25,9 +25,9 @@ use crate::real::Real;
 
 /// Columns per term of `A`'s K block that a column block needs when `A` is not row-major: its
 /// row tiles are packed again for every column block, which pays when the block's products
-/// outweigh the packing (the conv input gradient `585 × 64 × 784` on a 512 KiB L2: 64-panel
-/// blocks of 64 terms), not otherwise (`δᵀ·H` at `256 × 256 × 256`: 16-panel blocks of 256
-/// terms, 2–5% slower in blocks).
+/// outweigh the packing (the conv input gradient `585 × 64 × 784` on a 512 KiB L2: two blocks
+/// of 49 panels, 392 columns, for 64 terms), not otherwise (`δᵀ·H` at `256 × 256 × 256`: blocks
+/// of 16 panels, 128 columns, for 256 terms, 2–5% slower in blocks).
 const STRIDED_A_COLUMNS_PER_TERM: usize = 4;
 
 /// Panels of `B` per column block, or `None` when the product does not take this nest: several
@@ -60,14 +60,17 @@ pub(super) fn panels_per_block<T, K: Micro<T>>(
     // Each column block reads all of A's K block again: only where that fits the L2 (a
     // 4096-row A read twice from memory was 6–9% slower than the panel-outer nests).
     let fit = caches.l2 / 2 / panel_bytes.max(1);
-    if fit < 2
-        || (p.cs_a != 1 && fit.saturating_mul(K::NR) < STRIDED_A_COLUMNS_PER_TERM * kc)
+    if fit < 2 {
+        return None;
+    }
+    let per_block = panels.div_ceil(panels.div_ceil(fit));
+    if (p.cs_a != 1 && per_block.saturating_mul(K::NR) < STRIDED_A_COLUMNS_PER_TERM * kc)
         || K::MR.saturating_mul(kc).saturating_mul(elem) > caches.l1d / 2
         || p.m.saturating_mul(kc).saturating_mul(elem) > caches.l2
     {
         return None;
     }
-    Some(panels.div_ceil(panels.div_ceil(fit)))
+    Some(per_block)
 }
 
 /// Packs `B`'s `kc × n` block at term `p0` as `ceil(n / NR)` panels of `kc × NR` (the last
