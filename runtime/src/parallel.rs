@@ -249,7 +249,7 @@ impl<D> Chunked<D> {
         }
         let d = inner.dim();
         let p = inner.n_params();
-        let (ps, ct) = (Self::slot(p), Self::slot(inner.tape_len(self.rows)));
+        let ct = Self::slot(inner.tape_len(self.rows));
         let rows = self.rows;
         let at = move |c: usize| RowWindow {
             start: window.start + c * rows,
@@ -285,31 +285,26 @@ impl<D> Chunked<D> {
                 gp,
                 scratch,
             } => {
-                let (work, partial) = scratch.split_at_mut(n * cs);
-                let partial = &mut partial[..n * ps];
-                self.run(|| {
-                    x.par_chunks(cx)
-                        .zip(lam.par_chunks(cx))
-                        .zip(gx.par_chunks_mut(cx))
-                        .zip(work.par_chunks_mut(cs))
-                        .zip(partial.par_chunks_mut(ps))
-                        .enumerate()
-                        .for_each(|(c, ((((x, lam), gx), sc), gp))| {
-                            let gp = &mut gp[..p];
-                            gp.fill(T::zero());
-                            let scratch = &mut sc[..inner.scratch_len(x.len() / d)];
-                            let call = Call::Vjp {
-                                t,
-                                x,
-                                lam,
-                                gx,
-                                gp,
-                                scratch,
-                            };
-                            inner.call_rows(at(c), call);
-                        })
-                });
-                reduce_in_order(gp, partial, p, ps);
+                let rows = x.par_chunks(cx).zip(lam.par_chunks(cx));
+                let rows = rows.zip(gx.par_chunks_mut(cx));
+                self.with_partials(
+                    rows,
+                    (n, cs, p),
+                    scratch,
+                    gp,
+                    |c, ((x, lam), gx), sc, gp| {
+                        let scratch = &mut sc[..inner.scratch_len(x.len() / d)];
+                        let call = Call::Vjp {
+                            t,
+                            x,
+                            lam,
+                            gx,
+                            gp,
+                            scratch,
+                        };
+                        inner.call_rows(at(c), call);
+                    },
+                );
             }
             Call::VjpAt {
                 t,
@@ -319,32 +314,26 @@ impl<D> Chunked<D> {
                 gp,
                 scratch,
             } => {
-                let (work, partial) = scratch.split_at_mut(n * cs);
-                let partial = &mut partial[..n * ps];
-                self.run(|| {
-                    x.par_chunks(cx)
-                        .zip(lam.par_chunks(cx))
-                        .zip(t.par_chunks(cx / d))
-                        .zip(gx.par_chunks_mut(cx))
-                        .zip(work.par_chunks_mut(cs))
-                        .zip(partial.par_chunks_mut(ps))
-                        .enumerate()
-                        .for_each(|(c, (((((x, lam), t), gx), sc), gp))| {
-                            let gp = &mut gp[..p];
-                            gp.fill(T::zero());
-                            let scratch = &mut sc[..inner.scratch_len(x.len() / d)];
-                            let call = Call::VjpAt {
-                                t,
-                                x,
-                                lam,
-                                gx,
-                                gp,
-                                scratch,
-                            };
-                            inner.call_rows(at(c), call);
-                        })
-                });
-                reduce_in_order(gp, partial, p, ps);
+                let rows = x.par_chunks(cx).zip(lam.par_chunks(cx));
+                let rows = rows.zip(t.par_chunks(cx / d)).zip(gx.par_chunks_mut(cx));
+                self.with_partials(
+                    rows,
+                    (n, cs, p),
+                    scratch,
+                    gp,
+                    |c, (((x, lam), t), gx), sc, gp| {
+                        let scratch = &mut sc[..inner.scratch_len(x.len() / d)];
+                        let call = Call::VjpAt {
+                            t,
+                            x,
+                            lam,
+                            gx,
+                            gp,
+                            scratch,
+                        };
+                        inner.call_rows(at(c), call);
+                    },
+                );
             }
             Call::EvalTaped { t, x, dx, tape } => self.run(|| {
                 x.par_chunks(cx)
@@ -365,36 +354,59 @@ impl<D> Chunked<D> {
                 gp,
                 scratch,
             } => {
-                let (work, partial) = scratch.split_at_mut(n * cs);
-                let partial = &mut partial[..n * ps];
-                self.run(|| {
-                    x.par_chunks(cx)
-                        .zip(tape[..n * ct].par_chunks(ct))
-                        .zip(lam.par_chunks(cx))
-                        .zip(gx.par_chunks_mut(cx))
-                        .zip(work.par_chunks_mut(cs))
-                        .zip(partial.par_chunks_mut(ps))
-                        .enumerate()
-                        .for_each(|(c, (((((x, tc), lam), gx), sc), gp))| {
-                            let gp = &mut gp[..p];
-                            gp.fill(T::zero());
-                            let rows = x.len() / d;
-                            let scratch = &mut sc[..inner.scratch_len(rows)];
-                            let call = Call::BackwardTaped {
-                                t,
-                                x,
-                                tape: &tc[..inner.tape_len(rows)],
-                                lam,
-                                gx,
-                                gp,
-                                scratch,
-                            };
-                            inner.call_rows(at(c), call);
-                        })
-                });
-                reduce_in_order(gp, partial, p, ps);
+                let rows = x.par_chunks(cx).zip(tape[..n * ct].par_chunks(ct));
+                let rows = rows.zip(lam.par_chunks(cx)).zip(gx.par_chunks_mut(cx));
+                self.with_partials(
+                    rows,
+                    (n, cs, p),
+                    scratch,
+                    gp,
+                    |c, (((x, tc), lam), gx), sc, gp| {
+                        let batch = x.len() / d;
+                        let call = Call::BackwardTaped {
+                            t,
+                            x,
+                            tape: &tc[..inner.tape_len(batch)],
+                            lam,
+                            gx,
+                            gp,
+                            scratch: &mut sc[..inner.scratch_len(batch)],
+                        };
+                        inner.call_rows(at(c), call);
+                    },
+                );
             }
         }
+    }
+
+    /// Runs `each(c, rows of chunk c, its scratch, its parameter gradient)` for the chunks of
+    /// `rows` on the pool: `scratch` is cut into `n` slots of `cs` elements, then `n` slots of
+    /// partial parameter gradients (`p` elements each, zeroed), which are added to `gp` in
+    /// chunk order afterwards.
+    fn with_partials<T: Real, I>(
+        &self,
+        rows: I,
+        (n, cs, p): (usize, usize, usize),
+        scratch: &mut [T],
+        gp: &mut [T],
+        each: impl Fn(usize, I::Item, &mut [T], &mut [T]) + Sync + Send,
+    ) where
+        I: IndexedParallelIterator,
+    {
+        let ps = Self::slot(p);
+        let (work, partial) = scratch.split_at_mut(n * cs);
+        let partial = &mut partial[..n * ps];
+        self.run(|| {
+            rows.zip(work.par_chunks_mut(cs))
+                .zip(partial.par_chunks_mut(ps))
+                .enumerate()
+                .for_each(|(c, ((item, sc), gp))| {
+                    let gp = &mut gp[..p];
+                    gp.fill(T::zero());
+                    each(c, item, sc, gp);
+                })
+        });
+        reduce_in_order(gp, partial, p, ps);
     }
 }
 
