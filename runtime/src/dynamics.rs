@@ -125,8 +125,8 @@ pub trait Dynamics<T: Real>: Send + Sync {
     /// set for the whole batch, and chunk rows must read their own rows of them. The default
     /// runs the plain method, which is right for every model whose row r depends on row r of
     /// its arguments only. A wrapper that forwards its methods to an inner model should forward
-    /// this one too. (The models `neural_ode!` generates keep the default: chunked, one that
-    /// reads auxiliary inputs finds them set for another batch and returns NaN.)
+    /// this one too. (A model `neural_ode!` generates that reads auxiliary inputs returns NaN
+    /// for a part of the batch: its generated code reads them from row 0.)
     fn call_rows(&self, window: RowWindow, call: Call<'_, T>) {
         let _ = window;
         call.run(self)
@@ -293,6 +293,22 @@ impl<T: Real> Call<'_, T> {
                 }
             }
             call => each(window, call),
+        }
+    }
+
+    /// Fills the call's outputs with NaN (`dx`, or `gx` and `gp`): the marker of a call the
+    /// model could not run (see [`Dynamics::call_rows`]).
+    pub fn fill_nan(self) {
+        match self {
+            Call::Eval { dx, .. } | Call::EvalAt { dx, .. } | Call::EvalTaped { dx, .. } => {
+                dx.fill(T::nan())
+            }
+            Call::Vjp { gx, gp, .. }
+            | Call::VjpAt { gx, gp, .. }
+            | Call::BackwardTaped { gx, gp, .. } => {
+                gx.fill(T::nan());
+                gp.fill(T::nan());
+            }
         }
     }
 

@@ -151,4 +151,16 @@ fn hutchinson_cnf_reads_its_noise_like_the_interpreter() {
     assert!(model.set_aux(0, &eps).is_err());
     assert!(model.set_aux(1, &eps[..3]).is_err());
     assert!(model.set_aux(1, &[f64::NAN, 0.0]).is_err());
+    // Chunked, with the noise set for one chunk's rows: the generated code reads noise rows
+    // from row 0, so it refuses a part of the batch (NaN) instead of giving the second chunk
+    // the first chunk's noise; the interpreter reads each chunk's own rows.
+    model.set_aux(1, &eps[..4]).unwrap();
+    let chunked = symplode::runtime::parallel::Chunked::new(model, 2).unwrap();
+    let (dx, gx, gp) = run(&chunked);
+    assert!(dx.iter().chain(&gx).chain(&gp).all(|v| v.is_nan()));
+    let (want, got) = (
+        run(&reference),
+        run(&symplode::runtime::parallel::Chunked::new(reference.clone(), 2).unwrap()),
+    );
+    assert!(symplode::runtime::compare::max_rel_diff(&got.0, &want.0) < 1e-14);
 }

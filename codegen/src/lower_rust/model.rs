@@ -124,6 +124,24 @@ pub(super) fn dynamics_parts(
         .and_then(|g| g.inputs().first())
         .map_or(dim, |i| i.width)
         .max(1);
+    // A model that reads auxiliary inputs cannot address a part of the batch's rows of them:
+    // it refuses a sub-batch window with NaN (the interpreter reads the window's rows).
+    let reads_aux = plans
+        .as_ref()
+        .is_some_and(|p| p.all().iter().any(|plan| !plan.aux_used.is_empty()));
+    let call_rows = if reads_aux {
+        quote! {
+            fn call_rows(&self, window: ::symplode::runtime::RowWindow, call: ::symplode::runtime::Call<'_, #ty>) {
+                if call.x().len() / #state_dim < window.total {
+                    call.fill_nan();
+                } else {
+                    call.run(self);
+                }
+            }
+        }
+    } else {
+        TokenStream::new()
+    };
     let inputs = g.map_or_else(Vec::new, |g| {
         g.inputs()
             .iter()
@@ -308,6 +326,7 @@ pub(super) fn dynamics_parts(
                     let (__params, __aux) = (&self.params[..], self.__aux.all());
                     #backward
                 }
+                #call_rows
             }
         },
         n_params,
