@@ -2,8 +2,9 @@
 //! with any of the five gradient methods, then plotted (true samples | learned density | model
 //! samples).
 //!
-//! (Over 600 lines: one example holds the training run, its plots and the `--bench` mode that
-//! `bench/peers/cnf_table.py` times against torchdiffeq, which share the model and data setup.)
+//! (Over 600 lines: one example holds the training run (on one thread or chunked over N), its
+//! plots and the `--bench` mode that `bench/peers/cnf_table.py` times against torchdiffeq,
+//! which share the model, data and threading setup.)
 //!
 //! **Model.** FFJORD's toy setup (`train_toy.py`): the ODE net is an MLP of ConcatSquash layers
 //! 2 → 64 → 64 → 64 → 2 with tanh (`--dims`, `--activation`), built as an IR graph

@@ -3,7 +3,7 @@
 //! one-interval prediction (from each state `u_k`, integrate `dt` with an adaptive solver,
 //! fit `u_{k+1}` by MSE; Adam).
 //!
-//! Length: one file of about 730 lines because the example is one pipeline (data, training,
+//! Length: one file of about 740 lines because the example is one pipeline (data, training,
 //! the six-method comparison, the markdown section); its plotting already lives in
 //! `common/physics_plot.rs`. Splitting the report writer out is the next step if it grows.
 //!

@@ -72,18 +72,16 @@ impl<T: Real, D: Dynamics<T>> Dynamics<T> for Reversed<D> {
     /// Row by row, each row in its own window of the batch (so that it reads its own row of
     /// the inner model's auxiliary inputs).
     fn eval_at(&self, s: &[T], x: &[T], dx: &mut [T], scratch: &mut [T]) {
-        let whole = RowWindow::whole(x.len() / self.dim().max(1));
         let call = Call::EvalAt {
             t: s,
             x,
             dx,
             scratch,
         };
-        self.reversed(Some(whole), call);
+        self.reversed(None, call);
     }
     /// Row by row, as [`Reversed::eval_at`].
     fn vjp_at(&self, s: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
-        let whole = RowWindow::whole(x.len() / self.dim().max(1));
         let call = Call::VjpAt {
             t: s,
             x,
@@ -92,7 +90,7 @@ impl<T: Real, D: Dynamics<T>> Dynamics<T> for Reversed<D> {
             gp,
             scratch,
         };
-        self.reversed(Some(whole), call);
+        self.reversed(None, call);
     }
     fn backward_taped(
         &self,
@@ -125,7 +123,8 @@ impl<D> Reversed<D> {
     /// `call` on the reversed field: the inner model at `t1 − s` (within `window` of the
     /// batch, when given), with `dx` negated after an evaluation and `λ` negated (in scratch)
     /// before a VJP, since `λᵀ ∂(−f) = (−λ)ᵀ ∂f`. The per-row-time calls run row by row
-    /// (as the trait's default `eval_at` and `vjp_at`), each row in its own window.
+    /// (as the trait's default `eval_at` and `vjp_at`), each row in its own window (of the
+    /// whole batch without one).
     fn reversed<T: Real>(&self, window: Option<RowWindow>, call: Call<'_, T>)
     where
         D: Dynamics<T>,
@@ -187,10 +186,12 @@ impl<D> Reversed<D> {
                     scratch,
                 });
             }
-            call @ (Call::EvalAt { .. } | Call::VjpAt { .. }) => match window {
-                Some(w) => call.per_row(self.inner.dim(), w, |w, c| self.reversed(Some(w), c)),
-                None => call.run(self),
-            },
+            call @ (Call::EvalAt { .. } | Call::VjpAt { .. }) => {
+                let dim = self.inner.dim();
+                let whole = || RowWindow::whole(call.x().len() / dim.max(1));
+                let window = window.unwrap_or_else(whole);
+                call.per_row(dim, window, |w, c| self.reversed(Some(w), c));
+            }
         }
     }
 }

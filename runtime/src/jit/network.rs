@@ -210,21 +210,16 @@ impl<T: JitReal> Dynamics<T> for JitNetwork<T> {
     }
 
     fn eval(&self, t: T, x: &[T], dx: &mut [T], scratch: &mut [T]) {
-        let hook = &mut |i, m: &RunMem<'_, T>| self.hook(0, i, m, t);
-        self.interp
-            .run_call(Call::Eval { t, x, dx, scratch }, None, Some(hook))
+        self.run(None, Call::Eval { t, x, dx, scratch })
     }
 
-    /// Row by row through [`Dynamics::call_rows`], so that each row reads its own row of the
-    /// auxiliary inputs (the trait's default would evaluate rows as batches of one).
+    /// Row by row, each row in its own window of the batch ([`JitNetwork::run`]).
     fn eval_at(&self, t: &[T], x: &[T], dx: &mut [T], scratch: &mut [T]) {
-        let whole = RowWindow::whole(x.len() / self.dim().max(1));
-        self.call_rows(whole, Call::EvalAt { t, x, dx, scratch })
+        self.run(None, Call::EvalAt { t, x, dx, scratch })
     }
 
     /// Row by row, as [`JitNetwork::eval_at`].
     fn vjp_at(&self, t: &[T], x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
-        let whole = RowWindow::whole(x.len() / self.dim().max(1));
         let call = Call::VjpAt {
             t,
             x,
@@ -233,7 +228,7 @@ impl<T: JitReal> Dynamics<T> for JitNetwork<T> {
             gp,
             scratch,
         };
-        self.call_rows(whole, call)
+        self.run(None, call)
     }
 
     fn vjp(&self, t: T, x: &[T], lam: &[T], gx: &mut [T], gp: &mut [T], scratch: &mut [T]) {
@@ -245,14 +240,11 @@ impl<T: JitReal> Dynamics<T> for JitNetwork<T> {
             gp,
             scratch,
         };
-        let hook = &mut |i, m: &RunMem<'_, T>| self.hook(1, i, m, t);
-        self.interp.run_call(call, None, Some(hook))
+        self.run(None, call)
     }
 
     fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]) {
-        let hook = &mut |i, m: &RunMem<'_, T>| self.hook(2, i, m, t);
-        self.interp
-            .run_call(Call::EvalTaped { t, x, dx, tape }, None, Some(hook))
+        self.run(None, Call::EvalTaped { t, x, dx, tape })
     }
 
     fn backward_taped(
@@ -274,24 +266,36 @@ impl<T: JitReal> Dynamics<T> for JitNetwork<T> {
             gp,
             scratch,
         };
-        let hook = &mut |i, m: &RunMem<'_, T>| self.hook(3, i, m, t);
-        self.interp.run_call(call, None, Some(hook))
+        self.run(None, call)
     }
 
     /// The interpreter's auxiliary inputs read at the window's rows, as in
-    /// [`Interpreted`]'s; the calls with one time per row run row by row, each row with its
-    /// own window (as the trait's default `eval_at` and `vjp_at` run them).
+    /// [`Interpreted`]'s.
     fn call_rows(&self, window: RowWindow, call: Call<'_, T>) {
+        self.run(Some(window), call)
+    }
+}
+
+impl<T: JitReal> JitNetwork<T> {
+    /// Runs `call` on the interpreter with this network's compiled segments offered as the
+    /// hook of its program (eval, VJP, taped forward, taped backward), within `window` of the
+    /// batch when given. The calls with one time per row run row by row, each row in its own
+    /// window (the whole batch's without one), as the trait's default `eval_at` and `vjp_at`
+    /// run them: the generated segments take one time.
+    fn run(&self, window: Option<RowWindow>, call: Call<'_, T>) {
         let (program, t) = match &call {
             Call::Eval { t, .. } => (0, *t),
             Call::Vjp { t, .. } => (1, *t),
             Call::EvalTaped { t, .. } => (2, *t),
             Call::BackwardTaped { t, .. } => (3, *t),
             Call::EvalAt { .. } | Call::VjpAt { .. } => {
-                return call.per_row(self.dim(), window, |w, c| self.call_rows(w, c));
+                let dim = self.dim();
+                let whole = || RowWindow::whole(call.x().len() / dim.max(1));
+                let window = window.unwrap_or_else(whole);
+                return call.per_row(dim, window, |w, c| self.run(Some(w), c));
             }
         };
         let hook = &mut |i, m: &RunMem<'_, T>| self.hook(program, i, m, t);
-        self.interp.run_call(call, Some(window), Some(hook))
+        self.interp.run_call(call, window, Some(hook))
     }
 }
