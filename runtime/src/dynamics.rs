@@ -72,9 +72,8 @@ pub trait Dynamics<T: Real>: Send + Sync {
         if d == 0 {
             return;
         }
-        for ((&tr, xr), dr) in t.iter().zip(x.chunks_exact(d)).zip(dx.chunks_exact_mut(d)) {
-            self.eval(tr, xr, dr, scratch);
-        }
+        let whole = RowWindow::whole(x.len() / d);
+        Call::EvalAt { t, x, dx, scratch }.per_row(d, whole, |_, row| row.run(self));
     }
     /// Vector–Jacobian product at (x, t), recomputing the activations itself:
     /// `gx = λᵀ ∂f/∂x` (overwritten) and `gp += λᵀ ∂f/∂θ` (accumulated).
@@ -88,10 +87,16 @@ pub trait Dynamics<T: Real>: Send + Sync {
         if d == 0 {
             return;
         }
-        let rows = x.chunks_exact(d).zip(lam.chunks_exact(d));
-        for ((&tr, (xr, lr)), gr) in t.iter().zip(rows).zip(gx.chunks_exact_mut(d)) {
-            self.vjp(tr, xr, lr, gr, gp, scratch);
-        }
+        let whole = RowWindow::whole(x.len() / d);
+        let call = Call::VjpAt {
+            t,
+            x,
+            lam,
+            gx,
+            gp,
+            scratch,
+        };
+        call.per_row(d, whole, |_, row| row.run(self));
     }
     /// `dx = f(x, t)`, storing what the backward pass needs in `tape`.
     fn eval_taped(&self, t: T, x: &[T], dx: &mut [T], tape: &mut [T]);
