@@ -213,7 +213,7 @@ impl<T: JitReal> Dynamics<T> for JitNetwork<T> {
         self.run(None, Call::Eval { t, x, dx, scratch })
     }
 
-    /// Row by row, each row in its own window of the batch ([`JitNetwork::run`]).
+    /// Row by row, each row in its own window of the batch (as `run` runs them).
     fn eval_at(&self, t: &[T], x: &[T], dx: &mut [T], scratch: &mut [T]) {
         self.run(None, Call::EvalAt { t, x, dx, scratch })
     }
